@@ -1,0 +1,1 @@
+"""One module per resource provider the emulator speaks; each registers its routes on a Router."""

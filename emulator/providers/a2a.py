@@ -1,0 +1,186 @@
+"""Site Recovery Azure-to-Azure protected items: a migrated VM replicated to the secondary region,
+with a DR drill (test failover and its clean-up) and removal."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ..errors import conflict, not_found
+from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from ..world import World
+from .asr import API, NS, Jobs, vault_of
+from .common import fail_unless, list_items
+from .compute import Compute
+from .network import Network
+
+ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
+
+
+@dataclass
+class ProtectedItem:
+    """One VM's disaster-recovery replication."""
+
+    id: str
+    name: str
+    vm: dict
+    policy: dict
+    details: dict
+    protection: str = "EnablingProtection"
+    test_failover: str = "None"
+    test_vm_id: str | None = None
+    job: dict | None = None
+
+    def allowed(self) -> list[str]:
+        if self.job is not None and self.job["properties"]["state"] == "InProgress":
+            return []
+        if self.protection != "Protected":
+            return ["DisableProtection"]
+        if self.test_failover == "None":
+            return ["TestFailover", "PlannedFailover", "UnplannedFailover", "DisableProtection"]
+        return ["TestFailoverCleanup", "DisableProtection"]
+
+
+class ProtectedItems:
+    """A2A replication over the world's VMs."""
+
+    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network) -> None:
+        self.world = world
+        self.jobs = jobs
+        self.compute = compute
+        self.network = network
+        self.items: dict[str, ProtectedItem] = {}
+
+    def render(self, item: ProtectedItem) -> dict:
+        d = item.details
+        return {
+            "id": item.id, "name": item.name, "type": ITEM_TYPE, "location": self.world.config.region,
+            "properties": {
+                "friendlyName": item.vm["name"], "protectedItemType": "A2A", "policyId": item.policy["id"], "policyFriendlyName": item.policy["name"],
+                "primaryFabricProvider": "Azure", "primaryFabricFriendlyName": self.world.config.region,
+                "recoveryFabricFriendlyName": self.world.config.secondary_region, "activeLocation": "Primary",
+                "protectionState": item.protection, "protectionStateDescription": item.protection,
+                "replicationHealth": "Normal" if item.protection == "Protected" else "None", "failoverHealth": "Normal", "healthErrors": [],
+                "testFailoverState": item.test_failover,
+                "testFailoverStateDescription": {"None": "None", "TestFailoverInProgress": "Test failover in progress", "WaitingForCompletion": "Test failover cleanup pending"}.get(item.test_failover, item.test_failover),
+                "allowedOperations": item.allowed(), "currentScenario": {"scenarioName": "None"} if not Jobs.current(item.job) else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
+                "providerSpecificDetails": {
+                    "instanceType": "A2A", "fabricObjectId": d["fabricObjectId"], "primaryFabricLocation": self.world.config.region,
+                    "recoveryFabricLocation": self.world.config.secondary_region, "recoveryAzureResourceGroupId": d.get("recoveryResourceGroupId"),
+                    "recoveryContainerId": d.get("recoveryContainerId"), "recoveryAzureVMName": item.vm["name"], "osType": item.vm["properties"]["storageProfile"]["osDisk"].get("osType"),
+                    "monitoringPercentageCompletion": 100 if item.protection == "Protected" else 0,
+                    "vmProtectionState": item.protection, "vmProtectionStateDescription": item.protection,
+                    "protectedManagedDisks": copy.deepcopy(d.get("vmManagedDisks", [])),
+                },
+            },
+        }
+
+    def get(self, call: Call) -> ProtectedItem:
+        item = self.items.get(call.path.item_id.lower())
+        if item is None:
+            raise not_found(call.path.item_id)
+        return item
+
+    def create(self, call: Call) -> Reply:
+        container_id = call.path.item_id.rsplit("/", 2)[0]
+        self.world.store.require(container_id)
+        props = call.properties()
+        policy = self.world.store.require(props.get("policyId") or "(missing policyId)")
+        d = copy.deepcopy(props.get("providerSpecificDetails") or {})
+        fail_unless(d.get("instanceType") == "A2A", 400, "InvalidProviderSpecificInput", "providerSpecificDetails.instanceType must be 'A2A'.")
+        fail_unless(bool(d.get("fabricObjectId")), 400, "InvalidProviderSpecificInput", "providerSpecificDetails.fabricObjectId (the VM id) is required.")
+        vm = self.world.store.require(d["fabricObjectId"])
+        if d.get("recoveryContainerId"):
+            self.world.store.require(d["recoveryContainerId"])
+        for other in self.items.values():
+            if other.vm["id"].lower() == vm["id"].lower() or other.id.lower() == call.path.item_id.lower():
+                raise conflict("ProtectionAlreadyEnabled", f"Virtual machine {vm['name']} is already protected as {other.name}.")
+        item = ProtectedItem(call.path.item_id, call.path.names[-1], vm, policy, d)
+        self.items[item.id.lower()] = item
+        item.job = self.jobs.start(vault_of(item.id), "EnableDr", "Enable replication", item.id, vm["name"])
+
+        def complete(t: float) -> None:
+            item.protection = "Protected"
+            self.jobs.finish(item.job, t)
+
+        def fail(t: float, error: dict) -> None:
+            item.protection = "EnableProtectionFailed"
+            self.jobs.finish(item.job, t, error)
+
+        return self._lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
+
+    def test_failover(self, call: Call) -> Reply:
+        item = self.get(call)
+        fail_unless("TestFailover" in item.allowed(), 400, "OperationNotAllowed", f"TestFailover is not allowed for {item.name}; allowed operations: {', '.join(item.allowed()) or 'none'}.")
+        props = call.properties()
+        network_id = props.get("networkId") or ""
+        fail_unless(self.world.store.get(network_id) is not None, 400, "NetworkNotFound", f"The test failover network '{network_id}' was not found.")
+        subnet = self.world.store.children(network_id, "subnets")[0]
+        item.test_failover = "TestFailoverInProgress"
+        item.job = self.jobs.start(vault_of(item.id), "TestFailover", "Test failover", item.id, item.vm["name"])
+        rg = item.details.get("recoveryResourceGroupId") or item.vm["id"].split("/providers/")[0]
+
+        def complete(t: float) -> None:
+            os_disk = item.vm["properties"]["storageProfile"]["osDisk"]
+            nic = self.network.create_nic(rg, f"{item.vm['name']}-drtest-nic", self.world.config.secondary_region, subnet["id"])
+            vm = self.compute.create(resource_group_id=rg, name=f"{item.vm['name']}-drtest", location=self.world.config.secondary_region,
+                                     size=item.vm["properties"]["hardwareProfile"]["vmSize"], os_type=os_disk.get("osType", "Windows"),
+                                     disks=[{"size_gb": os_disk.get("diskSizeGB", 128), "type": "Standard_LRS"}], nic_id=nic["id"], tags={})
+            item.test_vm_id, item.test_failover = vm["id"], "WaitingForCompletion"
+            self.jobs.finish(item.job, t)
+
+        def fail(t: float, error: dict) -> None:
+            item.test_failover = "None"
+            self.jobs.finish(item.job, t, error)
+
+        return self._lro(call, item, self.world.config.capacity.test_migrate_seconds, complete, fail)
+
+    def test_failover_cleanup(self, call: Call) -> Reply:
+        item = self.get(call)
+        fail_unless("TestFailoverCleanup" in item.allowed(), 400, "OperationNotAllowed", f"TestFailoverCleanup is not allowed for {item.name}.")
+        item.job = self.jobs.start(vault_of(item.id), "TestFailoverCleanup", "Test failover cleanup", item.id, item.vm["name"])
+
+        def complete(t: float) -> None:
+            if item.test_vm_id:
+                self.compute.remove(item.test_vm_id)
+            item.test_vm_id, item.test_failover = None, "None"
+            self.jobs.finish(item.job, t)
+
+        return self._lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+
+    def remove(self, call: Call) -> Reply:
+        """Disable protection (POST .../remove, the SDK's begin_delete) or purge (DELETE)."""
+        item = self.items.get(call.path.item_id.lower())
+        if item is None:
+            return Reply(204) if call.method == "DELETE" else Reply(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{call.path.item_id}' was not found."}})
+        item.job = self.jobs.start(vault_of(item.id), "DisableDr", "Disable replication", item.id, item.vm["name"])
+
+        def complete(t: float) -> None:
+            if item.test_vm_id:
+                self.compute.remove(item.test_vm_id)
+            self.items.pop(item.id.lower(), None)
+            self.jobs.finish(item.job, t)
+
+        return self._lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+
+    def _lro(self, call: Call, item: ProtectedItem, duration: float, complete, fail) -> Reply:  # type: ignore[no-untyped-def]
+        return self.world.lro(call, style="asr", monitor_prefix=vault_of(item.id), duration=duration, complete=complete, fail=fail,
+                              result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None))
+
+    def list_in(self, call: Call) -> Reply:
+        scope = self.world.store.require(call.path.item_id)["id"].lower() + "/"
+        return list_items(self.world, call, [self.render(i) for k, i in self.items.items() if k.startswith(scope)])
+
+
+def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> ProtectedItems:
+    items = ProtectedItems(world, jobs, compute, network)
+    base = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
+    router.add("PUT", ITEM, base, items.create, API)
+    router.add("GET", ITEM, base, lambda c: Reply(200, items.render(items.get(c))), API)
+    router.add("DELETE", ITEM, base, items.remove, API)
+    router.add("GET", COLLECTION, base, items.list_in, API)
+    router.add("GET", COLLECTION, f"{NS}/vaults/replicationProtectedItems", items.list_in, API)
+    router.add("POST", ACTION, base, items.test_failover, API, "testFailover")
+    router.add("POST", ACTION, base, items.test_failover_cleanup, API, "testFailoverCleanup")
+    router.add("POST", ACTION, base, items.remove, API, "remove")
+    return items

@@ -1,0 +1,120 @@
+"""Microsoft.RecoveryServices Site Recovery infrastructure: fabrics, protection containers,
+replication policies, container mappings and jobs, plus what the other Site Recovery modules share."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from ..clock import iso
+from ..errors import bad_request
+from ..routing import COLLECTION, ITEM, Call, Reply, Router
+from ..world import World
+from .common import get_item, list_children, list_items, require_parent
+
+API = {"2025-08-01", "2025-01-01", "2024-10-01", "2024-01-01"}
+NS = "Microsoft.RecoveryServices"
+VAULT_TYPE = f"{NS}/vaults"
+JOB_TYPE = f"{NS}/vaults/replicationJobs"
+INFRA = {
+    "replicationFabrics": "replicationFabrics",
+    "replicationFabrics/replicationProtectionContainers": "replicationProtectionContainers",
+    "replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings": "replicationProtectionContainerMappings",
+    "replicationPolicies": "replicationPolicies",
+}
+
+
+def vault_of(item_id: str) -> str:
+    """The vault id that a Site Recovery resource id lives under."""
+    parts = item_id.split("/")
+    index = [p.lower() for p in parts].index("vaults")
+    return "/".join(parts[: index + 2])
+
+
+class Jobs:
+    """Site Recovery jobs: one per action, InProgress until its operation ends."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def start(self, vault_id: str, scenario: str, friendly: str, target_id: str, target_name: str) -> dict:
+        name = str(uuid.uuid4())
+        job = {
+            "id": f"{vault_id}/replicationJobs/{name}",
+            "name": name,
+            "type": JOB_TYPE,
+            "location": self.world.config.region,
+            "properties": {
+                "activityId": str(uuid.uuid4()), "scenarioName": scenario, "friendlyName": friendly,
+                "state": "InProgress", "stateDescription": "InProgress", "tasks": [], "errors": [],
+                "startTime": iso(self.world.clock.now()), "allowedActions": ["Cancel"],
+                "targetObjectId": target_id, "targetObjectName": target_name, "targetInstanceType": "ProtectionEntity",
+                "customDetails": {"instanceType": "AsrJobDetails"},
+            },
+        }
+        return self.world.store.put(job)
+
+    def finish(self, job: dict, t: float, error: dict | None = None) -> None:
+        props = job["properties"]
+        props["endTime"] = iso(t)
+        props["allowedActions"] = ["Restart"] if error else []
+        props["state"] = props["stateDescription"] = "Failed" if error else "Succeeded"
+        if error:
+            props["errors"] = [{
+                "serviceErrorDetails": {"code": error["code"], "message": error["message"], "possibleCauses": "", "recommendedAction": "Retry the operation."},
+                "creationTime": iso(t),
+            }]
+
+    @staticmethod
+    def current(job: dict | None) -> dict | None:
+        if job is None or job["properties"]["state"] != "InProgress":
+            return None
+        return {"jobName": job["properties"]["scenarioName"], "jobId": job["id"], "startTime": job["properties"]["startTime"]}
+
+
+class Infrastructure:
+    """Fabrics, containers, policies and mappings: created by PUT (an LRO), read and listed."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def put(self, call: Call) -> Reply:
+        """Create a Site Recovery infrastructure object; `*Input` fields become `*Details`, as Azure echoes them."""
+        require_parent(self.world, call)
+        self.world.store.require(vault_of(call.path.item_id))
+        props = copy.deepcopy(call.properties())
+        if "providerSpecificInput" in props:
+            specific = props.pop("providerSpecificInput")
+            props["providerSpecificDetails"] = specific[0] if isinstance(specific, list) and specific else specific
+        for ref in ("policyId", "targetProtectionContainerId"):
+            if props.get(ref):
+                self.world.store.require(props[ref])
+        props.setdefault("friendlyName", call.path.names[-1])
+        resource = {"id": call.path.item_id, "name": call.path.names[-1], "type": f"{NS}/{call.path.type_path.split('/', 1)[1]}",
+                    "location": self.world.config.region, "properties": props}
+        if self.world.store.get(resource["id"]) is not None:
+            raise bad_request("ResourceAlreadyExists", f"{call.path.names[-1]} already exists in the vault.")
+        return self.world.lro(
+            call, style="asr", monitor_prefix=vault_of(call.path.item_id), duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self.world.store.put(resource) and None, result=lambda: (200, self.world.store.require(resource["id"])),
+        )
+
+    def seed(self, resource_id: str, properties: dict[str, Any]) -> dict:
+        """Create an object at start-up, as Azure Migrate's appliance registration would have."""
+        type_path = "/".join(p for i, p in enumerate(resource_id.split("/")[resource_id.split("/").index(NS) + 1 :]) if i % 2 == 0)
+        return self.world.store.put({"id": resource_id, "name": resource_id.rsplit("/", 1)[1], "type": f"{NS}/{type_path}",
+                                     "location": self.world.config.region, "properties": properties})
+
+
+def register(router: Router, world: World) -> tuple[Infrastructure, Jobs]:
+    infra = Infrastructure(world)
+    jobs = Jobs(world)
+    w = world
+    for path in INFRA:
+        router.add("PUT", ITEM, f"{NS}/vaults/{path}", infra.put, API)
+        router.add("GET", ITEM, f"{NS}/vaults/{path}", lambda c: get_item(w, c), API)
+        router.add("GET", COLLECTION, f"{NS}/vaults/{path}", lambda c: list_children(w, c), API)
+    router.add("GET", ITEM, f"{NS}/vaults/replicationJobs", lambda c: get_item(w, c), API)
+    router.add("GET", COLLECTION, f"{NS}/vaults/replicationJobs", lambda c: list_items(w, c, sorted(w.store.children(w.store.require(c.path.item_id)["id"], "replicationJobs"), key=lambda j: j["properties"]["startTime"], reverse=True)), API)
+    return infra, jobs

@@ -1,0 +1,215 @@
+"""Microsoft.Compute: virtual machines (create, read with instance view, list, power, delete) and
+their extensions, including Azure Disk Encryption's rules for Windows and Linux."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from ..clock import iso
+from ..errors import bad_request, conflict
+from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from ..world import World
+from .common import check_name, delete_with_lro, fail_unless, get_item, list_children, list_items, put_provisioned, reference, require_parent, shell, vm_name_problem
+
+API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
+NS = "Microsoft.Compute"
+VM_TYPE = f"{NS}/virtualMachines"
+ADE_PUBLISHER = "Microsoft.Azure.Security"
+ADE_TYPE = {"Windows": "AzureDiskEncryption", "Linux": "AzureDiskEncryptionForLinux"}
+POWER_DISPLAY = {"running": "VM running", "stopped": "VM stopped", "deallocated": "VM deallocated", "starting": "VM starting"}
+
+
+class Compute:
+    """Virtual machines and their power state."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.power: dict[str, str] = {}
+
+    # -- reads ----------------------------------------------------------------------------------
+    def render(self, vm: dict, expand: bool = False) -> dict:
+        out = copy.deepcopy(vm)
+        out["resources"] = [{"id": e["id"]} for e in self.world.store.children(vm["id"], "extensions")]
+        if expand:
+            out["properties"]["instanceView"] = self.instance_view(vm)
+        return out
+
+    def instance_view(self, vm: dict) -> dict:
+        power = self.power.get(vm["id"].lower(), "stopped")
+        state = vm["properties"].get("provisioningState", "Succeeded").lower()
+        encrypted = any(
+            e["properties"].get("type") in ADE_TYPE.values() and e["properties"].get("provisioningState") == "Succeeded"
+            for e in self.world.store.children(vm["id"], "extensions")
+        )
+        disks = [vm["properties"]["storageProfile"].get("osDisk", {}), *vm["properties"]["storageProfile"].get("dataDisks", [])]
+        return {
+            "computerName": vm["name"][:15],
+            "osName": vm["properties"].get("storageProfile", {}).get("osDisk", {}).get("osType"),
+            "statuses": [
+                {"code": f"ProvisioningState/{state}", "level": "Info", "displayStatus": f"Provisioning {state}"},
+                {"code": f"PowerState/{power}", "level": "Info", "displayStatus": POWER_DISPLAY.get(power, power)},
+            ],
+            "disks": [
+                {"name": d.get("name"), "statuses": [{"code": f"EncryptionState/{'encrypted' if encrypted else 'notEncrypted'}", "level": "Info"}]}
+                for d in disks
+            ],
+            "extensions": [
+                {"name": e["name"], "type": f"{e['properties'].get('publisher')}.{e['properties'].get('type')}",
+                 "statuses": [{"code": f"ProvisioningState/{e['properties'].get('provisioningState', '').lower()}", "level": "Info"}]}
+                for e in self.world.store.children(vm["id"], "extensions")
+            ],
+        }
+
+    def get_vm(self, call: Call) -> Reply:
+        expand = call.query.get("$expand", "")
+        if expand and expand.lower() not in ("instanceview", "userdata", "resiliencypolicy"):
+            raise bad_request("InvalidParameter", f"The value '{expand}' of $expand is not valid.")
+        return Reply(200, self.render(self.world.store.require(call.path.item_id), expand.lower() == "instanceview"))
+
+    # -- writes ---------------------------------------------------------------------------------
+    def put_vm(self, call: Call) -> Reply:
+        check_name(call.path.names[-1], "virtual machine", vm_name_problem)
+        existing = self.world.store.get(call.path.item_id)
+        resource = shell(call, VM_TYPE)
+        if existing is not None:
+            merged = copy.deepcopy(existing)
+            merged["properties"].update(resource["properties"])
+            merged["tags"] = resource.get("tags", existing.get("tags", {}))
+            return put_provisioned(self.world, call, merged, self.render)
+        props = resource["properties"]
+        fail_unless(bool((props.get("hardwareProfile") or {}).get("vmSize")), 400, "InvalidParameter", "The value of parameter hardwareProfile.vmSize is required.")
+        fail_unless("storageProfile" in props, 400, "InvalidParameter", "The value of parameter storageProfile is required.")
+        nic_ids = [n.get("id", "") for n in (props.get("networkProfile") or {}).get("networkInterfaces", [])]
+        fail_unless(bool(nic_ids), 400, "InvalidParameter", "A virtual machine needs at least one network interface in networkProfile.networkInterfaces.")
+        for nic_id in nic_ids:
+            nic = self.world.store.require(nic_id)
+            owner = reference(nic["properties"], "virtualMachine")
+            if owner and owner.lower() != resource["id"].lower():
+                raise conflict("NicInUse", f"Network interface {nic_id} is attached to virtual machine {owner}.")
+        props["vmId"] = str(uuid.uuid4())
+        props["timeCreated"] = iso(self.world.clock.now())
+        self._attach(resource)
+        reply = put_provisioned(self.world, call, resource, self.render)
+        self.power[resource["id"].lower()] = "starting"
+        self.world.scheduler.at(self.world.clock.now() + self.world.config.capacity.arm_seconds, lambda t: self._set_power(resource["id"], "running"))
+        return reply
+
+    def _attach(self, vm: dict) -> None:
+        for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
+            nic = self.world.store.require(ref["id"])
+            nic["properties"]["virtualMachine"] = {"id": vm["id"]}
+
+    def _set_power(self, vm_id: str, state: str) -> None:
+        if self.world.store.get(vm_id) is not None:
+            self.power[vm_id.lower()] = state
+
+    def create(self, *, resource_group_id: str, name: str, location: str, size: str, os_type: str, disks: list[dict], nic_id: str, tags: dict) -> dict:
+        """Create a running VM directly (the end of a migration or a test migration)."""
+        vm_id = f"{resource_group_id}/providers/{VM_TYPE}/{name}"
+        os_disk, *data = disks
+        vm = {
+            "id": vm_id, "name": name, "type": VM_TYPE, "location": location, "tags": tags,
+            "properties": {
+                "vmId": str(uuid.uuid4()),
+                "hardwareProfile": {"vmSize": size},
+                "storageProfile": {
+                    "osDisk": {"osType": os_type, "name": f"{name}-osdisk", "createOption": "Attach", "diskSizeGB": os_disk["size_gb"],
+                               "managedDisk": {"id": f"{resource_group_id}/providers/{NS}/disks/{name}-osdisk", "storageAccountType": os_disk["type"]}},
+                    "dataDisks": [
+                        {"lun": lun, "name": f"{name}-datadisk{lun}", "createOption": "Attach", "diskSizeGB": d["size_gb"],
+                         "managedDisk": {"id": f"{resource_group_id}/providers/{NS}/disks/{name}-datadisk{lun}", "storageAccountType": d["type"]}}
+                        for lun, d in enumerate(data)
+                    ],
+                },
+                "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
+                "provisioningState": "Succeeded",
+                "timeCreated": iso(self.world.clock.now()),
+            },
+        }
+        self.world.store.put(vm)
+        self._attach(vm)
+        self.power[vm_id.lower()] = "running"
+        return vm
+
+    def remove(self, vm_id: str) -> None:
+        """Delete a VM with its NICs (test-migration clean-up removes both)."""
+        vm = self.world.store.delete(vm_id)
+        if vm is None:
+            return
+        self.power.pop(vm_id.lower(), None)
+        for ext in self.world.store.children(vm_id, "extensions"):
+            self.world.store.delete(ext["id"])
+        for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
+            self.world.store.delete(ref["id"])
+
+    def power_action(self, call: Call, target: str, transitional: str) -> Reply:
+        vm = self.world.store.require(call.path.item_id)
+        self.power[vm["id"].lower()] = transitional
+        return self.world.lro(call, duration=self.world.config.capacity.arm_seconds, complete=lambda t: self._set_power(vm["id"], target), result=lambda: (200, None))
+
+    def delete_vm(self, call: Call) -> Reply:
+        def detach(vm: dict) -> None:
+            self.power.pop(vm["id"].lower(), None)
+            for ext in self.world.store.children(vm["id"], "extensions"):
+                self.world.store.delete(ext["id"])
+            for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
+                nic = self.world.store.get(ref["id"])
+                if nic is not None:
+                    nic["properties"].pop("virtualMachine", None)
+
+        return delete_with_lro(self.world, call, detach)
+
+    # -- extensions -----------------------------------------------------------------------------
+    def put_extension(self, call: Call) -> Reply:
+        require_parent(self.world, call)
+        vm_id = call.path.item_id.rsplit("/", 2)[0]
+        vm = self.world.store.require(vm_id)
+        resource = shell(call, f"{VM_TYPE}/extensions")
+        props = resource["properties"]
+        for field in ("publisher", "type", "typeHandlerVersion"):
+            fail_unless(bool(props.get(field)), 400, "InvalidParameter", f"The value of parameter properties.{field} is required.")
+        if props["publisher"] == ADE_PUBLISHER:
+            self._check_ade(vm, props, call)
+        return put_provisioned(self.world, call, resource)
+
+    def _check_ade(self, vm: dict, props: dict, call: Call) -> None:
+        """Azure Disk Encryption: the VM must run, the type must match its OS, and Key Vault be named."""
+        if self.power.get(vm["id"].lower()) != "running":
+            raise conflict("OperationNotAllowed", f"Disk encryption needs virtual machine {vm['name']} to be running.")
+        os_type = vm["properties"]["storageProfile"].get("osDisk", {}).get("osType", "Windows")
+        settings = props.get("settings") or {}
+        missing = [k for k in ("EncryptionOperation", "KeyVaultURL", "KeyVaultResourceId") if not settings.get(k)]
+        if missing:
+            raise bad_request("InvalidParameter", f"Azure Disk Encryption settings are missing {', '.join(missing)}.")
+        if props["type"] != ADE_TYPE[os_type] and call.injected_error is None:
+            call.injected_error = {
+                "code": "VMExtensionProvisioningError",
+                "message": f"VM has reported a failure when processing extension '{call.path.names[-1]}': "
+                f"{props['type']} is not supported on a {os_type} VM; use {ADE_TYPE[os_type]}.",
+            }
+
+
+def register(router: Router, world: World) -> Compute:
+    vms = Compute(world)
+    w = world
+    routes: list[tuple[str, str, str, Any, str]] = [
+        (ITEM, "virtualMachines", "PUT", vms.put_vm, ""),
+        (ITEM, "virtualMachines", "GET", vms.get_vm, ""),
+        (ITEM, "virtualMachines", "DELETE", vms.delete_vm, ""),
+        (COLLECTION, "virtualMachines", "GET",
+         lambda c: list_children(w, c, vms.render) if c.path.resource_group else list_items(w, c, list(w.store.of_type(VM_TYPE)), vms.render), ""),
+        (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "running", "starting"), "start"),
+        (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "stopped", "stopping"), "powerOff"),
+        (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "deallocated", "deallocating"), "deallocate"),
+        (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "running", "starting"), "restart"),
+        (ACTION, "virtualMachines", "GET", lambda c: Reply(200, vms.instance_view(w.store.require(c.path.item_id))), "instanceView"),
+        (ITEM, "virtualMachines/extensions", "PUT", vms.put_extension, ""),
+        (ITEM, "virtualMachines/extensions", "GET", lambda c: get_item(w, c), ""),
+        (ITEM, "virtualMachines/extensions", "DELETE", lambda c: delete_with_lro(w, c), ""),
+        (COLLECTION, "virtualMachines/extensions", "GET", lambda c: Reply(200, {"value": w.store.children(w.store.require(c.path.item_id)["id"], "extensions")}), ""),
+    ]
+    for kind, path, method, handler, action in routes:
+        router.add(method, kind, f"{NS}/{path}", handler, API, action)
+    return vms

@@ -1,0 +1,91 @@
+"""Microsoft.Migrate projects and Microsoft.OffAzure discovery: the VMware site, its vCenter and
+run-as account, and the discovered machines (with disks, NICs, OS and power state)."""
+
+from __future__ import annotations
+
+import json
+
+from ..estate import SourceMachine
+from ..routing import COLLECTION, ITEM, Call, Reply, Router
+from ..world import World
+from .common import get_item, list_items
+
+OFFAZURE_API = {"2020-01-01", "2023-06-06", "2020-07-07"}
+MIGRATE_API = {"2018-09-01-preview", "2020-05-01", "2023-01-01"}
+OFF = "Microsoft.OffAzure"
+MIG = "Microsoft.Migrate"
+
+
+class Discovery:
+    """Discovered machines rendered from the estate, so power state and deletion stay live."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        cfg = world.config
+        rg_id = f"/subscriptions/{cfg.subscription_id}/resourceGroups/{cfg.resource_group}"
+        self.site_id = f"{rg_id}/providers/{OFF}/VMwareSites/{cfg.site}"
+        self.vcenter_id = f"{self.site_id}/vCenters/{cfg.site}-vcenter"
+        self.run_as_id = f"{self.site_id}/runasaccounts/{cfg.site}-vcenter-account"
+        self.project_id = f"{rg_id}/providers/{MIG}/migrateProjects/{cfg.migrate_project}"
+
+    def seed(self, vault_id: str) -> None:
+        """The resources Azure Migrate's appliance registration leaves behind."""
+        cfg = self.world.config
+        put = self.world.store.put
+        put({"id": self.project_id, "name": cfg.migrate_project, "type": f"{MIG}/migrateProjects", "location": cfg.region,
+             "properties": {"registeredTools": ["ServerDiscovery", "ServerMigration"], "provisioningState": "Succeeded"}})
+        put({"id": f"{self.project_id}/solutions/Servers-Migration-ServerMigration", "name": "Servers-Migration-ServerMigration", "type": f"{MIG}/migrateProjects/solutions",
+             "properties": {"tool": "ServerMigration", "purpose": "Migration", "goal": "Servers", "status": "Active",
+                            "details": {"extendedDetails": {"vaultId": vault_id}}}})
+        put({"id": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery", "name": "Servers-Discovery-ServerDiscovery", "type": f"{MIG}/migrateProjects/solutions",
+             "properties": {"tool": "ServerDiscovery", "purpose": "Discovery", "goal": "Servers", "status": "Active",
+                            "details": {"extendedDetails": {"applianceNameToSiteIdMapV2": json.dumps([{"ApplianceName": cfg.appliance, "SiteId": self.site_id}])}}}})
+        put({"id": self.site_id, "name": cfg.site, "type": f"{OFF}/VMwareSites", "location": cfg.region,
+             "properties": {"applianceName": cfg.appliance, "discoverySolutionId": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery",
+                            "servicePrincipalIdentityDetails": {"tenantId": cfg.tenant_id}}})
+        put({"id": self.vcenter_id, "name": f"{cfg.site}-vcenter", "type": f"{OFF}/VMwareSites/vCenters",
+             "properties": {"fqdn": "vcenter.onprem.local", "port": "443", "runAsAccountId": self.run_as_id, "version": "7.0.3", "perfStatisticsLevel": "Level 1"}})
+        put({"id": self.run_as_id, "name": f"{cfg.site}-vcenter-account", "type": f"{OFF}/VMwareSites/runasaccounts",
+             "properties": {"displayName": "vcenter-readonly", "credentialType": "VMwareFabric", "createdTimestamp": "2026-01-05T10:00:00Z"}})
+
+    def machine_id(self, machine: SourceMachine) -> str:
+        return f"{self.site_id}/machines/{machine.name}"
+
+    def render(self, m: SourceMachine) -> dict:
+        return {
+            "id": self.machine_id(m), "name": m.name, "type": f"{OFF}/VMwareSites/machines",
+            "properties": {
+                "displayName": m.display_name, "instanceUuid": m.name.split("_")[0], "vCenterId": self.vcenter_id, "firmware": m.firmware,
+                "numberOfProcessorCore": m.cores, "allocatedMemoryInMB": m.memory_mb, "powerStatus": m.power_state, "isDeleted": False,
+                "operatingSystemDetails": {"osType": m.os_type, "osName": m.os_name, "osVersion": ""},
+                "disks": [{"uuid": d.uuid, "name": d.name, "label": f"Hard disk {i + 1}", "maxSizeInBytes": d.size_gb * 1024**3,
+                           "diskType": "flat", "diskMode": "persistent", "controllerType": "SCSI"} for i, d in enumerate(m.disks)],
+                "networkAdapters": [{"label": "Network adapter 1", "nicId": f"4000-{m.mac}", "macAddress": m.mac, "ipAddressList": [m.ip],
+                                     "ipAddressType": "Static", "networkName": "VM Network"}],
+                "tags": m.tags, "dataCenterScope": "datacenter-1", "hostInMaintenanceMode": False,
+            },
+        }
+
+    def get_machine(self, call: Call) -> Reply:
+        machine = self.world.machine(call.path.names[-1])
+        if machine is None or call.path.item_id.rsplit("/", 2)[0].lower() != self.site_id.lower():
+            return get_item(self.world, call)  # answers ARM's 404
+        return Reply(200, self.render(machine))
+
+    def list_machines(self, call: Call) -> Reply:
+        self.world.store.require(call.path.item_id)
+        return list_items(self.world, call, [self.render(m) for m in self.world.machines.values()])
+
+
+def register(router: Router, world: World) -> Discovery:
+    disc = Discovery(world)
+    w = world
+    router.add("GET", ITEM, f"{MIG}/migrateProjects", lambda c: get_item(w, c), MIGRATE_API)
+    router.add("GET", ITEM, f"{MIG}/migrateProjects/solutions", lambda c: get_item(w, c), MIGRATE_API)
+    router.add("GET", ITEM, f"{OFF}/VMwareSites", lambda c: get_item(w, c), OFFAZURE_API)
+    router.add("GET", ITEM, f"{OFF}/VMwareSites/machines", disc.get_machine, OFFAZURE_API)
+    router.add("GET", COLLECTION, f"{OFF}/VMwareSites/machines", disc.list_machines, OFFAZURE_API)
+    for kind in ("vCenters", "runasaccounts"):
+        router.add("GET", ITEM, f"{OFF}/VMwareSites/{kind}", lambda c: get_item(w, c), OFFAZURE_API)
+        router.add("GET", COLLECTION, f"{OFF}/VMwareSites/{kind}", lambda c: list_items(w, c, w.store.children(w.store.require(c.path.item_id)["id"], c.path.tail or "")), OFFAZURE_API)
+    return disc

@@ -1,0 +1,122 @@
+"""Run the emulator over HTTPS on 127.0.0.1 and publish how to reach it in `connection.json`.
+
+`serve()` is the CLI's blocking entry point (SIGINT/SIGTERM stop it and write the final state
+export); `EmulatorThread` runs the same server in a background thread for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .bootstrap import Emulator, build
+from .certs import ensure_certificates
+from .config import EmulatorConfig
+from .inspection import export_state
+
+
+def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, Any]:
+    """What a client needs to reach the emulator; a superset of the documented contract."""
+    cfg = emu.config
+    return {
+        "base_url": base_url,
+        "ca_cert": str(ca_cert),
+        "tenant_id": cfg.tenant_id,
+        "authority_host": base_url,
+        "client_id": cfg.client_id,
+        "client_secret": cfg.client_secret,
+        "subscription_id": cfg.subscription_id,
+        "resource_group": cfg.resource_group,
+        "migrate_project": cfg.migrate_project,
+        "vault": cfg.vault,
+        "site": cfg.site,
+        "appliance": cfg.appliance,
+        "region": cfg.region,
+        "secondary_region": cfg.secondary_region,
+        "target_resource_group": cfg.target_resource_group,
+        "target_network_id": emu.names["target_network_id"],
+        "target_subnet": cfg.target_subnet,
+        "test_network_id": emu.names["test_network_id"],
+        "test_subnet": cfg.test_subnet,
+        "fabric": emu.names["fabric"],
+        "container": emu.names["container"],
+        "policy_id": emu.names["policy_id"],
+        "run_as_account_id": emu.names["run_as_account_id"],
+        "log_storage_account_id": emu.names["log_storage_account_id"],
+        "san_path": str(cfg.san_dir),
+        "backup_catalog_url": f"{base_url}/_onprem/backup",
+        "onprem_url": f"{base_url}/_onprem",
+    }
+
+
+def _write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.chmod(mode)
+    os.replace(tmp, path)
+
+
+class _Server:
+    """One emulator bound to a loopback socket."""
+
+    def __init__(self, config: EmulatorConfig, port: int = 0) -> None:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.emulator = build(config)
+        ca, cert, key = ensure_certificates(config.state_dir / "tls")
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.base_url = f"https://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connection = connection_info(self.emulator, self.base_url, ca)
+        self.uvicorn = uvicorn.Server(uvicorn.Config(create_app(self.emulator), ssl_certfile=str(cert), ssl_keyfile=str(key),
+                                                     log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30))
+
+    async def run(self) -> None:
+        serving = asyncio.create_task(self.uvicorn.serve(sockets=[self.socket]))
+        while not self.uvicorn.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if self.uvicorn.started:
+            _write_json(self.emulator.config.state_dir / "connection.json", self.connection, 0o600)
+        await serving
+        self.write_state()
+
+    def write_state(self) -> Path:
+        path = self.emulator.config.state_dir / "state.json"
+        self.emulator.world.tick()
+        _write_json(path, export_state(self.emulator))
+        return path
+
+
+def serve(config: EmulatorConfig, port: int = 0) -> None:
+    """Serve until SIGINT or SIGTERM (uvicorn handles both), then write `state.json`."""
+    asyncio.run(_Server(config, port).run())
+
+
+class EmulatorThread:
+    """The emulator in a daemon thread: `with EmulatorThread(config) as emu: emu.connection[...]`."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self._server = _Server(config)
+        self.emulator = self._server.emulator
+        self.connection = self._server.connection
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.run()), name="wavelift-emulator", daemon=True)
+
+    def __enter__(self) -> "EmulatorThread":
+        self._thread.start()
+        while not self._server.uvicorn.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the emulator failed to start")
+            threading.Event().wait(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.uvicorn.should_exit = True
+        self._thread.join(timeout=10)
