@@ -21,6 +21,7 @@ from .bootstrap import Emulator, build
 from .certs import ensure_certificates
 from .config import EmulatorConfig
 from .inspection import export_state
+from .workbook import write_assessment, write_migrate_csv
 
 
 def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, Any]:
@@ -76,8 +77,12 @@ class _Server:
         self.socket.bind(("127.0.0.1", port))
         self.base_url = f"https://127.0.0.1:{self.socket.getsockname()[1]}"
         self.connection = connection_info(self.emulator, self.base_url, ca)
+        machines = list(self.emulator.world.machines.values())
+        self.connection["assessment_workbook"] = str(write_assessment(machines, config.state_dir / "assessment.xlsx", project=config.migrate_project))
+        self.connection["migrate_csv"] = str(write_migrate_csv(machines, config.state_dir / "migrate-at-scale.csv", self.connection))
         self.uvicorn = uvicorn.Server(uvicorn.Config(create_app(self.emulator), ssl_certfile=str(cert), ssl_keyfile=str(key),
                                                      log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30))
+        self.ready = threading.Event()
 
     async def run(self) -> None:
         serving = asyncio.create_task(self.uvicorn.serve(sockets=[self.socket]))
@@ -85,6 +90,7 @@ class _Server:
             await asyncio.sleep(0.02)
         if self.uvicorn.started:
             _write_json(self.emulator.config.state_dir / "connection.json", self.connection, 0o600)
+            self.ready.set()
         await serving
         self.write_state()
 
@@ -111,10 +117,9 @@ class EmulatorThread:
 
     def __enter__(self) -> "EmulatorThread":
         self._thread.start()
-        while not self._server.uvicorn.started:
+        while not self._server.ready.wait(0.02):
             if not self._thread.is_alive():
                 raise RuntimeError("the emulator failed to start")
-            threading.Event().wait(0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:

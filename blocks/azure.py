@@ -1,0 +1,172 @@
+"""Azure credentials and the Azure migration target, as Prefect blocks that build the SDK clients.
+
+This is wavelift's one path to Azure: every task gets its clients from an `AzureMigrationTarget`.
+Pointing wavelift at the emulator instead of Azure changes only block fields (the ARM endpoint, the
+sign-in authority and a CA bundle), never code. The SDKs are imported when a client is built, not at
+import time: together they take about a second to import.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, model_validator
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.recoveryservices import RecoveryServicesClient
+    from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+    from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+
+PUBLIC_AUTHORITIES = {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
+AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
+
+
+class AzureCredentials(Block):
+    """How wavelift signs in to Microsoft Entra ID: DefaultAzureCredential, a service principal, or a
+    managed identity.
+
+    Example:
+        ```python
+        from blocks.azure import AzureCredentials
+        credentials = AzureCredentials.load("BLOCK_NAME")
+        token_credential = credentials.get_credential()
+        ```
+    """
+
+    _block_type_name = "wavelift Azure Credentials"
+    _block_type_slug = "wavelift-azure-credentials"
+    _logo_url = AZURE_LOGO
+    _documentation_url = "https://learn.microsoft.com/python/api/overview/azure/identity-readme"
+
+    kind: Literal["default", "service_principal", "managed_identity"] = Field(
+        default="default", description="Which credential to use: default (DefaultAzureCredential), service_principal or managed_identity."
+    )
+    tenant_id: str | None = Field(default=None, description="Microsoft Entra tenant id; required for a service principal.")
+    client_id: str | None = Field(default=None, description="Application (client) id of the service principal, or of a user-assigned managed identity.")
+    client_secret: SecretStr | None = Field(default=None, description="Client secret of the service principal.")
+    authority_host: str | None = Field(
+        default=None, description="Sign-in authority, e.g. login.microsoftonline.us for Azure Government or the emulator's address; empty means Azure public cloud."
+    )
+
+    @model_validator(mode="after")
+    def _complete_for_kind(self) -> "AzureCredentials":
+        if self.kind == "service_principal":
+            missing = [f for f in ("tenant_id", "client_id", "client_secret") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f"a service principal needs {', '.join(missing)}")
+        return self
+
+    def get_credential(self, connection_verify: str | None = None) -> "TokenCredential":
+        """Build the azure-identity credential; `connection_verify` is a CA bundle for a private authority."""
+        from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
+
+        options: dict[str, Any] = {}
+        if connection_verify:
+            options["connection_verify"] = connection_verify
+        if self.authority_host:
+            options["authority"] = self.authority_host
+            host = self.authority_host.split("://")[-1].split("/")[0]
+            # Instance discovery asks login.microsoft.com to vouch for the authority: only public clouds pass it.
+            options["disable_instance_discovery"] = host not in PUBLIC_AUTHORITIES
+        if self.kind == "service_principal":
+            assert self.client_secret is not None and self.tenant_id and self.client_id
+            return ClientSecretCredential(self.tenant_id, self.client_id, self.client_secret.get_secret_value(), **options)
+        if self.kind == "managed_identity":
+            return ManagedIdentityCredential(client_id=self.client_id, **{k: v for k, v in options.items() if k == "connection_verify"})
+        return DefaultAzureCredential(**options)
+
+
+class AzureMigrationTarget(Block):
+    """Where servers migrate from and to: the Azure Migrate project and its vault, the target
+    subscription, region, resource group and networks. Builds the Azure SDK clients wavelift uses.
+
+    Example:
+        ```python
+        from blocks.azure import AzureMigrationTarget
+        target = AzureMigrationTarget.load("BLOCK_NAME")
+        site_recovery = target.site_recovery_client()
+        ```
+    """
+
+    _block_type_name = "wavelift Azure Migration Target"
+    _block_type_slug = "wavelift-azure-migration-target"
+    _logo_url = AZURE_LOGO
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware"
+
+    credentials: AzureCredentials = Field(default_factory=AzureCredentials, description="How to sign in.")
+    subscription_id: str = Field(description="Azure subscription of the Azure Migrate project and the target resources.")
+    resource_group: str = Field(description="Resource group of the Azure Migrate project and its Recovery Services vault.")
+    migrate_project: str = Field(description="Name of the Azure Migrate project.")
+    vault: str = Field(description="Name of the Recovery Services vault that Azure Migrate's server migration uses.")
+    site: str = Field(description="Name of the Azure Migrate VMware site (the appliance's discovery site).")
+    target_region: str = Field(description="Azure region the servers migrate to, e.g. westeurope.")
+    secondary_region: str | None = Field(default=None, description="Azure region for disaster-recovery replication, if any.")
+    target_resource_group: str = Field(description="Resource group the migrated VMs are created in.")
+    target_network_id: str = Field(description="Resource id of the virtual network the migrated VMs join.")
+    target_subnet: str = Field(description="Subnet of the target network for the migrated VMs.")
+    test_network_id: str = Field(description="Resource id of the isolated virtual network for test migrations.")
+    test_subnet: str = Field(description="Subnet of the test network.")
+    arm_endpoint: str | None = Field(default=None, description="Azure Resource Manager endpoint; empty means Azure public cloud (management.azure.com).")
+    ca_bundle: str | None = Field(default=None, description="Path of a CA bundle to trust for ARM and sign-in, for a private endpoint such as the emulator.")
+    polling_interval: float = Field(default=30.0, ge=0, description="Seconds between long-running-operation polls when Azure sends no Retry-After.")
+
+    @property
+    def target_resource_group_id(self) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.target_resource_group}"
+
+    def _client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"polling_interval": self.polling_interval}
+        if self.arm_endpoint:
+            options["base_url"] = self.arm_endpoint.rstrip("/")
+        if self.ca_bundle:
+            options["connection_verify"] = self.ca_bundle
+        return options
+
+    def _build(self, client_type: type) -> Any:
+        return client_type(self.credentials.get_credential(self.ca_bundle), self.subscription_id, **self._client_options())
+
+    def site_recovery_client(self) -> "SiteRecoveryManagementClient":
+        """Site Recovery (replication, test migration, migration, jobs); its pipeline also serves OffAzure reads."""
+        from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+
+        return self._build(SiteRecoveryManagementClient)
+
+    def compute_client(self) -> "ComputeManagementClient":
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return self._build(ComputeManagementClient)
+
+    def network_client(self) -> "NetworkManagementClient":
+        from azure.mgmt.network import NetworkManagementClient
+
+        return self._build(NetworkManagementClient)
+
+    def recovery_services_client(self) -> "RecoveryServicesClient":
+        from azure.mgmt.recoveryservices import RecoveryServicesClient
+
+        return self._build(RecoveryServicesClient)
+
+    def backup_client(self) -> "RecoveryServicesBackupClient":
+        from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+
+        return self._build(RecoveryServicesBackupClient)
+
+    @classmethod
+    def from_emulator(cls, connection_file: Path | str) -> "AzureMigrationTarget":
+        """A target for the emulator, from the `connection.json` it writes (service-principal sign-in)."""
+        c = json.loads(Path(connection_file).read_text())
+        credentials = AzureCredentials(
+            kind="service_principal", tenant_id=c["tenant_id"], client_id=c["client_id"], client_secret=SecretStr(c["client_secret"]), authority_host=c["authority_host"]
+        )
+        return cls(
+            credentials=credentials, subscription_id=c["subscription_id"], resource_group=c["resource_group"], migrate_project=c["migrate_project"],
+            vault=c["vault"], site=c["site"], target_region=c["region"], secondary_region=c["secondary_region"],
+            target_resource_group=c["target_resource_group"], target_network_id=c["target_network_id"], target_subnet=c["target_subnet"],
+            test_network_id=c["test_network_id"], test_subnet=c["test_subnet"], arm_endpoint=c["base_url"], ca_bundle=c["ca_cert"], polling_interval=1.0,
+        )

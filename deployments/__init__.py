@@ -1,0 +1,1 @@
+"""How flows run: the CLI, the demo, and (later) deployments, schedules and concurrency limits."""

@@ -1,0 +1,53 @@
+"""The `wavelift` command line: what belongs in a terminal (the emulator, the demo).
+
+Heavy imports (Prefect, the Azure SDKs, the emulator) happen inside each command, so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="wavelift: move servers into Azure as Prefect flows.", no_args_is_help=True, add_completion=False)
+
+
+@app.command()
+def emulator(
+    machines: Annotated[int, typer.Option(help="Servers in the seeded on-prem estate.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the estate (same seed, same servers).")] = 1,
+    speed: Annotated[float, typer.Option(help="Emulated seconds per wall-clock second.")] = 60.0,
+    state_dir: Annotated[Path, typer.Option(help="Where connection.json, the TLS files, the SAN datastore and state.json go.")] = Path(".state/emulator"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
+    retry_after: Annotated[int, typer.Option(help="Retry-After seconds on long-running-operation answers.")] = 1,
+    page_size: Annotated[int, typer.Option(help="Items per page of ARM lists.")] = 100,
+) -> None:
+    """Serve the local Azure and on-prem emulator over HTTPS until Ctrl-C or SIGTERM."""
+    from pydantic import ValidationError
+
+    from emulator.config import EmulatorConfig
+    from emulator.server import serve
+
+    try:
+        config = EmulatorConfig(machines=machines, seed=seed, speed=speed, state_dir=state_dir.resolve(), retry_after=retry_after, page_size=page_size)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    typer.echo(f"emulator: {machines} machines, speed x{speed:g}; connection details in {config.state_dir / 'connection.json'}", err=True)
+    serve(config, port)
+
+
+@app.command()
+def demo(
+    state_dir: Annotated[Path, typer.Option(help="Where the emulator and the demo keep their files.")] = Path(".state/demo"),
+    machines: Annotated[int, typer.Option(help="Servers in the seeded estate.")] = 150,
+    speed: Annotated[float, typer.Option(help="Emulated seconds per wall-clock second.")] = 600.0,
+) -> None:
+    """Start the emulator and a local Prefect, and run wavelift against it."""
+    from deployments.demo import run_demo
+
+    raise typer.Exit(run_demo(state_dir.resolve(), machines, speed))
+
+
+if __name__ == "__main__":
+    app()

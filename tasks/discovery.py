@@ -1,0 +1,104 @@
+"""Discovery: what Azure Migrate's appliance found on-prem, and the replication infrastructure the
+project's vault offers (resolved the way Az.Migrate's `New-AzMigrateServerReplication` does)."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from pydantic import BaseModel, Field
+
+from blocks.azure import AzureMigrationTarget
+from tasks.arm import get_json, list_json
+from tasks.transient import retry_transient
+
+OFFAZURE_API = "2020-01-01"
+MIGRATE_API = "2018-09-01-preview"
+MIGRATION_SOLUTION = "Servers-Migration-ServerMigration"
+
+
+class DiscoveredDisk(BaseModel):
+    """A source disk as VMware reports it."""
+
+    uuid: str
+    name: str
+    size_gb: int
+
+
+class DiscoveredMachine(BaseModel):
+    """A server the Azure Migrate appliance discovered (a Microsoft.OffAzure VMware machine)."""
+
+    id: str = Field(description="ARM id of the discovered machine (the vmwareMachineId of replication).")
+    name: str = Field(description="OffAzure machine name, also the migration item's name.")
+    display_name: str
+    os_type: str
+    os_name: str
+    cores: int
+    memory_mb: int
+    disks: list[DiscoveredDisk]
+    ip_addresses: list[str]
+    power_status: str
+    vcenter_id: str | None = None
+
+
+class ReplicationInfrastructure(BaseModel):
+    """Where a VMware machine's replication is created in the vault, and with which accounts."""
+
+    vault_id: str
+    fabric: str
+    container: str
+    policy_id: str
+    log_storage_account_id: str
+    target_location: str
+    run_as_account_id: str
+
+
+def parse_machine(raw: dict) -> DiscoveredMachine:
+    props = raw["properties"]
+    return DiscoveredMachine(
+        id=raw["id"], name=raw["name"], display_name=props.get("displayName") or raw["name"],
+        os_type=(props.get("operatingSystemDetails") or {}).get("osType", ""), os_name=(props.get("operatingSystemDetails") or {}).get("osName", ""),
+        cores=props.get("numberOfProcessorCore", 0), memory_mb=props.get("allocatedMemoryInMB", 0),
+        disks=[DiscoveredDisk(uuid=d["uuid"], name=d.get("name", ""), size_gb=int(d.get("maxSizeInBytes", 0)) // 1024**3) for d in props.get("disks", [])],
+        ip_addresses=[ip for nic in props.get("networkAdapters", []) for ip in nic.get("ipAddressList", [])],
+        power_status=props.get("powerStatus", ""), vcenter_id=props.get("vCenterId"),
+    )
+
+
+def _site_path(target: AzureMigrationTarget) -> str:
+    return f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.OffAzure/VMwareSites/{target.site}"
+
+
+@task(task_run_name="discover-machines-{target_block}", retries=3, retry_delay_seconds=[5, 20, 60], retry_condition_fn=retry_transient)
+def discover_machines(target_block: str) -> list[DiscoveredMachine]:
+    """All machines of the project's VMware site, except those the appliance marked deleted."""
+    target = AzureMigrationTarget.load(target_block)
+    client = target.site_recovery_client()
+    machines = [parse_machine(m) for m in list_json(client, f"{_site_path(target)}/machines", OFFAZURE_API) if not m["properties"].get("isDeleted")]
+    get_run_logger().info("Discovered %d machines in site %s", len(machines), target.site)
+    return machines
+
+
+@task(task_run_name="resolve-replication-infrastructure-{target_block}", retries=3, retry_delay_seconds=[5, 20, 60], retry_condition_fn=retry_transient)
+def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
+    """Vault from the project's migration solution; fabric of the VMware site; first container;
+    policy `migrate{site}policy`; log storage from the container mapping; run-as from the vCenter."""
+    target = AzureMigrationTarget.load(target_block)
+    client = target.site_recovery_client()
+    project = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.Migrate/migrateProjects/{target.migrate_project}"
+    solution = get_json(client, f"{project}/solutions/{MIGRATION_SOLUTION}", MIGRATE_API)
+    vault_id = solution["properties"]["details"]["extendedDetails"]["vaultId"]
+    vault = vault_id.rsplit("/", 1)[1]
+    rg = vault_id.split("/")[4]
+    fabric = next(
+        f for f in client.replication_fabrics.list(rg, vault)
+        if f.properties.custom_details.instance_type == "VMwareV2" and f.properties.custom_details.vmware_site_id.lower().endswith(f"/{target.site.lower()}")
+    )
+    container = next(iter(client.replication_protection_containers.list_by_replication_fabrics(rg, vault, fabric.name)))
+    policy = client.replication_policies.get(rg, vault, f"migrate{target.site}policy")
+    mapping = next(iter(client.replication_protection_container_mappings.list_by_replication_protection_containers(rg, vault, fabric.name, container.name)))
+    vcenters = list(list_json(client, f"{_site_path(target)}/vCenters", OFFAZURE_API))
+    details = mapping.properties.provider_specific_details
+    return ReplicationInfrastructure(
+        vault_id=vault_id, fabric=fabric.name, container=container.name, policy_id=policy.id,
+        log_storage_account_id=details.storage_account_id, target_location=details.target_location,
+        run_as_account_id=vcenters[0]["properties"]["runAsAccountId"],
+    )

@@ -1,0 +1,29 @@
+"""Which failures are worth a Prefect task retry: only transient ones.
+
+HTTP-level faults (429, 5xx) are already retried by the SDK pipeline honouring Retry-After; a task
+retry covers what is left when those retries run out, or a connection that dropped. A 4xx is a
+decision by Azure (bad input, a state that forbids the action) and retrying it changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+def is_transient(exc: BaseException) -> bool:
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(exc, HttpResponseError) and exc.status_code in TRANSIENT_STATUSES
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """`retry_condition_fn` for Prefect tasks: retry only when the failure was transient."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the point is to classify whatever the task raised
+        return is_transient(exc)
+    return False
