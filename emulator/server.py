@@ -81,7 +81,8 @@ class _Server:
         self.connection["assessment_workbook"] = str(write_assessment(machines, config.state_dir / "assessment.xlsx", project=config.migrate_project))
         self.connection["migrate_csv"] = str(write_migrate_csv(machines, config.state_dir / "migrate-at-scale.csv", self.connection))
         self.uvicorn = uvicorn.Server(uvicorn.Config(create_app(self.emulator), ssl_certfile=str(cert), ssl_keyfile=str(key),
-                                                     log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30))
+                                                     log_level="warning", access_log=False, lifespan="off",
+                                                     timeout_keep_alive=30, timeout_graceful_shutdown=5))
         self.ready = threading.Event()
 
     async def run(self) -> None:
@@ -124,4 +125,5 @@ class EmulatorThread:
 
     def __exit__(self, *exc: object) -> None:
         self._server.uvicorn.should_exit = True
+        self._server.uvicorn.force_exit = True  # tests and benchmarks do not wait for idle keep-alive connections
         self._thread.join(timeout=10)
