@@ -40,6 +40,10 @@ class EmulatorAdmin:
     def add_fault(self, **rule: Any) -> None:
         self._call("POST", "/_emulator/faults", rule)
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The active fault rules, each with how often it fired."""
+        return self._call("GET", "/_emulator/faults")["faults"]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/_emulator/faults")
 

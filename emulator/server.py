@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -103,15 +104,23 @@ class _Server:
 
 
 def serve(config: EmulatorConfig, port: int = 0) -> None:
-    """Serve until SIGINT or SIGTERM (uvicorn handles both), then write `state.json`."""
-    asyncio.run(_Server(config, port).run())
+    """Serve until SIGINT or SIGTERM, then write `state.json` and return (exit status 0).
+
+    The server runs in a thread so that the signals reach this handler rather than uvicorn's,
+    which re-raises them after shutdown and would kill the process before the state is written.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with EmulatorThread(config, port):
+        stop.wait()
 
 
 class EmulatorThread:
     """The emulator in a daemon thread: `with EmulatorThread(config) as emu: emu.connection[...]`."""
 
-    def __init__(self, config: EmulatorConfig) -> None:
-        self._server = _Server(config)
+    def __init__(self, config: EmulatorConfig, port: int = 0) -> None:
+        self._server = _Server(config, port)
         self.emulator = self._server.emulator
         self.connection = self._server.connection
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.run()), name="wavelift-emulator", daemon=True)

@@ -1,0 +1,125 @@
+"""What ARM does around every call, reproduced by the emulator: authentication, api-version checks,
+error shapes, throttling with Retry-After, transient faults and latency; and the SDK coping with them."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from tests.conftest import Emulated
+
+
+def _vault_path(emu: Emulated) -> str:
+    c = emu.connection
+    return f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['resource_group']}/providers/Microsoft.RecoveryServices/vaults/{c['vault']}"
+
+
+def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": "Bearer test"} | kwargs.pop("headers", {})
+    return httpx.request(method, emu.connection["base_url"] + path, verify=emu.connection["ca_cert"], headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "headers", "status", "code"),
+    [
+        ("GET", "{vault}/replicationFabrics", {"api-version": "2025-08-01"}, {"Authorization": ""}, 401, "AuthenticationFailed"),
+        ("GET", "{vault}/replicationFabrics", {}, {}, 400, "MissingApiVersionParameter"),
+        ("GET", "{vault}/replicationFabrics/nope", {"api-version": "2025-08-01"}, {}, 404, "ResourceNotFound"),
+        ("GET", "{vault}/replicationGizmos", {"api-version": "2025-08-01"}, {}, 404, "InvalidResourceType"),
+        ("POST", "{vault}/replicationFabrics/f/explode", {"api-version": "2025-08-01"}, {}, 405, "MethodNotAllowed"),
+        ("GET", "/subscriptions/x/nothing", {}, {}, 404, "InvalidResourceNamespace"),
+    ],
+)
+def test_refusals_have_arms_error_shape(emu: Emulated, method: str, path: str, params: dict, headers: dict, status: int, code: str) -> None:
+    response = _raw(emu, method, path.format(vault=_vault_path(emu)), params=params, headers=headers)
+    assert response.status_code == status
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    assert response.headers["x-ms-request-id"]
+
+
+def test_a_malformed_body_is_refused_and_changes_nothing(emu: Emulated) -> None:
+    c = emu.connection
+    path = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/nsg"
+    response = _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "InvalidRequestContent")
+    assert _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).status_code == 404
+
+
+def test_the_sdk_recovers_from_429_honouring_retry_after(emu: Emulated) -> None:
+    emu.admin.add_fault(method="GET", path="/replicationFabrics$", status=429, code="TooManyRequests", headers={"Retry-After": "1"}, count=2)
+    started = time.monotonic()
+    fabrics = list(emu.target.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault))
+    assert [f.name for f in fabrics] == [emu.connection["fabric"]]
+    assert time.monotonic() - started >= 2.0  # two waits of Retry-After: 1
+    assert emu.admin.state()["stats"]["requests"]["GET Microsoft.RecoveryServices/vaults/replicationFabrics"] == 1  # served once, after two 429s
+
+
+def test_the_sdk_recovers_from_503(emu: Emulated) -> None:
+    emu.admin.add_fault(method="GET", path="/replicationPolicies/", status=503, code="ServiceUnavailable", count=2)
+    policy = emu.target.site_recovery_client().replication_policies.get(emu.rg, emu.vault, emu.connection["policy_id"].rsplit("/", 1)[1])
+    assert policy.id == emu.connection["policy_id"]
+
+
+def test_a_persistent_500_surfaces_after_the_sdks_retries(emu: Emulated) -> None:
+    emu.admin.add_fault(method="GET", path="/replicationPolicies/", status=500, code="InternalServerError", message="boom")
+    with pytest.raises(HttpResponseError) as excinfo:
+        emu.target.site_recovery_client().replication_policies.get(emu.rg, emu.vault, "any")
+    assert excinfo.value.status_code == 500 and excinfo.value.error.code == "InternalServerError"  # type: ignore[union-attr]
+    assert [f["fired"] for f in emu.admin.faults()] == [4]
+
+
+def test_a_burst_is_throttled_with_integer_retry_after(emu: Emulated) -> None:
+    emu.admin.set_throttle(read={"burst": 5, "per_second": 2}, write={"burst": 200, "per_second": 10}, delete={"burst": 200, "per_second": 10})
+    path = f"{_vault_path(emu)}/replicationFabrics"
+    statuses = []
+    for _ in range(10):
+        response = _raw(emu, "GET", path, params={"api-version": "2025-08-01"})
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            assert response.headers["Retry-After"].isdigit() and int(response.headers["Retry-After"]) >= 1
+            assert response.headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
+            assert response.json()["error"]["code"] == "TooManyRequests"
+        else:
+            assert int(response.headers["x-ms-ratelimit-remaining-subscription-reads"]) >= 0
+    assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+    assert emu.admin.stats()["throttled"] >= 1
+    # the SDK waits out the throttle and gets its answer
+    assert len(list(emu.target.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault))) == 1
+
+
+def test_writes_and_reads_have_separate_buckets(emu: Emulated) -> None:
+    emu.admin.set_throttle(read={"burst": 250, "per_second": 25}, write={"burst": 1, "per_second": 0.01}, delete={"burst": 200, "per_second": 10})
+    path = f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{emu.connection['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/n"
+    body = {"location": "westeurope", "properties": {}}
+    assert _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json=body).status_code == 201
+    assert _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json=body).status_code == 429
+    assert _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).status_code == 200
+
+
+def test_injected_latency_delays_the_answer(emu: Emulated) -> None:
+    emu.admin.add_fault(method="GET", path="/replicationFabrics$", latency_ms=400, count=1)
+    started = time.monotonic()
+    _raw(emu, "GET", f"{_vault_path(emu)}/replicationFabrics", params={"api-version": "2025-08-01"})
+    assert time.monotonic() - started >= 0.4
+
+
+def test_a_fault_rule_needs_an_effect(emu: Emulated) -> None:
+    response = httpx.post(emu.connection["base_url"] + "/_emulator/faults", json={"path": "x"}, verify=emu.connection["ca_cert"])
+    assert response.status_code == 400 and "status, lro_error or latency_ms" in response.json()["error"]["message"]
+
+
+def test_lro_answers_carry_arm_headers(emu: Emulated) -> None:
+    c = emu.connection
+    path = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/hdr"
+    response = _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json={"location": "westeurope", "properties": {}})
+    assert response.status_code == 201 and response.json()["properties"]["provisioningState"] == "Creating"
+    assert response.headers["Azure-AsyncOperation"].startswith("https://127.0.0.1:") and response.headers["Retry-After"] == "0"
+    status = _raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(c["base_url"], 1)[1])
+    assert status.json()["status"] in ("InProgress", "Succeeded") and set(status.json()) >= {"id", "name", "status", "startTime"}
+    emu.admin.skip(60)
+    assert _raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(c["base_url"], 1)[1]).json()["status"] == "Succeeded"
+    assert _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).json()["properties"]["provisioningState"] == "Succeeded"

@@ -1,0 +1,73 @@
+"""The Azure blocks: Prefect's standard block checks, saving and loading on a real Prefect API,
+secrets that never show, and sign-in through azure-identity against the emulator's authority."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from prefect.testing.standard_test_suites import BlockStandardTestSuite
+from pydantic import SecretStr, ValidationError
+
+from blocks.azure import AzureCredentials, AzureMigrationTarget
+from tests.conftest import Emulated
+
+
+class TestAzureCredentialsStandards(BlockStandardTestSuite):
+    @pytest.fixture
+    def block(self) -> type[AzureCredentials]:
+        return AzureCredentials
+
+
+class TestAzureMigrationTargetStandards(BlockStandardTestSuite):
+    @pytest.fixture
+    def block(self) -> type[AzureMigrationTarget]:
+        return AzureMigrationTarget
+
+
+def test_a_service_principal_needs_tenant_client_and_secret() -> None:
+    with pytest.raises(ValidationError, match="a service principal needs tenant_id, client_secret"):
+        AzureCredentials(kind="service_principal", client_id="app")
+
+
+def test_the_secret_never_shows(emu: Emulated) -> None:
+    secret = emu.connection["client_secret"]
+    target = emu.target
+    assert secret not in repr(target) and secret not in str(target)
+    assert secret not in target.model_dump_json()
+    assert secret not in json.dumps(target.model_dump(mode="json"))
+
+
+def test_service_principal_sign_in_through_azure_identity(emu: Emulated) -> None:
+    credential = emu.target.credentials.get_credential(emu.connection["ca_cert"])
+    token = credential.get_token("https://management.azure.com/.default")
+    assert token.token and token.expires_on > 0
+    wrong = emu.target.credentials.model_copy(update={"client_secret": SecretStr("not-the-secret")})
+    with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
+        wrong.get_credential(emu.connection["ca_cert"]).get_token("https://management.azure.com/.default")
+
+
+def test_clients_reach_the_configured_endpoint(emu: Emulated) -> None:
+    target = emu.target
+    assert target.site_recovery_client()._config.subscription_id == emu.connection["subscription_id"]
+    assert [v.name for v in target.recovery_services_client().vaults.list_by_resource_group(emu.rg)] == [emu.vault]
+    assert {v.name for v in target.network_client().virtual_networks.list(emu.connection["target_resource_group"])} == {"vnet-target", "vnet-test"}
+    assert list(target.compute_client().virtual_machines.list_all()) == []
+    assert list(target.backup_client().backup_protected_items.list(emu.vault, emu.rg)) == []
+
+
+def test_saved_blocks_load_with_the_secret_intact(emu: Emulated, prefect_server: None) -> None:
+    emu.target.save("test-target", overwrite=True)
+    loaded = AzureMigrationTarget.load("test-target")
+    assert loaded.credentials.client_secret.get_secret_value() == emu.connection["client_secret"]  # type: ignore[union-attr]
+    assert loaded.arm_endpoint == emu.connection["base_url"]
+    assert [f.name for f in loaded.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault)] == [emu.connection["fabric"]]
+
+
+def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
+    target = AzureMigrationTarget(subscription_id="s", resource_group="rg", migrate_project="p", vault="v", site="site", target_region="westeurope",
+                                  target_resource_group="t", target_network_id="/n", target_subnet="default", test_network_id="/tn", test_subnet="default")
+    assert target.credentials.kind == "default"
+    assert "base_url" not in target._client_options()
+    assert "connection_verify" not in target._client_options()

@@ -1,0 +1,57 @@
+"""The inventory flow on a real Prefect API against the emulator: discovery through the block-built
+SDK pipeline, the vault's replication infrastructure, and the artifacts reviewers read."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.inventory import inventory
+from tests.conftest import Emulated
+
+
+async def _latest_artifact(key: str):  # type: ignore[no-untyped-def]
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return max(artifacts, key=lambda a: a.created)
+
+
+def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=23, page_size=10)
+    emu.target.save("inventory-target", overwrite=True)
+    report = inventory("inventory-target")
+    state = emu.admin.state()
+    assert sorted(m.display_name for m in report.machines) == sorted(m["display_name"] for m in state["machines"])
+    assert report.infrastructure.fabric == emu.connection["fabric"]
+    assert report.infrastructure.container == emu.connection["container"]
+    assert report.infrastructure.policy_id == emu.connection["policy_id"]
+    assert report.infrastructure.run_as_account_id == emu.connection["run_as_account_id"]
+    assert report.infrastructure.log_storage_account_id == emu.connection["log_storage_account_id"]
+    assert emu.admin.stats()["requests"]["GET Microsoft.OffAzure/VMwareSites/machines"] == 3
+    table = asyncio.run(_latest_artifact("inventory-machines"))
+    assert table.type == "table" and all(m.display_name in table.data for m in report.machines)
+    summary = asyncio.run(_latest_artifact("inventory-summary"))
+    assert "**23** servers" in summary.data
+
+
+def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=3)
+    emu.target.save("flaky-target", overwrite=True)
+    # five 503s outlast the SDK's three status retries; the task's own retry then succeeds
+    emu.admin.add_fault(method="GET", path="/VMwareSites/[^/]+/machines$", status=503, code="ServiceUnavailable", count=5)
+    emu.target.polling_interval = 0
+    report = inventory.with_options(retries=0)("flaky-target")
+    assert len(report.machines) == 3
+    assert [f["fired"] for f in emu.admin.faults()] == [5]
+
+
+def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=3)
+    emu.target.save("refusing-target", overwrite=True)
+    emu.admin.add_fault(method="GET", path="/VMwareSites/[^/]+/machines$", status=403, code="AuthorizationFailed", count=1)
+    state = inventory("refusing-target", return_state=True)
+    assert state.is_failed()
+    assert "AuthorizationFailed" in str(state.result(raise_on_failure=False))
+    assert emu.admin.stats()["requests"].get("GET Microsoft.OffAzure/VMwareSites/machines") is None  # never served: no retry after the 403
