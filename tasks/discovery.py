@@ -32,7 +32,7 @@ class DiscoveredMachine(BaseModel):
     os_type: str
     os_name: str
     cores: int
-    memory_mb: int
+    memory_mb: float
     disks: list[DiscoveredDisk]
     ip_addresses: list[str]
     power_status: str
@@ -51,11 +51,18 @@ class ReplicationInfrastructure(BaseModel):
     run_as_account_id: str
 
 
+def os_family(vmware_os_type: str | None) -> str:
+    """Windows or Linux from VMware's guest type (`windowsguest`, `linuxguest`, ...)."""
+    value = (vmware_os_type or "").lower()
+    return "Windows" if value.startswith("windows") else "Linux" if value else ""
+
+
 def parse_machine(raw: dict) -> DiscoveredMachine:
     props = raw["properties"]
+    os_details = props.get("operatingSystemDetails") or {}
     return DiscoveredMachine(
         id=raw["id"], name=raw["name"], display_name=props.get("displayName") or raw["name"],
-        os_type=(props.get("operatingSystemDetails") or {}).get("osType", ""), os_name=(props.get("operatingSystemDetails") or {}).get("osName", ""),
+        os_type=os_family(os_details.get("osType")), os_name=os_details.get("osName") or "",
         cores=props.get("numberOfProcessorCore", 0), memory_mb=props.get("allocatedMemoryInMB", 0),
         disks=[DiscoveredDisk(uuid=d["uuid"], name=d.get("name", ""), size_gb=int(d.get("maxSizeInBytes", 0)) // 1024**3) for d in props.get("disks", [])],
         ip_addresses=[ip for nic in props.get("networkAdapters", []) for ip in nic.get("ipAddressList", [])],

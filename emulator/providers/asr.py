@@ -47,7 +47,10 @@ class Jobs:
             "location": self.world.config.region,
             "properties": {
                 "activityId": str(uuid.uuid4()), "scenarioName": scenario, "friendlyName": friendly,
-                "state": "InProgress", "stateDescription": "InProgress", "tasks": [], "errors": [],
+                "state": "InProgress", "stateDescription": "InProgress", "errors": [],
+                "tasks": [{"taskId": str(uuid.uuid4()), "name": f"{scenario}Task", "friendlyName": friendly, "state": "InProgress",
+                           "stateDescription": "InProgress", "startTime": iso(self.world.clock.now()), "allowedActions": [], "taskType": "TaskDetails",
+                           "customDetails": {"instanceType": "JobTaskDetails"}, "errors": []}],
                 "startTime": iso(self.world.clock.now()), "allowedActions": ["Cancel"],
                 "targetObjectId": target_id, "targetObjectName": target_name, "targetInstanceType": "ProtectionEntity",
                 "customDetails": {"instanceType": "AsrJobDetails"},
@@ -59,7 +62,9 @@ class Jobs:
         props = job["properties"]
         props["endTime"] = iso(t)
         props["allowedActions"] = ["Restart"] if error else []
-        props["state"] = props["stateDescription"] = "Failed" if error else "Succeeded"
+        props["state"], props["stateDescription"] = ("Failed", "Failed") if error else ("Succeeded", "Completed")
+        for step in props["tasks"]:
+            step.update(state=props["state"], stateDescription=props["stateDescription"], endTime=iso(t))
         if error:
             props["errors"] = [{
                 "serviceErrorDetails": {"code": error["code"], "message": error["message"], "possibleCauses": "", "recommendedAction": "Retry the operation."},

@@ -52,17 +52,24 @@ class Discovery:
         return f"{self.site_id}/machines/{machine.name}"
 
     def render(self, m: SourceMachine) -> dict:
+        """A VMware machine as `VMwareMachine_Get.json` (2020-01-01) shows one."""
+        datastore = "[datastore1]"
         return {
             "id": self.machine_id(m), "name": m.name, "type": f"{OFF}/VMwareSites/machines",
             "properties": {
-                "displayName": m.display_name, "instanceUuid": m.name.split("_")[0], "vCenterId": self.vcenter_id, "firmware": m.firmware,
-                "numberOfProcessorCore": m.cores, "allocatedMemoryInMB": m.memory_mb, "powerStatus": m.power_state, "isDeleted": False,
-                "operatingSystemDetails": {"osType": m.os_type, "osName": m.os_name, "osVersion": ""},
-                "disks": [{"uuid": d.uuid, "name": d.name, "label": f"Hard disk {i + 1}", "maxSizeInBytes": d.size_gb * 1024**3,
-                           "diskType": "flat", "diskMode": "persistent", "controllerType": "SCSI"} for i, d in enumerate(m.disks)],
-                "networkAdapters": [{"label": "Network adapter 1", "nicId": f"4000-{m.mac}", "macAddress": m.mac, "ipAddressList": [m.ip],
+                "displayName": m.display_name, "instanceUuid": m.name.split("_")[0], "vCenterId": self.vcenter_id, "vCenterFQDN": "vcenter.onprem.local",
+                "dataCenterScope": "datacenter-1", "firmware": "efi" if m.firmware == "UEFI" else "bios", "description": "",
+                "numberOfProcessorCore": m.cores, "allocatedMemoryInMB": float(m.memory_mb), "powerStatus": m.power_state, "isDeleted": False,
+                "changeTrackingSupported": True, "changeTrackingEnabled": True, "vMwareToolsStatus": "Running", "hostInMaintenanceMode": False,
+                "hostName": "esx01.onprem.local", "hostPowerState": "poweredOn", "hostVersion": "7.0.3",
+                "operatingSystemDetails": {"osType": "windowsguest" if m.os_type == "Windows" else "linuxguest", "osName": m.os_name, "osVersion": None},
+                "vmConfigurationFileLocation": f"{datastore} {m.display_name}/{m.display_name}.vmx",
+                "disks": [{"uuid": d.uuid, "name": d.name, "label": f"Hard disk {i + 1}", "maxSizeInBytes": d.size_gb * 1024**3, "lun": i,
+                           "diskType": "Static", "diskMode": "persistent", "diskProvisioningPolicy": "ThinProvisioned", "diskScrubbingPolicy": "LazilyScrubbed",
+                           "path": f"{datastore} {m.display_name}/{m.display_name}_{i}.vmdk"} for i, d in enumerate(m.disks)],
+                "networkAdapters": [{"label": "Network adapter 1", "nicId": "4000", "macAddress": m.mac, "ipAddressList": [m.ip],
                                      "ipAddressType": "Static", "networkName": "VM Network"}],
-                "tags": m.tags, "dataCenterScope": "datacenter-1", "hostInMaintenanceMode": False,
+                "tags": m.tags, "errors": [], "createdTimestamp": "2026-01-05T10:00:00Z", "updatedTimestamp": "2026-01-05T10:00:00Z",
             },
         }
 

@@ -179,7 +179,7 @@ class MigrationItems:
         d = item.details
         nic = d.get("nic", {})
         details = {
-            "nicId": f"4000-{item.machine.mac}", "isPrimaryNic": "true", "sourceIPAddress": item.machine.ip, "sourceIPAddressType": "Static",
+            "nicId": "4000", "isPrimaryNic": "true", "sourceIPAddress": item.machine.ip, "sourceIPAddressType": "Static",
             "sourceNetworkId": "VM Network", "targetSubnetName": nic.get("targetSubnetName", d.get("targetSubnetName")),
             "testNetworkId": d.get("testNetworkId"), "testSubnetName": nic.get("testSubnetName", d.get("testSubnetName")),
             "targetIPAddressType": "Static" if nic.get("targetStaticIPAddress") else "Dynamic",
