@@ -78,4 +78,4 @@ class Faults:
         return None
 
     def describe(self) -> list[dict]:
-        return [{**rule.model_dump(), "fired": fired} for rule, fired in zip(self._rules, self._fired)]
+        return [{**rule.model_dump(), "fired": fired} for rule, fired in zip(self._rules, self._fired, strict=True)]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from ..errors import conflict, not_found
+from ..errors import conflict
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
-from .asr import API, NS, Jobs, vault_of
-from .common import fail_unless, list_items
+from .asr import API, NS, Jobs, ReplicatedItems, vault_of
+from .common import fail_unless
 from .compute import Compute
 from .network import Network
 
@@ -41,15 +41,8 @@ class ProtectedItem:
         return ["TestFailoverCleanup", "DisableProtection"]
 
 
-class ProtectedItems:
+class ProtectedItems(ReplicatedItems[ProtectedItem]):
     """A2A replication over the world's VMs."""
-
-    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network) -> None:
-        self.world = world
-        self.jobs = jobs
-        self.compute = compute
-        self.network = network
-        self.items: dict[str, ProtectedItem] = {}
 
     def render(self, item: ProtectedItem) -> dict:
         d = item.details
@@ -74,12 +67,6 @@ class ProtectedItems:
                 },
             },
         }
-
-    def get(self, call: Call) -> ProtectedItem:
-        item = self.items.get(call.path.item_id.lower())
-        if item is None:
-            raise not_found(call.path.item_id)
-        return item
 
     def create(self, call: Call) -> Reply:
         container_id = call.path.item_id.rsplit("/", 2)[0]
@@ -107,7 +94,7 @@ class ProtectedItems:
             item.protection = "EnableProtectionFailed"
             self.jobs.finish(item.job, t, error)
 
-        return self._lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
+        return self.lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
 
     def test_failover(self, call: Call) -> Reply:
         item = self.get(call)
@@ -133,7 +120,7 @@ class ProtectedItems:
             item.test_failover = "None"
             self.jobs.finish(item.job, t, error)
 
-        return self._lro(call, item, self.world.config.capacity.test_migrate_seconds, complete, fail)
+        return self.lro(call, item, self.world.config.capacity.test_migrate_seconds, complete, fail)
 
     def test_failover_cleanup(self, call: Call) -> Reply:
         item = self.get(call)
@@ -146,7 +133,7 @@ class ProtectedItems:
             item.test_vm_id, item.test_failover = None, "None"
             self.jobs.finish(item.job, t)
 
-        return self._lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def remove(self, call: Call) -> Reply:
         """Disable protection (POST .../remove, the SDK's begin_delete) or purge (DELETE)."""
@@ -161,15 +148,8 @@ class ProtectedItems:
             self.items.pop(item.id.lower(), None)
             self.jobs.finish(item.job, t)
 
-        return self._lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
-    def _lro(self, call: Call, item: ProtectedItem, duration: float, complete, fail) -> Reply:  # type: ignore[no-untyped-def]
-        return self.world.lro(call, style="asr", monitor_prefix=vault_of(item.id), duration=duration, complete=complete, fail=fail,
-                              result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None))
-
-    def list_in(self, call: Call) -> Reply:
-        scope = self.world.store.require(call.path.item_id)["id"].lower() + "/"
-        return list_items(self.world, call, [self.render(i) for k, i in self.items.items() if k.startswith(scope)])
 
 
 def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> ProtectedItems:

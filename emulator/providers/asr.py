@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from ..clock import iso
-from ..errors import bad_request
+from ..errors import bad_request, not_found
 from ..routing import COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
 from .common import get_item, list_children, list_items, require_parent
+
+if TYPE_CHECKING:
+    from .compute import Compute
+    from .network import Network
 
 API = {"2025-08-01", "2025-01-01", "2024-10-01", "2024-01-01"}
 NS = "Microsoft.RecoveryServices"
@@ -76,6 +80,45 @@ class Jobs:
         if job is None or job["properties"]["state"] != "InProgress":
             return None
         return {"jobName": job["properties"]["scenarioName"], "jobId": job["id"], "startTime": job["properties"]["startTime"]}
+
+
+class _Item(Protocol):
+    id: str
+    name: str
+
+
+T = TypeVar("T", bound=_Item)
+
+
+class ReplicatedItems(Generic[T]):
+    """What Site Recovery's item types share: a table by id, lookups that answer ARM's 404, LROs on
+    the vault's monitors, and lists scoped to a vault or a container."""
+
+    def __init__(self, world: World, jobs: Jobs, compute: "Compute", network: "Network") -> None:
+        self.world = world
+        self.jobs = jobs
+        self.compute = compute
+        self.network = network
+        self.items: dict[str, T] = {}
+
+    def render(self, item: T) -> dict:
+        raise NotImplementedError
+
+    def get(self, call: Call) -> T:
+        item = self.items.get(call.path.item_id.lower())
+        if item is None:
+            raise not_found(call.path.item_id)
+        return item
+
+    def lro(self, call: Call, item: T, duration: float, complete: Callable[[float], None], fail: Callable[[float, dict], None]) -> Reply:
+        """Start an action on `item`; its result is the item as it then is (204 once removed)."""
+        return self.world.lro(call, style="asr", monitor_prefix=vault_of(item.id), duration=duration, complete=complete, fail=fail,
+                              result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None))
+
+    def list_in(self, call: Call) -> Reply:
+        """The items under the vault or container the path names."""
+        scope = self.world.store.require(call.path.item_id)["id"].lower() + "/"
+        return list_items(self.world, call, [self.render(i) for key, i in self.items.items() if key.startswith(scope)])
 
 
 class Infrastructure:

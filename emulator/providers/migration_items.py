@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import iso
-from ..errors import ArmError, bad_request, conflict, not_found
+from ..errors import ArmError, bad_request, conflict
 from ..estate import SourceMachine
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
-from .asr import API, NS, Jobs, vault_of
+from .asr import API, NS, Jobs, ReplicatedItems, vault_of
 from .common import fail_unless, list_items, vm_name_problem
 from .compute import Compute
 from .network import Network
@@ -85,15 +85,11 @@ class MigrationItem:
         }.get(self.state, [])
 
 
-class MigrationItems:
+class MigrationItems(ReplicatedItems[MigrationItem]):
     """The VMwareCbt provider's behaviour over the world's machines, networks and VMs."""
 
     def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network) -> None:
-        self.world = world
-        self.jobs = jobs
-        self.compute = compute
-        self.network = network
-        self.items: dict[str, MigrationItem] = {}
+        super().__init__(world, jobs, compute, network)
         world.seeded_listeners.append(self._seeded)
 
     # -- rendering ------------------------------------------------------------------------------
@@ -198,12 +194,6 @@ class MigrationItems:
         count = int((now - item.seeded_at) // cycle)
         return [(f"{item.id}/migrationRecoveryPoints/{uuid.uuid5(uuid.NAMESPACE_URL, f'{item.id}/{k}')}", item.seeded_at + k * cycle) for k in range(max(0, count - 23), count + 1)]
 
-    def get(self, call: Call) -> MigrationItem:
-        item = self.items.get(call.path.item_id.lower())
-        if item is None:
-            raise not_found(call.path.item_id)
-        return item
-
     # -- enable replication ---------------------------------------------------------------------
     def create(self, call: Call) -> Reply:
         container_id = call.path.item_id.rsplit("/", 2)[0]
@@ -236,7 +226,7 @@ class MigrationItems:
             self.world.initial_replication_ended()
             self.world.record(machine.name, "enable_replication_failed", t, code=error["code"])
 
-        return self._action_lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
+        return self.lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
 
     def _validate_enable(self, d: dict) -> SourceMachine:
         """Refuse an enable request as Site Recovery would, naming the field and the reason."""
@@ -310,7 +300,7 @@ class MigrationItems:
                 item.details["nic"] = {**item.details.get("nic", {}), **{k: v for k, v in nics[0].items() if k != "nicId"}}
             self.jobs.finish(item.job, t)
 
-        return self._action_lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def test_migrate(self, call: Call) -> Reply:
         item = self.get(call)
@@ -340,7 +330,7 @@ class MigrationItems:
             self.jobs.finish(item.job, t, error)
             self.world.record(item.machine.name, "test_migrate_failed", t, code=error["code"])
 
-        return self._action_lro(call, item, self.world.config.capacity.test_migrate_seconds, complete, fail)
+        return self.lro(call, item, self.world.config.capacity.test_migrate_seconds, complete, fail)
 
     def test_migrate_cleanup(self, call: Call) -> Reply:
         item = self.get(call)
@@ -360,7 +350,7 @@ class MigrationItems:
             item.test_state = previous
             self.jobs.finish(item.job, t, error)
 
-        return self._action_lro(call, item, self.world.config.capacity.cleanup_seconds, complete, fail)
+        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, fail)
 
     def migrate(self, call: Call) -> Reply:
         item = self.get(call)
@@ -394,7 +384,7 @@ class MigrationItems:
             self.jobs.finish(item.job, t, error)
             self.world.record(item.machine.name, "migrate_failed", t, code=error["code"])
 
-        return self._action_lro(call, item, duration, complete, fail)
+        return self.lro(call, item, duration, complete, fail)
 
     def resync(self, call: Call) -> Reply:
         item = self.get(call)
@@ -406,7 +396,7 @@ class MigrationItems:
         item.job = self.jobs.start(vault_of(item.id), "Resync", "Resynchronize", item.id, item.machine.display_name)
         self.world.record(item.machine.name, "resync_started")
         self.world.seeding.add(item.id, [d.size_gb * 0.1 for d in item.machine.disks], self.world.clock.now())
-        return self._action_lro(call, item, 0, lambda t: None, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, 0, lambda t: None, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def pause(self, call: Call) -> Reply:
         item = self.get(call)
@@ -420,7 +410,7 @@ class MigrationItems:
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "paused", t)
 
-        return self._action_lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def resume(self, call: Call) -> Reply:
         item = self.get(call)
@@ -435,7 +425,7 @@ class MigrationItems:
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "resumed", t)
 
-        return self._action_lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def delete(self, call: Call) -> Reply:
         """Stop replication, or complete a finished migration: the item and its seed disks go."""
@@ -459,7 +449,7 @@ class MigrationItems:
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "replication_removed", t, delete_option=option, migrated=item.vm_id is not None)
 
-        return self._action_lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
     # -- helpers --------------------------------------------------------------------------------
     def _require_allowed(self, item: MigrationItem, operation: str) -> None:
@@ -476,12 +466,6 @@ class MigrationItems:
         fail_unless(specific.get("instanceType") == "VMwareCbt", 400, "InvalidProviderSpecificInput", "providerSpecificDetails.instanceType must be 'VMwareCbt'.")
         return specific
 
-    def _action_lro(self, call: Call, item: MigrationItem, duration: float, complete: Any, fail: Any) -> Reply:
-        return self.world.lro(
-            call, style="asr", monitor_prefix=vault_of(item.id), duration=duration, complete=complete, fail=fail,
-            result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None),
-        )
-
     def _create_vm(self, item: MigrationItem, name: str, subnet_id: str) -> dict:
         d = item.details
         rg_id = d["targetResourceGroupId"]
@@ -495,11 +479,6 @@ class MigrationItems:
             resource_group_id=rg_id, name=name, location=self.world.config.region, size=d.get("targetVmSize") or item.machine.recommended_size,
             os_type=item.machine.os_type, disks=disks, nic_id=nic["id"], tags=d.get("targetVmTags", {}),
         )
-
-    def list_in(self, call: Call, scope: str) -> Reply:
-        self.world.store.require(scope)
-        prefix = scope.lower() + "/"
-        return list_items(self.world, call, [self.render(i) for k, i in self.items.items() if k.startswith(prefix)])
 
     def recovery_points(self, call: Call) -> Reply:
         item = self.get(call)
@@ -517,8 +496,8 @@ def register(router: Router, world: World, jobs: Jobs, compute: Compute, network
     router.add("GET", ITEM, base, lambda c: Reply(200, items.render(items.get(c))), API)
     router.add("PATCH", ITEM, base, items.update, API)
     router.add("DELETE", ITEM, base, items.delete, API)
-    router.add("GET", COLLECTION, base, lambda c: items.list_in(c, c.path.item_id), API)
-    router.add("GET", COLLECTION, f"{NS}/vaults/replicationMigrationItems", lambda c: items.list_in(c, c.path.item_id), API)
+    router.add("GET", COLLECTION, base, items.list_in, API)
+    router.add("GET", COLLECTION, f"{NS}/vaults/replicationMigrationItems", items.list_in, API)
     router.add("GET", COLLECTION, f"{base}/migrationRecoveryPoints", items.recovery_points, API)
     for action, handler in [
         ("testMigrate", items.test_migrate), ("testMigrateCleanup", items.test_migrate_cleanup), ("migrate", items.migrate),
