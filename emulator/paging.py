@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlencode
 
 from .errors import bad_request
 
 
-def page(items: list[Any], *, base_url: str, path: str, query: dict[str, str], page_size: int) -> dict:
-    """One page of `items`, starting at the `$skiptoken` the query carries."""
+def page(items: list[Any], *, base_url: str, path: str, query: dict[str, str], page_size: int, render: Callable[[Any], Any] = lambda x: x) -> dict:
+    """One page of `items`, starting at the `$skiptoken` the query carries; only that page is rendered."""
     token = query.get("$skiptoken", "0")
     if not token.isdigit():
         raise bad_request("InvalidSkipToken", f"The skip token '{token}' is not valid.")
     start = int(token)
-    body: dict[str, Any] = {"value": items[start : start + page_size]}
+    body: dict[str, Any] = {"value": [render(item) for item in items[start : start + page_size]]}
     if start + page_size < len(items):
         next_query = {k: v for k, v in query.items() if k != "$skiptoken"} | {"$skiptoken": str(start + page_size)}
         body["nextLink"] = f"{base_url}{path}?{urlencode(next_query)}"

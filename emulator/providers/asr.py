@@ -118,7 +118,7 @@ class ReplicatedItems(Generic[T]):
     def list_in(self, call: Call) -> Reply:
         """The items under the vault or container the path names."""
         scope = self.world.store.require(call.path.item_id)["id"].lower() + "/"
-        return list_items(self.world, call, [self.render(i) for key, i in self.items.items() if key.startswith(scope)])
+        return list_items(self.world, call, [i for key, i in self.items.items() if key.startswith(scope)], self.render)
 
 
 class Infrastructure:

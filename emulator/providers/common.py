@@ -53,8 +53,7 @@ def get_item(world: World, call: Call, render: Callable[[dict], dict] = lambda r
 def list_items(world: World, call: Call, items: list[dict], render: Callable[[dict], dict] = lambda r: r) -> Reply:
     if call.query.get("$filter"):
         raise bad_request("InvalidFilter", "The emulator does not support $filter on this collection.")
-    rendered = [render(r) for r in items]
-    return Reply(200, page(rendered, base_url=call.base_url, path=call.raw_path, query=call.query, page_size=world.config.page_size))
+    return Reply(200, page(items, base_url=call.base_url, path=call.raw_path, query=call.query, page_size=world.config.page_size, render=render))
 
 
 def list_children(world: World, call: Call, render: Callable[[dict], dict] = lambda r: r) -> Reply:

@@ -81,7 +81,7 @@ class Discovery:
 
     def list_machines(self, call: Call) -> Reply:
         self.world.store.require(call.path.item_id)
-        return list_items(self.world, call, [self.render(m) for m in self.world.machines.values()])
+        return list_items(self.world, call, list(self.world.machines.values()), self.render)
 
 
 def register(router: Router, world: World) -> Discovery:
