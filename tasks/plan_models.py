@@ -1,0 +1,183 @@
+"""The wave plan: which machines move, in which wave and maintenance window, to what in Azure.
+
+Every field is validated where it is declared, so a plan that exists is a plan that can run: Azure
+VM names follow Azure's rules, IANA time zones exist, opting out of the source shutdown or of the
+test migration needs a written reason (DESIGN safety rules 1 and 2).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+MAX_BATCH = 100
+DiskType = Literal["Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "PremiumV2_LRS", "UltraSSD_LRS", "StandardSSD_ZRS", "Premium_ZRS"]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: list[str] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_VM_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&~!#$%^(){}\'')
+
+
+def vm_name_problem(name: str) -> str | None:
+    """Why `name` cannot name the Azure VM of a migration, or None.
+
+    Azure Migrate's target VM name is the resource name (1–64 characters; the guest keeps its own
+    host name), without whitespace or ARM's reserved characters, not starting with '_' nor ending
+    with '.' or '-', and not only digits."""
+    if not 1 <= len(name) <= 64:
+        return f"must be 1 to 64 characters long (it has {len(name)})"
+    if any(c in _VM_FORBIDDEN or c.isspace() for c in name):
+        return "must not contain whitespace or any of \\/\"[]:|<>+=;,?*@&~!#$%^(){}'"
+    if name.startswith("_") or name.endswith((".", "-")):
+        return "must not start with '_' or end with '.' or '-'"
+    if name.isdigit():
+        return "must not be only digits"
+    return None
+
+
+class MaintenanceWindow(BaseModel):
+    """When cutovers may run: days of the week and local start/end times in an IANA time zone.
+
+    A window may cross midnight (22:00–04:00). Occurrences are computed in local time and then
+    converted, so a window keeps its local hours across daylight-saving changes.
+    """
+
+    timezone: str = Field(default="Europe/London", description="IANA time zone, e.g. Europe/Berlin.")
+    days: list[Weekday] = Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], min_length=1, description="Days on which the window opens.")
+    start: time = Field(default=time(22, 0), description="Local time the window opens.")
+    end: time = Field(default=time(5, 0), description="Local time the window closes (earlier than start: the next day).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone") from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "MaintenanceWindow":
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+    def _occurrence(self, day: date) -> tuple[datetime, datetime]:
+        """The window opening on local `day`, in UTC (aware arithmetic in one zone ignores DST)."""
+        zone = ZoneInfo(self.timezone)
+        opens = datetime.combine(day, self.start, tzinfo=zone)
+        closes = datetime.combine(day + timedelta(days=1) if self.end <= self.start else day, self.end, tzinfo=zone)
+        return opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)
+
+    def open_at(self, instant: datetime) -> tuple[datetime, datetime] | None:
+        """The window occurrence containing `instant` (aware), as (opens, closes) in UTC, or None."""
+        local = instant.astimezone(ZoneInfo(self.timezone))
+        for day in (local.date() - timedelta(days=1), local.date()):
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            opens, closes = self._occurrence(day)
+            if opens <= instant < closes:
+                return opens, closes
+        return None
+
+
+class PlannedDisk(BaseModel):
+    """A source disk and the managed disk type it becomes."""
+
+    uuid: str
+    size_gb: int = Field(ge=0)
+    is_os: bool
+    disk_type: DiskType = "Standard_LRS"
+
+
+class MachinePlan(BaseModel):
+    """One server's migration: from which discovered machine to which Azure VM, and how."""
+
+    source_name: str = Field(description="OffAzure machine name (also the Site Recovery migration item name).")
+    machine_id: str = Field(description="ARM id of the discovered machine.")
+    display_name: str
+    os_type: Literal["Windows", "Linux"]
+    target_vm_name: str
+    target_vm_size: str
+    disks: list[PlannedDisk] = Field(min_length=1)
+    license_type: Literal["NoLicenseType", "WindowsServer"] = "NoLicenseType"
+    sql_server_license_type: Literal["NoLicenseType", "PAYG", "AHUB"] = "NoLicenseType"
+    target_subnet: str | None = Field(default=None, description="Subnet of the target network; empty means the target block's.")
+    test_subnet: str | None = Field(default=None, description="Subnet of the test network; empty means the target block's.")
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    source_ip: str | None = None
+    perform_shutdown: bool = Field(default=True, description="Shut the source down before the final sync (DESIGN rule 1).")
+    shutdown_opt_out_reason: str | None = Field(default=None, description="Why this machine migrates without a source shutdown.")
+    test_waiver_reason: str | None = Field(default=None, description="Why this machine may cut over without a test migration and sign-off.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MachinePlan":
+        reason = vm_name_problem(self.target_vm_name)
+        if reason:
+            raise ValueError(f"target_vm_name '{self.target_vm_name}' {reason}")
+        if not self.target_vm_size.startswith(("Standard_", "Basic_")):
+            raise ValueError(f"target_vm_size '{self.target_vm_size}' is not an Azure VM size")
+        if sum(d.is_os for d in self.disks) != 1:
+            raise ValueError("exactly one disk must be the OS disk")
+        if not self.perform_shutdown and not (self.shutdown_opt_out_reason or "").strip():
+            raise ValueError("opting out of the source shutdown needs shutdown_opt_out_reason")
+        return self
+
+    @property
+    def total_gb(self) -> int:
+        return sum(d.size_gb for d in self.disks)
+
+
+class Exclusion(BaseModel):
+    """A machine left out of the plan, and why."""
+
+    machine: str
+    reason: str
+
+
+class Wave(BaseModel):
+    """Machines that replicate, test and cut over together, inside one maintenance window."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Lower-case name used in run names and tags.")
+    window: MaintenanceWindow = Field(default_factory=MaintenanceWindow)
+    batch_size: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH, description="Machines per replication batch (at most 100).")
+    cleanup_test: Literal["immediately", "after_signoff"] = Field(default="after_signoff", description="When test-migration VMs are removed.")
+    machines: list[MachinePlan] = Field(default_factory=list)
+
+    def batches(self) -> list[list[MachinePlan]]:
+        """Largest machines first, cut into batches of at most `batch_size`: the unit of planning and reporting."""
+        ordered = sorted(self.machines, key=lambda m: (-m.total_gb, m.source_name))
+        return [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
+
+
+class WavePlan(BaseModel):
+    """A whole migration plan: its waves and the machines left out with their reasons."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    target_block: str = Field(description="Name of the AzureMigrationTarget block the plan migrates to.")
+    waves: list[Wave] = Field(min_length=1)
+    excluded: list[Exclusion] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "WavePlan":
+        seen_sources: dict[str, str] = {}
+        seen_targets: dict[str, str] = {}
+        for wave in self.waves:
+            for m in wave.machines:
+                if m.source_name in seen_sources:
+                    raise ValueError(f"machine {m.display_name} is in waves {seen_sources[m.source_name]} and {wave.name}")
+                if m.target_vm_name.lower() in seen_targets:
+                    raise ValueError(f"target VM name {m.target_vm_name} is used by {seen_targets[m.target_vm_name.lower()]} and {m.display_name}")
+                seen_sources[m.source_name] = wave.name
+                seen_targets[m.target_vm_name.lower()] = m.display_name
+        if len({w.name for w in self.waves}) != len(self.waves):
+            raise ValueError("wave names must be unique")
+        return self
+
+    def wave(self, name: str) -> Wave:
+        for wave in self.waves:
+            if wave.name == name:
+                return wave
+        raise KeyError(f"plan {self.name} has no wave {name!r}; it has {', '.join(w.name for w in self.waves)}")
