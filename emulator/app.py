@@ -23,7 +23,7 @@ from .errors import ArmError
 from .faults import FaultRule
 from .identity import issue_token, openid_configuration
 from .inspection import export_state
-from .routing import Call, Reply, parse
+from .routing import COLLECTION, Call, Reply, parse
 from .throttle import ThrottleLimits
 
 
@@ -89,11 +89,11 @@ class ArmDispatcher:
         if arm_path is None:
             raise ArmError(404, "InvalidResourceNamespace", f"The path '{path}' is not an Azure Resource Manager resource path.")
         route = self.emu.router.resolve(method, arm_path)
-        label = f"{method} {arm_path.type_path}" + (f"/{arm_path.tail}" if arm_path.tail else "")
         if route is None:
             raise ArmError(404 if method == "GET" else 405, "InvalidResourceType" if method == "GET" else "MethodNotAllowed",
                            f"The emulator does not support {method} on '{arm_path.type_path}" + (f"/{arm_path.tail}'" if arm_path.tail else "'") + ".")
-        handler, versions = route
+        handler, versions, kind = route
+        label = f"{'LIST' if kind == COLLECTION else method} {arm_path.type_path}" + (f"/{arm_path.tail}" if arm_path.tail else "")
         api_version = query.get("api-version")
         if not api_version:
             raise ArmError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")

@@ -119,10 +119,15 @@ class Router:
         key = (method.upper(), kind, type_path.lower(), action.lower())
         self._routes[key] = (handler, frozenset(api_versions))
 
-    def resolve(self, method: str, path: ArmPath) -> tuple[Handler, frozenset[str]] | None:
+    def resolve(self, method: str, path: ArmPath) -> tuple[Handler, frozenset[str], str] | None:
+        """The handler, its api-versions and the kind (item, collection or action) of the request."""
         method = method.upper()
-        if path.tail is None:
-            return self._routes.get((method, ITEM, path.type_path.lower(), ""))
-        as_collection = (method, COLLECTION, f"{path.type_path}/{path.tail}".lower(), "")
-        as_action = (method, ACTION, path.type_path.lower(), path.tail.lower())
-        return self._routes.get(as_action) or self._routes.get(as_collection)
+        keys = [(method, ITEM, path.type_path.lower(), "")] if path.tail is None else [
+            (method, ACTION, path.type_path.lower(), path.tail.lower()),
+            (method, COLLECTION, f"{path.type_path}/{path.tail}".lower(), ""),
+        ]
+        for key in keys:
+            if key in self._routes:
+                handler, versions = self._routes[key]
+                return handler, versions, key[1]
+        return None

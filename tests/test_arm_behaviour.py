@@ -55,7 +55,7 @@ def test_the_sdk_recovers_from_429_honouring_retry_after(emu: Emulated) -> None:
     fabrics = list(emu.target.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault))
     assert [f.name for f in fabrics] == [emu.connection["fabric"]]
     assert time.monotonic() - started >= 2.0  # two waits of Retry-After: 1
-    assert emu.admin.state()["stats"]["requests"]["GET Microsoft.RecoveryServices/vaults/replicationFabrics"] == 1  # served once, after two 429s
+    assert emu.admin.state()["stats"]["requests"]["LIST Microsoft.RecoveryServices/vaults/replicationFabrics"] == 1  # served once, after two 429s
 
 
 def test_the_sdk_recovers_from_503(emu: Emulated) -> None:

@@ -29,7 +29,7 @@ def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_
     assert report.infrastructure.policy_id == emu.connection["policy_id"]
     assert report.infrastructure.run_as_account_id == emu.connection["run_as_account_id"]
     assert report.infrastructure.log_storage_account_id == emu.connection["log_storage_account_id"]
-    assert emu.admin.stats()["requests"]["GET Microsoft.OffAzure/VMwareSites/machines"] == 3
+    assert emu.admin.stats()["requests"]["LIST Microsoft.OffAzure/VMwareSites/machines"] == 3
     table = asyncio.run(_latest_artifact("inventory-machines"))
     assert table.type == "table" and all(m.display_name in table.data for m in report.machines)
     summary = asyncio.run(_latest_artifact("inventory-summary"))
@@ -54,4 +54,4 @@ def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:
     state = inventory("refusing-target", return_state=True)
     assert state.is_failed()
     assert "AuthorizationFailed" in str(state.result(raise_on_failure=False))
-    assert emu.admin.stats()["requests"].get("GET Microsoft.OffAzure/VMwareSites/machines") is None  # never served: no retry after the 403
+    assert emu.admin.stats()["requests"].get("LIST Microsoft.OffAzure/VMwareSites/machines") is None  # never served: no retry after the 403

@@ -243,8 +243,8 @@ def test_vault_and_container_lists_page_through_every_item(start_emulator) -> No
     container_items = client.replication_migration_items.list_by_replication_protection_containers(emu.rg, emu.vault, emu.connection["fabric"], emu.connection["container"])
     assert len(list(container_items)) == 12
     requests = emu.admin.stats()["requests"]
-    assert requests["GET Microsoft.RecoveryServices/vaults/replicationMigrationItems"] == 3
-    assert requests["GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"] == 3
+    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"] == 3
+    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"] == 3
     assert emu.admin.stats()["peak_concurrent_initial_replications"] == 12
 
 

@@ -1,0 +1,74 @@
+"""`replicate_wave`: initial replication of a wave as a sliding window.
+
+Machines start largest first. Each holds a slot of the global initial-replication limit (100) from
+enable until seeded, so the next machine starts as soon as any slot frees, in this run or another:
+batches of 100 are how the plan is cut and reported, not a barrier that waits for the slowest.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, wait
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from blocks.plan import WavePlanBlock
+from tasks.discovery import resolve_infrastructure
+from tasks.plan_models import MAX_BATCH
+from tasks.replication import ReplicationOutcome, replicate_machine
+
+WAITING_BEYOND_SLOTS = 8  # machines queued for a slot at any time: enough to hand a freed slot over at once
+
+
+class ReplicationSummary(BaseModel):
+    """What a replication run did."""
+
+    plan: str
+    wave: str
+    seeded: list[str] = Field(default_factory=list)
+    adopted: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)
+
+
+@flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
+def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0) -> ReplicationSummary:
+    """Replicate every machine of a wave; re-running it adopts what already replicates."""
+    logger = get_run_logger()
+    plan = WavePlanBlock.load(plan_name).plan
+    machines = [m for batch in plan.wave(wave).batches() for m in batch]
+    batch_of = {m.source_name: i + 1 for i, batch in enumerate(plan.wave(wave).batches()) for m in batch}
+    infra = resolve_infrastructure(plan.target_block)
+    progress = create_progress_artifact(progress=0.0, key=f"replication-{plan_name}-{wave}", description=f"Initial replication of {plan_name}/{wave}.")
+    queue = deque(machines)
+    running: dict[PrefectFuture, str] = {}
+    summary = ReplicationSummary(plan=plan_name, wave=wave)
+    while queue or running:
+        while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
+            machine = queue.popleft()
+            running[replicate_machine.submit(plan.target_block, infra, machine, poll_interval)] = machine.display_name
+        done, _ = wait(list(running), timeout=1.0)
+        for future in done:
+            name = running.pop(future)
+            try:
+                outcome: ReplicationOutcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - a machine's failure is reported, the wave goes on
+                summary.failed[name] = f"{type(exc).__name__}: {exc}"
+            else:
+                (summary.adopted if outcome.adopted else summary.seeded).append(name)
+        if done:
+            finished = len(summary.seeded) + len(summary.adopted) + len(summary.failed)
+            update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
+    create_table_artifact(
+        key=f"wave-status-{plan_name}-{wave}",
+        table=[{"machine": m.display_name, "batch": batch_of[m.source_name], "disk_gb": m.total_gb,
+                "replication": "failed" if m.display_name in summary.failed else "adopted" if m.display_name in summary.adopted else "seeded",
+                "detail": summary.failed.get(m.display_name, "")} for m in machines],
+        description=f"Replication of {plan_name}/{wave}: one row per machine.",
+    )
+    logger.info("%s/%s: %d seeded, %d adopted, %d failed", plan_name, wave, len(summary.seeded), len(summary.adopted), len(summary.failed))
+    if summary.failed:
+        raise RuntimeError(f"{len(summary.failed)} machine(s) failed to replicate: " + "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())))
+    return summary

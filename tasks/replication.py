@@ -1,0 +1,114 @@
+"""Replication: enable a machine's replication (VMwareCbt) and wait for its initial seeding, holding
+one slot of the global initial-replication limit from enable until seeded.
+
+Reads before it acts: a machine the vault already replicates is adopted, not enabled again, and an
+enable that Azure answers with a conflict is treated the same way. Waiting uses the shared vault
+board, so a thousand waiting machines cost one list call per poll interval.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from azure.core.exceptions import HttpResponseError
+from prefect import get_run_logger, task
+from prefect.concurrency.sync import concurrency
+from prefect.events import emit_event
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+from tasks.discovery import ReplicationInfrastructure
+from tasks.plan_models import MachinePlan
+from tasks.transient import retry_transient
+from tasks.vault_status import ItemStatus, VaultStatusBoard
+
+INITIAL_REPLICATION_LIMIT = "wavelift-initial-replications"
+SEEDING_STATES = {"EnableMigrationInProgress", "InitialSeedingInProgress"}
+FAILED_STATES = {"EnableMigrationFailed", "InitialSeedingFailed"}
+LOG_STORAGE_SAS_SUFFIX = "-cacheSas"
+
+
+class ReplicationFailed(RuntimeError):
+    """Azure reports that a machine's replication failed; retrying the task would not help."""
+
+
+class ReplicationOutcome(BaseModel):
+    """How one machine's initial replication ended."""
+
+    machine: str
+    item: str
+    state: str
+    adopted: bool
+
+
+def is_seeded(status: ItemStatus | None) -> bool:
+    return status is not None and status.migration_state not in SEEDING_STATES and status.migration_state not in FAILED_STATES
+
+
+def enable_input(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan):  # type: ignore[no-untyped-def]
+    """The enable-replication body, as `New-AzMigrateServerReplication` builds it."""
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    storage_name = infra.log_storage_account_id.rsplit("/", 1)[1]
+    disks = [
+        m.VMwareCbtDiskInput(disk_id=d.uuid, is_os_disk="true" if d.is_os else "false", disk_type=d.disk_type,
+                             log_storage_account_id=infra.log_storage_account_id, log_storage_account_sas_secret_name=f"{storage_name}{LOG_STORAGE_SAS_SUFFIX}")
+        for d in machine.disks
+    ]
+    details = m.VMwareCbtEnableMigrationInput(
+        vmware_machine_id=machine.machine_id, disks_to_include=disks,
+        data_mover_run_as_account_id=infra.run_as_account_id, snapshot_run_as_account_id=infra.run_as_account_id,
+        target_resource_group_id=target.target_resource_group_id, target_network_id=target.target_network_id,
+        target_subnet_name=machine.target_subnet or target.target_subnet, test_network_id=target.test_network_id,
+        test_subnet_name=machine.test_subnet or target.test_subnet, target_vm_name=machine.target_vm_name, target_vm_size=machine.target_vm_size,
+        license_type=machine.license_type, sql_server_license_type=machine.sql_server_license_type, target_vm_tags=machine.tags or None,
+        perform_auto_resync="true",
+    )
+    return m.EnableMigrationInput(properties=m.EnableMigrationInputProperties(policy_id=infra.policy_id, provider_specific_details=details))
+
+
+def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> bool:
+    """Start replication; True if Azure already had it (a 409), so the machine is adopted."""
+    vault = infra.vault_id.rsplit("/", 1)[1]
+    client = target.site_recovery_client()
+    try:
+        client.replication_migration_items.begin_create(infra.vault_id.split("/")[4], vault, infra.fabric, infra.container, machine.source_name,
+                                                        enable_input(target, infra, machine), polling=False)
+    except HttpResponseError as exc:
+        if exc.status_code == 409:
+            return True
+        raise
+    return False
+
+
+def _event(machine: MachinePlan, what: str, **payload: object) -> None:
+    emit_event(event=f"wavelift.machine.{what}", resource={"prefect.resource.id": f"wavelift.machine.{machine.source_name}", "prefect.resource.name": machine.display_name},
+               payload=payload)
+
+
+@task(task_run_name="replicate-{machine.display_name}", retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=retry_transient)
+def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float,
+                      seeding_timeout: float = timedelta(days=14).total_seconds()) -> ReplicationOutcome:
+    """Enable (or adopt) one machine's replication and return once its initial seeding is done."""
+    logger = get_run_logger()
+    target = AzureMigrationTarget.load(target_block)
+    board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+    status = board.snapshot().get(machine.source_name.lower())
+    if is_seeded(status):
+        logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)  # type: ignore[union-attr]
+        return ReplicationOutcome(machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True)  # type: ignore[union-attr]
+    with concurrency(INITIAL_REPLICATION_LIMIT, occupy=1, strict=True, lease_duration=300):
+        adopted = status is not None
+        if status is None:
+            adopted = _enable(target, infra, machine)
+            logger.info("%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled")
+            _event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
+        final = board.wait_for(machine.source_name, lambda s: is_seeded(s) or (s is not None and s.migration_state in FAILED_STATES), seeding_timeout)
+    assert final is not None
+    if final.migration_state in FAILED_STATES:
+        _event(machine, "replication.failed", state=final.migration_state)
+        raise ReplicationFailed(f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
+                                "see the item's job in the vault, fix the cause, then stop replication and run the wave again")
+    _event(machine, "replication.seeded", state=final.migration_state)
+    logger.info("%s: initial seeding done", machine.display_name)
+    return ReplicationOutcome(machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted)

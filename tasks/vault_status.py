@@ -1,0 +1,122 @@
+"""One vault-level list per poll interval, shared by every machine that waits.
+
+Waiting for initial seeding takes hours; a GET per machine per interval would grow ARM reads with
+the wave (and hit ARM's throttling). Instead one board per vault lists all migration items (paged)
+once per interval and wakes the tasks whose machines changed. Tasks of one flow run share the
+board (they run in threads of one process); each process has its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+
+
+class ItemStatus(BaseModel):
+    """What the vault says about one machine's replication."""
+
+    name: str
+    id: str
+    migration_state: str
+    migration_state_description: str | None = None
+    test_state: str
+    allowed_operations: list[str]
+    seeding_percent: int | None = None
+    last_recovery_point_id: str | None = None
+    last_test_status: str | None = None
+    last_migration_status: str | None = None
+    current_job: str | None = None
+
+
+def _plain(value: object) -> str:
+    """An SDK enum member as Azure's string (`str()` of these enums gives `MigrationState.X`)."""
+    return str(getattr(value, "value", value))
+
+
+def item_status(item: object) -> ItemStatus:
+    """An SDK `MigrationItem` as an `ItemStatus` (plain strings, so it can be logged and stored)."""
+    props = item.properties  # type: ignore[attr-defined]
+    details = props.provider_specific_details
+    return ItemStatus(
+        name=item.name, id=item.id,  # type: ignore[attr-defined]
+        migration_state=_plain(props.migration_state), migration_state_description=props.migration_state_description,
+        test_state=_plain(props.test_migrate_state), allowed_operations=[_plain(op) for op in props.allowed_operations or []],
+        seeding_percent=getattr(details, "initial_seeding_progress_percentage", None),
+        last_recovery_point_id=getattr(details, "last_recovery_point_id", None),
+        last_test_status=props.last_test_migration_status, last_migration_status=props.last_migration_status,
+        current_job=props.current_job.job_name if props.current_job else None,
+    )
+
+
+class VaultStatusBoard:
+    """The latest list of a vault's migration items, refreshed at most once per interval."""
+
+    _boards: ClassVar[dict[tuple[str, str, str], "VaultStatusBoard"]] = {}
+    _boards_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, target: AzureMigrationTarget, resource_group: str, vault: str, interval: float) -> None:
+        self._client = target.site_recovery_client()
+        self._rg, self._vault = resource_group, vault
+        self.interval = interval
+        self._items: dict[str, ItemStatus] = {}
+        self._refreshed_at = 0.0
+        self._changed = threading.Condition()
+        self._refresh_lock = threading.Lock()
+        self.lists = 0
+
+    @classmethod
+    def for_vault(cls, target: AzureMigrationTarget, target_block: str, vault_id: str, interval: float) -> "VaultStatusBoard":
+        """The process-wide board of a vault (created on first use)."""
+        key = (target_block, vault_id.lower(), f"{interval:g}")
+        with cls._boards_lock:
+            if key not in cls._boards:
+                cls._boards[key] = cls(target, vault_id.split("/")[4], vault_id.rsplit("/", 1)[1], interval)
+            return cls._boards[key]
+
+    def refresh(self) -> dict[str, ItemStatus]:
+        """List the vault now (one paged list call) and wake every waiter."""
+        with self._refresh_lock:
+            self._refresh_locked()
+            return dict(self._items)
+
+    def snapshot(self, max_age: float | None = None) -> dict[str, ItemStatus]:
+        """The items as last listed, refreshed first if older than `max_age` (default: the interval)."""
+        limit = self.interval if max_age is None else max_age
+        with self._refresh_lock:
+            fresh = time.monotonic() - self._refreshed_at < limit
+        return dict(self._items) if fresh else self.refresh()
+
+    def wait_for(self, name: str, done: Callable[[ItemStatus | None], bool], timeout: float | None = None) -> ItemStatus | None:
+        """Block until `done(status)` holds for item `name`. Whichever waiter finds the list stale
+        refreshes it; everyone else sleeps until that refresh (or the next) wakes them."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        key = name.lower()
+        while True:
+            status = self._items.get(key)
+            if done(status):
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not reach the awaited state within {timeout:.0f} s (last seen: {status.migration_state if status else 'absent'})")
+            stale_in = self.interval - (time.monotonic() - self._refreshed_at)
+            if stale_in <= 0 and self._refresh_lock.acquire(blocking=False):
+                try:
+                    self._refresh_locked()
+                finally:
+                    self._refresh_lock.release()
+                continue
+            with self._changed:
+                self._changed.wait(timeout=max(stale_in, 0.05))
+
+    def _refresh_locked(self) -> None:
+        """The list call itself; the caller holds `_refresh_lock`."""
+        items = {i.name.lower(): item_status(i) for i in self._client.replication_migration_items.list(self._rg, self._vault)}
+        with self._changed:
+            self._items, self._refreshed_at = items, time.monotonic()
+            self.lists += 1
+            self._changed.notify_all()

@@ -1,0 +1,82 @@
+"""Replicating a wave against the emulator on a real Prefect API: the global limit holds, machines
+slide into freed slots, waiting costs one vault list per interval, and a re-run adopts, never
+enables twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from blocks.plan import WavePlanBlock
+from deployments.setup import ensure_concurrency_limit
+from flows.replicate import replicate_wave
+from tasks.assessment import read_assessment
+from tasks.discovery import parse_machine
+from tasks.planning import PlanSettings, plan_from_assessment
+from tasks.replication import INITIAL_REPLICATION_LIMIT
+from tests.azure_inputs import discovered
+from tests.conftest import Emulated
+
+
+def _plan(emu: Emulated, name: str, target_block: str) -> list[str]:
+    emu.target.save(target_block, overwrite=True)
+    plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
+                                PlanSettings(plan_name=name, target_block=target_block, batch_size=4))
+    WavePlanBlock(plan=plan).save(name, overwrite=True)
+    return [m.display_name for m in plan.waves[0].machines]
+
+
+def _enables(emu: Emulated) -> Counter[str]:
+    return Counter(name for name, events in emu.admin.history().items() for e in events if e["event"] == "enable_replication")
+
+
+@pytest.fixture
+def small_limit(prefect_server: None):  # type: ignore[no-untyped-def]
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 5)
+    yield
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+
+
+def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=16, seed=21, speed=3000)
+    machines = _plan(emu, "rep-a", "rep-target")
+    summary = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
+    assert sorted(summary.seeded) == sorted(machines) and not summary.adopted and not summary.failed
+    stats = emu.admin.stats()
+    assert 1 < stats["peak_concurrent_initial_replications"] <= 5
+    assert _enables(emu) == Counter({name: 1 for name in machines})
+    states = {m["display_name"]: m["migration_item"]["state"] for m in emu.admin.state()["machines"] if m["migration_item"]}
+    assert set(states) == set(machines) and set(states.values()) == {"Replicating"}
+    assert stats["requests"].get("GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems", 0) == 0
+
+    again = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
+    assert sorted(again.adopted) == sorted(machines) and not again.seeded
+    assert _enables(emu) == Counter({name: 1 for name in machines})
+
+
+def test_machines_already_seeding_are_adopted_and_hold_a_slot(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+    from tests.azure_inputs import build_enable_input
+
+    emu: Emulated = start_emulator(machines=8, seed=22, speed=3000)
+    machines = _plan(emu, "rep-b", "rep-target-b")
+    c = emu.connection
+    first = next(m for m in discovered(emu) if m["properties"]["displayName"] == machines[0])
+    emu.target.site_recovery_client().replication_migration_items.begin_create(emu.rg, emu.vault, c["fabric"], c["container"], first["name"],
+                                                                               build_enable_input(c, first, target_vm_name=machines[0]), polling=False)
+    summary = replicate_wave("rep-b", "wave-1", poll_interval=0.3)
+    assert summary.adopted == [machines[0]] and len(summary.seeded) == len(machines) - 1
+    assert _enables(emu)[machines[0]] == 1
+
+
+def test_polling_cost_does_not_grow_with_the_wave(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=12, seed=23, speed=3000)
+    _plan(emu, "rep-c", "rep-target-c")
+    emu.admin.reset_stats()
+    replicate_wave("rep-c", "wave-1", poll_interval=0.5)
+    requests = emu.admin.stats()["requests"]
+    lists = requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"]
+    enables = requests["PUT Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"]
+    assert enables == 12 - sum(1 for m in emu.admin.state()["machines"] if m["readiness"] == "Not Ready For Azure")
+    assert not any(label.startswith("GET replicationOperation") for label in requests)  # enables are not polled one by one
+    assert lists >= 2
