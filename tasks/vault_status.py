@@ -30,6 +30,7 @@ class ItemStatus(BaseModel):
     seeding_percent: int | None = None
     last_recovery_point_id: str | None = None
     last_test_status: str | None = None
+    last_test_time: str | None = None
     last_migration_status: str | None = None
     current_job: str | None = None
 
@@ -50,6 +51,7 @@ def item_status(item: object) -> ItemStatus:
         seeding_percent=getattr(details, "initial_seeding_progress_percentage", None),
         last_recovery_point_id=getattr(details, "last_recovery_point_id", None),
         last_test_status=props.last_test_migration_status, last_migration_status=props.last_migration_status,
+        last_test_time=props.last_test_migration_time.isoformat() if props.last_test_migration_time else None,
         current_job=props.current_job.job_name if props.current_job else None,
     )
 

@@ -1,0 +1,57 @@
+"""Sign-offs as a Prefect block: a durable, append-only record of who approved or rejected which
+machine's test migration, when and why. The cutover reads it; reviewers read it in the UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from prefect.blocks.core import Block
+from pydantic import BaseModel, Field
+
+
+class SignOff(BaseModel):
+    """One decision about one machine's tested migration."""
+
+    machine: str
+    item: str
+    decision: Literal["approved", "rejected"]
+    approver: str
+    comment: str
+    at: datetime
+    tested_at: str | None = Field(default=None, description="When the test migration that was judged ran (Azure's lastTestMigrationTime).")
+    flow_run_id: str | None = Field(default=None, description="The sign-off run, for the run history.")
+
+
+class SignOffLedger(Block):
+    """Every sign-off decision of one wave, oldest first; the latest decision per machine counts.
+
+    Example:
+        ```python
+        from blocks.signoff import SignOffLedger
+        ledger = SignOffLedger.load("BLOCK_NAME")
+        print(ledger.latest("machine-item-name"))
+        ```
+    """
+
+    _block_type_name = "wavelift Sign-off Ledger"
+    _block_type_slug = "wavelift-sign-off-ledger"
+    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware#run-a-test-migration"
+
+    records: list[SignOff] = Field(default_factory=list, description="Sign-off decisions, oldest first; never rewritten.")
+
+    @staticmethod
+    def block_name(plan: str, wave: str) -> str:
+        return f"signoff-{plan}-{wave}"
+
+    @classmethod
+    def for_wave(cls, plan: str, wave: str) -> "SignOffLedger":
+        """The wave's ledger, or an empty one if nobody signed anything off yet."""
+        try:
+            return cls.load(cls.block_name(plan, wave))
+        except ValueError:
+            return cls()
+
+    def latest(self, item: str) -> SignOff | None:
+        return next((r for r in reversed(self.records) if r.item == item), None)

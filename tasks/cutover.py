@@ -1,0 +1,112 @@
+"""Cutover of one machine: migrate with the source shut down (final sync), verify the Azure VM,
+record its new IP; or say exactly why the machine was not cut over and what the operator can do.
+
+Which machines may go, and when, is decided before this runs (`eligibility`, the window check in
+the flow); the task itself reads the item first, so a re-run after a crash waits for or verifies
+the migration it already started instead of starting another.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from azure.core.exceptions import HttpResponseError
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+from blocks.signoff import SignOff
+from tasks.discovery import ReplicationInfrastructure
+from tasks.plan_models import MachinePlan
+from tasks.transient import retry_transient
+from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
+from tasks.vm_checks import VmFacts, read_vm
+
+FAILURE_OPTIONS = [
+    "retry: run the cutover again (Azure still allows Migrate)",
+    "resync: start a resync of the replication, then test and cut over again",
+    "roll back: power the source server on again and stop the cutover for this machine",
+]
+
+
+class CutoverResult(BaseModel):
+    """One machine's cutover, as the cutover report and the as-built record show it."""
+
+    machine: str
+    item: str
+    outcome: Literal["migrated", "already-migrated", "skipped", "failed"]
+    detail: str
+    performed_shutdown: bool | None = None
+    old_ip: str | None = None
+    new_ip: str | None = None
+    vm: VmFacts | None = None
+    options: list[str] = []
+
+
+def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOff | None) -> str | None:
+    """Why a machine may not cut over now (DESIGN rule 2), or None if it may."""
+    if status is None:
+        return "not replicating"
+    if status.migration_state in ("MigrationSucceeded", "MigrationInProgress"):
+        return None
+    if machine.test_waiver_reason:
+        return None if "Migrate" in status.allowed_operations else f"Azure does not allow Migrate in state {status.migration_state}"
+    if status.last_test_status != "Succeeded":
+        return "no succeeded test migration"
+    if signoff is None or signoff.decision != "approved":
+        return "not signed off" if signoff is None else f"rejected by {signoff.approver}: {signoff.comment}"
+    if signoff.tested_at != status.last_test_time:
+        return f"the sign-off judged the test of {signoff.tested_at}, but the latest test ran {status.last_test_time}"
+    if "Migrate" not in status.allowed_operations:
+        return f"Azure does not allow Migrate in state {status.migration_state}/{status.test_state}"
+    return None
+
+
+def _verify(target: AzureMigrationTarget, machine: MachinePlan) -> tuple[VmFacts, list[str]]:
+    facts = read_vm(target, machine.target_vm_name)
+    subnet = f"{target.target_network_id}/subnets/{machine.target_subnet or target.target_subnet}".lower()
+    problems = [p for p in (
+        None if facts.power_state == "running" else f"VM is {facts.power_state}, not running",
+        None if facts.size.lower() == machine.target_vm_size.lower() else f"VM size is {facts.size}, planned {machine.target_vm_size}",
+        None if (facts.subnet_id or "").lower() == subnet else f"NIC is in {facts.subnet_id}, not the target subnet",
+        None if facts.private_ip else "NIC has no private IP",
+    ) if p]
+    return facts, problems
+
+
+def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) -> CutoverResult:
+    return CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip, **extra)  # type: ignore[arg-type]
+
+
+@task(task_run_name="cutover-{machine.display_name}", retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=retry_transient)
+def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float) -> CutoverResult:
+    """Migrate one eligible machine and verify its VM; never starts a second migration."""
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    logger = get_run_logger()
+    target = AzureMigrationTarget.load(target_block)
+    items = target.site_recovery_client().replication_migration_items
+    args = (infra.vault_id.split("/")[4], infra.vault_id.rsplit("/", 1)[1], infra.fabric, infra.container, machine.source_name)
+    status = item_status(items.get(*args))
+    shutdown = "true" if machine.perform_shutdown else "false"
+    if status.migration_state == "MigrationInProgress":
+        board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+        status = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state != "MigrationInProgress")  # type: ignore[assignment]
+    already = status.migration_state == "MigrationSucceeded"
+    if not already:
+        if not machine.perform_shutdown:
+            logger.warning("%s migrates WITHOUT a source shutdown: %s", machine.display_name, machine.shutdown_opt_out_reason)
+        body = m.MigrateInput(properties=m.MigrateInputProperties(provider_specific_details=m.VMwareCbtMigrateInput(perform_shutdown=shutdown)))
+        try:
+            items.begin_migrate(*args, body).result()
+        except HttpResponseError as exc:
+            if exc.status_code is not None and exc.status_code >= 500 and exc.error is None:
+                raise
+            code = exc.error.code if exc.error else exc.status_code
+            return _result(machine, "failed", f"migration failed: {code}: {exc.message}", performed_shutdown=machine.perform_shutdown, options=FAILURE_OPTIONS)
+    facts, problems = _verify(target, machine)
+    if problems:
+        return _result(machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS)
+    logger.info("%s: migrated to %s (%s)", machine.display_name, facts.name, facts.private_ip)
+    return _result(machine, "already-migrated" if already else "migrated", f"VM {facts.name} running, {facts.size}, {facts.private_ip}",
+                   vm=facts, new_ip=facts.private_ip, performed_shutdown=None if already else machine.perform_shutdown)

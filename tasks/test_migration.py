@@ -1,0 +1,113 @@
+"""Test migration: check the prerequisites, test-migrate into the isolated test network, verify the
+test VM (exists, running, NIC in the test subnet), and clean it up when the plan says so.
+
+Reads before it acts: a test already succeeded (this run crashed after it, or it ran earlier) is
+verified or reported, never started again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from prefect import get_run_logger, task
+from pydantic import BaseModel, Field
+
+from blocks.azure import AzureMigrationTarget
+from tasks.discovery import ReplicationInfrastructure
+from tasks.plan_models import MachinePlan
+from tasks.transient import retry_transient
+from tasks.vault_status import ItemStatus, item_status
+from tasks.vm_checks import VmFacts, read_vm
+
+READY_DESCRIPTION = "Ready to migrate"
+
+
+class MigrationTestReport(BaseModel):
+    """The outcome of one machine's test migration, as the test report shows it."""
+
+    machine: str
+    item: str
+    passed: bool
+    detail: str
+    tested_at: str | None = None
+    vm: VmFacts | None = None
+    cleaned_up: bool = False
+    checked_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _item_args(infra: ReplicationInfrastructure, machine: MachinePlan) -> tuple[str, str, str, str, str]:
+    return infra.vault_id.split("/")[4], infra.vault_id.rsplit("/", 1)[1], infra.fabric, infra.container, machine.source_name
+
+
+def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> str | None:
+    """Why a test migration cannot start now, as Microsoft's StartTestMigration script checks it."""
+    if status.migration_state != "Replicating" and status.migration_state_description != READY_DESCRIPTION:
+        return f"replication is {status.migration_state} ({status.migration_state_description}), not ready to migrate"
+    if "TestMigrate" not in status.allowed_operations:
+        return f"Azure does not allow TestMigrate now (allowed: {', '.join(status.allowed_operations) or 'none'}; test state {status.test_state})"
+    if not target.test_network_id:
+        return "the target has no test network"
+    return None
+
+
+def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStatus) -> MigrationTestReport:
+    """The test VM must run with its NIC in the test subnet."""
+    subnet = machine.test_subnet or target.test_subnet
+    facts = read_vm(target, f"{machine.target_vm_name}-test")
+    expected_subnet = f"{target.test_network_id}/subnets/{subnet}".lower()
+    problems = [p for p in (
+        None if facts.power_state == "running" else f"test VM is {facts.power_state}, not running",
+        None if (facts.subnet_id or "").lower() == expected_subnet else f"test VM's NIC is in {facts.subnet_id}, not the test subnet {subnet}",
+    ) if p]
+    return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=not problems, vm=facts, tested_at=status.last_test_time,
+                               detail="; ".join(problems) or f"test VM {facts.name} running in {subnet} at {facts.private_ip}")
+
+
+@task(task_run_name="test-migrate-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+def run_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, clean_up: bool) -> MigrationTestReport:
+    """Test-migrate one machine and report whether its test VM came up where it should."""
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    logger = get_run_logger()
+    target = AzureMigrationTarget.load(target_block)
+    items = target.site_recovery_client().replication_migration_items
+    args = _item_args(infra, machine)
+    status = item_status(items.get(*args))
+    if status.test_state == "None" and status.last_test_status == "Succeeded":
+        return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=True, cleaned_up=True,
+                                   detail="tested and cleaned up earlier", tested_at=status.last_test_time)
+    if status.test_state != "TestMigrationSucceeded":
+        problem = prerequisite_problem(status, target)
+        if problem:
+            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=problem)
+        nic = m.VMwareCbtNicInput(nic_id="4000", is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)
+        body = m.TestMigrateInput(properties=m.TestMigrateInputProperties(provider_specific_details=m.VMwareCbtTestMigrateInput(
+            recovery_point_id=status.last_recovery_point_id, network_id=target.test_network_id, vm_nics=[nic])))
+        try:
+            status = item_status(items.begin_test_migrate(*args, body).result())
+        except HttpResponseError as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                raise
+            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test migration failed: {exc.message}")
+        logger.info("%s: test migration %s", machine.display_name, status.test_state)
+    try:
+        report = _verify(target, machine, status)
+    except ResourceNotFoundError:
+        report = MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test VM {machine.target_vm_name}-test does not exist")
+    if clean_up:
+        clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
+        report.cleaned_up = True
+    return report
+
+
+def clean_up_test(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str) -> bool:
+    """Remove the test VM through Site Recovery; False when there was nothing to clean up."""
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    items = target.site_recovery_client().replication_migration_items
+    args = _item_args(infra, machine)
+    if "TestMigrateCleanup" not in item_status(items.get(*args)).allowed_operations:
+        return False
+    items.begin_test_migrate_cleanup(*args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))).result()
+    return True
