@@ -15,13 +15,13 @@ PARALLEL_TESTS = 20
 
 
 @flow(name="test-wave", flow_run_name="test-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS))
-def test_wave(plan_name: str, wave: str) -> list[MigrationTestReport]:
+def test_wave(plan_name: str, wave: str, poll_interval: float = 60.0) -> list[MigrationTestReport]:
     """Test-migrate the wave's machines (those whose plan waives the test are listed, not tested)."""
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
     clean_up = selected.cleanup_test == "immediately"
-    futures = [run_test_migration.submit(plan.target_block, infra, m, clean_up) for m in selected.machines if not m.test_waiver_reason]
+    futures = [run_test_migration.submit(plan.target_block, infra, m, clean_up, poll_interval) for m in selected.machines if not m.test_waiver_reason]
     reports = [f.result() for f in futures]
     waived = [m for m in selected.machines if m.test_waiver_reason]
     create_table_artifact(

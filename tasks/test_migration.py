@@ -17,7 +17,7 @@ from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
-from tasks.vault_status import ItemStatus, item_status
+from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
 
 READY_DESCRIPTION = "Ready to migrate"
@@ -65,7 +65,7 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStat
 
 
 @task(task_run_name="test-migrate-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def run_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, clean_up: bool) -> MigrationTestReport:
+def run_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, clean_up: bool, poll_interval: float = 60.0) -> MigrationTestReport:
     """Test-migrate one machine and report whether its test VM came up where it should."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
@@ -74,6 +74,9 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
     items = target.site_recovery_client().replication_migration_items
     args = _item_args(infra, machine)
     status = item_status(items.get(*args))
+    if status.test_state == "TestMigrationInProgress":  # started by a run that died: wait for it, do not start another
+        board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+        status = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state != "TestMigrationInProgress")  # type: ignore[assignment]
     if status.test_state == "None" and status.last_test_status == "Succeeded":
         return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=True, cleaned_up=True,
                                    detail="tested and cleaned up earlier", tested_at=status.last_test_time)

@@ -1,0 +1,63 @@
+"""The end-to-end wave flow, killed at different points and run again: it converges, and Azure sees
+exactly one enable, one test migration and one migration per machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from prefect.settings import PREFECT_API_URL
+
+from blocks.plan import WavePlanBlock
+from deployments.setup import ensure_concurrency_limit
+from flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from tasks.assessment import read_assessment
+from tasks.discovery import parse_machine
+from tasks.planning import PlanSettings, plan_from_assessment
+from tasks.replication import INITIAL_REPLICATION_LIMIT
+from tests.azure_inputs import discovered
+from tests.conftest import Emulated
+from tests.test_lifecycle import _events, _window
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _kill_when(emu: Emulated, request: MigrateWaveRequest, event: str, timeout: float = 120) -> None:
+    """Run migrate-wave in another process and SIGKILL it as soon as `event` shows in Azure's history."""
+    code = f"from flows.migrate_wave import MigrateWaveRequest, migrate_wave; migrate_wave(MigrateWaveRequest.model_validate_json({request.model_dump_json()!r}))"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not _events(emu, event):
+            assert process.poll() is None, f"the run ended before {event}"
+            assert time.monotonic() < deadline, f"no {event} within {timeout} s"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+    emu: Emulated = start_emulator(machines=6, seed=41, speed=400)
+    emu.target.save("kill-target", overwrite=True)
+    plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
+                                PlanSettings(plan_name="kill-a", target_block="kill-target", window=_window(True)))
+    WavePlanBlock(plan=plan).save("kill-a", overwrite=True)
+    machines = [m.display_name for m in plan.waves[0].machines]
+    request = MigrateWaveRequest(plan_name="kill-a", wave="wave-1", poll_interval=0.3, pre_approved_by="rehearsal-bot")
+
+    _kill_when(emu, request, "enable_replication")     # killed while replication starts
+    _kill_when(emu, request, "test_migrate_started")   # killed during test migration
+    _kill_when(emu, request, "migrate_started")        # killed during cutover
+    outcome = migrate_wave(request)
+
+    assert sorted(c.machine for c in outcome.cutovers if c.outcome in ("migrated", "already-migrated")) == sorted(machines)
+    for kind in ("enable_replication", "test_migrate_started", "migrate_started"):
+        assert Counter(e["machine"] for e in _events(emu, kind)) == Counter({m: 1 for m in machines}), kind
+    assert {e["perform_shutdown"] for e in _events(emu, "migrated")} == {"true"}
