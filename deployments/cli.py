@@ -37,6 +37,28 @@ def emulator(
     serve(config, port)
 
 
+@app.command("check-plan-file")
+def check_plan_file(
+    path: Annotated[Path, typer.Argument(help="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.", exists=True, dir_okay=False)],
+) -> None:
+    """Check a plan file offline: every problem is listed with its row, field and reason."""
+    from tasks.assessment import read_assessment
+    from tasks.migrate_csv import read_migrate_csv
+    from tasks.problems import InputRefused
+
+    try:
+        if path.suffix.lower() == ".xlsx":
+            machines = read_assessment(path)
+            ready = sum(m.ready for m in machines)
+            typer.echo(f"{path.name}: {len(machines)} assessed machines, {ready} ready for Azure, {len(machines) - ready} not.")
+        else:
+            rows = read_migrate_csv(path)
+            typer.echo(f"{path.name}: {len(rows)} rows, {sum(r.ok_to_migrate for r in rows)} marked OK_TO_MIGRATE.")
+    except InputRefused as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def demo(
     state_dir: Annotated[Path, typer.Option(help="Where the emulator and the demo keep their files.")] = Path(".state/demo"),

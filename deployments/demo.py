@@ -1,16 +1,23 @@
-"""`make demo`: the emulator, a local Prefect, and wavelift's flows against them, in one command.
+"""`make demo`: the emulator, a local Prefect, and a whole wave through wavelift's flows.
 
-Prefect settings are environment variables read at import time, so they are set before Prefect is
-imported: its home (database, results) goes under the demo's state directory, telemetry is off.
+It starts the emulator with a seeded estate, checks the target (inventory), imports a plan from the
+emulator's assessment export, and runs `migrate-wave`: replication under the 100-slot limit, test
+migration, a sign-off given explicitly as the demo (recorded as such), and the cutover inside a
+maintenance window opened around now. Prefect settings are read at import time, so they are set
+before Prefect is imported: its home goes under the demo's state directory, telemetry is off.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 BLOCK_NAME = "emulator"
+PLAN_NAME = "demo"
+DEMO_APPROVER = "make demo (explicit demo sign-off, no human review)"
+POLL_EMULATED_SECONDS = 300.0
 
 
 def _prefect_environment(state_dir: Path) -> None:
@@ -22,26 +29,51 @@ def _prefect_environment(state_dir: Path) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+def _window_around_now():  # type: ignore[no-untyped-def]
+    """A maintenance window that is open now (UTC, from an hour ago for six hours), for the demo only."""
+    from tasks.plan_models import MaintenanceWindow
+
+    opened = datetime.now(timezone.utc) - timedelta(hours=1)
+    return MaintenanceWindow(timezone="UTC", start=time(opened.hour), end=time((opened.hour + 6) % 24))
+
+
 def run_demo(state_dir: Path, machines: int, speed: float) -> int:
     """Run the demo; returns the process exit code."""
     _prefect_environment(state_dir)
     from blocks.azure import AzureMigrationTarget
+    from deployments.setup import ensure_concurrency_limit
+    from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
     from flows.inventory import inventory
+    from flows.migrate_wave import MigrateWaveRequest, migrate_wave
+    from flows.plan import PlanImport, import_plan
+    from tasks.planning import PlanSettings
 
     emulator_dir = state_dir / "emulator"
-    print(f"Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
+    print(f"1/4 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
     with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu:
-        print(f"  ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
+        print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
         AzureMigrationTarget.from_emulator(emulator_dir / "connection.json").save(BLOCK_NAME, overwrite=True)
-        print(f"Running the inventory flow against block '{BLOCK_NAME}' (local Prefect in {os.environ['PREFECT_HOME']}) ...", flush=True)
+        ensure_concurrency_limit()
+        print(f"2/4 Inventory of block '{BLOCK_NAME}' (Prefect home {os.environ['PREFECT_HOME']}) ...", flush=True)
         report = inventory(BLOCK_NAME)
-    infra = report.infrastructure
-    print(f"Discovered {len(report.machines)} servers with {report.total_disk_gb:,} GB of disks.")
-    print(f"Vault {infra.vault_id.rsplit('/', 1)[1]}: fabric {infra.fabric}, container {infra.container}, target {infra.target_location}.")
+        print(f"    {len(report.machines)} servers, {report.total_disk_gb:,} GB; vault {report.infrastructure.vault_id.rsplit('/', 1)[1]}", flush=True)
+        print("3/4 Importing a plan from the emulator's Azure Migrate assessment export ...", flush=True)
+        plan = import_plan(PlanImport(source="assessment", path=emu.connection["assessment_workbook"], overwrite=True),
+                           PlanSettings(plan_name=PLAN_NAME, target_block=BLOCK_NAME, window=_window_around_now()))
+        wave = plan.waves[0]
+        print(f"    wave {wave.name}: {len(wave.machines)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
+        print("4/4 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over ...", flush=True)
+        outcome = migrate_wave(MigrateWaveRequest(plan_name=PLAN_NAME, wave=wave.name, poll_interval=POLL_EMULATED_SECONDS / speed, pre_approved_by=DEMO_APPROVER))
+        stats = EmulatorAdmin(emu.connection).stats()
+    migrated = [c for c in outcome.cutovers if c.outcome in ("migrated", "already-migrated")]
+    print(f"\nTests passed: {sum(t.passed for t in outcome.tests)}/{len(outcome.tests)}; migrated: {len(migrated)}/{len(wave.machines)}; "
+          f"peak concurrent initial replications: {stats['peak_concurrent_initial_replications']}; ARM requests: {stats['requests_total']}")
+    for cut in migrated[:5]:
+        print(f"    {cut.machine}: {cut.old_ip} -> {cut.new_ip} ({cut.vm.name if cut.vm else ''})")
     print(f"Emulator state export: {emulator_dir / 'state.json'}")
-    return 0 if report.machines else 1
+    return 0 if len(migrated) == len(wave.machines) else 1
 
 
 if __name__ == "__main__":
