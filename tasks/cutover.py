@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff
 from tasks.discovery import ReplicationInfrastructure
+from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
@@ -75,7 +76,10 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan) -> tuple[VmFacts
 
 
 def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) -> CutoverResult:
-    return CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip, **extra)  # type: ignore[arg-type]
+    """The task's answer, also emitted as the machine's `cutover.<outcome>` event."""
+    result = CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip, **extra)  # type: ignore[arg-type]
+    machine_event(machine, f"cutover.{outcome}", detail=detail, old_ip=result.old_ip, new_ip=result.new_ip)
+    return result
 
 
 @task(task_run_name="cutover-{machine.display_name}", retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=retry_transient)

@@ -13,11 +13,11 @@ from datetime import timedelta
 from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
 from prefect.concurrency.sync import concurrency
-from prefect.events import emit_event
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
+from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard
@@ -81,11 +81,6 @@ def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, mach
     return False
 
 
-def _event(machine: MachinePlan, what: str, **payload: object) -> None:
-    emit_event(event=f"wavelift.machine.{what}", resource={"prefect.resource.id": f"wavelift.machine.{machine.source_name}", "prefect.resource.name": machine.display_name},
-               payload=payload)
-
-
 @task(task_run_name="replicate-{machine.display_name}", retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=retry_transient)
 def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float,
                       seeding_timeout: float = timedelta(days=14).total_seconds()) -> ReplicationOutcome:
@@ -102,13 +97,13 @@ def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machi
         if status is None:
             adopted = _enable(target, infra, machine)
             logger.info("%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled")
-            _event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
+            machine_event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
         final = board.wait_for(machine.source_name, lambda s: is_seeded(s) or (s is not None and s.migration_state in FAILED_STATES), seeding_timeout)
     assert final is not None
     if final.migration_state in FAILED_STATES:
-        _event(machine, "replication.failed", state=final.migration_state)
+        machine_event(machine, "replication.failed", state=final.migration_state)
         raise ReplicationFailed(f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
                                 "see the item's job in the vault, fix the cause, then stop replication and run the wave again")
-    _event(machine, "replication.seeded", state=final.migration_state)
+    machine_event(machine, "replication.seeded", state=final.migration_state)
     logger.info("%s: initial seeding done", machine.display_name)
     return ReplicationOutcome(machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
+from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
@@ -98,6 +99,7 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
         report = _verify(target, machine, status)
     except ResourceNotFoundError:
         report = MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test VM {machine.target_vm_name}-test does not exist")
+    machine_event(machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at)
     if clean_up:
         clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
         report.cleaned_up = True
