@@ -7,9 +7,9 @@ import copy
 from dataclasses import dataclass
 
 from ..errors import conflict
-from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from ..routing import ACTION, ITEM, Call, Reply, Router
 from ..world import World
-from .asr import API, NS, Jobs, ReplicatedItems, vault_of
+from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
 from .common import fail_unless
 from .compute import Compute
 from .network import Network
@@ -151,15 +151,10 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
         return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
 
 
-
 def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> ProtectedItems:
     items = ProtectedItems(world, jobs, compute, network)
-    base = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
-    router.add("PUT", ITEM, base, items.create, API)
-    router.add("GET", ITEM, base, lambda c: Reply(200, items.render(items.get(c))), API)
+    base = register_item_routes(router, items, "replicationProtectedItems")
     router.add("DELETE", ITEM, base, items.remove, API)
-    router.add("GET", COLLECTION, base, items.list_in, API)
-    router.add("GET", COLLECTION, f"{NS}/vaults/replicationProtectedItems", items.list_in, API)
     router.add("POST", ACTION, base, items.test_failover, API, "testFailover")
     router.add("POST", ACTION, base, items.test_failover_cleanup, API, "testFailoverCleanup")
     router.add("POST", ACTION, base, items.remove, API, "remove")

@@ -14,7 +14,7 @@ from ..errors import ArmError, bad_request, conflict
 from ..estate import SourceMachine
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
-from .asr import API, NS, Jobs, ReplicatedItems, vault_of
+from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
 from .common import fail_unless, list_items, vm_name_problem
 from .compute import Compute
 from .network import Network
@@ -491,13 +491,9 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
 
 def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> MigrationItems:
     items = MigrationItems(world, jobs, compute, network)
-    base = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
-    router.add("PUT", ITEM, base, items.create, API)
-    router.add("GET", ITEM, base, lambda c: Reply(200, items.render(items.get(c))), API)
+    base = register_item_routes(router, items, "replicationMigrationItems")
     router.add("PATCH", ITEM, base, items.update, API)
     router.add("DELETE", ITEM, base, items.delete, API)
-    router.add("GET", COLLECTION, base, items.list_in, API)
-    router.add("GET", COLLECTION, f"{NS}/vaults/replicationMigrationItems", items.list_in, API)
     router.add("GET", COLLECTION, f"{base}/migrationRecoveryPoints", items.recovery_points, API)
     for action, handler in [
         ("testMigrate", items.test_migrate), ("testMigrateCleanup", items.test_migrate_cleanup), ("migrate", items.migrate),
