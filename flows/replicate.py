@@ -7,6 +7,7 @@ batches of 100 are how the plan is cut and reported, not a barrier that waits fo
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from prefect import flow, get_run_logger
@@ -15,12 +16,15 @@ from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
+from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from tasks.discovery import resolve_infrastructure
-from tasks.plan_models import MAX_BATCH
+from tasks.plan_models import MAX_BATCH, MachinePlan
 from tasks.replication import ReplicationOutcome, replicate_machine
+from tasks.vault_status import ItemStatus, VaultStatusBoard
 
 WAITING_BEYOND_SLOTS = 8  # machines queued for a slot at any time: enough to hand a freed slot over at once
+STATUS_TABLE_SECONDS = 60.0  # how often the wave status table gets a new version while the wave runs
 
 
 class ReplicationSummary(BaseModel):
@@ -33,18 +37,39 @@ class ReplicationSummary(BaseModel):
     failed: dict[str, str] = Field(default_factory=dict)
 
 
+def _status_rows(machines: list[tuple[int, MachinePlan]], summary: ReplicationSummary, items: dict[str, ItemStatus]) -> list[dict[str, object]]:
+    """One row per machine: its batch, size, and where its replication stands."""
+    rows = []
+    for batch, machine in machines:
+        item = items.get(machine.source_name.lower())
+        if machine.display_name in summary.failed:
+            state = "failed"
+        elif machine.display_name in summary.adopted:
+            state = "adopted"
+        elif machine.display_name in summary.seeded:
+            state = "seeded"
+        elif item is not None:
+            state = f"{item.migration_state} ({item.seeding_percent or 0}%)"
+        else:
+            state = "waiting for a slot"
+        rows.append({"machine": machine.display_name, "batch": batch, "disk_gb": machine.total_gb, "replication": state,
+                     "detail": summary.failed.get(machine.display_name, "")})
+    return rows
+
+
 @flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
 def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0) -> ReplicationSummary:
     """Replicate every machine of a wave; re-running it adopts what already replicates."""
     logger = get_run_logger()
     plan = WavePlanBlock.load(plan_name).plan
-    machines = [m for batch in plan.wave(wave).batches() for m in batch]
-    batch_of = {m.source_name: i + 1 for i, batch in enumerate(plan.wave(wave).batches()) for m in batch}
+    machines = [(number, m) for number, batch in enumerate(plan.wave(wave).batches(), start=1) for m in batch]
     infra = resolve_infrastructure(plan.target_block)
+    board = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, poll_interval)
     progress = create_progress_artifact(progress=0.0, key=f"replication-{plan_name}-{wave}", description=f"Initial replication of {plan_name}/{wave}.")
-    queue = deque(machines)
+    queue = deque(m for _, m in machines)
     running: dict[PrefectFuture, str] = {}
     summary = ReplicationSummary(plan=plan_name, wave=wave)
+    table_key, table_at = f"wave-status-{plan_name}-{wave}", time.monotonic()
     while queue or running:
         while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
             machine = queue.popleft()
@@ -61,13 +86,10 @@ def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0) -> R
         if done:
             finished = len(summary.seeded) + len(summary.adopted) + len(summary.failed)
             update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
-    create_table_artifact(
-        key=f"wave-status-{plan_name}-{wave}",
-        table=[{"machine": m.display_name, "batch": batch_of[m.source_name], "disk_gb": m.total_gb,
-                "replication": "failed" if m.display_name in summary.failed else "adopted" if m.display_name in summary.adopted else "seeded",
-                "detail": summary.failed.get(m.display_name, "")} for m in machines],
-        description=f"Replication of {plan_name}/{wave}: one row per machine.",
-    )
+        if time.monotonic() - table_at > STATUS_TABLE_SECONDS:
+            create_table_artifact(key=table_key, table=_status_rows(machines, summary, board.cached()), description=f"Replication of {plan_name}/{wave} (running).")
+            table_at = time.monotonic()
+    create_table_artifact(key=table_key, table=_status_rows(machines, summary, board.cached()), description=f"Replication of {plan_name}/{wave}: one row per machine.")
     logger.info("%s/%s: %d seeded, %d adopted, %d failed", plan_name, wave, len(summary.seeded), len(summary.adopted), len(summary.failed))
     if summary.failed:
         raise RuntimeError(f"{len(summary.failed)} machine(s) failed to replicate: " + "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())))

@@ -94,6 +94,10 @@ class VaultStatusBoard:
             fresh = time.monotonic() - self._refreshed_at < limit
         return dict(self._items) if fresh else self.refresh()
 
+    def cached(self) -> dict[str, ItemStatus]:
+        """The items as last listed, without calling Azure (for reports)."""
+        return dict(self._items)
+
     def wait_for(self, name: str, done: Callable[[ItemStatus | None], bool], timeout: float | None = None) -> ItemStatus | None:
         """Block until `done(status)` holds for item `name`. Whichever waiter finds the list stale
         refreshes it; everyone else sleeps until that refresh (or the next) wakes them."""

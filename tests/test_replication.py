@@ -4,6 +4,7 @@ enables twice."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -17,6 +18,7 @@ from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated
+from tests.test_inventory_flow import _latest_artifact
 
 
 def _plan(emu: Emulated, name: str, target_block: str) -> list[str]:
@@ -49,6 +51,9 @@ def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emula
     states = {m["display_name"]: m["migration_item"]["state"] for m in emu.admin.state()["machines"] if m["migration_item"]}
     assert set(states) == set(machines) and set(states.values()) == {"Replicating"}
     assert stats["requests"].get("GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems", 0) == 0
+
+    table = asyncio.run(_latest_artifact("wave-status-rep-a-wave-1"))
+    assert table.type == "table" and table.data.count('"seeded"') == len(machines)
 
     again = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
     assert sorted(again.adopted) == sorted(machines) and not again.seeded
