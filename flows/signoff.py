@@ -11,6 +11,7 @@ from typing import Literal
 
 from prefect import flow, runtime
 from prefect.artifacts import create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.azure import AzureMigrationTarget
@@ -18,8 +19,11 @@ from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOff, SignOffLedger
 from tasks.discovery import resolve_infrastructure
 from tasks.problems import InputRefused, Problem
-from tasks.test_migration import clean_up_test
+from tasks.test_migration import clean_up_test_migration
 from tasks.vault_status import VaultStatusBoard
+
+
+PARALLEL_CLEANUPS = 20
 
 
 class SignOffRequest(BaseModel):
@@ -39,7 +43,7 @@ class SignOffRequest(BaseModel):
         return self
 
 
-@flow(name="sign-off", flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}")
+@flow(name="sign-off", flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
 def sign_off(request: SignOffRequest) -> list[SignOff]:
     """Record the decision for each machine against the test it judges; refuse unknown or untested machines."""
     plan = WavePlanBlock.load(request.plan_name).plan
@@ -68,6 +72,6 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
     create_table_artifact(key=f"sign-off-{plan.name}-{wave.name}", table=[r.model_dump(mode="json") for r in records],
                           description=f"{request.approver} {request.decision}d {len(records)} machine(s) of {plan.name}/{wave.name}: {request.comment}")
     if wave.cleanup_test == "after_signoff" and request.decision == "approve":
-        for machine in judged:
-            clean_up_test(target, infra, machine, f"wavelift: signed off by {request.approver}")
+        cleanups = [clean_up_test_migration.submit(plan.target_block, infra, m, f"wavelift: signed off by {request.approver}") for m in judged]
+        [f.result() for f in cleanups]
     return records

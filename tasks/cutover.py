@@ -19,7 +19,7 @@ from blocks.signoff import SignOff
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
+from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
 
@@ -104,8 +104,8 @@ def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: Machi
         try:
             items.begin_migrate(*args, body).result()
         except HttpResponseError as exc:
-            if exc.status_code is not None and exc.status_code >= 500 and exc.error is None:
-                raise
+            if is_transient(exc):
+                raise  # throttled or unavailable: the retry reads the item first and waits for the migration already under way
             code = exc.error.code if exc.error else exc.status_code
             return _result(machine, "failed", f"migration failed: {code}: {exc.message}", performed_shutdown=machine.perform_shutdown, options=FAILURE_OPTIONS)
     facts, problems = _verify(target, machine)

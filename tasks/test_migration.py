@@ -17,7 +17,7 @@ from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
+from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
 
@@ -85,14 +85,14 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
         problem = prerequisite_problem(status, target)
         if problem:
             return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=problem)
-        nic = m.VMwareCbtNicInput(nic_id="4000", is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)
+        nic = m.VMwareCbtNicInput(nic_id=status.primary_nic_id, is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)
         body = m.TestMigrateInput(properties=m.TestMigrateInputProperties(provider_specific_details=m.VMwareCbtTestMigrateInput(
-            recovery_point_id=status.last_recovery_point_id, network_id=target.test_network_id, vm_nics=[nic])))
+            recovery_point_id=status.last_recovery_point_id, network_id=target.test_network_id, vm_nics=[nic] if status.primary_nic_id else None)))
         try:
             status = item_status(items.begin_test_migrate(*args, body).result())
         except HttpResponseError as exc:
-            if exc.status_code is not None and exc.status_code >= 500:
-                raise
+            if is_transient(exc):
+                raise  # the retry reads the item first and waits for the test already under way
             return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test migration failed: {exc.message}")
         logger.info("%s: test migration %s", machine.display_name, status.test_state)
     try:
@@ -104,6 +104,12 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
         clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
         report.cleaned_up = True
     return report
+
+
+@task(task_run_name="clean-up-test-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+def clean_up_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str) -> bool:
+    """Remove one machine's test VM (after its sign-off)."""
+    return clean_up_test(AzureMigrationTarget.load(target_block), infra, machine, comment)
 
 
 def clean_up_test(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str) -> bool:

@@ -33,6 +33,7 @@ class ItemStatus(BaseModel):
     last_test_time: str | None = None
     last_migration_status: str | None = None
     current_job: str | None = None
+    primary_nic_id: str | None = None
 
 
 def _plain(value: object) -> str:
@@ -53,6 +54,7 @@ def item_status(item: object) -> ItemStatus:
         last_test_status=props.last_test_migration_status, last_migration_status=props.last_migration_status,
         last_test_time=props.last_test_migration_time.isoformat() if props.last_test_migration_time else None,
         current_job=props.current_job.job_name if props.current_job else None,
+        primary_nic_id=next((n.nic_id for n in getattr(details, "vm_nics", None) or [] if n.is_primary_nic == "true"), None),
     )
 
 

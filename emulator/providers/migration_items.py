@@ -310,7 +310,11 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         fail_unless(self.world.store.get(network_id) is not None, 400, "TestNetworkNotFound", f"The test network '{network_id}' was not found.")
         rps = [rp for rp, _ in self._recovery_points(item, self.world.clock.now())]
         fail_unless(specific.get("recoveryPointId") in rps, 400, "RecoveryPointNotFound", f"The recovery point '{specific.get('recoveryPointId')}' is not a recovery point of {item.name}.")
-        subnet = (specific.get("vmNics") or [{}])[0].get("testSubnetName") or item.details.get("nic", {}).get("testSubnetName") or item.details.get("testSubnetName")
+        nics = specific.get("vmNics") or []
+        known_nic = self._nic_details(item)["nicId"]
+        for index, nic in enumerate(nics):
+            fail_unless(nic.get("nicId") == known_nic, 400, "NicNotFound", f"vmNics[{index}].nicId '{nic.get('nicId')}' is not a NIC of {item.name} (it has '{known_nic}').")
+        subnet = (nics or [{}])[0].get("testSubnetName") or item.details.get("nic", {}).get("testSubnetName") or item.details.get("testSubnetName")
         subnet = subnet or self.world.store.children(network_id, "subnets")[0]["name"]
         subnet_id = f"{network_id}/subnets/{subnet}"
         self.world.store.require(subnet_id)
