@@ -76,3 +76,21 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def replication_limit(prefect_server: None) -> Callable[[int], None]:
+    """Size the global initial-replication limit and zero its slots: the test server has no lease
+    repossessor, so slots of runs that an earlier test killed would otherwise stay taken."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    from deployments.setup import ensure_concurrency_limit
+    from tasks.replication import INITIAL_REPLICATION_LIMIT
+
+    def set_limit(slots: int) -> None:
+        ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, slots)
+        with get_client(sync_client=True) as client:
+            client.update_global_concurrency_limit(INITIAL_REPLICATION_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+
+    return set_limit

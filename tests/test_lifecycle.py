@@ -33,6 +33,7 @@ def _window(open_now: bool) -> MaintenanceWindow:
 
 
 def _replicated_plan(start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
+    """An emulator whose wave is planned and replicated (the test server must be running)."""
     emu: Emulated = start_emulator(machines=machines, seed=seed, speed=3000)
     emu.target.save(f"{name}-target", overwrite=True)
     plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),

@@ -14,12 +14,10 @@ from prefect.settings import PREFECT_API_URL
 
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
-from deployments.setup import ensure_concurrency_limit
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.planning import PlanSettings, plan_from_assessment
-from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated
 from tests.test_lifecycle import _events, _window
@@ -43,8 +41,8 @@ def _kill_when(emu: Emulated, request: MigrateWaveRequest, event: str, timeout: 
         process.wait()
 
 
-def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
-    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator, replication_limit) -> None:  # type: ignore[no-untyped-def]
+    replication_limit(100)
     emu: Emulated = start_emulator(machines=6, seed=41, speed=400)
     emu.target.save("kill-target", overwrite=True)
     plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
@@ -64,10 +62,10 @@ def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator
     assert {e["perform_shutdown"] for e in _events(emu, "migrated")} == {"true"}
 
 
-def test_a_wave_of_250_machines_end_to_end(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) -> None:  # type: ignore[no-untyped-def]
     """The judges' scenario: every ready machine migrated, at most 100 initial replications at once,
     every migration tested, signed off, inside its window and with the source shut down."""
-    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+    replication_limit(100)
     emu: Emulated = start_emulator(machines=250, seed=5, speed=4000, retry_after=2)  # 20 parallel LROs polled every 2 s stay under ARM's 25 reads/s
     emu.target.save("big-target", overwrite=True)
     plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),

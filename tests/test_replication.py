@@ -10,12 +10,10 @@ from collections import Counter
 import pytest
 
 from blocks.plan import WavePlanBlock
-from deployments.setup import ensure_concurrency_limit
 from flows.replicate import replicate_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.planning import PlanSettings, plan_from_assessment
-from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated
 from tests.test_inventory_flow import _latest_artifact
@@ -34,10 +32,10 @@ def _enables(emu: Emulated) -> Counter[str]:
 
 
 @pytest.fixture
-def small_limit(prefect_server: None):  # type: ignore[no-untyped-def]
-    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 5)
+def small_limit(replication_limit):  # type: ignore[no-untyped-def]
+    replication_limit(5)
     yield
-    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+    replication_limit(100)
 
 
 def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
