@@ -112,5 +112,8 @@ def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: Machi
     if problems:
         return _result(machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS)
     logger.info("%s: migrated to %s (%s)", machine.display_name, facts.name, facts.private_ip)
-    return _result(machine, "already-migrated" if already else "migrated", f"VM {facts.name} running, {facts.size}, {facts.private_ip}",
+    detail = f"VM {facts.name} running, {facts.size}, {facts.private_ip}"
+    if not already and not machine.perform_shutdown:
+        detail += f"; migrated WITHOUT a source shutdown: {machine.shutdown_opt_out_reason}"
+    return _result(machine, "already-migrated" if already else "migrated", detail,
                    vm=facts, new_ip=facts.private_ip, performed_shutdown=None if already else machine.perform_shutdown)

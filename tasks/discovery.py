@@ -3,6 +3,9 @@ project's vault offers (resolved the way Az.Migrate's `New-AzMigrateServerReplic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
 from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
@@ -10,6 +13,7 @@ from blocks.azure import AzureMigrationTarget
 from tasks.arm import get_json, list_json
 from tasks.transient import retry_transient
 
+T = TypeVar("T")
 OFFAZURE_API = "2020-01-01"
 MIGRATE_API = "2018-09-01-preview"
 MIGRATION_SOLUTION = "Servers-Migration-ServerMigration"
@@ -70,6 +74,13 @@ def parse_machine(raw: dict) -> DiscoveredMachine:
     )
 
 
+def _first(items: Iterable[T], missing: str) -> T:
+    """The first item, or a clear error naming what the vault lacks."""
+    for item in items:
+        return item
+    raise LookupError(missing)
+
+
 def _site_path(target: AzureMigrationTarget) -> str:
     return f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.OffAzure/VMwareSites/{target.site}"
 
@@ -95,13 +106,15 @@ def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
     vault_id = solution["properties"]["details"]["extendedDetails"]["vaultId"]
     vault = vault_id.rsplit("/", 1)[1]
     rg = vault_id.split("/")[4]
-    fabric = next(
-        f for f in client.replication_fabrics.list(rg, vault)
-        if f.properties.custom_details.instance_type == "VMwareV2" and f.properties.custom_details.vmware_site_id.lower().endswith(f"/{target.site.lower()}")
+    fabric = _first(
+        (f for f in client.replication_fabrics.list(rg, vault)
+         if f.properties.custom_details.instance_type == "VMwareV2" and (f.properties.custom_details.vmware_site_id or "").lower().endswith(f"/{target.site.lower()}")),
+        f"vault {vault} has no VMwareV2 fabric for site {target.site}: is the appliance registered with this project?",
     )
-    container = next(iter(client.replication_protection_containers.list_by_replication_fabrics(rg, vault, fabric.name)))
+    container = _first(client.replication_protection_containers.list_by_replication_fabrics(rg, vault, fabric.name), f"fabric {fabric.name} has no protection container")
     policy = client.replication_policies.get(rg, vault, f"migrate{target.site}policy")
-    mapping = next(iter(client.replication_protection_container_mappings.list_by_replication_protection_containers(rg, vault, fabric.name, container.name)))
+    mapping = _first(client.replication_protection_container_mappings.list_by_replication_protection_containers(rg, vault, fabric.name, container.name),
+                     f"container {container.name} has no container mapping (replication is not initialised for the target region)")
     vcenters = list(list_json(client, f"{_site_path(target)}/vCenters", OFFAZURE_API))
     details = mapping.properties.provider_specific_details
     return ReplicationInfrastructure(

@@ -19,7 +19,7 @@ from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave as run_test_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
-from tasks.plan_models import MaintenanceWindow
+from tasks.plan_models import MachinePlan, MaintenanceWindow
 from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
@@ -122,3 +122,19 @@ def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_
     assert SignOffLedger.for_wave("life-e", "wave-1").records == []
     with pytest.raises(ValidationError, match="rejection needs a comment"):
         SignOffRequest(plan_name="life-e", wave="wave-1", decision="reject", approver="frank")
+
+
+def test_a_planned_shutdown_opt_out_is_honoured_and_recorded(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu, machines = _replicated_plan(start_emulator, "life-f", 3, seed=36)
+    plan = WavePlanBlock.load("life-f").plan
+    opted = plan.waves[0].machines[0].model_copy(update={"perform_shutdown": False, "shutdown_opt_out_reason": "cluster node: the partner node keeps serving"})
+    plan.waves[0].machines[0] = opted
+    WavePlanBlock(plan=plan).save("life-f", overwrite=True)
+    run_test_wave("life-f", "wave-1")
+    sign_off(SignOffRequest(plan_name="life-f", wave="wave-1", decision="approve", approver="gina", comment="ok"))
+    results = {r.machine: r for r in cutover(CutoverRequest(plan_name="life-f"))}
+    assert results[opted.display_name].performed_shutdown is False and "partner node keeps serving" in results[opted.display_name].detail
+    shutdowns = {e["machine"]: e["perform_shutdown"] for e in _events(emu, "migrate_started")}
+    assert shutdowns == {name: "false" if name == opted.display_name else "true" for name in machines}
+    with pytest.raises(ValidationError, match="shutdown_opt_out_reason"):
+        MachinePlan.model_validate(opted.model_dump() | {"shutdown_opt_out_reason": None})
