@@ -3,8 +3,6 @@ benchmarks and the demo. Azure itself is only ever reached through the SDK clien
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +13,6 @@ class EmulatorAdmin:
 
     def __init__(self, connection: dict[str, Any]) -> None:
         self._http = httpx.Client(base_url=connection["base_url"], verify=connection["ca_cert"], timeout=30)
-
-    @classmethod
-    def from_file(cls, connection_file: Path | str) -> "EmulatorAdmin":
-        return cls(json.loads(Path(connection_file).read_text()))
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = self._http.request(method, path, json=body)
@@ -43,9 +37,6 @@ class EmulatorAdmin:
     def faults(self) -> list[dict[str, Any]]:
         """The active fault rules, each with how often it fired."""
         return self._call("GET", "/_emulator/faults")["faults"]
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/_emulator/faults")
 
     def set_throttle(self, **limits: Any) -> None:
         self._call("PUT", "/_emulator/throttle", limits)

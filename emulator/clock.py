@@ -29,10 +29,6 @@ class EmulatedClock:
         """Jump emulated time forward (an inspection endpoint uses it to fast-forward tests)."""
         self._skipped += max(0.0, seconds)
 
-    def real_seconds(self, emulated_seconds: float) -> float:
-        """How long an emulated duration takes on the wall clock."""
-        return emulated_seconds / self.speed
-
 
 def iso(timestamp: float) -> str:
     """ARM's timestamp format: ISO 8601 in UTC with a trailing Z."""

@@ -46,10 +46,6 @@ class ArmPath:
         parts = "".join(f"/{t}/{n}" for t, n in self.pairs)
         return f"{self.scope}/providers/{self.namespace}{parts}"
 
-    def child_id(self, name: str) -> str:
-        """Id of an item called `name` in the collection this path names."""
-        return f"{self.item_id}/{self.tail}/{name}" if self.pairs else f"{self.scope}/providers/{self.namespace}/{self.tail}/{name}"
-
 
 def parse(path: str) -> ArmPath | None:
     """Parse an ARM path, or None if it is not one."""
