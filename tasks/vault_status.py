@@ -72,7 +72,6 @@ class VaultStatusBoard:
         self._refreshed_at = 0.0
         self._changed = threading.Condition()
         self._refresh_lock = threading.Lock()
-        self.lists = 0
 
     @classmethod
     def for_vault(cls, target: AzureMigrationTarget, target_block: str, vault_id: str, interval: float) -> "VaultStatusBoard":
@@ -85,16 +84,17 @@ class VaultStatusBoard:
 
     def refresh(self) -> dict[str, ItemStatus]:
         """List the vault now (one paged list call) and wake every waiter."""
-        with self._refresh_lock:
-            self._refresh_locked()
-            return dict(self._items)
+        return self._listed_within(0.0)
 
-    def snapshot(self, max_age: float | None = None) -> dict[str, ItemStatus]:
-        """The items as last listed, refreshed first if older than `max_age` (default: the interval)."""
-        limit = self.interval if max_age is None else max_age
-        with self._refresh_lock:
-            fresh = time.monotonic() - self._refreshed_at < limit
-        return dict(self._items) if fresh else self.refresh()
+    def snapshot(self) -> dict[str, ItemStatus]:
+        """The items as last listed, listed again first if that is older than the interval."""
+        return self._listed_within(self.interval)
+
+    def _listed_within(self, age: float) -> dict[str, ItemStatus]:
+        with self._refresh_lock:  # callers arriving together wait for one list instead of each making one
+            if age <= 0 or time.monotonic() - self._refreshed_at >= age:
+                self._refresh_locked()
+            return dict(self._items)
 
     def cached(self) -> dict[str, ItemStatus]:
         """The items as last listed, without calling Azure (for reports)."""
@@ -126,5 +126,4 @@ class VaultStatusBoard:
         items = {i.name.lower(): item_status(i) for i in self._client.replication_migration_items.list(self._rg, self._vault)}
         with self._changed:
             self._items, self._refreshed_at = items, time.monotonic()
-            self.lists += 1
             self._changed.notify_all()
