@@ -7,23 +7,22 @@ import json
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
+from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr, ValidationError
 
 from blocks.azure import AzureCredentials, AzureMigrationTarget
+from blocks.hardening import HardeningPolicy
+from blocks.plan import WavePlanBlock
+from blocks.signoff import SignOffLedger
 from tests.conftest import Emulated
 
 
-class TestAzureCredentialsStandards(BlockStandardTestSuite):
+@pytest.mark.parametrize("block_type", [AzureCredentials, AzureMigrationTarget, WavePlanBlock, SignOffLedger, HardeningPolicy], ids=lambda b: b.__name__)
+class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture
-    def block(self) -> type[AzureCredentials]:
-        return AzureCredentials
-
-
-class TestAzureMigrationTargetStandards(BlockStandardTestSuite):
-    @pytest.fixture
-    def block(self) -> type[AzureMigrationTarget]:
-        return AzureMigrationTarget
+    def block(self, block_type: type[Block]) -> type[Block]:
+        return block_type
 
 
 def test_a_service_principal_needs_tenant_client_and_secret() -> None:

@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from prefect.settings import PREFECT_API_URL
 
 from blocks.plan import WavePlanBlock
@@ -62,6 +63,7 @@ def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator
     assert {e["perform_shutdown"] for e in _events(emu, "migrated")} == {"true"}
 
 
+@pytest.mark.timeout(900)
 def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) -> None:  # type: ignore[no-untyped-def]
     """The judges' scenario: every ready machine migrated, at most 100 initial replications at once,
     every migration tested, signed off, inside its window and with the source shut down."""

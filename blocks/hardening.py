@@ -1,0 +1,61 @@
+"""What hardening applies to a migrated VM: network access, disk encryption and backup.
+
+Microsoft's post-migration guidance: restrict inbound access with network security groups, encrypt
+the disks, add a backup schedule. Values live in a block so operators review and change them in the
+UI, per environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from prefect.blocks.core import Block
+from pydantic import BaseModel, Field, field_validator
+
+AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
+
+
+class InboundRule(BaseModel):
+    """An inbound port the VM serves, and from where."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,78}$", description="Rule name.")
+    port: int = Field(ge=1, le=65535, description="Destination port.")
+    protocol: Literal["Tcp", "Udp"] = Field(default="Tcp", description="Protocol.")
+    sources: list[str] = Field(min_length=1, description="Source CIDRs (or Azure service tags such as VirtualNetwork).")
+
+
+class HardeningPolicy(Block):
+    """Network, encryption and backup settings applied to every migrated VM.
+
+    Example:
+        ```python
+        from blocks.hardening import HardeningPolicy
+        policy = HardeningPolicy.load("BLOCK_NAME")
+        print(policy.management_cidrs)
+        ```
+    """
+
+    _block_type_name = "wavelift Hardening Policy"
+    _block_type_slug = "wavelift-hardening-policy"
+    _logo_url = AZURE_LOGO
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
+
+    management_cidrs: list[str] = Field(min_length=1, description="Networks allowed to reach the management ports (RDP for Windows, SSH for Linux).")
+    extra_inbound: list[InboundRule] = Field(default_factory=list, description="Further inbound ports every VM serves.")
+    allow_internet_inbound: bool = Field(default=False, description="Allow the extra inbound rules from the Internet; otherwise Internet sources are refused.")
+    encryption: Literal["azure_disk_encryption", "none"] = Field(default="azure_disk_encryption", description="Disk encryption (Microsoft retires ADE in 2028; encryption at host is its successor).")
+    key_vault_url: str | None = Field(default=None, description="Key Vault URL for Azure Disk Encryption, e.g. https://kv-migration.vault.azure.net/.")
+    key_vault_resource_id: str | None = Field(default=None, description="Resource id of that Key Vault.")
+    backup_policy: str = Field(default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses.")
+    backup_hour: int = Field(default=2, ge=0, le=23, description="Local hour (in the wave's time zone) of the daily backup.")
+    retention_days: int = Field(default=30, ge=7, le=9999, description="Days a daily recovery point is kept.")
+
+    @field_validator("management_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            network = ipaddress.ip_network(value, strict=False)
+            if network.prefixlen == 0:
+                raise ValueError(f"{value} would open management ports to the whole Internet")
+        return values

@@ -1,0 +1,171 @@
+"""Hardening of a migrated VM, one idempotent step per concern, each verified by reading back:
+a network security group on its NIC, Azure Disk Encryption, and Azure Backup protection."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from prefect import task
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+from blocks.hardening import HardeningPolicy
+from tasks.events import machine_event
+from tasks.plan_models import MachinePlan
+from tasks.transient import retry_transient
+
+MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
+ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
+INTERNET = {"*", "0.0.0.0/0", "internet", "any"}
+
+
+class StepResult(BaseModel):
+    """One hardening step on one machine: what was checked, what was changed."""
+
+    step: str
+    ok: bool
+    changed: bool
+    detail: str
+
+
+def nsg_rules(machine: MachinePlan, policy: HardeningPolicy) -> list[dict]:
+    """The inbound rules a machine gets: management from the management networks, then the policy's
+    extra ports; Internet sources only when the policy allows them. Azure's defaults deny the rest."""
+    rules = [{"name": "allow-management", "port": MANAGEMENT_PORT[machine.os_type], "protocol": "Tcp", "sources": policy.management_cidrs}]
+    for extra in policy.extra_inbound:
+        open_to_internet = any(s.lower() in INTERNET for s in extra.sources)
+        if open_to_internet and not policy.allow_internet_inbound:
+            raise ValueError(f"rule {extra.name} opens port {extra.port} to the Internet, which the hardening policy does not allow")
+        rules.append(extra.model_dump())
+    return [{"name": r["name"], "properties": {
+        "protocol": r["protocol"], "sourcePortRange": "*", "destinationPortRange": str(r["port"]), "sourceAddressPrefixes": r["sources"],
+        "destinationAddressPrefix": "*", "access": "Allow", "priority": 200 + 10 * index, "direction": "Inbound"}} for index, r in enumerate(rules)]
+
+
+def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
+    """Create or correct `<vm>-nsg` and associate it with the VM's NIC."""
+    from azure.mgmt.network import models as nm
+
+    network = target.network_client()
+    rg = target.target_resource_group
+    vm = target.compute_client().virtual_machines.get(rg, machine.target_vm_name)
+    nic_id = vm.network_profile.network_interfaces[0].id
+    wanted = {r["name"]: r["properties"] for r in nsg_rules(machine, policy)}
+    name = f"{machine.target_vm_name}-nsg"
+    changed = False
+    if _rule_summary(network, rg, name) != {k: (v["destinationPortRange"], sorted(v["sourceAddressPrefixes"]), v["access"]) for k, v in wanted.items()}:
+        rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
+        network.network_security_groups.begin_create_or_update(rg, name, nm.NetworkSecurityGroup(
+            location=vm.location, security_rules=rules, tags={"wavelift": machine.source_name})).result()
+        changed = True
+    nsg_id = network.network_security_groups.get(rg, name).id
+    nic = network.network_interfaces.get(nic_id.split("/")[4], nic_id.rsplit("/", 1)[1])
+    if not nic.network_security_group or nic.network_security_group.id.lower() != nsg_id.lower():
+        nic.network_security_group = nm.NetworkSecurityGroup(id=nsg_id)
+        network.network_interfaces.begin_create_or_update(nic_id.split("/")[4], nic.name, nic).result()
+        changed = True
+    attached = [n.id.lower() for n in network.network_security_groups.get(rg, name).network_interfaces or []]  # read back
+    ok = nic_id.lower() in attached
+    return StepResult(step="nsg", ok=ok, changed=changed, detail=f"{name} on {nic.name}: " + ", ".join(f"{k} {v['destinationPortRange']} from {', '.join(v['sourceAddressPrefixes'])}" for k, v in wanted.items()))
+
+
+def _rule_summary(network, rg: str, name: str) -> dict | None:  # type: ignore[no-untyped-def]
+    """An NSG's custom rules as {name: (port, sources, access)}, or None if it does not exist."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        nsg = network.network_security_groups.get(rg, name)
+    except ResourceNotFoundError:
+        return None
+    return {r.name: (r.destination_port_range, sorted(r.source_address_prefixes or []), r.access) for r in nsg.security_rules or []}
+
+
+def _snake(camel: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+
+
+def ensure_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
+    """Azure Disk Encryption through the VM extension Microsoft documents for the VM's OS."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.compute import models as cm
+
+    if policy.encryption == "none":
+        return StepResult(step="encryption", ok=True, changed=False, detail="the policy asks for no encryption")
+    if not (policy.key_vault_url and policy.key_vault_resource_id):
+        return StepResult(step="encryption", ok=False, changed=False, detail="the hardening policy names no Key Vault for Azure Disk Encryption")
+    compute = target.compute_client()
+    rg = target.target_resource_group
+    ext_type, version = ADE_EXTENSION[machine.os_type]
+    changed = False
+    try:
+        existing = compute.virtual_machine_extensions.get(rg, machine.target_vm_name, "AzureDiskEncryption")
+        done = existing.properties.provisioning_state == "Succeeded" and existing.properties.type == ext_type
+    except ResourceNotFoundError:
+        done = False
+    if not done:
+        settings = {"EncryptionOperation": "EnableEncryption", "KeyVaultURL": policy.key_vault_url, "KeyVaultResourceId": policy.key_vault_resource_id, "VolumeType": "All"}
+        body = cm.VirtualMachineExtension(location=target.target_region, properties=cm.VirtualMachineExtensionProperties(
+            publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version=version, auto_upgrade_minor_version=True, settings=settings))
+        compute.virtual_machine_extensions.begin_create_or_update(rg, machine.target_vm_name, "AzureDiskEncryption", body).result()
+        changed = True
+    view = compute.virtual_machines.get(rg, machine.target_vm_name, expand="instanceView").instance_view
+    encrypted = all(any(s.code == "EncryptionState/encrypted" for s in d.statuses or []) for d in view.disks or [])
+    return StepResult(step="encryption", ok=encrypted, changed=changed, detail=f"{ext_type} {version}: disks {'encrypted' if encrypted else 'NOT encrypted'}")
+
+
+def backup_run_time(policy: HardeningPolicy, zone: str) -> datetime:
+    """Today's backup hour in the wave's time zone, in UTC as Azure Backup schedules expect."""
+    local = datetime.combine(datetime.now(timezone.utc).date(), time(policy.backup_hour), tzinfo=ZoneInfo(zone))
+    return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, zone: str) -> StepResult:
+    """A daily vault backup policy, the VM protected by it, and a first backup triggered."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.recoveryservicesbackup import models as bm
+
+    backup = target.backup_client()
+    vault, rg = target.vault, target.resource_group
+    run_at = backup_run_time(policy, zone)
+    backup_policy = backup.protection_policies.create_or_update(vault, rg, policy.backup_policy, bm.ProtectionPolicyResource(properties=bm.AzureIaaSVMProtectionPolicy(
+        time_zone="UTC", schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=[run_at]),
+        retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
+            retention_times=[run_at], retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"))))))
+    vm_rg = target.target_resource_group
+    container = f"iaasvmcontainer;iaasvmcontainerv2;{vm_rg};{machine.target_vm_name}"
+    item_name = f"vm;iaasvmcontainerv2;{vm_rg};{machine.target_vm_name}"
+    changed = False
+    try:
+        item = backup.protected_items.get(vault, rg, "Azure", container, item_name)
+    except ResourceNotFoundError:
+        vm_id = f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
+        item = backup.protected_items.begin_create_or_update(vault, rg, "Azure", container, item_name, bm.ProtectedItemResource(
+            properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm_id, policy_id=backup_policy.id))).result()
+        changed = True
+    if not item.properties.get("lastBackupStatus"):
+        backup.backups.trigger(vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest()))
+        changed = True
+    protected = (item.properties.get("policyId") or "").lower() == backup_policy.id.lower()
+    return StepResult(step="backup", ok=protected, changed=changed, detail=f"policy {policy.backup_policy} daily at {policy.backup_hour:02d}:00 {zone}, {policy.retention_days} days")
+
+
+class HardeningReport(BaseModel):
+    """All hardening steps of one machine."""
+
+    machine: str
+    steps: list[StepResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+
+@task(task_run_name="harden-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, zone: str) -> HardeningReport:
+    """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
+    target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
+    steps = [ensure_nsg(target, machine, policy), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
+    report = HardeningReport(machine=machine.display_name, steps=steps)
+    machine_event(machine, "hardened" if report.ok else "hardening.incomplete", steps={s.step: s.ok for s in steps})
+    return report

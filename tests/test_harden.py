@@ -1,0 +1,65 @@
+"""Hardening migrated VMs against the emulator: NSG on the NIC with no Internet inbound, the right
+disk-encryption extension, backup protection under a policy; a second run changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from blocks.hardening import HardeningPolicy, InboundRule
+from flows.cutover import CutoverRequest, cutover
+from flows.harden import harden_wave
+from flows.signoff import SignOffRequest, sign_off
+from flows.test_wave import test_wave as run_test_wave
+from tasks.harden import nsg_rules
+from tests.test_lifecycle import _replicated_plan
+
+KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
+
+
+def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
+    return HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-migration.vault.azure.net/", key_vault_resource_id=KEY_VAULT, **changes)
+
+
+def test_migrated_vms_are_hardened_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
+    run_test_wave("hard-a", "wave-1")
+    sign_off(SignOffRequest(plan_name="hard-a", wave="wave-1", decision="approve", approver="hank", comment="ok"))
+    cutover(CutoverRequest(plan_name="hard-a"))
+    _policy(extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])]).save("hard-policy", overwrite=True)
+
+    reports = harden_wave("hard-a", "wave-1", "hard-policy")
+    assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
+    rg = emu.connection["target_resource_group"]
+    network, compute, backup = emu.target.network_client(), emu.target.compute_client(), emu.target.backup_client()
+    for name in machines:
+        vm = compute.virtual_machines.get(rg, name)
+        nic = network.network_interfaces.get(rg, vm.network_profile.network_interfaces[0].id.rsplit("/", 1)[1])
+        nsg = network.network_security_groups.get(rg, nic.network_security_group.id.rsplit("/", 1)[1])
+        inbound_allows = [r for r in nsg.security_rules if r.direction == "Inbound" and r.access == "Allow"]
+        assert {r.name for r in inbound_allows} == {"allow-management", "https-from-vnet"}
+        assert all("*" not in (r.source_address_prefixes or []) and "Internet" not in (r.source_address_prefixes or []) for r in inbound_allows)
+        management = next(r for r in inbound_allows if r.name == "allow-management")
+        os_type = vm.storage_profile.os_disk.os_type
+        assert management.destination_port_range == ("3389" if os_type == "Windows" else "22") and management.source_address_prefixes == ["10.99.0.0/24"]
+        ade = compute.virtual_machine_extensions.get(rg, name, "AzureDiskEncryption")
+        assert ade.properties.type == ("AzureDiskEncryption" if os_type == "Windows" else "AzureDiskEncryptionForLinux")
+        item = backup.protected_items.get(emu.vault, emu.rg, "Azure", f"iaasvmcontainer;iaasvmcontainerv2;{rg};{name}", f"vm;iaasvmcontainerv2;{rg};{name}")
+        assert item.properties["policyId"].endswith("/backupPolicies/wavelift-daily")
+
+    again = harden_wave("hard-a", "wave-1", "hard-policy")
+    assert all(r.ok for r in again) and not any(s.changed for r in again for s in r.steps)
+
+
+def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> None:
+    with pytest.raises(ValidationError, match="whole Internet"):
+        HardeningPolicy(management_cidrs=["0.0.0.0/0"])
+    from tasks.plan_models import MachinePlan, PlannedDisk
+
+    machine = MachinePlan(source_name="s", machine_id="/m", display_name="web-1", os_type="Linux", target_vm_name="web-1", target_vm_size="Standard_D2s_v3",
+                          disks=[PlannedDisk(uuid="d", size_gb=10, is_os=True)])
+    open_web = _policy(extra_inbound=[InboundRule(name="https", port=443, sources=["*"])])
+    with pytest.raises(ValueError, match="opens port 443 to the Internet"):
+        nsg_rules(machine, open_web)
+    allowed = nsg_rules(machine, open_web.model_copy(update={"allow_internet_inbound": True}))
+    assert [r["name"] for r in allowed] == ["allow-management", "https"]
