@@ -2,8 +2,8 @@
 
 It starts the emulator with a seeded estate, checks the target (inventory), imports a plan from the
 emulator's assessment export, and runs `migrate-wave`: replication under the 100-slot limit, test
-migration, a sign-off given explicitly as the demo (recorded as such), and the cutover inside a
-maintenance window opened around now. Prefect settings are read at import time, so they are set
+migration, a sign-off given explicitly as the demo (recorded as such), the cutover inside a
+maintenance window opened around now, and hardening (NSG, disk encryption, backup). Prefect settings are read at import time, so they are set
 before Prefect is imported: its home goes under the demo's state directory, telemetry is off.
 """
 
@@ -41,6 +41,7 @@ def run_demo(state_dir: Path, machines: int, speed: float) -> int:
     """Run the demo; returns the process exit code."""
     _prefect_environment(state_dir)
     from blocks.azure import AzureMigrationTarget
+    from blocks.hardening import HardeningPolicy
     from deployments.setup import ensure_concurrency_limit
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
@@ -55,6 +56,9 @@ def run_demo(state_dir: Path, machines: int, speed: float) -> int:
     with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu:
         print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
         AzureMigrationTarget.from_emulator(emulator_dir / "connection.json").save(BLOCK_NAME, overwrite=True)
+        HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
+                        key_vault_resource_id=f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
+                        ).save(BLOCK_NAME, overwrite=True)
         ensure_concurrency_limit()
         print(f"2/4 Inventory of block '{BLOCK_NAME}' (Prefect home {os.environ['PREFECT_HOME']}) ...", flush=True)
         report = inventory(BLOCK_NAME)
@@ -64,16 +68,18 @@ def run_demo(state_dir: Path, machines: int, speed: float) -> int:
                            PlanSettings(plan_name=PLAN_NAME, target_block=BLOCK_NAME, window=_window_around_now()))
         wave = plan.waves[0]
         print(f"    wave {wave.name}: {len(wave.machines)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
-        print("4/4 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over ...", flush=True)
-        outcome = migrate_wave(MigrateWaveRequest(plan_name=PLAN_NAME, wave=wave.name, poll_interval=POLL_EMULATED_SECONDS / speed, pre_approved_by=DEMO_APPROVER))
+        print("4/4 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden ...", flush=True)
+        outcome = migrate_wave(MigrateWaveRequest(plan_name=PLAN_NAME, wave=wave.name, poll_interval=POLL_EMULATED_SECONDS / speed,
+                                                  pre_approved_by=DEMO_APPROVER, hardening_policy=BLOCK_NAME))
         stats = EmulatorAdmin(emu.connection).stats()
     migrated = [c for c in outcome.cutovers if c.outcome in ("migrated", "already-migrated")]
     print(f"\nTests passed: {sum(t.passed for t in outcome.tests)}/{len(outcome.tests)}; migrated: {len(migrated)}/{len(wave.machines)}; "
+          f"hardened: {sum(h.ok for h in outcome.hardening)}/{len(outcome.hardening)}; "
           f"peak concurrent initial replications: {stats['peak_concurrent_initial_replications']}; ARM requests: {stats['requests_total']}")
     for cut in migrated[:5]:
         print(f"    {cut.machine}: {cut.old_ip} -> {cut.new_ip} ({cut.vm.name if cut.vm else ''})")
     print(f"Emulator state export: {emulator_dir / 'state.json'}")
-    return 0 if len(migrated) == len(wave.machines) else 1
+    return 0 if len(migrated) == len(wave.machines) and all(h.ok for h in outcome.hardening) else 1
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.hardening import HardeningPolicy, InboundRule
-from flows.cutover import CutoverRequest, cutover
 from flows.harden import harden_wave
-from flows.signoff import SignOffRequest, sign_off
-from flows.test_wave import test_wave as run_test_wave
+from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tasks.harden import nsg_rules
 from tests.test_lifecycle import _replicated_plan
 
@@ -21,14 +19,12 @@ def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
     return HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-migration.vault.azure.net/", key_vault_resource_id=KEY_VAULT, **changes)
 
 
-def test_migrated_vms_are_hardened_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
-    run_test_wave("hard-a", "wave-1")
-    sign_off(SignOffRequest(plan_name="hard-a", wave="wave-1", decision="approve", approver="hank", comment="ok"))
-    cutover(CutoverRequest(plan_name="hard-a"))
     _policy(extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])]).save("hard-policy", overwrite=True)
 
-    reports = harden_wave("hard-a", "wave-1", "hard-policy")
+    outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="hard-policy"))
+    reports = outcome.hardening
     assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
     rg = emu.connection["target_resource_group"]
     network, compute, backup = emu.target.network_client(), emu.target.compute_client(), emu.target.backup_client()
