@@ -90,7 +90,7 @@ def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: Machi
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
     items = target.site_recovery_client().replication_migration_items
-    args = (infra.vault_id.split("/")[4], infra.vault_id.rsplit("/", 1)[1], infra.fabric, infra.container, machine.source_name)
+    args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
     shutdown = "true" if machine.perform_shutdown else "false"
     if status.migration_state == "MigrationInProgress":

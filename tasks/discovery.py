@@ -54,6 +54,15 @@ class ReplicationInfrastructure(BaseModel):
     target_location: str
     run_as_account_id: str
 
+    def item_args(self, item_name: str) -> tuple[str, str, str, str, str]:
+        """The leading arguments of every `replication_migration_items` call for one item."""
+        return vault_scope(self.vault_id) + (self.fabric, self.container, item_name)
+
+
+def vault_scope(vault_id: str) -> tuple[str, str]:
+    """(resource group, vault name) of a vault's ARM id, as the Site Recovery SDK takes them."""
+    return vault_id.split("/")[4], vault_id.rsplit("/", 1)[1]
+
 
 def os_family(vmware_os_type: str | None) -> str:
     """Windows or Linux from VMware's guest type (`windowsguest`, `linuxguest`, ...)."""
@@ -104,8 +113,7 @@ def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
     project = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.Migrate/migrateProjects/{target.migrate_project}"
     solution = get_json(client, f"{project}/solutions/{MIGRATION_SOLUTION}", MIGRATE_API)
     vault_id = solution["properties"]["details"]["extendedDetails"]["vaultId"]
-    vault = vault_id.rsplit("/", 1)[1]
-    rg = vault_id.split("/")[4]
+    rg, vault = vault_scope(vault_id)
     fabric = _first(
         (f for f in client.replication_fabrics.list(rg, vault)
          if f.properties.custom_details.instance_type == "VMwareV2" and (f.properties.custom_details.vmware_site_id or "").lower().endswith(f"/{target.site.lower()}")),

@@ -69,11 +69,9 @@ def enable_input(target: AzureMigrationTarget, infra: ReplicationInfrastructure,
 
 def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> bool:
     """Start replication; True if Azure already had it (a 409), so the machine is adopted."""
-    vault = infra.vault_id.rsplit("/", 1)[1]
     client = target.site_recovery_client()
     try:
-        client.replication_migration_items.begin_create(infra.vault_id.split("/")[4], vault, infra.fabric, infra.container, machine.source_name,
-                                                        enable_input(target, infra, machine), polling=False)
+        client.replication_migration_items.begin_create(*infra.item_args(machine.source_name), enable_input(target, infra, machine), polling=False)
     except HttpResponseError as exc:
         if exc.status_code == 409:
             return True

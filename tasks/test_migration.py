@@ -37,10 +37,6 @@ class MigrationTestReport(BaseModel):
     checked_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def _item_args(infra: ReplicationInfrastructure, machine: MachinePlan) -> tuple[str, str, str, str, str]:
-    return infra.vault_id.split("/")[4], infra.vault_id.rsplit("/", 1)[1], infra.fabric, infra.container, machine.source_name
-
-
 def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> str | None:
     """Why a test migration cannot start now, as Microsoft's StartTestMigration script checks it."""
     if status.migration_state != "Replicating" and status.migration_state_description != READY_DESCRIPTION:
@@ -73,7 +69,7 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
     items = target.site_recovery_client().replication_migration_items
-    args = _item_args(infra, machine)
+    args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
     if status.test_state == "TestMigrationInProgress":  # started by a run that died: wait for it, do not start another
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
@@ -117,7 +113,7 @@ def clean_up_test(target: AzureMigrationTarget, infra: ReplicationInfrastructure
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     items = target.site_recovery_client().replication_migration_items
-    args = _item_args(infra, machine)
+    args = infra.item_args(machine.source_name)
     if "TestMigrateCleanup" not in item_status(items.get(*args)).allowed_operations:
         return False
     items.begin_test_migrate_cleanup(*args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))).result()

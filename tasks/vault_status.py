@@ -16,6 +16,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
+from tasks.discovery import vault_scope
 
 
 class ItemStatus(BaseModel):
@@ -79,7 +80,7 @@ class VaultStatusBoard:
         key = (target_block, vault_id.lower(), f"{interval:g}")
         with cls._boards_lock:
             if key not in cls._boards:
-                cls._boards[key] = cls(target, vault_id.split("/")[4], vault_id.rsplit("/", 1)[1], interval)
+                cls._boards[key] = cls(target, *vault_scope(vault_id), interval)
             return cls._boards[key]
 
     def refresh(self) -> dict[str, ItemStatus]:
