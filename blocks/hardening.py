@@ -1,4 +1,4 @@
-"""What hardening applies to a migrated VM: network access, disk encryption and backup.
+"""What hardening applies to a migrated VM: network access, disk encryption, backup and DR.
 
 Microsoft's post-migration guidance: restrict inbound access with network security groups, encrypt
 the disks, add a backup schedule. Values live in a block so operators review and change them in the
@@ -50,6 +50,8 @@ class HardeningPolicy(Block):
     backup_policy: str = Field(default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses.")
     backup_hour: int = Field(default=2, ge=0, le=23, description="Local hour (in the wave's time zone) of the daily backup.")
     retention_days: int = Field(default=30, ge=7, le=9999, description="Days a daily recovery point is kept.")
+    disaster_recovery: bool = Field(default=True, description="Replicate every migrated VM to the target's secondary region (Site Recovery A2A).")
+    dr_vault: str | None = Field(default=None, description="Recovery Services vault in the secondary region for A2A; empty means '<migration vault>-dr', created if missing.")
 
     @field_validator("management_cidrs")
     @classmethod

@@ -1,18 +1,27 @@
-"""`harden_wave`: network security group, disk encryption and backup for every migrated VM of a wave."""
+"""`harden_wave`: network security group, disk encryption, backup and DR replication for every migrated VM of a wave."""
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.azure import AzureMigrationTarget
+from blocks.hardening import HardeningPolicy
 from blocks.plan import WavePlanBlock
 from tasks.discovery import resolve_infrastructure
+from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
 from tasks.harden import HardeningReport, harden_machine
+from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
 
 PARALLEL_HARDENING = 10
+
+
+@task(task_run_name="prepare-disaster-recovery-{target_block}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrastructure:
+    """The wave's A2A infrastructure, created once before the machines are protected."""
+    return ensure_dr_infrastructure(AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block))
 
 
 @flow(name="harden-wave", flow_run_name="harden-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING))
@@ -23,7 +32,8 @@ def harden_wave(plan_name: str, wave: str, policy_block: str) -> list[HardeningR
     infra = resolve_infrastructure(plan.target_block)
     statuses = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, 0).refresh()
     migrated = [m for m in selected.machines if (s := statuses.get(m.source_name.lower())) is not None and s.migration_state == "MigrationSucceeded"]
-    reports = [f.result() for f in [harden_machine.submit(plan.target_block, policy_block, m, selected.window.timezone) for m in migrated]]
+    dr = prepare_disaster_recovery(plan.target_block, policy_block) if migrated and HardeningPolicy.load(policy_block).disaster_recovery else None
+    reports = [f.result() for f in [harden_machine.submit(plan.target_block, policy_block, m, selected.window.timezone, dr) for m in migrated]]
     create_table_artifact(
         key=f"hardening-{plan_name}-{wave}",
         table=[{"machine": r.machine, **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},

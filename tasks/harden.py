@@ -7,6 +7,8 @@ from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from prefect import task
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
@@ -14,6 +16,9 @@ from blocks.hardening import HardeningPolicy
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
+
+if TYPE_CHECKING:
+    from tasks.disaster_recovery import DrInfrastructure
 
 MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
@@ -162,10 +167,14 @@ class HardeningReport(BaseModel):
 
 
 @task(task_run_name="harden-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, zone: str) -> HardeningReport:
+def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, zone: str, dr: "DrInfrastructure | None") -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
+    from tasks.disaster_recovery import ensure_dr
+
     target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
     steps = [ensure_nsg(target, machine, policy), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
+    if dr is not None:
+        steps.append(ensure_dr(target, machine, dr))
     report = HardeningReport(machine=machine.display_name, steps=steps)
     machine_event(machine, "hardened" if report.ok else "hardening.incomplete", steps={s.step: s.ok for s in steps})
     return report

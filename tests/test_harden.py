@@ -1,5 +1,6 @@
 """Hardening migrated VMs against the emulator: NSG on the NIC with no Internet inbound, the right
-disk-encryption extension, backup protection under a policy; a second run changes nothing."""
+disk-encryption extension, backup protection under a policy, A2A replication to the secondary
+region; a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
     reports = outcome.hardening
     assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
     rg = emu.connection["target_resource_group"]
-    network, compute, backup = emu.target.network_client(), emu.target.compute_client(), emu.target.backup_client()
+    network, compute, backup, asr = emu.target.network_client(), emu.target.compute_client(), emu.target.backup_client(), emu.target.site_recovery_client()
     for name in machines:
         vm = compute.virtual_machines.get(rg, name)
         nic = network.network_interfaces.get(rg, vm.network_profile.network_interfaces[0].id.rsplit("/", 1)[1])
@@ -42,6 +43,10 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
         assert ade.properties.type == ("AzureDiskEncryption" if os_type == "Windows" else "AzureDiskEncryptionForLinux")
         item = backup.protected_items.get(emu.vault, emu.rg, "Azure", f"iaasvmcontainer;iaasvmcontainerv2;{rg};{name}", f"vm;iaasvmcontainerv2;{rg};{name}")
         assert item.properties["policyId"].endswith("/backupPolicies/wavelift-daily")
+        dr_item = asr.replication_protected_items.get(emu.rg, f"{emu.vault}-dr", "asr-a2a-default-westeurope", "asr-a2a-default-westeurope-container", name)
+        assert dr_item.properties.protection_state == "Protected" and dr_item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
+        assert dr_item.properties.provider_specific_details.fabric_object_id.lower() == vm.id.lower()
+    assert emu.target.recovery_services_client().vaults.get(emu.rg, f"{emu.vault}-dr").location == "northeurope"
 
     again = harden_wave("hard-a", "wave-1", "hard-policy")
     assert all(r.ok for r in again) and not any(s.changed for r in again for s in r.steps)
