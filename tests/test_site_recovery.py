@@ -21,14 +21,31 @@ def _enable(emu: Emulated, machine: dict, **overrides) -> m.MigrationItem:  # ty
     return _items(emu).begin_create(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_enable_input(c, machine, **overrides)).result()
 
 
+def _wait_until(emu: Emulated, condition, step: float = 300.0) -> None:  # type: ignore[no-untyped-def]
+    """Skip emulated time in steps until `condition()` holds."""
+    for _ in range(200):
+        if condition():
+            return
+        emu.admin.skip(step)
+    raise AssertionError("condition never became true")
+
+
 def _wait_replicating(emu: Emulated, name: str) -> m.MigrationItem:
     c = emu.connection
-    for _ in range(200):
-        item = _items(emu).get(emu.rg, emu.vault, c["fabric"], c["container"], name)
-        if item.properties.migration_state == m.MigrationState.REPLICATING:
-            return item
-        emu.admin.skip(600)
-    raise AssertionError(f"{name} never finished initial seeding")
+
+    def item() -> m.MigrationItem:
+        return _items(emu).get(emu.rg, emu.vault, c["fabric"], c["container"], name)
+
+    _wait_until(emu, lambda: item().properties.migration_state == m.MigrationState.REPLICATING, step=600)
+    return item()
+
+
+def _replicating_machine(emu: Emulated, index: int = 0) -> dict:
+    """A discovered machine, enabled and past its initial seeding."""
+    machine = discovered(emu)[index]
+    _enable(emu, machine)
+    _wait_replicating(emu, machine["name"])
+    return machine
 
 
 def _azure_error(excinfo: pytest.ExceptionInfo[HttpResponseError]) -> tuple[int, str]:
@@ -96,9 +113,7 @@ def test_one_machine_from_replication_to_migrated(emu: Emulated) -> None:
 
 def test_migrate_without_shutdown_leaves_the_source_running(emu: Emulated) -> None:
     c = emu.connection
-    machine = discovered(emu)[1]
-    _enable(emu, machine)
-    _wait_replicating(emu, machine["name"])
+    machine = _replicating_machine(emu, 1)
     _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input("false")).result()
     assert next(x for x in discovered(emu) if x["name"] == machine["name"])["properties"]["powerStatus"] == "ON"
     assert [e for e in emu.admin.history()[machine["properties"]["displayName"]] if e["event"] == "migrate_started"][0]["perform_shutdown"] == "false"
@@ -162,9 +177,7 @@ def test_actions_are_refused_until_seeding_is_done(emu: Emulated) -> None:
 
 def test_a_failed_migration_ends_the_lro_with_the_azure_error(emu: Emulated) -> None:
     c = emu.connection
-    machine = discovered(emu)[0]
-    _enable(emu, machine)
-    _wait_replicating(emu, machine["name"])
+    machine = _replicating_machine(emu)
     emu.admin.add_fault(method="POST", path="/migrate$", lro_error={"code": "MigrationFailedDueToTargetQuota", "message": "Quota exceeded for Standard_D2s_v3."}, count=1)
     with pytest.raises(HttpResponseError) as excinfo:
         _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()).result()
@@ -199,19 +212,9 @@ def test_resync_pause_and_resume(emu: Emulated) -> None:
     assert item.properties.migration_state == m.MigrationState.REPLICATING
 
 
-def _wait_until(emu: Emulated, condition) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(100):
-        if condition():
-            return
-        emu.admin.skip(300)
-    raise AssertionError("condition never became true")
-
-
 def test_recovery_points_grow_with_delta_sync_cycles(emu: Emulated) -> None:
     c = emu.connection
-    machine = discovered(emu)[0]
-    _enable(emu, machine)
-    _wait_replicating(emu, machine["name"])
+    machine = _replicating_machine(emu)
     client = emu.target.site_recovery_client()
     before = list(client.migration_recovery_points.list_by_replication_migration_items(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"]))
     emu.admin.skip(3 * 3600)
@@ -251,9 +254,7 @@ def test_vault_and_container_lists_page_through_every_item(start_emulator) -> No
 def test_migration_item_has_the_shape_of_microsofts_example(emu: Emulated) -> None:
     """Field names and enum values of `ReplicationMigrationItems_Get.json` (api-version 2025-08-01)."""
     c = emu.connection
-    machine = discovered(emu)[0]
-    _enable(emu, machine)
-    _wait_replicating(emu, machine["name"])
+    machine = _replicating_machine(emu)
     client = emu.target.site_recovery_client()
     path = (f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}"
             f"/replicationFabrics/{c['fabric']}/replicationProtectionContainers/{c['container']}/replicationMigrationItems/{machine['name']}")
