@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -113,7 +116,27 @@ class ArmDispatcher:
         return reply
 
 
-def create_app(emulator: Emulator) -> Starlette:
+class EmulatedDate:
+    """Stamps every response with a `Date` header in emulated time, as Azure's answers carry its own clock.
+
+    Clients that measure ages against the service's clock (wavelift's clean-up grace period) then see
+    the emulated hours pass, not the compressed wall-clock seconds.
+    """
+
+    def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
+        self.app = app
+        self.clock = emulator.world.clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"date", formatdate(self.clock.now(), usegmt=True).encode())]
+            await send(message)
+
+        await self.app(scope, receive, stamped if scope["type"] == "http" else send)
+
+
+def create_app(emulator: Emulator) -> ASGIApp:
     world = emulator.world
     dispatcher = ArmDispatcher(emulator)
 
@@ -208,4 +231,4 @@ def create_app(emulator: Emulator) -> Starlette:
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
         Route("/{path:path}", dispatcher.handle, methods=["GET", "PUT", "PATCH", "POST", "DELETE", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    return EmulatedDate(Starlette(routes=routes), emulator)

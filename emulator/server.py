@@ -83,7 +83,7 @@ class _Server:
         self.connection["assessment_workbook"] = str(write_assessment(machines, config.state_dir / "assessment.xlsx", project=config.migrate_project))
         self.connection["migrate_csv"] = str(write_migrate_csv(machines, config.state_dir / "migrate-at-scale.csv", self.connection))
         self.uvicorn = uvicorn.Server(uvicorn.Config(create_app(self.emulator), ssl_certfile=str(cert), ssl_keyfile=str(key),
-                                                     log_level="warning", access_log=False, lifespan="off",
+                                                     log_level="warning", access_log=False, lifespan="off", date_header=False,
                                                      timeout_keep_alive=30, timeout_graceful_shutdown=5))
         self.ready = threading.Event()
 

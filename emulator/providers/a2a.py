@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from ..clock import iso
 from ..errors import conflict
 from ..routing import ACTION, ITEM, Call, Reply, Router
 from ..world import World
@@ -29,6 +30,7 @@ class ProtectedItem:
     protection: str = "EnablingProtection"
     test_failover: str = "None"
     test_vm_id: str | None = None
+    last_test_failover: str | None = None
     job: dict | None = None
 
     def allowed(self) -> list[str]:
@@ -54,7 +56,7 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
                 "recoveryFabricFriendlyName": self.world.config.secondary_region, "activeLocation": "Primary",
                 "protectionState": item.protection, "protectionStateDescription": item.protection,
                 "replicationHealth": "Normal" if item.protection == "Protected" else "None", "failoverHealth": "Normal", "healthErrors": [],
-                "testFailoverState": item.test_failover,
+                "testFailoverState": item.test_failover, "lastSuccessfulTestFailoverTime": item.last_test_failover,
                 "testFailoverStateDescription": {"None": "None", "TestFailoverInProgress": "Test failover in progress", "WaitingForCompletion": "Test failover cleanup pending"}.get(item.test_failover, item.test_failover),
                 "allowedOperations": item.allowed(), "currentScenario": {"scenarioName": "None"} if not Jobs.current(item.job) else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
                 "providerSpecificDetails": {
@@ -113,7 +115,7 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
             vm = self.compute.create(resource_group_id=rg, name=f"{item.vm['name']}-drtest", location=self.world.config.secondary_region,
                                      size=item.vm["properties"]["hardwareProfile"]["vmSize"], os_type=os_disk.get("osType", "Windows"),
                                      disks=[{"size_gb": os_disk.get("diskSizeGB", 128), "type": "Standard_LRS"}], nic_id=nic["id"], tags={})
-            item.test_vm_id, item.test_failover = vm["id"], "WaitingForCompletion"
+            item.test_vm_id, item.test_failover, item.last_test_failover = vm["id"], "WaitingForCompletion", iso(t)
             self.jobs.finish(item.job, t)
 
         def fail(t: float, error: dict) -> None:

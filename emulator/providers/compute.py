@@ -1,5 +1,6 @@
-"""Microsoft.Compute: virtual machines (create, read with instance view, list, power, delete) and
-their extensions, including Azure Disk Encryption's rules for Windows and Linux."""
+"""Microsoft.Compute: virtual machines (create, read with instance view, list, update, power, delete)
+and their extensions, including Azure Disk Encryption's rules for Windows and Linux and the rule that
+encryption at host changes only on a deallocated VM."""
 
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ class Compute:
             merged = copy.deepcopy(existing)
             merged["properties"].update(resource["properties"])
             merged["tags"] = resource.get("tags", existing.get("tags", {}))
+            self._check_update(existing, merged)
             return put_provisioned(self.world, call, merged, self.render)
         props = resource["properties"]
         fail_unless(bool((props.get("hardwareProfile") or {}).get("vmSize")), 400, "InvalidParameter", "The value of parameter hardwareProfile.vmSize is required.")
@@ -95,6 +97,27 @@ class Compute:
         self.power[resource["id"].lower()] = "starting"
         self.world.scheduler.at(self.world.clock.now() + self.world.config.capacity.arm_seconds, lambda t: self._set_power(resource["id"], "running"))
         return reply
+
+    def patch_vm(self, call: Call) -> Reply:
+        """Update a VM: the given properties replace the stored ones section by section, as ARM's PATCH does."""
+        existing = self.world.store.require(call.path.item_id)
+        body = call.require_body()
+        merged = copy.deepcopy(existing)
+        for section, value in (body.get("properties") or {}).items():
+            current = merged["properties"].get(section)
+            merged["properties"][section] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+        if "tags" in body:
+            merged["tags"] = body["tags"]
+        self._check_update(existing, merged)
+        return put_provisioned(self.world, call, merged, self.render)
+
+    def _check_update(self, existing: dict, updated: dict) -> None:
+        """Azure changes encryption at host only while the VM is deallocated."""
+        def at_host(vm: dict) -> bool:
+            return bool((vm["properties"].get("securityProfile") or {}).get("encryptionAtHost"))
+
+        if at_host(existing) != at_host(updated) and self.power.get(existing["id"].lower()) != "deallocated":
+            raise conflict("OperationNotAllowed", f"Encryption at host of virtual machine {existing['name']} can only be changed while the VM is deallocated.")
 
     def _attach(self, vm: dict) -> None:
         for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
@@ -197,6 +220,7 @@ def register(router: Router, world: World) -> Compute:
     routes: list[tuple[str, str, str, Any, str]] = [
         (ITEM, "virtualMachines", "PUT", vms.put_vm, ""),
         (ITEM, "virtualMachines", "GET", vms.get_vm, ""),
+        (ITEM, "virtualMachines", "PATCH", vms.patch_vm, ""),
         (ITEM, "virtualMachines", "DELETE", vms.delete_vm, ""),
         (COLLECTION, "virtualMachines", "GET",
          lambda c: list_children(w, c, vms.render) if c.path.resource_group else list_items(w, c, list(w.store.of_type(VM_TYPE)), vms.render), ""),
