@@ -11,7 +11,7 @@ import ipaddress
 from typing import Literal
 
 from prefect.blocks.core import Block
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 
@@ -44,7 +44,10 @@ class HardeningPolicy(Block):
     management_cidrs: list[str] = Field(min_length=1, description="Networks allowed to reach the management ports (RDP for Windows, SSH for Linux).")
     extra_inbound: list[InboundRule] = Field(default_factory=list, description="Further inbound ports every VM serves.")
     allow_internet_inbound: bool = Field(default=False, description="Allow the extra inbound rules from the Internet; otherwise Internet sources are refused.")
-    encryption: Literal["azure_disk_encryption", "none"] = Field(default="azure_disk_encryption", description="Disk encryption (Microsoft retires ADE in 2028; encryption at host is its successor).")
+    encryption: Literal["azure_disk_encryption", "encryption_at_host", "none"] = Field(
+        default="azure_disk_encryption",
+        description="Azure Disk Encryption (the VM extension, with a Key Vault; Microsoft retires ADE in 2028) or encryption at host (its successor: "
+                    "the subscription needs the EncryptionAtHost feature, and the VM is deallocated for a minute while it is switched on).")
     key_vault_url: str | None = Field(default=None, description="Key Vault URL for Azure Disk Encryption, e.g. https://kv-migration.vault.azure.net/.")
     key_vault_resource_id: str | None = Field(default=None, description="Resource id of that Key Vault.")
     backup_policy: str = Field(default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses.")
@@ -52,6 +55,8 @@ class HardeningPolicy(Block):
     retention_days: int = Field(default=30, ge=7, le=9999, description="Days a daily recovery point is kept.")
     disaster_recovery: bool = Field(default=True, description="Replicate every migrated VM to the target's secondary region (Site Recovery A2A).")
     dr_vault: str | None = Field(default=None, description="Recovery Services vault in the secondary region for A2A; empty means '<migration vault>-dr', created if missing.")
+    dr_drill: bool = Field(default=False, description="Once per VM, run a DR test failover into the drill network, check the VM boots there, and clean it up.")
+    dr_drill_network_id: str | None = Field(default=None, description="Isolated virtual network in the secondary region for DR drills.")
 
     @field_validator("management_cidrs")
     @classmethod
@@ -61,3 +66,9 @@ class HardeningPolicy(Block):
             if network.prefixlen == 0:
                 raise ValueError(f"{value} would open management ports to the whole Internet")
         return values
+
+    @model_validator(mode="after")
+    def _drill_network(self) -> "HardeningPolicy":
+        if self.dr_drill and not (self.disaster_recovery and self.dr_drill_network_id):
+            raise ValueError("a DR drill needs disaster_recovery on and dr_drill_network_id (an isolated network in the secondary region)")
+        return self

@@ -1,4 +1,5 @@
-"""Disaster recovery: replicate a migrated VM to the secondary region with Site Recovery (A2A).
+"""Disaster recovery: replicate a migrated VM to the secondary region with Site Recovery (A2A), and
+optionally prove it with a drill (test failover into an isolated network, then its clean-up).
 
 Azure-to-Azure replication needs a Recovery Services vault in the secondary region, Azure fabrics and
 protection containers for both regions, an A2A replication policy and a container mapping; wavelift
@@ -33,6 +34,21 @@ def _fabric_names(region: str) -> tuple[str, str]:
     return f"asr-a2a-default-{region}", f"asr-a2a-default-{region}-container"
 
 
+def dr_vault_name(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    """The Recovery Services vault in the secondary region that holds the A2A protected items."""
+    return policy.dr_vault or f"{target.vault}-dr"
+
+
+def read_dr(target: AzureMigrationTarget, policy: HardeningPolicy, vm_name: str) -> tuple[str, str] | None:
+    """(protected item id, recovery region) of the VM's A2A replication, or None if it has none."""
+    fabric, container = _fabric_names(target.target_region)
+    try:
+        item = target.site_recovery_client().replication_protected_items.get(target.resource_group, dr_vault_name(target, policy), fabric, container, vm_name)
+    except ResourceNotFoundError:
+        return None
+    return item.id, item.properties.provider_specific_details.recovery_fabric_location
+
+
 def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPolicy) -> DrInfrastructure:
     """The DR vault in the secondary region, both regions' fabrics and containers, policy and mapping."""
     from azure.mgmt.recoveryservices import models as vm
@@ -40,7 +56,7 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
 
     if not target.secondary_region:
         raise ValueError("the target block names no secondary region for disaster recovery")
-    rg, vault = target.resource_group, policy.dr_vault or f"{target.vault}-dr"
+    rg, vault = target.resource_group, dr_vault_name(target, policy)
     vaults = target.recovery_services_client().vaults
     try:
         vaults.get(rg, vault)
@@ -93,3 +109,31 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
         changed = True
     state = item.properties.protection_state
     return StepResult(step="disaster_recovery", ok=state == "Protected", changed=changed, detail=f"A2A to {target.secondary_region} in vault {dr.vault}: {state}")
+
+
+def run_dr_drill(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure, network_id: str) -> StepResult:
+    """A DR test failover once per VM: the drill VM must run in the secondary region; then it is cleaned up.
+
+    Site Recovery remembers the last successful test failover, so a VM drilled before is not drilled
+    again, and a drill whose clean-up a dead run left pending is cleaned up now.
+    """
+    from azure.mgmt.recoveryservicessiterecovery import models as m
+
+    items = target.site_recovery_client().replication_protected_items
+    args = (dr.resource_group, dr.vault, dr.primary_fabric, dr.primary_container, machine.target_vm_name)
+    item = items.get(*args)
+    changed, detail = False, f"drilled earlier ({item.properties.last_successful_test_failover_time})"
+    if item.properties.test_failover_state == "None" and not item.properties.last_successful_test_failover_time:
+        item = items.begin_test_failover(*args, m.TestFailoverInput(properties=m.TestFailoverInputProperties(
+            failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=network_id, provider_specific_details=m.A2ATestFailoverInput()))).result()
+        drill_vm = target.compute_client().virtual_machines.get(target.target_resource_group, f"{machine.target_vm_name}-drtest", expand="instanceView")
+        running = any(s.code == "PowerState/running" for s in drill_vm.instance_view.statuses or [])
+        changed, detail = True, f"test failover: {drill_vm.name} {'running' if running else 'NOT running'} in {drill_vm.location}"
+        if not running:
+            return StepResult(step="dr_drill", ok=False, changed=True, detail=detail + "; left for inspection, not cleaned up")
+    if "TestFailoverCleanup" in (item.properties.allowed_operations or []):
+        item = items.begin_test_failover_cleanup(*args, m.TestFailoverCleanupInput(properties=m.TestFailoverCleanupInputProperties(
+            comments="wavelift DR drill"))).result()
+        changed, detail = True, detail + "; cleaned up"
+    ok = item.properties.test_failover_state == "None" and bool(item.properties.last_successful_test_failover_time)
+    return StepResult(step="dr_drill", ok=ok, changed=changed, detail=detail)

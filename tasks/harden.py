@@ -1,14 +1,15 @@
 """Hardening of a migrated VM, one idempotent step per concern, each verified by reading back:
-a network security group on its NIC, Azure Disk Encryption, and Azure Backup protection."""
+a network security group on its NIC, disk encryption (Azure Disk Encryption or encryption at host),
+and Azure Backup protection."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from prefect import task
 from typing import TYPE_CHECKING
 
+from prefect import task
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
@@ -16,6 +17,7 @@ from blocks.hardening import HardeningPolicy
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
+from tasks.vm_checks import read_vm
 
 if TYPE_CHECKING:
     from tasks.disaster_recovery import DrInfrastructure
@@ -91,12 +93,45 @@ def _snake(camel: str) -> str:
 
 
 def ensure_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
+    """The disk encryption the policy asks for."""
+    if policy.encryption == "none":
+        return StepResult(step="encryption", ok=True, changed=False, detail="the policy asks for no encryption")
+    if policy.encryption == "encryption_at_host":
+        return ensure_encryption_at_host(target, machine)
+    return ensure_disk_encryption(target, machine, policy)
+
+
+def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan) -> StepResult:
+    """Encryption at host: Azure switches it only on a deallocated VM, so deallocate, update, start.
+
+    A run that died between the steps left the VM deallocated with the setting on; the next run sees
+    the setting and starts the VM again, so hardening never leaves a migrated VM stopped.
+    """
+    from azure.mgmt.compute import models as cm
+
+    compute = target.compute_client().virtual_machines
+    rg, name = target.target_resource_group, machine.target_vm_name
+    changed = False
+    if not _encrypted_at_host(compute.get(rg, name)):
+        compute.begin_deallocate(rg, name).result()
+        compute.begin_update(rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))).result()
+        changed = True
+    if changed or read_vm(target, name).power_state != "running":
+        compute.begin_start(rg, name).result()
+        changed = True
+    ok = _encrypted_at_host(compute.get(rg, name)) and read_vm(target, name).power_state == "running"  # read back
+    return StepResult(step="encryption", ok=ok, changed=changed, detail=f"encryption at host {'on' if ok else 'NOT on'}, VM running")
+
+
+def _encrypted_at_host(vm) -> bool:  # type: ignore[no-untyped-def]
+    return bool(vm.security_profile and vm.security_profile.encryption_at_host)
+
+
+def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
     """Azure Disk Encryption through the VM extension Microsoft documents for the VM's OS."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.compute import models as cm
 
-    if policy.encryption == "none":
-        return StepResult(step="encryption", ok=True, changed=False, detail="the policy asks for no encryption")
     if not (policy.key_vault_url and policy.key_vault_resource_id):
         return StepResult(step="encryption", ok=False, changed=False, detail="the hardening policy names no Key Vault for Azure Disk Encryption")
     compute = target.compute_client()
@@ -125,6 +160,23 @@ def backup_run_time(policy: HardeningPolicy, zone: str) -> datetime:
     return local.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def backup_item_names(target: AzureMigrationTarget, vm_name: str) -> tuple[str, str]:
+    """(protection container, protected item) names Azure Backup gives an Azure VM."""
+    rg = target.target_resource_group
+    return f"iaasvmcontainer;iaasvmcontainerv2;{rg};{vm_name}", f"vm;iaasvmcontainerv2;{rg};{vm_name}"
+
+
+def read_backup(target: AzureMigrationTarget, vm_name: str) -> dict | None:
+    """The VM's backup protected item properties (policyName, protectionState, lastBackupStatus, ...), or None."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        item = target.backup_client().protected_items.get(target.vault, target.resource_group, "Azure", *backup_item_names(target, vm_name))
+    except ResourceNotFoundError:
+        return None
+    return dict(item.properties)  # the backup SDK's models are mappings of Azure's wire names
+
+
 def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, zone: str) -> StepResult:
     """A daily vault backup policy, the VM protected by it, and a first backup triggered."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -137,9 +189,7 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         time_zone="UTC", schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=[run_at]),
         retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
             retention_times=[run_at], retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"))))))
-    vm_rg = target.target_resource_group
-    container = f"iaasvmcontainer;iaasvmcontainerv2;{vm_rg};{machine.target_vm_name}"
-    item_name = f"vm;iaasvmcontainerv2;{vm_rg};{machine.target_vm_name}"
+    container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False
     try:
         item = backup.protected_items.get(vault, rg, "Azure", container, item_name)
@@ -169,12 +219,14 @@ class HardeningReport(BaseModel):
 @task(task_run_name="harden-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
 def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, zone: str, dr: "DrInfrastructure | None") -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
-    from tasks.disaster_recovery import ensure_dr
+    from tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
     steps = [ensure_nsg(target, machine, policy), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
     if dr is not None:
         steps.append(ensure_dr(target, machine, dr))
+        if policy.dr_drill and policy.dr_drill_network_id and steps[-1].ok:
+            steps.append(run_dr_drill(target, machine, dr, policy.dr_drill_network_id))
     report = HardeningReport(machine=machine.display_name, steps=steps)
     machine_event(machine, "hardened" if report.ok else "hardening.incomplete", steps={s.step: s.ok for s in steps})
     return report

@@ -5,6 +5,7 @@ region; a second run changes nothing."""
 from __future__ import annotations
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from pydantic import ValidationError
 
 from blocks.hardening import HardeningPolicy, InboundRule
@@ -22,7 +23,8 @@ def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
 
 def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
-    _policy(extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])]).save("hard-policy", overwrite=True)
+    _policy(extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])],
+            dr_drill=True, dr_drill_network_id=emu.connection["test_network_id"]).save("hard-policy", overwrite=True)
 
     outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="hard-policy"))
     reports = outcome.hardening
@@ -46,6 +48,10 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
         dr_item = asr.replication_protected_items.get(emu.rg, f"{emu.vault}-dr", "asr-a2a-default-westeurope", "asr-a2a-default-westeurope-container", name)
         assert dr_item.properties.protection_state == "Protected" and dr_item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
         assert dr_item.properties.provider_specific_details.fabric_object_id.lower() == vm.id.lower()
+        assert dr_item.properties.last_successful_test_failover_time and dr_item.properties.test_failover_state == "None"
+        with pytest.raises(ResourceNotFoundError):
+            compute.virtual_machines.get(rg, f"{name}-drtest")  # the drill cleaned up after itself
+    assert all(next(s for s in r.steps if s.step == "dr_drill").changed for r in reports)
     assert emu.target.recovery_services_client().vaults.get(emu.rg, f"{emu.vault}-dr").location == "northeurope"
 
     again = harden_wave("hard-a", "wave-1", "hard-policy")
@@ -55,6 +61,8 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
 def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> None:
     with pytest.raises(ValidationError, match="whole Internet"):
         HardeningPolicy(management_cidrs=["0.0.0.0/0"])
+    with pytest.raises(ValidationError, match="a DR drill needs"):
+        HardeningPolicy(management_cidrs=["10.0.0.0/8"], dr_drill=True)
     from tasks.plan_models import MachinePlan, PlannedDisk
 
     machine = MachinePlan(source_name="s", machine_id="/m", display_name="web-1", os_type="Linux", target_vm_name="web-1", target_vm_size="Standard_D2s_v3",
@@ -64,3 +72,33 @@ def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> N
         nsg_rules(machine, open_web)
     allowed = nsg_rules(machine, open_web.model_copy(update={"allow_internet_inbound": True}))
     assert [r["name"] for r in allowed] == ["allow-management", "https"]
+
+
+def test_encryption_at_host_switches_on_a_deallocated_vm_and_leaves_it_running(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.compute import models as cm
+
+    emu, machines = _replicated_plan(start_emulator, "hard-host", 3, seed=57)
+    assert len(machines) >= 2
+    _policy(encryption="encryption_at_host", disaster_recovery=False).save("host-policy", overwrite=True)
+    rg = emu.connection["target_resource_group"]
+    compute = emu.target.compute_client()
+    outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-host", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
+    running = next(c.vm.name for c in outcome.cutovers if c.vm)
+    with pytest.raises(HttpResponseError, match="only be changed while the VM is deallocated") as refused:
+        compute.virtual_machines.begin_update(rg, running, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))).result()
+    assert refused.value.error.code == "OperationNotAllowed"
+
+    reports = harden_wave("hard-host", "wave-1", "host-policy")
+    assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
+    for name in machines:
+        vm = compute.virtual_machines.get(rg, name, expand="instanceView")
+        assert vm.security_profile.encryption_at_host is True
+        assert "PowerState/running" in [s.code for s in vm.instance_view.statuses]
+        assert not [e for e in vm.resources or [] if e.id.endswith("/AzureDiskEncryption")]
+
+    compute.virtual_machines.begin_deallocate(rg, machines[0]).result()  # as a run that died after the update would leave it
+    again = {r.machine: r for r in harden_wave("hard-host", "wave-1", "host-policy")}
+    assert all(r.ok for r in again.values())
+    assert next(s for s in again[machines[0]].steps if s.step == "encryption").changed
+    assert not any(s.changed for s in again[machines[1]].steps)
