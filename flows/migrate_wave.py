@@ -1,6 +1,7 @@
-"""`migrate_wave`: a wave from replication to hardening, as child flow runs an operator can follow.
+"""`migrate_wave`: a wave from replication to clean-up, as child flow runs an operator can follow.
 
-Replicate, test, cut over what is signed off, then harden the migrated VMs when a policy is given. Sign-off normally comes from people, through
+Replicate, test, cut over what is signed off, then harden the migrated VMs and clean up after them
+when policies are given (the clean-up is a dry run unless `execute_cleanup` is set). Sign-off normally comes from people, through
 the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
 instead (rehearsals and the demo), visibly, as that person's decision. Every step reads Azure before
 it acts, so running this again after a crash finishes the wave without doing anything twice.
@@ -12,11 +13,13 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
+from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.cutover import CutoverRequest, cutover
 from flows.harden import harden_wave
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave
+from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
 from tasks.test_migration import MigrationTestReport
@@ -32,6 +35,8 @@ class MigrateWaveRequest(BaseModel):
     pre_approval_comment: str = Field(default="pre-approved in the migrate-wave run", description="Recorded with a pre-approval.")
     cut_over: bool = Field(default=True, description="Cut over the signed-off machines if the wave's window is open; otherwise the nightly cutover does.")
     hardening_policy: str | None = Field(default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening.")
+    cleanup_policy: str | None = Field(default=None, description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.")
+    execute_cleanup: bool = Field(default=False, description="Really remove what the clean-up's gates allow; off is a dry run that lists it.")
 
 
 class WaveOutcome(BaseModel):
@@ -40,6 +45,7 @@ class WaveOutcome(BaseModel):
     tests: list[MigrationTestReport]
     cutovers: list[CutoverResult]
     hardening: list[HardeningReport] = Field(default_factory=list)
+    cleanup: list[CleanupReport] = Field(default_factory=list)
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{request.plan_name}-{request.wave}")
@@ -52,6 +58,9 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     cutovers = cutover(CutoverRequest(plan_name=request.plan_name, waves=[request.wave], poll_interval=request.poll_interval)) if request.cut_over else []
     migrated = [c for c in cutovers if c.outcome in ("migrated", "already-migrated")]
     hardening = harden_wave(request.plan_name, request.wave, request.hardening_policy) if request.hardening_policy and migrated else []
+    cleanup = cleanup_wave(CleanupRequest(plan_name=request.plan_name, wave=request.wave, policy_block=request.cleanup_policy, execute=request.execute_cleanup)) \
+        if request.cleanup_policy and migrated else []
+    cleaned = [c for c in cleanup if c.migrated and not c.held_by]
     create_markdown_artifact(
         key=f"wave-summary-{request.plan_name}-{request.wave}",
         markdown="\n".join([
@@ -60,7 +69,9 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
             f"- sign-off: {'pre-approved by ' + request.pre_approved_by if request.pre_approved_by else 'by the sign-off deployment'}",
             f"- cutover: {len(migrated)} migrated, {sum(c.outcome == 'failed' for c in cutovers)} failed, {sum(c.outcome == 'skipped' for c in cutovers)} waiting",
             f"- hardening: {sum(h.ok for h in hardening)} of {len(hardening)} fully hardened" if request.hardening_policy else "- hardening: not requested",
+            (f"- clean-up{'' if request.execute_cleanup else ' (dry run)'}: {len(cleaned)} of {sum(c.migrated for c in cleanup)} past every gate"
+             if request.cleanup_policy else "- clean-up: not requested"),
         ]),
         description="Where the wave stands after this run.",
     )
-    return WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening)
+    return WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening, cleanup=cleanup)

@@ -12,13 +12,17 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr, ValidationError
 
 from blocks.azure import AzureCredentials, AzureMigrationTarget
+from blocks.cleanup import CleanupPolicy
+from blocks.docs import DocsTarget
 from blocks.hardening import HardeningPolicy
+from blocks.onprem import HttpBackupCatalog, LocalDatastore
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
 from tests.conftest import Emulated
 
 
-@pytest.mark.parametrize("block_type", [AzureCredentials, AzureMigrationTarget, WavePlanBlock, SignOffLedger, HardeningPolicy], ids=lambda b: b.__name__)
+@pytest.mark.parametrize("block_type", [AzureCredentials, AzureMigrationTarget, WavePlanBlock, SignOffLedger, HardeningPolicy, CleanupPolicy,
+                                        HttpBackupCatalog, LocalDatastore, DocsTarget], ids=lambda b: b.__name__)
 class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture
     def block(self, block_type: type[Block]) -> type[Block]:

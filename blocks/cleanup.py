@@ -1,0 +1,37 @@
+"""What the clean-up after a cutover may remove, and when (DESIGN rule 4).
+
+The gates are fixed — the Azure VM verified running, protected by a completed backup, and the grace
+period passed since it was created by the cutover —; the policy says how long the grace period is and
+where the on-prem adapters, the backup/DR settings and the docs live.
+"""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+BLOCK_SLUG = r"^[a-z0-9-]+/[a-z0-9-]+$"
+
+
+class CleanupPolicy(Block):
+    """Grace period and adapters for `cleanup-wave`.
+
+    Example:
+        ```python
+        from blocks.cleanup import CleanupPolicy
+        policy = CleanupPolicy.load("BLOCK_NAME")
+        print(policy.grace_period_hours)
+        ```
+    """
+
+    _block_type_name = "wavelift Cleanup Policy"
+    _block_type_slug = "wavelift-cleanup-policy"
+    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
+
+    hardening_policy: str = Field(description="HardeningPolicy block the wave was hardened with: where its backup policy and DR vault are.")
+    grace_period_hours: float = Field(default=168.0, ge=0, description="Hours the Azure VM must have run since the cutover before on-prem copies go.")
+    complete_migration: bool = Field(default=True, description="Complete the migration (remove the replication and its resources) once the VM is verified running.")
+    backup_catalog: str | None = Field(default=None, pattern=BLOCK_SLUG, description="On-prem backup catalog block as '<block-type-slug>/<block-name>'; empty leaves local backups alone.")
+    datastore: str | None = Field(default=None, pattern=BLOCK_SLUG, description="Datastore block as '<block-type-slug>/<block-name>'; empty leaves disk files alone.")
+    docs_target: str | None = Field(default=None, description="DocsTarget block for the as-built records; empty publishes them as artifacts only.")

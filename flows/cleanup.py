@@ -1,0 +1,75 @@
+"""`cleanup_wave`: after the cutover, remove what the migration left behind and write the as-built docs.
+
+A dry run unless `execute` is set: it reports, machine by machine, what it would remove and which gate
+of DESIGN rule 4 holds the on-prem clean-up back. Run it again any time: it removes only what is left.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from blocks.cleanup import CleanupPolicy
+from blocks.docs import DocsTarget
+from blocks.plan import WavePlanBlock
+from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
+from tasks.cleanup import CleanupReport, clean_up_machine
+from tasks.discovery import resolve_infrastructure
+
+PARALLEL_CLEANUPS = 10
+
+
+class CleanupRequest(BaseModel):
+    """The cleanup-wave form."""
+
+    plan_name: str = Field(description="The plan.")
+    wave: str = Field(description="The wave to clean up after.")
+    policy_block: str = Field(description="CleanupPolicy block: grace period, on-prem adapters, docs target.")
+    execute: bool = Field(default=False, description="Really remove things. Off (the default) is a dry run that lists what would go.")
+
+
+class AsBuiltDocs(BaseModel):
+    """Where the wave's as-built records went."""
+
+    written: list[str]
+    commit: str | None
+
+
+@task(task_run_name="publish-as-built-{plan_name}-{wave}")
+def publish_as_built(plan_name: str, wave: str, docs_block: str | None, records: list[AsBuiltRecord], execute: bool) -> AsBuiltDocs:
+    """Write one page per machine and the wave's index to the docs target (and commit them), and
+    publish each page as an artifact; a dry run writes nothing."""
+    if not execute:
+        return AsBuiltDocs(written=[], commit=None)
+    for record in records:
+        create_markdown_artifact(key=artifact_key(record), markdown=machine_markdown(record), description=f"As-built record of {record.machine}.")
+    if not docs_block:
+        return AsBuiltDocs(written=[], commit=None)
+    docs = DocsTarget.load(docs_block)
+    pages = {f"{plan_name}/{wave}/{file_name(r)}": machine_markdown(r) for r in records} | {f"{plan_name}/{wave}/README.md": wave_markdown(plan_name, wave, records)}
+    written = [path for path, text in pages.items() if docs.write(path, text)]
+    commit = docs.commit_changes(written, f"as-built: {plan_name}/{wave} ({len(records)} machines)") if written else None
+    return AsBuiltDocs(written=written, commit=commit)
+
+
+@flow(name="cleanup-wave", flow_run_name="cleanup-{request.plan_name}-{request.wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
+def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
+    plan = WavePlanBlock.load(request.plan_name).plan
+    selected = plan.wave(request.wave)
+    policy = CleanupPolicy.load(request.policy_block)
+    infra = resolve_infrastructure(plan.target_block)
+    reports = [f.result() for f in [clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute) for m in selected.machines]]
+    records = [r.record for r in reports if r.record is not None]
+    docs = publish_as_built(request.plan_name, request.wave, policy.docs_target, records, request.execute)
+    mode = "" if request.execute else "DRY RUN — nothing was changed. "
+    create_table_artifact(
+        key=f"cleanup-{request.plan_name}-{request.wave}",
+        table=[{"machine": r.machine, "migrated": r.migrated, "held by": ", ".join(g.name for g in r.held_by),
+                "actions": " | ".join(f"{a.outcome}: {a.detail}" for a in r.actions) or "nothing left to do", "detail": r.detail} for r in reports],
+        description=f"{mode}Clean-up of {request.plan_name}/{request.wave}: {sum(r.migrated and not r.held_by for r in reports)} of "
+                    f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
+                    + (f", commit {docs.commit[:12]}" if docs.commit else "") + ".",
+    )
+    return reports

@@ -1,0 +1,91 @@
+"""The as-built record of a migrated machine: where it went and how it is protected, read from Azure.
+
+Records describe state, never the run that wrote them, so writing them again after nothing changed
+leaves the docs (and their git history) untouched.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from tasks.plan_models import MachinePlan
+from tasks.vm_checks import VmFacts
+
+
+class AsBuiltRecord(BaseModel):
+    """One machine after migration: old → new address, placement, protection, resource ids."""
+
+    machine: str
+    source_item: str
+    old_ip: str | None
+    new_ip: str | None
+    vm_name: str
+    vm_size: str
+    region: str
+    resource_group: str
+    migrated_at: str | None
+    vm_id: str
+    nic_id: str
+    nsg_id: str | None
+    backup_policy: str | None
+    dr_region: str | None
+    dr_item_id: str | None
+    replication_removed: bool
+    onprem_backup_jobs: list[str]
+    onprem_disk_files: int
+
+
+def as_built(machine: MachinePlan, vm: VmFacts, backup: dict | None, dr: tuple[str, str] | None, replication_removed: bool,
+             backup_jobs: list[str], disk_files: int) -> AsBuiltRecord:
+    return AsBuiltRecord(
+        machine=machine.display_name, source_item=machine.source_name, old_ip=machine.source_ip, new_ip=vm.private_ip, vm_name=vm.name, vm_size=vm.size,
+        region=vm.location, resource_group=vm.id.split("/")[4], migrated_at=vm.created.isoformat(timespec="seconds") if vm.created else None,
+        vm_id=vm.id, nic_id=vm.nic_id, nsg_id=vm.nsg_id, backup_policy=(backup or {}).get("policyName"), dr_region=dr[1] if dr else None,
+        dr_item_id=dr[0] if dr else None, replication_removed=replication_removed, onprem_backup_jobs=backup_jobs, onprem_disk_files=disk_files)
+
+
+def _name(resource_id: str | None) -> str:
+    return resource_id.rsplit("/", 1)[1] if resource_id else "none"
+
+
+def machine_markdown(record: AsBuiltRecord) -> str:
+    """The record as a page of the server documentation."""
+    rows = [
+        ("Source server", f"{record.machine} (Azure Migrate item {record.source_item})"),
+        ("Old IP", record.old_ip or "unknown"),
+        ("New private IP", record.new_ip or "none"),
+        ("Azure VM", f"{record.vm_name}, {record.vm_size}"),
+        ("Region", record.region),
+        ("Resource group", record.resource_group),
+        ("Migrated at (VM created)", record.migrated_at or "unknown"),
+        ("Network security group", _name(record.nsg_id)),
+        ("Backup policy", record.backup_policy or "NOT PROTECTED"),
+        ("Disaster recovery", f"replicated to {record.dr_region}" if record.dr_region else "none"),
+        ("Migration replication", "removed (migration completed)" if record.replication_removed else "still in place"),
+        ("On-prem backup jobs", ", ".join(record.onprem_backup_jobs) or "none"),
+        ("On-prem disk files", str(record.onprem_disk_files) if record.onprem_disk_files else "none"),
+        ("VM id", f"`{record.vm_id}`"),
+        ("NIC id", f"`{record.nic_id}`"),
+        ("NSG id", f"`{record.nsg_id}`" if record.nsg_id else "none"),
+        ("DR protected item id", f"`{record.dr_item_id}`" if record.dr_item_id else "none"),
+    ]
+    return "\n".join([f"# {record.machine} — as built", "", "| | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""])
+
+
+def wave_markdown(plan_name: str, wave: str, records: list[AsBuiltRecord]) -> str:
+    """The wave's index page: every machine with its old and new IP."""
+    lines = [f"# {plan_name} / {wave} — as built", "", "| Server | Old IP | New IP | Azure VM | Size | Region | Backup | DR |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| [{r.machine}]({file_name(r)}) | {r.old_ip or ''} | {r.new_ip or ''} | {r.vm_name} | {r.vm_size} | {r.region} | {r.backup_policy or 'none'} | {r.dr_region or 'none'} |"
+              for r in sorted(records, key=lambda r: r.machine)]
+    return "\n".join([*lines, ""])
+
+
+def file_name(record: AsBuiltRecord) -> str:
+    return f"{record.vm_name}.md"
+
+
+def artifact_key(record: AsBuiltRecord) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes."""
+    return "as-built-" + re.sub(r"[^a-z0-9-]+", "-", record.vm_name.lower()).strip("-")

@@ -1,0 +1,154 @@
+"""Clean-up of one machine after its cutover: test leftovers, the completed migration's replication,
+and — only past the gates of DESIGN rule 4 — its on-prem backups and raw disk files.
+
+Every step reads where things stand first and acts only where something is left, so a second run
+does nothing; without `execute` it only says what it would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Literal
+
+from azure.core.exceptions import ResourceNotFoundError
+from prefect import task
+from prefect.blocks.core import Block
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+from blocks.cleanup import CleanupPolicy
+from blocks.hardening import HardeningPolicy
+from blocks.onprem import BackupCatalog, DiskDatastore
+from tasks.as_built import AsBuiltRecord, as_built
+from tasks.disaster_recovery import read_dr
+from tasks.discovery import ReplicationInfrastructure
+from tasks.events import machine_event
+from tasks.harden import read_backup
+from tasks.plan_models import MachinePlan
+from tasks.test_migration import clean_up_test
+from tasks.transient import retry_transient
+from tasks.vault_status import ItemStatus, item_status
+from tasks.vm_checks import VmFacts, read_vm
+
+
+class Gate(BaseModel):
+    """One condition of DESIGN rule 4, as checked for one machine."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class Action(BaseModel):
+    """One clean-up step: done, what a dry run would do, or held back by a gate."""
+
+    step: str
+    outcome: Literal["done", "would", "held"]
+    detail: str
+
+
+class CleanupReport(BaseModel):
+    """Everything the clean-up checked and did for one machine."""
+
+    machine: str
+    migrated: bool
+    detail: str
+    gates: list[Gate] = []
+    actions: list[Action] = []
+    record: AsBuiltRecord | None = None
+
+    @property
+    def held_by(self) -> list[Gate]:
+        return [g for g in self.gates if not g.passed]
+
+
+def onprem_gates(vm: VmFacts, backup: dict | None, grace: timedelta) -> list[Gate]:
+    """VM verified running, protected by a completed backup, and the grace period passed on Azure's clock."""
+    protected = bool(backup) and backup.get("protectionState") == "Protected" and backup.get("lastBackupStatus") == "Completed"  # type: ignore[union-attr]
+    age = vm.read_at - vm.created if vm.read_at and vm.created else None
+    return [
+        Gate(name="vm-running", passed=vm.power_state == "running", detail=f"Azure VM {vm.name} is {vm.power_state}"),
+        Gate(name="backup-protected", passed=protected, detail="no backup protection" if not backup else
+             f"backup under {backup.get('policyName')}: {backup.get('protectionState')}, last backup {backup.get('lastBackupStatus') or 'never'}"),
+        Gate(name="grace-period", passed=age is not None and age >= grace,
+             detail=f"VM created {_hours(age)} ago, grace period {_hours(grace)}" if age is not None else "Azure did not say when the VM was created"),
+    ]
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:.1f} h"
+
+
+def _step(execute: bool, step: str, detail: str, do: Callable[[], object]) -> Action:
+    if not execute:
+        return Action(step=step, outcome="would", detail=detail)
+    do()
+    return Action(step=step, outcome="done", detail=detail)
+
+
+def _read_item(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> ItemStatus | None:
+    try:
+        return item_status(target.site_recovery_client().replication_migration_items.get(*infra.item_args(machine.source_name)))
+    except ResourceNotFoundError:
+        return None
+
+
+def _read_vm(target: AzureMigrationTarget, name: str) -> VmFacts | None:
+    try:
+        return read_vm(target, name)
+    except ResourceNotFoundError:
+        return None
+
+
+@task(task_run_name="clean-up-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, execute: bool) -> CleanupReport:
+    """Clean up after one machine's cutover, as far as its gates allow."""
+    target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
+    status, vm = _read_item(target, infra, machine), _read_vm(target, machine.target_vm_name)
+    actions: list[Action] = []
+    migrated = vm is not None and (status is None or status.migration_state == "MigrationSucceeded")
+    if status is not None and "TestMigrateCleanup" in status.allowed_operations and (migrated or status.test_state == "TestMigrationFailed"):
+        actions.append(_step(execute, "test-resources", f"remove the test VM {machine.target_vm_name}-test ({status.test_state})",
+                             lambda: clean_up_test(target, infra, machine, "wavelift clean-up")))
+    if not migrated or vm is None:
+        detail = "not migrated yet" if status is None else f"not migrated yet ({status.migration_state})"
+        return CleanupReport(machine=machine.display_name, migrated=False, detail=detail, actions=actions)
+
+    hardening = HardeningPolicy.load(policy.hardening_policy)
+    backup = read_backup(target, vm.name)
+    gates = onprem_gates(vm, backup, timedelta(hours=policy.grace_period_hours))
+    if status is not None and policy.complete_migration:
+        if gates[0].passed:
+            items = target.site_recovery_client().replication_migration_items
+            actions.append(_step(execute, "complete-migration", f"remove the replication of {machine.source_name} and its seed disks",
+                                 lambda: items.begin_delete(*infra.item_args(machine.source_name)).result()))
+        else:
+            actions.append(Action(step="complete-migration", outcome="held", detail=gates[0].detail))
+    catalog = Block.load(policy.backup_catalog) if policy.backup_catalog else None
+    datastore = Block.load(policy.datastore) if policy.datastore else None
+    actions += _clean_up_onprem(machine.display_name, catalog, datastore, gates, execute)
+
+    removed = status is None or (execute and any(a.step == "complete-migration" and a.outcome == "done" for a in actions))
+    record = as_built(machine, vm, backup, read_dr(target, hardening, vm.name), removed,
+                      catalog.jobs_of(machine.display_name) if catalog else [], len(datastore.disk_files(machine.display_name)) if datastore else 0)
+    held = [g for g in gates if not g.passed]
+    if execute:
+        machine_event(machine, "cleanup.held" if held else "cleaned-up", actions=[a.step for a in actions if a.outcome == "done"], held_by=[g.name for g in held])
+    detail = "on-prem copies kept: " + "; ".join(g.detail for g in held) if held else "all gates passed"
+    return CleanupReport(machine=machine.display_name, migrated=True, detail=detail, gates=gates, actions=actions, record=record)
+
+
+def _clean_up_onprem(server: str, catalog: BackupCatalog | None, datastore: DiskDatastore | None, gates: list[Gate], execute: bool) -> list[Action]:
+    """Take the server out of its local backup jobs and delete its raw disk files, only when every gate passed."""
+    jobs = catalog.jobs_of(server) if catalog else []
+    disks = datastore.disk_files(server) if datastore else []
+    if not (jobs or disks):
+        return []
+    held = [g for g in gates if not g.passed]
+    if held:
+        what = f"{len(jobs)} backup job(s) and {len(disks)} disk file(s) of {server} kept"
+        return [Action(step="on-prem", outcome="held", detail=f"{what}: " + "; ".join(g.detail for g in held))]
+    actions = [_step(execute, "on-prem-backup", f"remove {server} from backup job {job}", lambda job=job: catalog.remove_from_job(job, server)) for job in jobs]  # type: ignore[union-attr]
+    actions += [_step(execute, "on-prem-disk", f"delete {d.path} ({d.size_bytes / 1024**3:.0f} GiB)", lambda d=d: datastore.delete(d)) for d in disks]  # type: ignore[union-attr]
+    return actions

@@ -1,0 +1,109 @@
+"""Clean-up after a wave against the emulator: a dry run changes nothing; the replication goes once
+the VM is verified; on-prem backups and disk files go only past every gate of DESIGN rule 4; the docs
+list every new IP, committed to git; a machine failing a gate is reported and kept; re-runs change nothing."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from blocks.cleanup import CleanupPolicy
+from blocks.docs import DocsTarget
+from blocks.onprem import DiskFile, HttpBackupCatalog, LocalDatastore
+from flows.cleanup import CleanupRequest, cleanup_wave
+from flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from tests.test_harden import _policy
+from tests.test_lifecycle import _replicated_plan
+
+GRACE_HOURS = 1000.0
+
+
+def _git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _onprem(emu) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+    state = emu.admin.state()
+    jobs = {m["display_name"]: m["backup_jobs"] for m in state["machines"]}
+    return jobs, state["datastore"]
+
+
+@pytest.fixture
+def docs_repo(tmp_path: Path) -> Path:
+    folder = tmp_path / "server-docs"
+    folder.mkdir()
+    _git(folder, "init", "--quiet")
+    _git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", "start")
+    return folder
+
+
+def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_server: None, docs_repo: Path) -> None:  # type: ignore[no-untyped-def]
+    emu, machines = _replicated_plan(start_emulator, "clean-a", 4, seed=53)
+    _policy().save("clean-hardening", overwrite=True)
+    migrate_wave(MigrateWaveRequest(plan_name="clean-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="clean-hardening"))
+    HttpBackupCatalog(url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"]).save("clean-catalog", overwrite=True)
+    LocalDatastore(root=emu.connection["san_path"]).save("clean-san", overwrite=True)
+    DocsTarget(folder=str(docs_repo)).save("clean-docs", overwrite=True)
+    CleanupPolicy(hardening_policy="clean-hardening", grace_period_hours=GRACE_HOURS, backup_catalog="wavelift-http-backup-catalog/clean-catalog",
+                  datastore="wavelift-local-datastore/clean-san", docs_target="clean-docs").save("clean-policy", overwrite=True)
+    rg = emu.connection["target_resource_group"]
+    stopped = machines[0]
+    emu.target.compute_client().virtual_machines.begin_power_off(rg, stopped).result()
+    jobs_before, disks_before = _onprem(emu)
+    assert all(jobs_before[m] and disks_before[m] for m in machines)
+    request = CleanupRequest(plan_name="clean-a", wave="wave-1", policy_block="clean-policy")
+
+    dry = cleanup_wave(request)
+    assert _onprem(emu) == (jobs_before, disks_before) and len(emu.admin.state()["migration_items"]) == len(machines)
+    assert _git(docs_repo, "status", "--porcelain") == "" and not list(docs_repo.glob("clean-a/**/*.md"))
+    assert {a.outcome for r in dry for a in r.actions} == {"would", "held"}
+
+    early = {r.machine: r for r in cleanup_wave(request.model_copy(update={"execute": True}))}
+    assert [i["properties"]["machineName"] for i in emu.admin.state()["migration_items"]] == [stopped]
+    assert _onprem(emu) == (jobs_before, disks_before)
+    assert all("grace-period" in [g.name for g in r.held_by] for r in early.values())
+
+    emu.admin.skip(GRACE_HOURS * 3600)
+    late = {r.machine: r for r in cleanup_wave(request.model_copy(update={"execute": True}))}
+    jobs, disks = _onprem(emu)
+    for name in machines[1:]:
+        assert late[name].held_by == [] and jobs[name] == [] and not disks.get(name)
+        assert not any(Path(p).exists() for p in disks_before[name])
+    assert [g.name for g in late[stopped].held_by] == ["vm-running"] and "is stopped" in late[stopped].detail
+    assert jobs[stopped] == jobs_before[stopped] and disks[stopped] == disks_before[stopped]
+    assert [i["properties"]["machineName"] for i in emu.admin.state()["migration_items"]] == [stopped]
+
+    index = (docs_repo / "clean-a" / "wave-1" / "README.md").read_text()
+    for name in machines:
+        record = late[name].record
+        assert record is not None and record.new_ip and f"| {record.new_ip} |" in index and record.old_ip and record.old_ip in index
+        page = (docs_repo / "clean-a" / "wave-1" / f"{name}.md").read_text()
+        assert f"{name}-nsg" in page and "wavelift-daily" in page and "replicated to northeurope" in page
+    assert "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s") and _git(docs_repo, "status", "--porcelain") == ""
+
+    commits = _git(docs_repo, "rev-list", "--count", "HEAD")
+    history = emu.admin.history()
+    again = cleanup_wave(request.model_copy(update={"execute": True}))
+    assert not [a for r in again for a in r.actions if a.outcome == "done"]
+    assert _git(docs_repo, "rev-list", "--count", "HEAD") == commits and emu.admin.history() == history
+
+
+def test_the_adapters_stay_inside_their_folders(tmp_path: Path) -> None:
+    store = LocalDatastore(root=str(tmp_path / "san"))
+    (tmp_path / "san" / "web-01").mkdir(parents=True)
+    (tmp_path / "keep.vmdk").write_bytes(b"x")
+    with pytest.raises(ValueError, match="does not name a folder directly under the datastore"):
+        store.disk_files("../")
+    with pytest.raises(ValueError, match="is not a server's disk file"):
+        store.delete(DiskFile(path=str(tmp_path / "keep.vmdk"), size_bytes=1))
+    assert (tmp_path / "keep.vmdk").exists()
+    with pytest.raises(ValueError, match="outside the docs folder"):
+        DocsTarget(folder=str(tmp_path / "docs")).write("../escape.md", "x")
+    assert not (tmp_path / "escape.md").exists()
+
+
+def test_a_cleanup_policy_names_adapters_by_block_type_and_name() -> None:
+    with pytest.raises(ValueError, match="backup_catalog"):
+        CleanupPolicy(hardening_policy="h", backup_catalog="just-a-name")
