@@ -26,7 +26,13 @@ def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrast
 
 @flow(name="harden-wave", flow_run_name="harden-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING))
 def harden_wave(plan_name: str, wave: str, policy_block: str) -> list[HardeningReport]:
-    """Harden the wave's migrated machines; machines not migrated yet are left for a later run."""
+    """Harden the wave's migrated machines; machines not migrated yet are left for a later run.
+
+    Args:
+        plan_name: The plan (a wavelift Wave Plan block).
+        wave: The wave to harden.
+        policy_block: The wavelift Hardening Policy block: NSG rules, encryption, backup, DR.
+    """
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)

@@ -28,7 +28,11 @@ class InventoryReport(BaseModel):
 
 @flow(name="inventory", flow_run_name="inventory-{target_block}")
 def inventory(target_block: str = "default") -> InventoryReport:
-    """Discover the servers and resolve the vault's replication infrastructure."""
+    """Discover the servers and resolve the vault's replication infrastructure.
+
+    Args:
+        target_block: The wavelift Azure Migration Target block to read.
+    """
     machines_future = discover_machines.submit(target_block)
     infrastructure = resolve_infrastructure(target_block)
     report = InventoryReport(machines=machines_future.result(), infrastructure=infrastructure)

@@ -58,18 +58,29 @@ def _status_rows(machines: list[tuple[int, MachinePlan]], summary: ReplicationSu
 
 
 @flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
-def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0) -> ReplicationSummary:
-    """Replicate every machine of a wave; re-running it adopts what already replicates."""
+def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0, batch: int | None = None) -> ReplicationSummary:
+    """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
+
+    Args:
+        plan_name: The plan (a wavelift Wave Plan block).
+        wave: The wave to replicate.
+        poll_interval: Seconds between vault reads while machines seed.
+        batch: Only this batch of the wave (1 = the largest machines); empty replicates the whole wave.
+            Runs of several batches may go to different workers: the global limit holds across them.
+    """
     logger = get_run_logger()
     plan = WavePlanBlock.load(plan_name).plan
-    machines = [(number, m) for number, batch in enumerate(plan.wave(wave).batches(), start=1) for m in batch]
+    machines = [(number, m) for number, machines in enumerate(plan.wave(wave).batches(), start=1) if batch in (None, number) for m in machines]
+    if batch is not None and not machines:
+        raise ValueError(f"wave {wave} of plan {plan_name} has {len(plan.wave(wave).batches())} batch(es); there is no batch {batch}")
+    scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
     board = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, poll_interval)
-    progress = create_progress_artifact(progress=0.0, key=f"replication-{plan_name}-{wave}", description=f"Initial replication of {plan_name}/{wave}.")
+    progress = create_progress_artifact(progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}.")
     queue = deque(m for _, m in machines)
     running: dict[PrefectFuture, str] = {}
     summary = ReplicationSummary(plan=plan_name, wave=wave)
-    table_key, table_at = f"wave-status-{plan_name}-{wave}", time.monotonic()
+    table_key, table_at = f"wave-status-{scope}", time.monotonic()
     while queue or running:
         while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
             machine = queue.popleft()

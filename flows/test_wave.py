@@ -16,7 +16,13 @@ PARALLEL_TESTS = 20
 
 @flow(name="test-wave", flow_run_name="test-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS))
 def test_wave(plan_name: str, wave: str, poll_interval: float = 60.0) -> list[MigrationTestReport]:
-    """Test-migrate the wave's machines (those whose plan waives the test are listed, not tested)."""
+    """Test-migrate the wave's machines (those whose plan waives the test are listed, not tested).
+
+    Args:
+        plan_name: The plan (a wavelift Wave Plan block).
+        wave: The wave to test.
+        poll_interval: Seconds between vault reads while a test started earlier is awaited.
+    """
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
