@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -57,6 +59,17 @@ def _status_rows(machines: list[tuple[int, MachinePlan]], summary: ReplicationSu
     return rows
 
 
+def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> list[PrefectConcurrentFuture]:
+    """The task futures that ended, waiting at most `timeout` for the first.
+
+    Waits on the thread pool's own futures: `prefect.futures.wait(..., timeout=)` arms a SIGALRM when
+    the flow runs in a process's main thread (as under a worker), and an alarm landing inside its
+    `threading.Event.wait` left a lock held and hung the whole flow run (seen with prefect 3.9.1).
+    """
+    ended, _ = wait_any([f.wrapped_future for f in running], timeout=timeout, return_when=FIRST_COMPLETED)
+    return [f for f in running if f.wrapped_future in ended]
+
+
 @flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
 def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0, batch: int | None = None) -> ReplicationSummary:
     """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
@@ -78,14 +91,14 @@ def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0, batc
     board = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, poll_interval)
     progress = create_progress_artifact(progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}.")
     queue = deque(m for _, m in machines)
-    running: dict[PrefectFuture, str] = {}
+    running: dict[PrefectConcurrentFuture, str] = {}
     summary = ReplicationSummary(plan=plan_name, wave=wave)
     table_key, table_at = f"wave-status-{scope}", time.monotonic()
     while queue or running:
         while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
             machine = queue.popleft()
             running[replicate_machine.submit(plan.target_block, infra, machine, poll_interval)] = machine.display_name
-        done, _ = wait(list(running), timeout=1.0)
+        done = _finished(running, 1.0)
         for future in done:
             name = running.pop(future)
             try:
