@@ -1,4 +1,4 @@
-"""The `wavelift` command line: what belongs in a terminal (the emulator, the demo).
+"""The `wavelift` command line: what belongs in a terminal (the emulator, setup, the demo, checking a plan file).
 
 Heavy imports (Prefect, the Azure SDKs, the emulator) happen inside each command, so `--help` is fast.
 """
@@ -60,15 +60,40 @@ def check_plan_file(
 
 
 @app.command()
+def setup(
+    nightly_plan: Annotated[str, typer.Option(help="Plan the nightly cutover works through.")] = "main",
+    nightly_cron: Annotated[str, typer.Option(help="When the nightly cutover starts (cron, in --timezone).")] = "0 22 * * *",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the nightly cron, e.g. Europe/London.")] = "UTC",
+) -> None:
+    """Create the work pool, the 100-slot limit, the block types and the deployments on the Prefect server
+    that PREFECT_API_URL names. Running it again changes nothing."""
+    from pydantic import ValidationError
+
+    from deployments.definitions import NightlyCutover
+    from deployments.setup import setup as run_setup
+
+    try:
+        nightly = NightlyCutover(plan_name=nightly_plan, cron=nightly_cron, timezone=timezone)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    report = run_setup(nightly)
+    typer.echo(f"work pool {report.work_pool} ({'created' if report.work_pool_created else 'already there'}); "
+               f"global concurrency limit {report.concurrency_limit}; {len(report.block_types)} block types")
+    for name in report.deployments:
+        typer.echo(f"  deployment {name}")
+
+
+@app.command()
 def demo(
     state_dir: Annotated[Path, typer.Option(help="Where the emulator and the demo keep their files.")] = Path(".state/demo"),
     machines: Annotated[int, typer.Option(help="Servers in the seeded estate.")] = 150,
     speed: Annotated[float, typer.Option(help="Emulated seconds per wall-clock second.")] = 600.0,
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI on 127.0.0.1; 0 picks a free one.")] = 0,
 ) -> None:
-    """Start the emulator and a local Prefect, and run wavelift against it."""
+    """Start the emulator, a Prefect server and a worker, and run a whole wave through wavelift's deployments."""
     from deployments.demo import run_demo
 
-    raise typer.Exit(run_demo(state_dir.resolve(), machines, speed))
+    raise typer.Exit(run_demo(state_dir.resolve(), machines, speed, port))
 
 
 if __name__ == "__main__":

@@ -1,46 +1,41 @@
-"""`make demo`: the emulator, a local Prefect, and a whole wave through wavelift's flows.
+"""`make demo`: the emulator, a real Prefect server and worker, and a whole wave through wavelift's deployments.
 
-It starts the emulator with a seeded estate, checks the target (inventory), imports a plan from the
-emulator's assessment export, and runs `migrate-wave`: replication under the 100-slot limit, test
-migration, a sign-off given explicitly as the demo (recorded as such), the cutover inside a
-maintenance window opened around now, hardening (NSG, disk encryption, backup, DR) and the clean-up
-(replication removed, on-prem backups and disk files deleted past a one-hour emulated grace period,
-as-built docs committed to a git folder). Prefect settings are read at import time, so they are set
-before Prefect is imported: its home goes under the demo's state directory, telemetry is off.
+It starts the emulator with a seeded estate, `prefect server start` (SQLite and concurrency leases on
+disk under the state directory, telemetry off, 127.0.0.1) and a process worker, runs `wavelift setup`,
+then triggers the deployments an operator would: inventory, import-plan (from the emulator's assessment
+export), and migrate-wave — replication under the 100-slot limit, test migration, a sign-off given
+explicitly as the demo (recorded as such in the run history), the cutover inside a maintenance window
+opened around now, hardening (NSG, disk encryption, backup, DR) and the clean-up (replication removed,
+on-prem backups and disk files deleted past a one-hour emulated grace period, as-built docs committed to
+a git folder). Progress comes from the emulator, the system of record; Ctrl-C stops everything started.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
-import time as wall
-from datetime import datetime, time, timedelta, timezone
+import time
+from datetime import datetime, timedelta, timezone
+from datetime import time as clock_time
 from pathlib import Path
+from typing import Any
 
 BLOCK_NAME = "emulator"
 PLAN_NAME = "demo"
 DEMO_APPROVER = "make demo (explicit demo sign-off, no human review)"
 POLL_EMULATED_SECONDS = 300.0
 GRACE_HOURS = 1.0
+PHASES = ("replicated", "tested", "migrated", "hardened", "cleaned up")
+BACKUP_ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 
 
-def _prefect_environment(state_dir: Path) -> None:
-    (state_dir / "prefect").mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(state_dir / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-
-def _window_around_now():  # type: ignore[no-untyped-def]
+def _window_around_now() -> dict[str, Any]:
     """A maintenance window that is open now (UTC, from an hour ago for six hours), for the demo only."""
-    from tasks.plan_models import MaintenanceWindow
-
     opened = datetime.now(timezone.utc) - timedelta(hours=1)
-    return MaintenanceWindow(timezone="UTC", start=time(opened.hour), end=time((opened.hour + 6) % 24))
+    return {"timezone": "UTC", "start": clock_time(opened.hour).isoformat(), "end": clock_time((opened.hour + 6) % 24).isoformat()}
 
 
 def _docs_folder(state_dir: Path) -> Path:
@@ -52,67 +47,112 @@ def _docs_folder(state_dir: Path) -> Path:
     return folder
 
 
-def run_demo(state_dir: Path, machines: int, speed: float) -> int:
-    """Run the demo; returns the process exit code."""
-    _prefect_environment(state_dir)
+def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
+    """How many of the wave's machines each phase has finished, read from the emulator's state export."""
+    history = {name: {e["event"] for e in events} for name, events in state["history"].items() if name in machines}
+    backed_up = {r["properties"].get("friendlyName") for r in state["resources"] if r.get("type") == BACKUP_ITEM_TYPE}
+    onprem_gone = {m["display_name"] for m in state["machines"] if not m["backup_jobs"] and not state["datastore"].get(m["display_name"])}
+    return {
+        "replicated": sum("seeded" in events for events in history.values()),
+        "tested": sum("test_migrated" in events for events in history.values()),
+        "migrated": sum("migrated" in events for events in history.values()),
+        "hardened": len(backed_up & machines),
+        "cleaned up": len(onprem_gone & machines),
+    }
+
+
+def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: Path) -> None:
     from blocks.azure import AzureMigrationTarget
     from blocks.cleanup import CleanupPolicy
     from blocks.docs import DocsTarget
     from blocks.hardening import HardeningPolicy
     from blocks.onprem import HttpBackupCatalog, LocalDatastore
-    from deployments.setup import ensure_concurrency_limit
+
+    AzureMigrationTarget.from_emulator(connection_file).save(BLOCK_NAME, overwrite=True)
+    HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
+                    key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
+                    ).save(BLOCK_NAME, overwrite=True)
+    HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"]).save(BLOCK_NAME, overwrite=True)
+    LocalDatastore(root=connection["san_path"]).save(BLOCK_NAME, overwrite=True)
+    DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
+    CleanupPolicy(hardening_policy=BLOCK_NAME, grace_period_hours=GRACE_HOURS, backup_catalog=f"wavelift-http-backup-catalog/{BLOCK_NAME}",
+                  datastore=f"wavelift-local-datastore/{BLOCK_NAME}", docs_target=BLOCK_NAME).save(BLOCK_NAME, overwrite=True)
+
+
+def _run(deployment: str, parameters: dict[str, Any], watch: Any = None) -> Any:
+    """Trigger a deployment, as the UI's Run button does, and follow it until it ends."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters=parameters, timeout=0)
+    with get_client(sync_client=True) as client:
+        while not (run := client.read_flow_run(run.id)).state or not run.state.is_final():
+            if watch:
+                watch()
+            time.sleep(2)
+    if watch:
+        watch()
+    if not run.state.is_completed():
+        raise RuntimeError(f"{deployment} run {run.name} ended {run.state.name}: {run.state.message}")
+    return run
+
+
+def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int:
+    """Run the demo; returns the process exit code."""
+    from deployments.local_prefect import LocalPrefect
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop what was started, as on Ctrl-C
+    prefect = LocalPrefect(state_dir / "prefect", port)
+    prefect.home.mkdir(parents=True, exist_ok=True)
+    os.environ.update({k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"})  # before Prefect is imported
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from deployments.definitions import WORK_POOL, NightlyCutover
+    from deployments.setup import setup
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
-    from flows.cleanup import CleanupRequest, cleanup_wave
-    from flows.inventory import inventory
-    from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-    from flows.plan import PlanImport, import_plan
-    from tasks.planning import PlanSettings
 
     emulator_dir = state_dir / "emulator"
-    print(f"1/4 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
-    with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu:
+    print(f"1/5 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
+    with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu, prefect:
+        admin = EmulatorAdmin(emu.connection)
         print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
-        AzureMigrationTarget.from_emulator(emulator_dir / "connection.json").save(BLOCK_NAME, overwrite=True)
-        HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
-                        key_vault_resource_id=f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
-                        ).save(BLOCK_NAME, overwrite=True)
-        HttpBackupCatalog(url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"]).save(BLOCK_NAME, overwrite=True)
-        LocalDatastore(root=emu.connection["san_path"]).save(BLOCK_NAME, overwrite=True)
-        DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
-        CleanupPolicy(hardening_policy=BLOCK_NAME, grace_period_hours=GRACE_HOURS, backup_catalog=f"wavelift-http-backup-catalog/{BLOCK_NAME}",
-                      datastore=f"wavelift-local-datastore/{BLOCK_NAME}", docs_target=BLOCK_NAME).save(BLOCK_NAME, overwrite=True)
-        ensure_concurrency_limit()
-        print(f"2/4 Inventory of block '{BLOCK_NAME}' (Prefect home {os.environ['PREFECT_HOME']}) ...", flush=True)
-        report = inventory(BLOCK_NAME)
-        print(f"    {len(report.machines)} servers, {report.total_disk_gb:,} GB; vault {report.infrastructure.vault_id.rsplit('/', 1)[1]}", flush=True)
-        print("3/4 Importing a plan from the emulator's Azure Migrate assessment export ...", flush=True)
-        plan = import_plan(PlanImport(source="assessment", path=emu.connection["assessment_workbook"], overwrite=True),
-                           PlanSettings(plan_name=PLAN_NAME, target_block=BLOCK_NAME, window=_window_around_now()))
+        print(f"2/5 Prefect server on SQLite under {prefect.home}: UI at {prefect.ui_url}", flush=True)
+        report = setup(NightlyCutover(plan_name=PLAN_NAME))
+        prefect.start_worker(WORK_POOL, "demo-worker")
+        _save_blocks(emulator_dir / "connection.json", emu.connection, state_dir)
+        print(f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 slots), {len(report.deployments)} deployments", flush=True)
+        print("3/5 inventory and import-plan (from the emulator's Azure Migrate assessment export) ...", flush=True)
+        _run("inventory/inventory", {"target_block": BLOCK_NAME})
+        _run("import-plan/import-plan", {"source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
+                                         "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()}})
+        from blocks.plan import WavePlanBlock
+
+        plan = WavePlanBlock.load(PLAN_NAME).plan
         wave = plan.waves[0]
-        print(f"    wave {wave.name}: {len(wave.machines)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
-        print("4/4 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...", flush=True)
-        outcome = migrate_wave(MigrateWaveRequest(plan_name=PLAN_NAME, wave=wave.name, poll_interval=POLL_EMULATED_SECONDS / speed,
-                                                  pre_approved_by=DEMO_APPROVER, hardening_policy=BLOCK_NAME, cleanup_policy=BLOCK_NAME, execute_cleanup=True))
-        cleanup = outcome.cleanup
-        if any(c.held_by for c in cleanup):
-            print(f"    on-prem clean-up held for {sum(bool(c.held_by) for c in cleanup)} machines (grace period {GRACE_HOURS:g} emulated h, first backups); "
-                  "running cleanup-wave again once it has passed ...", flush=True)
-            wall.sleep(GRACE_HOURS * 3600 / speed)
-            cleanup = cleanup_wave(CleanupRequest(plan_name=PLAN_NAME, wave=wave.name, policy_block=BLOCK_NAME, execute=True))
-        stats = EmulatorAdmin(emu.connection).stats()
-    migrated = [c for c in outcome.cutovers if c.outcome in ("migrated", "already-migrated")]
-    print(f"\nTests passed: {sum(t.passed for t in outcome.tests)}/{len(outcome.tests)}; migrated: {len(migrated)}/{len(wave.machines)}; "
-          f"hardened: {sum(h.ok for h in outcome.hardening)}/{len(outcome.hardening)}; "
-          f"cleaned up: {sum(c.migrated and not c.held_by for c in cleanup)}/{len(cleanup)}; "
-          f"peak concurrent initial replications: {stats['peak_concurrent_initial_replications']}; ARM requests: {stats['requests_total']}")
-    for cut in migrated[:5]:
-        print(f"    {cut.machine}: {cut.old_ip} -> {cut.new_ip} ({cut.vm.name if cut.vm else ''})")
-    print(f"Emulator state export: {emulator_dir / 'state.json'}; as-built docs: {state_dir / 'as-built' / PLAN_NAME / wave.name}")
-    done = len(migrated) == len(wave.machines) and all(h.ok for h in outcome.hardening) and all(c.migrated and not c.held_by for c in cleanup)
-    return 0 if done else 1
+        names = {m.display_name for m in wave.machines}
+        print(f"    wave {wave.name}: {len(names)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
+        print("4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...", flush=True)
+        with Progress(TextColumn("    {task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
+            phases = {phase: bars.add_task(phase, total=len(names)) for phase in PHASES}
 
+            def watch() -> None:
+                for phase, count in phase_counts(admin.state(), names).items():
+                    bars.update(phases[phase], completed=count)
 
-if __name__ == "__main__":
-    sys.exit(run_demo(Path(sys.argv[1]), 150, 600.0))
+            run = _run("migrate-wave/migrate-wave", {"request": {
+                "plan_name": PLAN_NAME, "wave": wave.name, "poll_interval": POLL_EMULATED_SECONDS / speed, "pre_approved_by": DEMO_APPROVER,
+                "hardening_policy": BLOCK_NAME, "cleanup_policy": BLOCK_NAME, "execute_cleanup": True}}, watch)
+            if phase_counts(admin.state(), names)["cleaned up"] < len(names):
+                bars.console.print(f"    on-prem clean-up waits for the grace period ({GRACE_HOURS:g} emulated h) and first backups; the next cleanup-wave run ...")
+                time.sleep(GRACE_HOURS * 3600 / speed)
+                _run("cleanup-wave/cleanup-wave", {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}}, watch)
+        counts = phase_counts(admin.state(), names)
+        stats = admin.stats()
+        print(f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
+              f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM requests {stats['requests_total']}")
+        print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
+    print(f"Emulator connection: {emulator_dir / 'connection.json'}; final state export: {emulator_dir / 'state.json'}")
+    print(f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave.name}; Prefect server and worker logs: {prefect.log_dir}")
+    return 0 if all(count == len(names) for count in counts.values()) else 1

@@ -1,0 +1,119 @@
+"""A Prefect server and workers as child processes on 127.0.0.1: what the demo and the end-to-end tests
+run, the way an operator would (`prefect server start`, `prefect worker start`).
+
+The server keeps concurrency leases on disk (a restart does not leak the replication slots) and sends
+no telemetry. Everything started here is stopped on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc): a process worker's flow runs."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _prefect() -> list[str]:
+    return [sys.executable, "-m", "prefect"]
+
+
+class LocalPrefect:
+    """`prefect server start` on 127.0.0.1 (SQLite under `home`, or `database_url`), plus workers on demand."""
+
+    def __init__(self, home: Path, port: int = 0, database_url: str | None = None, log_dir: Path | None = None) -> None:
+        self.home = home
+        self.port = port or free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}"
+        self.log_dir = log_dir or home / "logs"
+        self.env = {
+            **os.environ,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": FILESYSTEM_LEASES,
+            "PREFECT_UI_API_URL": self.api_url,
+        }
+        if database_url:
+            self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+        self.processes: list[subprocess.Popen] = []
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def start(self, timeout: float = 120.0) -> "LocalPrefect":
+        """Start the server and wait until its API answers."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        server = self._start("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"the Prefect server exited with {server.returncode}; see {self.log_dir / 'server.log'}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the Prefect server did not answer within {timeout:.0f} s; see {self.log_dir / 'server.log'}")
+
+    def start_worker(self, pool: str, name: str, limit: int | None = None) -> subprocess.Popen:
+        """A process worker polling `pool`; its flow runs are child processes with the same settings."""
+        args = [*_prefect(), "worker", "start", "--pool", pool, "--name", name, "--type", "process"]
+        return self._start(f"worker-{name}", args + (["--limit", str(limit)] if limit else []))
+
+    def stop(self) -> None:
+        """Stop the flow runs the workers started (each in a session of its own), the workers, then the server."""
+        runs = [pid for process in self.processes for pid in _children(process.pid)]
+        for pid in runs:
+            with suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for pid in runs:
+            with suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        self.processes.clear()
+
+    def __enter__(self) -> "LocalPrefect":
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()
