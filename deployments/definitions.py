@@ -13,6 +13,8 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 from pydantic import BaseModel, Field, field_validator
 
+from tasks.plan_models import iana_zone
+
 WORK_POOL = "wavelift"
 TAGS = ["wavelift"]
 
@@ -34,13 +36,7 @@ class NightlyCutover(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/London)") from None
-        return value
+        return iana_zone(value)
 
 
 def _deployment(flow: Any, name: str, description: str, **options: Any) -> RunnerDeployment:

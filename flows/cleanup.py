@@ -56,6 +56,7 @@ def publish_as_built(plan_name: str, wave: str, docs_block: str | None, records:
 
 @flow(name="cleanup-wave", flow_run_name="cleanup-{request.plan_name}-{request.wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
 def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
+    """Clean up after the wave's migrated machines as far as their gates allow, and publish the as-built records."""
     plan = WavePlanBlock.load(request.plan_name).plan
     selected = plan.wave(request.wave)
     policy = CleanupPolicy.load(request.policy_block)

@@ -37,6 +37,15 @@ def vm_name_problem(name: str) -> str | None:
     return None
 
 
+def iana_zone(value: str) -> str:
+    """The value if it names an IANA time zone (tzdata), else a ValueError saying so."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/London)") from None
+    return value
+
+
 class MaintenanceWindow(BaseModel):
     """When cutovers may run: days of the week and local start/end times in an IANA time zone.
 
@@ -52,11 +61,7 @@ class MaintenanceWindow(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone") from None
-        return value
+        return iana_zone(value)
 
     @model_validator(mode="after")
     def _not_empty(self) -> "MaintenanceWindow":
