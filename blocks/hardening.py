@@ -42,6 +42,8 @@ class HardeningPolicy(Block):
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
 
     management_cidrs: list[str] = Field(min_length=1, description="Networks allowed to reach the management ports (RDP for Windows, SSH for Linux).")
+    nsg_scope: Literal["machine", "tier"] = Field(default="machine", description="One NSG per machine (<vm>-nsg), or one per tier (nsg-<tier>) shared by the tier's machines.")
+    tier_tag: str = Field(default="tier", description="With per-tier NSGs: the plan tag whose value names a machine's tier; machines without it get their own NSG.")
     extra_inbound: list[InboundRule] = Field(default_factory=list, description="Further inbound ports every VM serves.")
     allow_internet_inbound: bool = Field(default=False, description="Allow the extra inbound rules from the Internet; otherwise Internet sources are refused.")
     encryption: Literal["azure_disk_encryption", "encryption_at_host", "none"] = Field(

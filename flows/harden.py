@@ -11,7 +11,7 @@ from blocks.hardening import HardeningPolicy
 from blocks.plan import WavePlanBlock
 from tasks.discovery import resolve_infrastructure
 from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
-from tasks.harden import HardeningReport, harden_machine
+from tasks.harden import HardeningReport, harden_machine, nsg_specs
 from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
 
@@ -38,8 +38,10 @@ def harden_wave(plan_name: str, wave: str, policy_block: str) -> list[HardeningR
     infra = resolve_infrastructure(plan.target_block)
     statuses = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, 0).refresh()
     migrated = [m for m in selected.machines if (s := statuses.get(m.source_name.lower())) is not None and s.migration_state == "MigrationSucceeded"]
-    dr = prepare_disaster_recovery(plan.target_block, policy_block) if migrated and HardeningPolicy.load(policy_block).disaster_recovery else None
-    reports = [f.result() for f in [harden_machine.submit(plan.target_block, policy_block, m, selected.window.timezone, dr) for m in migrated]]
+    policy = HardeningPolicy.load(policy_block)
+    dr = prepare_disaster_recovery(plan.target_block, policy_block) if migrated and policy.disaster_recovery else None
+    nsgs = nsg_specs([m for w in plan.waves for m in w.machines], policy)
+    reports = [f.result() for f in [harden_machine.submit(plan.target_block, policy_block, m, nsgs[m.source_name], selected.window.timezone, dr) for m in migrated]]
     create_table_artifact(
         key=f"hardening-{plan_name}-{wave}",
         table=[{"machine": r.machine, **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tasks.disaster_recovery import DrInfrastructure
 
 MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
+MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
 ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
 INTERNET = {"*", "0.0.0.0/0", "internet", "any"}
 
@@ -36,10 +37,34 @@ class StepResult(BaseModel):
     detail: str
 
 
-def nsg_rules(machine: MachinePlan, policy: HardeningPolicy) -> list[dict]:
-    """The inbound rules a machine gets: management from the management networks, then the policy's
-    extra ports; Internet sources only when the policy allows them. Azure's defaults deny the rest."""
-    rules = [{"name": "allow-management", "port": MANAGEMENT_PORT[machine.os_type], "protocol": "Tcp", "sources": policy.management_cidrs}]
+class NsgSpec(BaseModel):
+    """The network security group a machine's NIC gets: its own, or its tier's, shared with the tier's machines."""
+
+    name: str
+    os_types: list[str]
+    tier: str | None = None
+
+
+def nsg_specs(machines: list[MachinePlan], policy: HardeningPolicy) -> dict[str, NsgSpec]:
+    """Each machine's NSG by source name. Per tier, the rules cover every OS of the tier across the whole
+    plan, so hardening one wave never narrows an NSG that another wave's machines share."""
+    tiers: dict[str, set[str]] = {}
+    if policy.nsg_scope == "tier":
+        for m in machines:
+            if m.tags.get(policy.tier_tag):
+                tiers.setdefault(m.tags[policy.tier_tag], set()).add(m.os_type)
+    specs = {}
+    for m in machines:
+        tier = m.tags.get(policy.tier_tag) if policy.nsg_scope == "tier" else None
+        specs[m.source_name] = NsgSpec(name=f"nsg-{tier}", os_types=sorted(tiers[tier]), tier=tier) if tier else NsgSpec(name=f"{m.target_vm_name}-nsg", os_types=[m.os_type])
+    return specs
+
+
+def nsg_rules(os_types: list[str], policy: HardeningPolicy) -> list[dict]:
+    """The inbound rules of an NSG: the management port of each OS it serves (RDP, SSH) from the
+    management networks, then the policy's extra ports; Internet sources only when the policy allows
+    them. Azure's default rules deny the rest."""
+    rules = [{"name": MANAGEMENT_RULE[os], "port": MANAGEMENT_PORT[os], "protocol": "Tcp", "sources": policy.management_cidrs} for os in sorted(set(os_types))]
     for extra in policy.extra_inbound:
         open_to_internet = any(s.lower() in INTERNET for s in extra.sources)
         if open_to_internet and not policy.allow_internet_inbound:
@@ -50,21 +75,21 @@ def nsg_rules(machine: MachinePlan, policy: HardeningPolicy) -> list[dict]:
         "destinationAddressPrefix": "*", "access": "Allow", "priority": 200 + 10 * index, "direction": "Inbound"}} for index, r in enumerate(rules)]
 
 
-def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
-    """Create or correct `<vm>-nsg` and associate it with the VM's NIC."""
+def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec) -> StepResult:
+    """Create or correct the machine's NSG (its own or its tier's) and associate it with the VM's NIC."""
     from azure.mgmt.network import models as nm
 
     network = target.network_client()
     rg = target.target_resource_group
     vm = target.compute_client().virtual_machines.get(rg, machine.target_vm_name)
     nic_id = vm.network_profile.network_interfaces[0].id
-    wanted = {r["name"]: r["properties"] for r in nsg_rules(machine, policy)}
-    name = f"{machine.target_vm_name}-nsg"
+    wanted = {r["name"]: r["properties"] for r in nsg_rules(spec.os_types, policy)}
+    name = spec.name
     changed = False
     if _rule_summary(network, rg, name) != {k: (v["destinationPortRange"], sorted(v["sourceAddressPrefixes"]), v["access"]) for k, v in wanted.items()}:
         rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
-        network.network_security_groups.begin_create_or_update(rg, name, nm.NetworkSecurityGroup(
-            location=vm.location, security_rules=rules, tags={"wavelift": machine.source_name})).result()
+        tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
+        network.network_security_groups.begin_create_or_update(rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)).result()
         changed = True
     nsg_id = network.network_security_groups.get(rg, name).id
     nic = network.network_interfaces.get(nic_id.split("/")[4], nic_id.rsplit("/", 1)[1])
@@ -217,12 +242,12 @@ class HardeningReport(BaseModel):
 
 
 @task(task_run_name="harden-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, zone: str, dr: "DrInfrastructure | None") -> HardeningReport:
+def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: "DrInfrastructure | None") -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
     from tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
-    steps = [ensure_nsg(target, machine, policy), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
+    steps = [ensure_nsg(target, machine, policy, nsg), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
     if dr is not None:
         steps.append(ensure_dr(target, machine, dr))
         if policy.dr_drill and policy.dr_drill_network_id and steps[-1].ok:

@@ -9,9 +9,10 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import ValidationError
 
 from blocks.hardening import HardeningPolicy, InboundRule
+from blocks.plan import WavePlanBlock
 from flows.harden import harden_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from tasks.harden import nsg_rules
+from tasks.harden import nsg_rules, nsg_specs
 from tests.test_lifecycle import _replicated_plan
 
 KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
@@ -36,11 +37,11 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
         nic = network.network_interfaces.get(rg, vm.network_profile.network_interfaces[0].id.rsplit("/", 1)[1])
         nsg = network.network_security_groups.get(rg, nic.network_security_group.id.rsplit("/", 1)[1])
         inbound_allows = [r for r in nsg.security_rules if r.direction == "Inbound" and r.access == "Allow"]
-        assert {r.name for r in inbound_allows} == {"allow-management", "https-from-vnet"}
-        assert all("*" not in (r.source_address_prefixes or []) and "Internet" not in (r.source_address_prefixes or []) for r in inbound_allows)
-        management = next(r for r in inbound_allows if r.name == "allow-management")
         os_type = vm.storage_profile.os_disk.os_type
-        assert management.destination_port_range == ("3389" if os_type == "Windows" else "22") and management.source_address_prefixes == ["10.99.0.0/24"]
+        management = "allow-rdp" if os_type == "Windows" else "allow-ssh"
+        assert nsg.name == f"{name}-nsg" and {r.name: r.destination_port_range for r in inbound_allows} == {management: "3389" if os_type == "Windows" else "22", "https-from-vnet": "443"}
+        assert all("*" not in (r.source_address_prefixes or []) and "Internet" not in (r.source_address_prefixes or []) for r in inbound_allows)
+        assert next(r for r in inbound_allows if r.name == management).source_address_prefixes == ["10.99.0.0/24"]
         ade = compute.virtual_machine_extensions.get(rg, name, "AzureDiskEncryption")
         assert ade.properties.type == ("AzureDiskEncryption" if os_type == "Windows" else "AzureDiskEncryptionForLinux")
         item = backup.protected_items.get(emu.vault, emu.rg, "Azure", f"iaasvmcontainer;iaasvmcontainerv2;{rg};{name}", f"vm;iaasvmcontainerv2;{rg};{name}")
@@ -63,24 +64,40 @@ def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> N
         HardeningPolicy(management_cidrs=["0.0.0.0/0"])
     with pytest.raises(ValidationError, match="a DR drill needs"):
         HardeningPolicy(management_cidrs=["10.0.0.0/8"], dr_drill=True)
-    from tasks.plan_models import MachinePlan, PlannedDisk
-
-    machine = MachinePlan(source_name="s", machine_id="/m", display_name="web-1", os_type="Linux", target_vm_name="web-1", target_vm_size="Standard_D2s_v3",
-                          disks=[PlannedDisk(uuid="d", size_gb=10, is_os=True)])
     open_web = _policy(extra_inbound=[InboundRule(name="https", port=443, sources=["*"])])
     with pytest.raises(ValueError, match="opens port 443 to the Internet"):
-        nsg_rules(machine, open_web)
-    allowed = nsg_rules(machine, open_web.model_copy(update={"allow_internet_inbound": True}))
-    assert [r["name"] for r in allowed] == ["allow-management", "https"]
+        nsg_rules(["Linux"], open_web)
+    allowed = nsg_rules(["Linux"], open_web.model_copy(update={"allow_internet_inbound": True}))
+    assert [r["name"] for r in allowed] == ["allow-ssh", "https"]
 
 
-def test_encryption_at_host_switches_on_a_deallocated_vm_and_leaves_it_running(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_machines_of_a_tier_share_one_nsg_that_serves_every_os_of_the_tier() -> None:
+    from tasks.plan_models import MachinePlan, PlannedDisk
+
+    def machine(name: str, os_type: str, tier: str | None) -> MachinePlan:
+        return MachinePlan(source_name=f"src-{name}", machine_id=f"/m/{name}", display_name=name, os_type=os_type, target_vm_name=name,
+                           target_vm_size="Standard_D2s_v3", disks=[PlannedDisk(uuid=name, size_gb=10, is_os=True)], tags={"tier": tier} if tier else {})
+
+    plan = [machine("web-1", "Linux", "web"), machine("web-2", "Windows", "web"), machine("db-1", "Linux", "db"), machine("lone-1", "Windows", None)]
+    specs = nsg_specs(plan, _policy(nsg_scope="tier"))
+    assert {k: (v.name, v.os_types) for k, v in specs.items()} == {
+        "src-web-1": ("nsg-web", ["Linux", "Windows"]), "src-web-2": ("nsg-web", ["Linux", "Windows"]),
+        "src-db-1": ("nsg-db", ["Linux"]), "src-lone-1": ("lone-1-nsg", ["Windows"])}
+    assert [r["name"] for r in nsg_rules(specs["src-web-1"].os_types, _policy())] == ["allow-ssh", "allow-rdp"]
+    assert {v.name for v in nsg_specs(plan, _policy()).values()} == {"web-1-nsg", "web-2-nsg", "db-1-nsg", "lone-1-nsg"}
+
+
+def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     from azure.core.exceptions import HttpResponseError
     from azure.mgmt.compute import models as cm
 
     emu, machines = _replicated_plan(start_emulator, "hard-host", 3, seed=57)
     assert len(machines) >= 2
-    _policy(encryption="encryption_at_host", disaster_recovery=False).save("host-policy", overwrite=True)
+    stored = WavePlanBlock.load("hard-host")
+    for machine in stored.plan.waves[0].machines:
+        machine.tags["tier"] = "app"
+    stored.save("hard-host", overwrite=True)
+    _policy(encryption="encryption_at_host", disaster_recovery=False, nsg_scope="tier").save("host-policy", overwrite=True)
     rg = emu.connection["target_resource_group"]
     compute = emu.target.compute_client()
     outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-host", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
@@ -96,6 +113,8 @@ def test_encryption_at_host_switches_on_a_deallocated_vm_and_leaves_it_running(s
         assert vm.security_profile.encryption_at_host is True
         assert "PowerState/running" in [s.code for s in vm.instance_view.statuses]
         assert not [e for e in vm.resources or [] if e.id.endswith("/AzureDiskEncryption")]
+    nsg = emu.target.network_client().network_security_groups.get(rg, "nsg-app")  # the tier's one NSG, on every NIC of the tier
+    assert sorted(n.id.rsplit("/", 1)[1] for n in nsg.network_interfaces) == sorted(f"{name}-nic" for name in machines)
 
     compute.virtual_machines.begin_deallocate(rg, machines[0]).result()  # as a run that died after the update would leave it
     again = {r.machine: r for r in harden_wave("hard-host", "wave-1", "host-policy")}
