@@ -7,8 +7,14 @@ where the on-prem adapters, the backup/DR settings and the docs live.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prefect.blocks.core import Block
 from pydantic import Field
+
+from blocks.onprem import BackupCatalog, DiskDatastore
+
+Adapter = TypeVar("Adapter", bound=Block)
 
 BLOCK_SLUG = r"^[a-z0-9-]+/[a-z0-9-]+$"
 
@@ -35,3 +41,21 @@ class CleanupPolicy(Block):
     backup_catalog: str | None = Field(default=None, pattern=BLOCK_SLUG, description="On-prem backup catalog block as '<block-type-slug>/<block-name>'; empty leaves local backups alone.")
     datastore: str | None = Field(default=None, pattern=BLOCK_SLUG, description="Datastore block as '<block-type-slug>/<block-name>'; empty leaves disk files alone.")
     docs_target: str | None = Field(default=None, description="DocsTarget block for the as-built records; empty publishes them as artifacts only.")
+
+    def catalog(self) -> BackupCatalog | None:
+        """The on-prem backup catalog adapter, or None when the policy leaves local backups alone."""
+        return _adapter(self.backup_catalog, BackupCatalog)
+
+    def disks(self) -> DiskDatastore | None:
+        """The datastore adapter, or None when the policy leaves disk files alone."""
+        return _adapter(self.datastore, DiskDatastore)
+
+
+def _adapter(reference: str | None, kind: type[Adapter]) -> Adapter | None:
+    """Load a block by `<block-type-slug>/<block-name>`, refusing one of the wrong kind."""
+    if not reference:
+        return None
+    block = Block.load(reference)
+    if not isinstance(block, kind):
+        raise TypeError(f"{reference} is a {type(block).__name__}, not a {kind.__name__} block")
+    return block

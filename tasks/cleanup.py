@@ -13,7 +13,6 @@ from typing import Literal
 
 from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
-from prefect.blocks.core import Block
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
@@ -118,15 +117,15 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
     hardening = HardeningPolicy.load(policy.hardening_policy)
     backup = read_backup(target, vm.name)
     gates = onprem_gates(vm, backup, timedelta(hours=policy.grace_period_hours))
+    running = next(g for g in gates if g.name == "vm-running")
     if status is not None and policy.complete_migration:
-        if gates[0].passed:
+        if running.passed:
             items = target.site_recovery_client().replication_migration_items
             actions.append(_step(execute, "complete-migration", f"remove the replication of {machine.source_name} and its seed disks",
                                  lambda: items.begin_delete(*infra.item_args(machine.source_name)).result()))
         else:
-            actions.append(Action(step="complete-migration", outcome="held", detail=gates[0].detail))
-    catalog = Block.load(policy.backup_catalog) if policy.backup_catalog else None
-    datastore = Block.load(policy.datastore) if policy.datastore else None
+            actions.append(Action(step="complete-migration", outcome="held", detail=running.detail))
+    catalog, datastore = policy.catalog(), policy.disks()
     actions += _clean_up_onprem(machine.display_name, catalog, datastore, gates, execute)
 
     removed = status is None or (execute and any(a.step == "complete-migration" and a.outcome == "done" for a in actions))

@@ -48,6 +48,8 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     DocsTarget(folder=str(docs_repo)).save("clean-docs", overwrite=True)
     CleanupPolicy(hardening_policy="clean-hardening", grace_period_hours=GRACE_HOURS, backup_catalog="wavelift-http-backup-catalog/clean-catalog",
                   datastore="wavelift-local-datastore/clean-san", docs_target="clean-docs").save("clean-policy", overwrite=True)
+    with pytest.raises(TypeError, match="is a LocalDatastore, not a BackupCatalog block"):
+        CleanupPolicy(hardening_policy="clean-hardening", backup_catalog="wavelift-local-datastore/clean-san").catalog()
     rg = emu.connection["target_resource_group"]
     stopped = machines[0]
     emu.target.compute_client().virtual_machines.begin_power_off(rg, stopped).result()
