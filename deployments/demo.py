@@ -30,6 +30,8 @@ POLL_EMULATED_SECONDS = 300.0
 GRACE_HOURS = 1.0
 PHASES = ("replicated", "tested", "migrated", "hardened", "cleaned up")
 BACKUP_ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
+NIC_TYPE = "Microsoft.Network/networkInterfaces"
+EXTENSION_TYPE = "Microsoft.Compute/virtualMachines/extensions"
 
 
 def _window_around_now() -> dict[str, Any]:
@@ -47,17 +49,32 @@ def _docs_folder(state_dir: Path) -> Path:
     return folder
 
 
+def _hardened(state: dict[str, Any]) -> set[str]:
+    """VMs with all four: an NSG on their NIC, the disk-encryption extension, backup protection, A2A replication."""
+    def of_type(kind: str) -> list[dict]:
+        return [r for r in state["resources"] if r.get("type") == kind]
+
+    def vm_name(resource_id: str) -> str:
+        return resource_id.split("/virtualMachines/", 1)[1].split("/", 1)[0]
+
+    nsg = {vm_name(n["properties"]["virtualMachine"]["id"]) for n in of_type(NIC_TYPE) if n["properties"].get("networkSecurityGroup") and n["properties"].get("virtualMachine")}
+    encrypted = {vm_name(e["id"]) for e in of_type(EXTENSION_TYPE) if e["name"] == "AzureDiskEncryption"}
+    backed_up = {r["properties"].get("friendlyName") for r in of_type(BACKUP_ITEM_TYPE)}
+    replicated = {i["properties"]["friendlyName"] for i in state["protected_items"] if i["properties"]["protectionState"] == "Protected"}
+    return nsg & encrypted & backed_up & replicated
+
+
 def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
     """How many of the wave's machines each phase has finished, read from the emulator's state export."""
     history = {name: {e["event"] for e in events} for name, events in state["history"].items() if name in machines}
-    backed_up = {r["properties"].get("friendlyName") for r in state["resources"] if r.get("type") == BACKUP_ITEM_TYPE}
+    items = {i["properties"]["machineName"] for i in state["migration_items"]}
     onprem_gone = {m["display_name"] for m in state["machines"] if not m["backup_jobs"] and not state["datastore"].get(m["display_name"])}
     return {
         "replicated": sum("seeded" in events for events in history.values()),
         "tested": sum("test_migrated" in events for events in history.values()),
         "migrated": sum("migrated" in events for events in history.values()),
-        "hardened": len(backed_up & machines),
-        "cleaned up": len(onprem_gone & machines),
+        "hardened": len(_hardened(state) & machines),
+        "cleaned up": len((onprem_gone - items) & machines),
     }
 
 
