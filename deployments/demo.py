@@ -20,6 +20,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from datetime import time as clock_time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: P
                   datastore=f"wavelift-local-datastore/{BLOCK_NAME}", docs_target=BLOCK_NAME).save(BLOCK_NAME, overwrite=True)
 
 
-def _run(deployment: str, parameters: dict[str, Any], watch: Any = None) -> Any:
+def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] | None = None) -> Any:
     """Trigger a deployment, as the UI's Run button does, and follow it until it ends."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment

@@ -132,8 +132,9 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
     record = as_built(machine, vm, backup, read_dr(target, hardening, vm.name), removed,
                       catalog.jobs_of(machine.display_name) if catalog else [], len(datastore.disk_files(machine.display_name)) if datastore else 0)
     held = [g for g in gates if not g.passed]
-    if execute:
-        machine_event(machine, "cleanup.held" if held else "cleaned-up", actions=[a.step for a in actions if a.outcome == "done"], held_by=[g.name for g in held])
+    done = [a.step for a in actions if a.outcome == "done"]
+    if done:  # an event per change of state: a run that found nothing to do says nothing
+        machine_event(machine, "cleanup.held" if held else "cleaned-up", actions=done, held_by=[g.name for g in held])
     detail = "on-prem copies kept: " + "; ".join(g.detail for g in held) if held else "all gates passed"
     return CleanupReport(machine=machine.display_name, migrated=True, detail=detail, gates=gates, actions=actions, record=record)
 

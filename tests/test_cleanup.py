@@ -5,13 +5,17 @@ list every new IP, committed to git; a machine failing a gate is reported and ke
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
 from blocks.onprem import DiskFile, HttpBackupCatalog, LocalDatastore
+from blocks.plan import WavePlanBlock
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tests.test_harden import _policy
@@ -28,6 +32,16 @@ def _onprem(emu) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
     state = emu.admin.state()
     jobs = {m["display_name"]: m["backup_jobs"] for m in state["machines"]}
     return jobs, state["datastore"]
+
+
+def _prefect_events(name: str, expected: int) -> list[dict]:
+    """Events of one name from the Prefect API, waiting (briefly) until at least `expected` have been stored."""
+    for _ in range(30):
+        events = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50}).json()["events"]
+        if len(events) >= expected:
+            return events
+        time.sleep(1)
+    return events
 
 
 @pytest.fixture
@@ -84,6 +98,15 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
         page = (docs_repo / "clean-a" / "wave-1" / f"{name}.md").read_text()
         assert f"{name}-nsg" in page and "wavelift-daily" in page and "replicated to northeurope" in page
     assert "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s") and _git(docs_repo, "status", "--porcelain") == ""
+
+    plan = WavePlanBlock.load("clean-a").plan.waves[0].machines
+    source = {m.display_name: f"wavelift.machine.{m.source_name}" for m in plan}
+    for name in ("replication.seeded", "test.passed", "cutover.migrated", "hardened"):  # every machine's state changes, for reviewers and automations
+        assert sorted(e["resource"]["prefect.resource.id"] for e in _prefect_events(f"wavelift.machine.{name}", len(machines))) == sorted(source.values()), name
+    cleaned = _prefect_events("wavelift.machine.cleaned-up", len(machines) - 1)
+    assert sorted(e["resource"]["prefect.resource.id"] for e in cleaned) == sorted(source[m] for m in machines[1:])
+    held = _prefect_events("wavelift.machine.cleanup.held", len(machines) - 1)  # the early run: replication removed, on-prem kept by the grace period
+    assert sorted(e["resource"]["prefect.resource.id"] for e in held) == sorted(source[m] for m in machines[1:])
 
     commits = _git(docs_repo, "rev-list", "--count", "HEAD")
     history = emu.admin.history()
