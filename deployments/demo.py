@@ -22,7 +22,12 @@ from datetime import datetime, timedelta, timezone
 from datetime import time as clock_time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deployments.local_prefect import LocalPrefect
+    from emulator.admin import EmulatorAdmin
+    from emulator.server import EmulatorThread
 
 BLOCK_NAME = "emulator"
 PLAN_NAME = "demo"
@@ -115,62 +120,76 @@ def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] 
     return run
 
 
+def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> None:
+    """Steps 2 and 3: `wavelift setup`, a worker, the blocks, then inventory and a plan through the deployments."""
+    from deployments.definitions import WORK_POOL, NightlyCutover
+    from deployments.setup import setup
+
+    print(f"2/5 Prefect server on SQLite under {prefect.home}: UI at {prefect.ui_url}", flush=True)
+    report = setup(NightlyCutover(plan_name=PLAN_NAME))
+    prefect.start_worker(WORK_POOL, "demo-worker")
+    _save_blocks(emu.emulator.config.state_dir / "connection.json", emu.connection, state_dir)
+    print(f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 slots), {len(report.deployments)} deployments", flush=True)
+    print("3/5 inventory and import-plan (from the emulator's Azure Migrate assessment export) ...", flush=True)
+    _run("inventory/inventory", {"target_block": BLOCK_NAME})
+    _run("import-plan/import-plan", {"source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
+                                     "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()}})
+
+
+def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple[str, dict[str, int], int]:
+    """Steps 4 and 5: migrate-wave with progress bars, a later cleanup-wave if the grace period held machines; (wave, counts, machines)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from blocks.plan import WavePlanBlock
+
+    plan = WavePlanBlock.load(PLAN_NAME).plan
+    wave = plan.waves[0]
+    names = {m.display_name for m in wave.machines}
+    print(f"    wave {wave.name}: {len(names)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
+    print("4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...", flush=True)
+    with Progress(TextColumn("    {task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
+        phases = {phase: bars.add_task(phase, total=len(names)) for phase in PHASES}
+
+        def watch() -> None:
+            for phase, count in phase_counts(admin.state(), names).items():
+                bars.update(phases[phase], completed=count)
+
+        run = _run("migrate-wave/migrate-wave", {"request": {
+            "plan_name": PLAN_NAME, "wave": wave.name, "poll_interval": POLL_EMULATED_SECONDS / speed, "pre_approved_by": DEMO_APPROVER,
+            "hardening_policy": BLOCK_NAME, "cleanup_policy": BLOCK_NAME, "execute_cleanup": True}}, watch)
+        if phase_counts(admin.state(), names)["cleaned up"] < len(names):
+            bars.console.print(f"    on-prem clean-up waits for the grace period ({GRACE_HOURS:g} emulated h) and first backups; the next cleanup-wave run ...")
+            time.sleep(GRACE_HOURS * 3600 / speed)
+            _run("cleanup-wave/cleanup-wave", {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}}, watch)
+    counts, stats = phase_counts(admin.state(), names), admin.stats()
+    print(f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
+          f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM requests {stats['requests_total']}")
+    print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
+    return wave.name, counts, len(names)
+
+
 def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int:
-    """Run the demo; returns the process exit code."""
+    """Run the demo; returns the process exit code (0 when every planned machine went through every phase)."""
     from deployments.local_prefect import LocalPrefect
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop what was started, as on Ctrl-C
     prefect = LocalPrefect(state_dir / "prefect", port)
     prefect.home.mkdir(parents=True, exist_ok=True)
     os.environ.update({k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"})  # before Prefect is imported
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from deployments.definitions import WORK_POOL, NightlyCutover
-    from deployments.setup import setup
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
 
     emulator_dir = state_dir / "emulator"
     print(f"1/5 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
-    with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu, prefect:
-        admin = EmulatorAdmin(emu.connection)
-        print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
-        print(f"2/5 Prefect server on SQLite under {prefect.home}: UI at {prefect.ui_url}", flush=True)
-        report = setup(NightlyCutover(plan_name=PLAN_NAME))
-        prefect.start_worker(WORK_POOL, "demo-worker")
-        _save_blocks(emulator_dir / "connection.json", emu.connection, state_dir)
-        print(f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 slots), {len(report.deployments)} deployments", flush=True)
-        print("3/5 inventory and import-plan (from the emulator's Azure Migrate assessment export) ...", flush=True)
-        _run("inventory/inventory", {"target_block": BLOCK_NAME})
-        _run("import-plan/import-plan", {"source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
-                                         "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()}})
-        from blocks.plan import WavePlanBlock
-
-        plan = WavePlanBlock.load(PLAN_NAME).plan
-        wave = plan.waves[0]
-        names = {m.display_name for m in wave.machines}
-        print(f"    wave {wave.name}: {len(names)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
-        print("4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...", flush=True)
-        with Progress(TextColumn("    {task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
-            phases = {phase: bars.add_task(phase, total=len(names)) for phase in PHASES}
-
-            def watch() -> None:
-                for phase, count in phase_counts(admin.state(), names).items():
-                    bars.update(phases[phase], completed=count)
-
-            run = _run("migrate-wave/migrate-wave", {"request": {
-                "plan_name": PLAN_NAME, "wave": wave.name, "poll_interval": POLL_EMULATED_SECONDS / speed, "pre_approved_by": DEMO_APPROVER,
-                "hardening_policy": BLOCK_NAME, "cleanup_policy": BLOCK_NAME, "execute_cleanup": True}}, watch)
-            if phase_counts(admin.state(), names)["cleaned up"] < len(names):
-                bars.console.print(f"    on-prem clean-up waits for the grace period ({GRACE_HOURS:g} emulated h) and first backups; the next cleanup-wave run ...")
-                time.sleep(GRACE_HOURS * 3600 / speed)
-                _run("cleanup-wave/cleanup-wave", {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}}, watch)
-        counts = phase_counts(admin.state(), names)
-        stats = admin.stats()
-        print(f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
-              f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM requests {stats['requests_total']}")
-        print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
+    try:
+        with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu, prefect:
+            print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
+            _prepare(emu, prefect, state_dir)
+            wave, counts, total = _migrate(EmulatorAdmin(emu.connection), prefect, speed)
+    except KeyboardInterrupt:
+        print(f"\nInterrupted: the worker and its flow runs, the Prefect server and the emulator are stopped; the emulator's state export is in {emulator_dir / 'state.json'}")
+        return 130
     print(f"Emulator connection: {emulator_dir / 'connection.json'}; final state export: {emulator_dir / 'state.json'}")
-    print(f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave.name}; Prefect server and worker logs: {prefect.log_dir}")
-    return 0 if all(count == len(names) for count in counts.values()) else 1
+    print(f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave}; Prefect server and worker logs: {prefect.log_dir}")
+    return 0 if all(count == total for count in counts.values()) else 1
