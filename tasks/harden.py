@@ -17,7 +17,6 @@ from blocks.hardening import HardeningPolicy
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
-from tasks.vm_checks import read_vm
 
 if TYPE_CHECKING:
     from tasks.disaster_recovery import DrInfrastructure
@@ -136,20 +135,25 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
 
     compute = target.compute_client().virtual_machines
     rg, name = target.target_resource_group, machine.target_vm_name
+    encrypted, running = _host_encryption_and_power(compute, rg, name)
     changed = False
-    if not _encrypted_at_host(compute.get(rg, name)):
+    if not encrypted:
         compute.begin_deallocate(rg, name).result()
         compute.begin_update(rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))).result()
         changed = True
-    if changed or read_vm(target, name).power_state != "running":
+    if changed or not running:
         compute.begin_start(rg, name).result()
         changed = True
-    ok = _encrypted_at_host(compute.get(rg, name)) and read_vm(target, name).power_state == "running"  # read back
-    return StepResult(step="encryption", ok=ok, changed=changed, detail=f"encryption at host {'on' if ok else 'NOT on'}, VM running")
+    encrypted, running = _host_encryption_and_power(compute, rg, name)  # read back
+    ok = encrypted and running
+    return StepResult(step="encryption", ok=ok, changed=changed, detail=f"encryption at host {'on' if encrypted else 'NOT on'}, VM {'running' if running else 'NOT running'}")
 
 
-def _encrypted_at_host(vm) -> bool:  # type: ignore[no-untyped-def]
-    return bool(vm.security_profile and vm.security_profile.encryption_at_host)
+def _host_encryption_and_power(compute, rg: str, name: str) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+    """(encryption at host on, VM running), from one read of the VM with its instance view."""
+    vm = compute.get(rg, name, expand="instanceView")
+    running = any(s.code == "PowerState/running" for s in vm.instance_view.statuses or [])
+    return bool(vm.security_profile and vm.security_profile.encryption_at_host), running
 
 
 def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
