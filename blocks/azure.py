@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from tasks.names import subnet_name_problem, vnet_id_problem, within
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.compute import ComputeManagementClient
@@ -116,6 +118,21 @@ class AzureMigrationTarget(Block):
     ca_bundle: str | None = Field(default=None, description="Path of a CA bundle to trust for ARM and sign-in, for a private endpoint such as the emulator.")
     polling_interval: float = Field(default=30.0, ge=0, description="Seconds between long-running-operation polls when Azure sends no Retry-After.")
 
+    @model_validator(mode="after")
+    def _isolated_test_network(self) -> "AzureMigrationTarget":
+        """The test network must be a network of its own, never production or a part of it (DESIGN rule 7);
+        test migrations check again, reading both networks and their peerings, before each one starts."""
+        if within(self.test_network_id, self.target_network_id):
+            raise ValueError(f"test_network_id {self.test_network_id} is the production network (target_network_id) or a part of it: "
+                             "test migrations must go to an isolated network")
+        for field in ("target_network_id", "test_network_id"):
+            if reason := vnet_id_problem(getattr(self, field)):
+                raise ValueError(f"{field} {reason}")
+        for field in ("target_subnet", "test_subnet"):
+            if reason := subnet_name_problem(getattr(self, field)):
+                raise ValueError(f"{field} {getattr(self, field)!r} {reason}")
+        return self
+
     @property
     def target_resource_group_id(self) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.target_resource_group}"
@@ -128,8 +145,8 @@ class AzureMigrationTarget(Block):
             options["connection_verify"] = self.ca_bundle
         return options
 
-    def _build(self, client_type: type) -> Any:
-        return client_type(self.credentials.get_credential(self.ca_bundle), self.subscription_id, **self._client_options())
+    def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
+        return client_type(self.credentials.get_credential(self.ca_bundle), subscription_id or self.subscription_id, **self._client_options())
 
     def site_recovery_client(self) -> "SiteRecoveryManagementClient":
         """Site Recovery (replication, test migration, migration, jobs); its pipeline also serves OffAzure reads."""
@@ -142,10 +159,11 @@ class AzureMigrationTarget(Block):
 
         return self._build(ComputeManagementClient)
 
-    def network_client(self) -> "NetworkManagementClient":
+    def network_client(self, subscription_id: str | None = None) -> "NetworkManagementClient":
+        """Network client for the target's subscription, or another one's (a test network may live elsewhere)."""
         from azure.mgmt.network import NetworkManagementClient
 
-        return self._build(NetworkManagementClient)
+        return self._build(NetworkManagementClient, subscription_id)
 
     def recovery_services_client(self) -> "RecoveryServicesClient":
         from azure.mgmt.recoveryservices import RecoveryServicesClient

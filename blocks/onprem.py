@@ -7,14 +7,31 @@ vSphere datastore browser) and naming the saved block as `<block-type-slug>/<blo
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from prefect.blocks.core import Block
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from tasks.names import segment_problem
 
 ONPREM_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
+DECOMMISSION_DOCS = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
+
+
+class ConfinementError(ValueError):
+    """An adapter was asked to touch something outside the one server it acts for (DESIGN rule 8); nothing was changed."""
+
+
+def server_segment(server: str) -> str:
+    """The server's name if it can stand as one path or URL segment, else a `ConfinementError` saying why."""
+    if reason := segment_problem(server):
+        raise ConfinementError(f"server name {server!r} {reason}; an adapter acts only on one server's own entry")
+    return server
 
 
 class DiskFile(BaseModel):
@@ -44,13 +61,15 @@ class DiskDatastore(Block, ABC):
         """The server's disk files still on the datastore."""
 
     @abstractmethod
-    def delete(self, disk: DiskFile) -> None:
-        """Delete one disk file; a file already gone is not an error."""
+    def delete(self, server: str, disk: DiskFile) -> None:
+        """Delete one of the server's disk files; a file already gone is not an error, a file that is not
+        the server's own is refused (`ConfinementError`) before anything is deleted."""
 
 
 class HttpBackupCatalog(BackupCatalog):
     """A backup catalog served over HTTPS: `GET {url}/servers/{server}` lists a server's jobs,
-    `DELETE {url}/jobs/{job}/servers/{server}` takes it out of one.
+    `DELETE {url}/jobs/{job}/servers/{server}` takes it out of one. Names travel as single quoted path
+    segments (`a/../b` is `a%2F..%2Fb`, one segment), so a name never reaches another server's entry.
 
     Example:
         ```python
@@ -63,34 +82,45 @@ class HttpBackupCatalog(BackupCatalog):
     _block_type_name = "wavelift HTTP Backup Catalog"
     _block_type_slug = "wavelift-http-backup-catalog"
     _logo_url = ONPREM_LOGO
-    _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
+    _documentation_url = DECOMMISSION_DOCS
 
     url: str = Field(description="Base URL of the catalog API, e.g. https://backup.corp.example/api.")
     ca_bundle: str | None = Field(default=None, description="Path of a CA bundle to trust for a private certificate.")
     api_token: SecretStr | None = Field(default=None, description="Bearer token, if the catalog needs one.")
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer.")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for an answer.")
 
     def _client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.api_token.get_secret_value()}"} if self.api_token else {}
         return httpx.Client(base_url=self.url.rstrip("/"), verify=self.ca_bundle or True, headers=headers, timeout=self.timeout_seconds)
 
+    @staticmethod
+    def _path(*segments: str) -> str:
+        return "".join(f"/{quote(server_segment(s), safe='')}" for s in segments)
+
     def jobs_of(self, server: str) -> list[str]:
         with self._client() as client:
-            response = client.get(f"/servers/{server}")
+            response = client.get(self._path("servers", server))
         if response.status_code == 404:
             return []
         response.raise_for_status()
-        return sorted(response.json()["jobs"])
+        body = response.json()
+        if body.get("server", server) != server:
+            raise ConfinementError(f"the catalog answered for {body['server']!r} when asked about {server!r}")
+        return sorted(server_segment(job) for job in body["jobs"])
 
     def remove_from_job(self, job: str, server: str) -> None:
         with self._client() as client:
-            response = client.delete(f"/jobs/{job}/servers/{server}")
+            response = client.delete(self._path("jobs", job, "servers", server))
         if response.status_code not in (200, 204, 404):
             response.raise_for_status()
 
 
 class LocalDatastore(DiskDatastore):
     """A datastore mounted as a folder (NFS, or a VMFS export), one folder per server as VMware lays it out.
+
+    Everything it touches is a regular file directly in the folder named exactly as the server: a name
+    with a separator, a folder or file that is a symbolic link, or a pattern that leaves the folder is
+    refused before anything is deleted.
 
     Example:
         ```python
@@ -103,24 +133,56 @@ class LocalDatastore(DiskDatastore):
     _block_type_name = "wavelift Local Datastore"
     _block_type_slug = "wavelift-local-datastore"
     _logo_url = ONPREM_LOGO
-    _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
+    _documentation_url = DECOMMISSION_DOCS
 
-    root: str = Field(description="Folder where the datastore is mounted.")
-    pattern: str = Field(default="*-flat.vmdk", description="Which files in a server's folder are its raw disks.")
+    root: str = Field(description="Folder where the datastore is mounted (an absolute path).")
+    pattern: str = Field(default="*-flat.vmdk", description="Which file names in a server's folder are its raw disks (a glob of one file name).")
 
-    def _folder(self, server: str) -> Path:
+    @field_validator("root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not Path(value).is_absolute():
+            raise ValueError(f"root {value!r} must be an absolute path")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_file_name(cls, value: str) -> str:
+        if reason := segment_problem(value) or ("contains '**'" if "**" in value else None):
+            raise ValueError(f"pattern {value!r} {reason}: it matches file names inside one server's folder, never a path")
+        return value
+
+    def _folder(self, server: str) -> Path | None:
+        """The server's own folder (None when it has none); refused when the name or the folder could lead elsewhere."""
         root = Path(self.root).resolve()
-        folder = (root / server).resolve()
-        if folder.parent != root:
-            raise ValueError(f"server name {server!r} does not name a folder directly under the datastore {root}")
+        folder = root / server_segment(server)
+        if not os.path.lexists(folder):
+            return None
+        if folder.is_symlink() or not folder.is_dir():
+            raise ConfinementError(f"{folder} is not a folder of the datastore (a symbolic link or a file); nothing there is touched")
+        if server not in os.listdir(root):  # a case-insensitive mount finds WEB-01 for web-01: not this server's folder
+            raise ConfinementError(f"the datastore has no folder named exactly {server!r}")
         return folder
+
+    def _own_file(self, folder: Path, path: Path) -> Path:
+        """`path` if it is a regular file directly in `folder` whose name matches the pattern; refused otherwise."""
+        if path.parent != folder or not fnmatch.fnmatchcase(path.name, self.pattern):
+            raise ConfinementError(f"{path} is not one of the disk files ({self.pattern}) in {folder}")
+        if path.is_symlink() or path.resolve().parent != folder.resolve():
+            raise ConfinementError(f"{path} is a symbolic link out of {folder}; nothing there is touched")
+        return path
 
     def disk_files(self, server: str) -> list[DiskFile]:
         folder = self._folder(server)
-        return [DiskFile(path=str(p), size_bytes=p.stat().st_size) for p in sorted(folder.glob(self.pattern))] if folder.is_dir() else []
+        if folder is None:
+            return []
+        files = [self._own_file(folder, p) for p in sorted(folder.iterdir()) if fnmatch.fnmatchcase(p.name, self.pattern)]
+        return [DiskFile(path=str(p), size_bytes=p.stat().st_size) for p in files if p.is_file()]
 
-    def delete(self, disk: DiskFile) -> None:
-        path = Path(disk.path).resolve()
-        if path.parent.parent != Path(self.root).resolve():
-            raise ValueError(f"{path} is not a server's disk file on the datastore {self.root}")
-        path.unlink(missing_ok=True)
+    def delete(self, server: str, disk: DiskFile) -> None:
+        path = Path(os.path.normpath(disk.path))
+        if path.parent != Path(self.root).resolve() / server_segment(server):
+            raise ConfinementError(f"{disk.path} is not in the datastore folder of {server}; nothing was deleted")
+        folder = self._folder(server)
+        if folder is not None:
+            self._own_file(folder, path).unlink(missing_ok=True)

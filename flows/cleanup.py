@@ -11,12 +11,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
+from flows.parameters import BlockName, PlanName, WaveName
 from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
 from blocks.plan import WavePlanBlock
 from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
-from tasks.cleanup import CleanupReport, clean_up_machine
-from tasks.discovery import resolve_infrastructure
+from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
+from tasks.discovery import DiscoveredMachine, discover_machines, onprem_identity, resolve_infrastructure
+from tasks.plan_models import MachinePlan
 
 PARALLEL_CLEANUPS = 10
 
@@ -24,9 +26,9 @@ PARALLEL_CLEANUPS = 10
 class CleanupRequest(BaseModel):
     """The cleanup-wave form."""
 
-    plan_name: str = Field(description="The plan.")
-    wave: str = Field(description="The wave to clean up after.")
-    policy_block: str = Field(description="CleanupPolicy block: grace period, on-prem adapters, docs target.")
+    plan_name: PlanName
+    wave: WaveName = Field(description="The wave to clean up after.")
+    policy_block: BlockName = Field(description="CleanupPolicy block: grace period, on-prem adapters, docs target.")
     execute: bool = Field(default=False, description="Really remove things. Off (the default) is a dry run that lists what would go.")
 
 
@@ -54,6 +56,17 @@ def publish_as_built(plan_name: str, wave: str, docs_block: str | None, records:
     return AsBuiltDocs(written=written, commit=commit)
 
 
+def _identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]) -> dict[str, OnPremIdentity]:
+    """Each machine's on-prem name from discovery, or why the on-prem adapters may not act for it."""
+    identities = {}
+    for machine in machines:
+        try:
+            identities[machine.source_name] = OnPremIdentity(server=onprem_identity(machine, discovered))
+        except LookupError as exc:
+            identities[machine.source_name] = OnPremIdentity(server=None, problem=str(exc))
+    return identities
+
+
 @flow(name="cleanup-wave", flow_run_name="cleanup-{request.plan_name}-{request.wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
 def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     """Clean up after the wave's migrated machines as far as their gates allow, and publish the as-built records."""
@@ -61,7 +74,10 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     selected = plan.wave(request.wave)
     policy = CleanupPolicy.load(request.policy_block)
     infra = resolve_infrastructure(plan.target_block)
-    reports = [f.result() for f in [clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute) for m in selected.machines]]
+    identities = _identities(selected.machines, discover_machines(plan.target_block))
+    futures = [clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name])
+               for m in selected.machines]
+    reports = [f.result() for f in futures]
     records = [r.record for r in reports if r.record is not None]
     docs = publish_as_built(request.plan_name, request.wave, policy.docs_target, records, request.execute)
     mode = "" if request.execute else "DRY RUN — nothing was changed. "

@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
+from flows.parameters import PlanName, PollInterval, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
@@ -23,23 +24,31 @@ from tasks.plan_models import MachinePlan
 from tasks.vault_status import VaultStatusBoard
 
 PARALLEL_CUTOVERS = 20
+FIXED_MINUTES = 20.0
+MINUTES_PER_TB = 30.0
 
 
 class CutoverRequest(BaseModel):
     """The cutover form (and the nightly deployment's parameters)."""
 
-    plan_name: str = Field(description="The plan.")
-    waves: list[str] = Field(default_factory=list, description="Waves to consider; empty means every wave of the plan.")
+    plan_name: PlanName
+    waves: list[WaveName] = Field(default_factory=list, max_length=100, description="Waves to consider; empty means every wave of the plan.")
     force_outside_window: bool = Field(default=False, description="Cut over even though the maintenance window is closed.")
-    force_reason: str | None = Field(default=None, description="Why the window is overridden; required with force_outside_window and recorded.")
-    fixed_minutes: float = Field(default=20.0, ge=0, description="Predicted minutes of every cutover beyond the final sync: shutdown, VM creation, boot.")
-    minutes_per_tb: float = Field(default=30.0, ge=0, description="Predicted final-sync minutes per TB of disks (a day's churn at most).")
-    poll_interval: float = Field(default=60.0, gt=0, description="Seconds between vault reads while a migration started earlier is awaited.")
+    force_reason: str | None = Field(default=None, max_length=2000, description="Why the window is overridden; required with force_outside_window and recorded.")
+    fixed_minutes: float = Field(default=FIXED_MINUTES, gt=0, le=1440,
+                                 description="Predicted minutes of every cutover beyond the final sync: shutdown, VM creation, boot.")
+    minutes_per_tb: float = Field(default=MINUTES_PER_TB, ge=0, le=1440, description="Predicted final-sync minutes per TB of disks (a day's churn at most).")
+    prediction_reason: str | None = Field(default=None, max_length=2000,
+                                          description="Why the prediction is shorter than wavelift's default; required then, and recorded.")
+    poll_interval: PollInterval = Field(default=60.0, description="Seconds between vault reads while a migration started earlier is awaited (0.1–3600).")
 
     @model_validator(mode="after")
-    def _reason_to_force(self) -> "CutoverRequest":
+    def _reasons(self) -> "CutoverRequest":
         if self.force_outside_window and not (self.force_reason or "").strip():
             raise ValueError("forcing a cutover outside the maintenance window needs force_reason")
+        if (self.fixed_minutes < FIXED_MINUTES or self.minutes_per_tb < MINUTES_PER_TB) and not (self.prediction_reason or "").strip():
+            raise ValueError(f"a prediction shorter than the default ({FIXED_MINUTES:g} min + {MINUTES_PER_TB:g} min per TB) "
+                             "needs prediction_reason: a short prediction lets a cutover start that may not end inside the window")
         return self
 
     def predicted(self, machine: MachinePlan) -> timedelta:
@@ -47,7 +56,8 @@ class CutoverRequest(BaseModel):
 
 
 def _skip(machine: MachinePlan, why: str) -> CutoverResult:
-    return CutoverResult(machine=machine.display_name, item=machine.source_name, outcome="skipped", detail=why, old_ip=machine.source_ip)
+    return CutoverResult(machine=machine.display_name, item=machine.source_name, outcome="skipped", detail=why, old_ip=machine.source_ip,
+                         test_waiver=machine.waiver_note)
 
 
 @flow(name="cutover", flow_run_name="cutover-{request.plan_name}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CUTOVERS))
@@ -83,7 +93,10 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
         key=f"cutover-{plan.name}",
         table=[{"machine": r.machine, "outcome": r.outcome, "old_ip": r.old_ip or "", "new_ip": r.new_ip or "", "vm": r.vm.name if r.vm else "",
                 "source_shutdown": "" if r.performed_shutdown is None else ("yes" if r.performed_shutdown else "NO"), "detail": r.detail,
+                "test_waiver": r.test_waiver or "",
                 "options": " | ".join(r.options)} for r in results],
-        description=f"Cutover of {plan.name} at {now:%Y-%m-%d %H:%M} UTC" + (f" (forced outside the window: {request.force_reason})" if request.force_outside_window else ""),
+        description=f"Cutover of {plan.name} at {now:%Y-%m-%d %H:%M} UTC" + (f" (forced outside the window: {request.force_reason})" if request.force_outside_window else "")
+                    + (f"; prediction {request.fixed_minutes:g} min + {request.minutes_per_tb:g} min/TB: {request.prediction_reason}"
+                       if request.prediction_reason else ""),
     )
     return results

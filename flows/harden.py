@@ -6,6 +6,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.parameters import BlockName, PlanName, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from blocks.plan import WavePlanBlock
@@ -25,7 +26,7 @@ def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrast
 
 
 @flow(name="harden-wave", flow_run_name="harden-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING))
-def harden_wave(plan_name: str, wave: str, policy_block: str) -> list[HardeningReport]:
+def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: BlockName) -> list[HardeningReport]:
     """Harden the wave's migrated machines; machines not migrated yet are left for a later run.
 
     Args:

@@ -19,6 +19,7 @@ from flows.harden import harden_wave
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave
+from flows.parameters import BlockName, PersonName, PlanName, PollInterval, WaveName
 from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
@@ -28,14 +29,14 @@ from tasks.test_migration import MigrationTestReport
 class MigrateWaveRequest(BaseModel):
     """The migrate-wave form."""
 
-    plan_name: str = Field(description="The plan.")
-    wave: str = Field(description="The wave to migrate.")
-    poll_interval: float = Field(default=300.0, gt=0, description="Seconds between vault reads while machines seed or migrate.")
-    pre_approved_by: str | None = Field(default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos).")
-    pre_approval_comment: str = Field(default="pre-approved in the migrate-wave run", description="Recorded with a pre-approval.")
+    plan_name: PlanName
+    wave: WaveName = Field(description="The wave to migrate.")
+    poll_interval: PollInterval = Field(default=300.0, description="Seconds between vault reads while machines seed or migrate (0.1–3600).")
+    pre_approved_by: PersonName | None = Field(default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos).")
+    pre_approval_comment: str = Field(default="pre-approved in the migrate-wave run", max_length=2000, description="Recorded with a pre-approval.")
     cut_over: bool = Field(default=True, description="Cut over the signed-off machines if the wave's window is open; otherwise the nightly cutover does.")
-    hardening_policy: str | None = Field(default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening.")
-    cleanup_policy: str | None = Field(default=None, description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.")
+    hardening_policy: BlockName | None = Field(default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening.")
+    cleanup_policy: BlockName | None = Field(default=None, description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.")
     execute_cleanup: bool = Field(default=False, description="Really remove what the clean-up's gates allow; off is a dry run that lists it.")
 
 

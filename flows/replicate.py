@@ -8,6 +8,7 @@ batches of 100 are how the plan is cut and reported, not a barrier that waits fo
 from __future__ import annotations
 
 import time
+from typing import Annotated
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_any
@@ -17,6 +18,8 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
+
+from flows.parameters import PlanName, PollInterval, WaveName
 
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
@@ -71,7 +74,8 @@ def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> li
 
 
 @flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
-def replicate_wave(plan_name: str, wave: str, poll_interval: float = 300.0, batch: int | None = None) -> ReplicationSummary:
+def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInterval = 300.0,
+                   batch: Annotated[int, Field(ge=1, le=1000)] | None = None) -> ReplicationSummary:
     """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
 
     Args:

@@ -14,6 +14,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
+from flows.parameters import PersonName, PlanName, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOff, SignOffLedger
@@ -29,12 +30,12 @@ PARALLEL_CLEANUPS = 20
 class SignOffRequest(BaseModel):
     """The sign-off form."""
 
-    plan_name: str = Field(description="The plan.")
-    wave: str = Field(description="The wave whose test migrations are judged.")
+    plan_name: PlanName
+    wave: WaveName = Field(description="The wave whose test migrations are judged.")
     decision: Literal["approve", "reject"] = Field(description="Approve the machines for cutover, or reject them.")
-    approver: str = Field(min_length=2, description="Who decides (name or e-mail); recorded with the decision.")
-    comment: str = Field(default="", description="Why; required to reject.")
-    machines: list[str] = Field(default_factory=list, description="Machine names; empty means every machine of the wave whose test passed.")
+    approver: PersonName = Field(description="Who decides (name or e-mail); recorded with the decision.")
+    comment: str = Field(default="", max_length=2000, description="Why; required to reject.")
+    machines: list[str] = Field(default_factory=list, max_length=10000, description="Machine names; empty means every machine of the wave whose test passed.")
 
     @model_validator(mode="after")
     def _reason_to_reject(self) -> "SignOffRequest":

@@ -35,6 +35,7 @@ class AsBuiltRecord(BaseModel):
     replication_removed: bool
     onprem_backup_jobs: list[str]
     onprem_disk_files: int
+    test_waiver: str | None = None
 
 
 def as_built(machine: MachinePlan, vm: VmFacts, backup: dict | None, dr: tuple[str, str] | None, replication_removed: bool,
@@ -43,7 +44,8 @@ def as_built(machine: MachinePlan, vm: VmFacts, backup: dict | None, dr: tuple[s
         machine=machine.display_name, source_item=machine.source_name, old_ip=machine.source_ip, new_ip=vm.private_ip, vm_name=vm.name, vm_size=vm.size,
         region=vm.location, resource_group=vm.id.split("/")[4], migrated_at=vm.created.isoformat(timespec="seconds") if vm.created else None,
         vm_id=vm.id, nic_id=vm.nic_id, nsg_id=vm.nsg_id, backup_policy=(backup or {}).get("policyName"), dr_region=dr[1] if dr else None,
-        dr_item_id=dr[0] if dr else None, replication_removed=replication_removed, onprem_backup_jobs=backup_jobs, onprem_disk_files=disk_files)
+        dr_item_id=dr[0] if dr else None, replication_removed=replication_removed, onprem_backup_jobs=backup_jobs, onprem_disk_files=disk_files,
+        test_waiver=machine.waiver_note)
 
 
 def _name(resource_id: str | None) -> str:
@@ -63,6 +65,7 @@ def machine_markdown(record: AsBuiltRecord) -> str:
         ("Network security group", _name(record.nsg_id)),
         ("Backup policy", record.backup_policy or "NOT PROTECTED"),
         ("Disaster recovery", f"replicated to {record.dr_region}" if record.dr_region else "none"),
+        ("Test migration", record.test_waiver or "tested and signed off"),
         ("Migration replication", "removed (migration completed)" if record.replication_removed else "still in place"),
         ("On-prem backup jobs", ", ".join(record.onprem_backup_jobs) or "none"),
         ("On-prem disk files", str(record.onprem_disk_files) if record.onprem_disk_files else "none"),

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from blocks.cleanup import CleanupPolicy
 from blocks.hardening import HardeningPolicy
-from blocks.onprem import BackupCatalog, DiskDatastore
+from blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
 from tasks.as_built import AsBuiltRecord, as_built
 from tasks.disaster_recovery import read_dr
 from tasks.discovery import ReplicationInfrastructure
@@ -100,9 +100,17 @@ def _read_vm(target: AzureMigrationTarget, name: str) -> VmFacts | None:
         return None
 
 
+class OnPremIdentity(BaseModel):
+    """Whom the on-prem adapters may act on for a plan's machine: its discovered name, or why nobody."""
+
+    server: str | None
+    problem: str | None = None
+
+
 @task(task_run_name="clean-up-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, execute: bool) -> CleanupReport:
-    """Clean up after one machine's cutover, as far as its gates allow."""
+def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, execute: bool,
+                     identity: OnPremIdentity) -> CleanupReport:
+    """Clean up after one machine's cutover, as far as its gates allow; on-prem only for its discovered identity."""
     target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
     status, vm = _read_item(target, infra, machine), _read_vm(target, machine.target_vm_name)
     actions: list[Action] = []
@@ -126,29 +134,52 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
         else:
             actions.append(Action(step="complete-migration", outcome="held", detail=running.detail))
     catalog, datastore = policy.catalog(), policy.disks()
-    actions += _clean_up_onprem(machine.display_name, catalog, datastore, gates, execute)
+    if catalog or datastore:
+        actions += _clean_up_onprem(identity, catalog, datastore, gates, execute)
 
     removed = status is None or (execute and any(a.step == "complete-migration" and a.outcome == "done" for a in actions))
-    record = as_built(machine, vm, backup, read_dr(target, hardening, vm.name), removed,
-                      catalog.jobs_of(machine.display_name) if catalog else [], len(datastore.disk_files(machine.display_name)) if datastore else 0)
+    jobs, disks = _onprem_left(identity.server, catalog, datastore)
+    record = as_built(machine, vm, backup, read_dr(target, hardening, vm.name), removed, jobs, len(disks))
     held = [g for g in gates if not g.passed]
     done = [a.step for a in actions if a.outcome == "done"]
     if done:  # an event per change of state: a run that found nothing to do says nothing
         machine_event(machine, "cleanup.held" if held else "cleaned-up", actions=done, held_by=[g.name for g in held])
     detail = "on-prem copies kept: " + "; ".join(g.detail for g in held) if held else "all gates passed"
+    if identity.problem and (catalog or datastore):
+        detail += f"; on-prem left alone: {identity.problem}"
     return CleanupReport(machine=machine.display_name, migrated=True, detail=detail, gates=gates, actions=actions, record=record)
 
 
-def _clean_up_onprem(server: str, catalog: BackupCatalog | None, datastore: DiskDatastore | None, gates: list[Gate], execute: bool) -> list[Action]:
-    """Take the server out of its local backup jobs and delete its raw disk files, only when every gate passed."""
-    jobs = catalog.jobs_of(server) if catalog else []
-    disks = datastore.disk_files(server) if datastore else []
+def _onprem_left(server: str | None, catalog: BackupCatalog | None, datastore: DiskDatastore | None) -> tuple[list[str], list[DiskFile]]:
+    """The server's backup jobs and disk files still on-prem (none known without a confirmed identity)."""
+    if server is None:
+        return [], []
+    try:
+        return (catalog.jobs_of(server) if catalog else []), (datastore.disk_files(server) if datastore else [])
+    except ConfinementError:
+        return [], []
+
+
+def _clean_up_onprem(identity: OnPremIdentity, catalog: BackupCatalog | None, datastore: DiskDatastore | None, gates: list[Gate],
+                     execute: bool) -> list[Action]:
+    """Take the server out of its local backup jobs and delete its raw disk files, only when every gate passed and
+    discovery confirmed whom the adapters act on; an adapter's refusal holds everything back before any change."""
+    server = identity.server
+    if server is None:
+        return [Action(step="on-prem", outcome="held", detail=f"on-prem copies kept: {identity.problem}")]
+    try:
+        jobs = catalog.jobs_of(server) if catalog else []
+        disks = datastore.disk_files(server) if datastore else []
+    except ConfinementError as exc:
+        return [Action(step="on-prem", outcome="held", detail=f"on-prem copies kept: {exc}")]
     if not (jobs or disks):
         return []
     held = [g for g in gates if not g.passed]
     if held:
         what = f"{len(jobs)} backup job(s) and {len(disks)} disk file(s) of {server} kept"
         return [Action(step="on-prem", outcome="held", detail=f"{what}: " + "; ".join(g.detail for g in held))]
-    actions = [_step(execute, "on-prem-backup", f"remove {server} from backup job {job}", lambda job=job: catalog.remove_from_job(job, server)) for job in jobs]  # type: ignore[union-attr]
-    actions += [_step(execute, "on-prem-disk", f"delete {d.path} ({d.size_bytes / 1024**3:.0f} GiB)", lambda d=d: datastore.delete(d)) for d in disks]  # type: ignore[union-attr]
+    actions = [_step(execute, "on-prem-backup", f"remove {server} from backup job {job}",
+                     lambda job=job: catalog.remove_from_job(job, server)) for job in jobs]  # type: ignore[union-attr]
+    actions += [_step(execute, "on-prem-disk", f"delete {d.path} ({d.size_bytes / 1024**3:.0f} GiB)",
+                      lambda d=d: datastore.delete(server, d)) for d in disks]  # type: ignore[union-attr]
     return actions

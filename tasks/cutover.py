@@ -42,6 +42,7 @@ class CutoverResult(BaseModel):
     new_ip: str | None = None
     vm: VmFacts | None = None
     options: list[str] = []
+    test_waiver: str | None = None
 
 
 def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOff | None) -> str | None:
@@ -50,7 +51,7 @@ def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOf
         return "not replicating"
     if status.migration_state in ("MigrationSucceeded", "MigrationInProgress"):
         return None
-    if machine.test_waiver_reason:
+    if machine.test_waived:
         return None if "Migrate" in status.allowed_operations else f"Azure does not allow Migrate in state {status.migration_state}"
     if status.last_test_status != "Succeeded":
         return "no succeeded test migration"
@@ -77,8 +78,9 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan) -> tuple[VmFacts
 
 def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) -> CutoverResult:
     """The task's answer, also emitted as the machine's `cutover.<outcome>` event."""
-    result = CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip, **extra)  # type: ignore[arg-type]
-    machine_event(machine, f"cutover.{outcome}", detail=detail, old_ip=result.old_ip, new_ip=result.new_ip)
+    result = CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip,
+                           test_waiver=machine.waiver_note, **extra)  # type: ignore[arg-type]
+    machine_event(machine, f"cutover.{outcome}", detail=detail, old_ip=result.old_ip, new_ip=result.new_ip, test_waiver=result.test_waiver)
     return result
 
 

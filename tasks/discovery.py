@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
 from tasks.arm import get_json, list_json
+from tasks.names import same_resource
+from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 
 T = TypeVar("T")
@@ -81,6 +83,22 @@ def parse_machine(raw: dict) -> DiscoveredMachine:
         ip_addresses=[ip for nic in props.get("networkAdapters", []) for ip in nic.get("ipAddressList", [])],
         power_status=props.get("powerStatus", ""), vcenter_id=props.get("vCenterId"),
     )
+
+
+def onprem_identity(machine: MachinePlan, discovered: list[DiscoveredMachine]) -> str:
+    """The name by which on-prem systems know a plan's machine, taken from discovery, never from the plan
+    (DESIGN rule 8). Raises `LookupError` saying why when the plan's entry is not one discovered machine
+    whose name no other discovered machine shares, even in another case: then no on-prem adapter may act."""
+    found = [d for d in discovered if same_resource(d.id, machine.machine_id)]
+    if len(found) != 1 or found[0].name != machine.source_name:
+        raise LookupError(f"{machine.display_name}: the plan's machine {machine.machine_id} is not a machine the appliance discovered")
+    server = found[0].display_name
+    if machine.display_name != server:
+        raise LookupError(f"the plan calls the machine {machine.display_name!r} but discovery calls it {server!r}")
+    twins = [d.id for d in discovered if d.display_name.lower() == server.lower() and d is not found[0]]
+    if twins:
+        raise LookupError(f"{server!r}: {len(twins)} other discovered machine(s) have the same name up to case, so on-prem systems cannot tell them apart")
+    return server
 
 
 def _first(items: Iterable[T], missing: str) -> T:

@@ -7,34 +7,21 @@ test migration needs a written reason (DESIGN safety rules 1 and 2).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN, segment_problem, subnet_name_problem, vm_name_problem
+
 MAX_BATCH = 100
+OFFAZURE_MACHINE_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OffAzure/"
+                                 r"(VMwareSites|HyperVSites|ServerSites)/[^/]+/machines/[^/]+$", re.IGNORECASE)
 DiskType = Literal["Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "PremiumV2_LRS", "UltraSSD_LRS", "StandardSSD_ZRS", "Premium_ZRS"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: list[str] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-_VM_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&~!#$%^(){}\'')
-
-
-def vm_name_problem(name: str) -> str | None:
-    """Why `name` cannot name the Azure VM of a migration, or None.
-
-    Azure Migrate's target VM name is the resource name (1–64 characters; the guest keeps its own
-    host name), without whitespace or ARM's reserved characters, not starting with '_' nor ending
-    with '.' or '-', and not only digits."""
-    if not 1 <= len(name) <= 64:
-        return f"must be 1 to 64 characters long (it has {len(name)})"
-    if any(c in _VM_FORBIDDEN or c.isspace() for c in name):
-        return "must not contain whitespace or any of \\/\"[]:|<>+=;,?*@&~!#$%^(){}'"
-    if name.startswith("_") or name.endswith((".", "-")):
-        return "must not start with '_' or end with '.' or '-'"
-    if name.isdigit():
-        return "must not be only digits"
-    return None
 
 
 def iana_zone(value: str) -> str:
@@ -116,9 +103,19 @@ class MachinePlan(BaseModel):
     perform_shutdown: bool = Field(default=True, description="Shut the source down before the final sync (DESIGN rule 1).")
     shutdown_opt_out_reason: str | None = Field(default=None, description="Why this machine migrates without a source shutdown.")
     test_waiver_reason: str | None = Field(default=None, description="Why this machine may cut over without a test migration and sign-off.")
+    test_waived_by: str | None = Field(default=None, description="Who waived the test migration (name or e-mail); required with a waiver.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "MachinePlan":
+        names = {"source_name": self.source_name, "display_name": self.display_name}
+        for field, name in names.items():
+            if reason := segment_problem(name):
+                raise ValueError(f"{field} {name!r} {reason}: a machine's name comes from discovery and is never a path")
+        if not OFFAZURE_MACHINE_ID.match(self.machine_id) or self.machine_id.rsplit("/", 1)[1] != self.source_name:
+            raise ValueError(f"machine_id {self.machine_id!r} must be the discovered machine's ARM id, ending in /machines/{self.source_name}")
+        for field, subnet in (("target_subnet", self.target_subnet), ("test_subnet", self.test_subnet)):
+            if subnet is not None and (reason := subnet_name_problem(subnet)):
+                raise ValueError(f"{field} {subnet!r} {reason}")
         reason = vm_name_problem(self.target_vm_name)
         if reason:
             raise ValueError(f"target_vm_name '{self.target_vm_name}' {reason}")
@@ -128,7 +125,21 @@ class MachinePlan(BaseModel):
             raise ValueError("exactly one disk must be the OS disk")
         if not self.perform_shutdown and not (self.shutdown_opt_out_reason or "").strip():
             raise ValueError("opting out of the source shutdown needs shutdown_opt_out_reason")
+        if self.test_waiver_reason is not None and not self.test_waiver_reason.strip():
+            raise ValueError("test_waiver_reason is blank: waiving the test migration needs a written reason (DESIGN rule 7)")
+        if self.test_waiver_reason and not (self.test_waived_by or "").strip():
+            raise ValueError("a test waiver needs test_waived_by: who waived the test is recorded with the reason (DESIGN rule 7)")
         return self
+
+    @property
+    def test_waived(self) -> bool:
+        """Whether the plan waives the test migration and sign-off, with a written reason (DESIGN rule 2)."""
+        return bool((self.test_waiver_reason or "").strip())
+
+    @property
+    def waiver_note(self) -> str | None:
+        """The test waiver as the cutover report and the as-built record show it: who waived it, and why."""
+        return f"test migration waived by {self.test_waived_by}: {self.test_waiver_reason}" if self.test_waived else None
 
     @property
     def total_gb(self) -> int:
@@ -145,7 +156,7 @@ class Exclusion(BaseModel):
 class Wave(BaseModel):
     """Machines that replicate, test and cut over together, inside one maintenance window."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Lower-case name used in run names and tags.")
+    name: str = Field(pattern=NAME_PATTERN, description="Lower-case name used in run names and tags.")
     window: MaintenanceWindow = Field(default_factory=MaintenanceWindow)
     batch_size: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH, description="Machines per replication batch (at most 100).")
     cleanup_test: Literal["immediately", "after_signoff"] = Field(default="after_signoff", description="When test-migration VMs are removed.")
@@ -160,8 +171,8 @@ class Wave(BaseModel):
 class WavePlan(BaseModel):
     """A whole migration plan: its waves and the machines left out with their reasons."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
-    target_block: str = Field(description="Name of the AzureMigrationTarget block the plan migrates to.")
+    name: str = Field(pattern=NAME_PATTERN)
+    target_block: str = Field(pattern=BLOCK_NAME_PATTERN, description="Name of the AzureMigrationTarget block the plan migrates to.")
     waves: list[Wave] = Field(min_length=1)
     excluded: list[Exclusion] = Field(default_factory=list)
 

@@ -13,19 +13,20 @@ from pydantic import BaseModel, Field, ValidationError
 from tasks.assessment import AssessedMachine
 from tasks.discovery import DiscoveredMachine
 from tasks.migrate_csv import CsvMachine
+from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
 from tasks.plan_models import MAX_BATCH, Exclusion, MachinePlan, MaintenanceWindow, PlannedDisk, Wave, WavePlan
 from tasks.problems import InputRefused, Problem
 
 
-WAVE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+WAVE_NAME = re.compile(NAME_PATTERN)
 
 
 class PlanSettings(BaseModel):
     """What an operator chooses when importing a plan (the import flow's form)."""
 
-    plan_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Name of the plan (the block document it is saved as).")
-    target_block: str = Field(description="AzureMigrationTarget block the plan migrates to.")
-    wave: str = Field(default="wave-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Wave for rows that name none.")
+    plan_name: str = Field(pattern=NAME_PATTERN, description="Name of the plan (the block document it is saved as).")
+    target_block: str = Field(pattern=BLOCK_NAME_PATTERN, description="AzureMigrationTarget block the plan migrates to.")
+    wave: str = Field(default="wave-1", pattern=NAME_PATTERN, description="Wave for rows that name none.")
     window: MaintenanceWindow = Field(default_factory=MaintenanceWindow, description="Maintenance window of every wave of this import.")
     batch_size: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH, description="Machines per replication batch.")
     cleanup_test: Literal["immediately", "after_signoff"] = Field(default="after_signoff", description="When test-migration VMs are removed.")

@@ -17,6 +17,7 @@ from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.plan_models import MachinePlan
+from tasks.test_network import isolation_problem
 from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
@@ -78,7 +79,7 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
         return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=True, cleaned_up=True,
                                    detail="tested and cleaned up earlier", tested_at=status.last_test_time)
     if status.test_state != "TestMigrationSucceeded":
-        problem = prerequisite_problem(status, target)
+        problem = prerequisite_problem(status, target) or isolation_problem(target)
         if problem:
             return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=problem)
         nic = m.VMwareCbtNicInput(nic_id=status.primary_nic_id, is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)

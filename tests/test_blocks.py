@@ -68,9 +68,13 @@ def test_saved_blocks_load_with_the_secret_intact(emu: Emulated, prefect_server:
     assert [f.name for f in loaded.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault)] == [emu.connection["fabric"]]
 
 
+NETWORKS = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks"
+
+
 def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
     target = AzureMigrationTarget(subscription_id="s", resource_group="rg", migrate_project="p", vault="v", site="site", target_region="westeurope",
-                                  target_resource_group="t", target_network_id="/n", target_subnet="default", test_network_id="/tn", test_subnet="default")
+                                  target_resource_group="t", target_network_id=f"{NETWORKS}/prod", target_subnet="default",
+                                  test_network_id=f"{NETWORKS}/test", test_subnet="default")
     assert target.credentials.kind == "default"
     assert "base_url" not in target._client_options()
     assert "connection_verify" not in target._client_options()

@@ -119,10 +119,10 @@ def test_the_adapters_stay_inside_their_folders(tmp_path: Path) -> None:
     store = LocalDatastore(root=str(tmp_path / "san"))
     (tmp_path / "san" / "web-01").mkdir(parents=True)
     (tmp_path / "keep.vmdk").write_bytes(b"x")
-    with pytest.raises(ValueError, match="does not name a folder directly under the datastore"):
+    with pytest.raises(ValueError, match="contains a path separator"):
         store.disk_files("../")
-    with pytest.raises(ValueError, match="is not a server's disk file"):
-        store.delete(DiskFile(path=str(tmp_path / "keep.vmdk"), size_bytes=1))
+    with pytest.raises(ValueError, match="is not in the datastore folder of web-01"):
+        store.delete("web-01", DiskFile(path=str(tmp_path / "keep.vmdk"), size_bytes=1))
     assert (tmp_path / "keep.vmdk").exists()
     with pytest.raises(ValueError, match="outside the docs folder"):
         DocsTarget(folder=str(tmp_path / "docs")).write("../escape.md", "x")

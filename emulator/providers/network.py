@@ -65,6 +65,42 @@ class Network:
     def render_vnet(self, vnet: dict) -> dict:
         out = copy.deepcopy(vnet)
         out["properties"]["subnets"] = self.world.store.children(vnet["id"], "subnets")
+        out["properties"]["virtualNetworkPeerings"] = [self.render_peering(p) for p in self.world.store.children(vnet["id"], "virtualNetworkPeerings")]
+        return out
+
+    # -- peerings ----------------------------------------------------------------------------------
+    def put_peering(self, call: Call) -> Reply:
+        """Peer a VNet with another (Learn, "Create, change, or delete a virtual network peering": the remote
+        network must exist and the two address spaces must not overlap). The state is Initiated until the
+        remote network peers back, then Connected on both sides (`render_peering`)."""
+        require_parent(self.world, call)
+        check_name(call.path.names[-1], "virtual network peering")
+        vnet = self.world.store.require(call.path.item_id.rsplit("/", 2)[0])
+        props = call.properties()
+        remote_id = reference(props, "remoteVirtualNetwork") or ""
+        remote = self.world.store.get(remote_id)
+        fail_unless(remote is not None, 400, "ReferencedResourceNotProvisioned",  # code not documented by Microsoft
+                    f"The remote virtual network {remote_id or '(none)'} of the peering does not exist.")
+        mine, theirs = self._address_space(vnet), self._address_space(remote)  # type: ignore[arg-type]
+        overlap = next(((a, b) for a in mine for b in theirs if a.overlaps(b)), None)
+        fail_unless(overlap is None, 400, "VnetAddressSpacesOverlap",  # code not documented by Microsoft
+                    f"Cannot peer {vnet['id']} with {remote_id}: address space {overlap and overlap[0]} overlaps {overlap and overlap[1]}.")
+        resource = shell(call, f"{NS}/virtualNetworks/virtualNetworkPeerings", properties=props)
+        return put_provisioned(self.world, call, resource, self.render_peering)
+
+    def _address_space(self, vnet: dict) -> list[ipaddress.IPv4Network]:
+        return [self._network(p, "addressSpace.addressPrefixes") for p in vnet["properties"]["addressSpace"]["addressPrefixes"]]
+
+    def render_peering(self, peering: dict) -> dict:
+        out = copy.deepcopy(peering)
+        local_vnet = peering["id"].rsplit("/", 2)[0]
+        remote_id = reference(peering["properties"], "remoteVirtualNetwork") or ""
+        back = [p for p in self.world.store.children(remote_id, "virtualNetworkPeerings")
+                if (reference(p["properties"], "remoteVirtualNetwork") or "").lower() == local_vnet.lower()]
+        out["properties"]["peeringState"] = "Connected" if back else "Initiated"
+        remote = self.world.store.get(remote_id)
+        if remote is not None:
+            out["properties"]["remoteAddressSpace"] = copy.deepcopy(remote["properties"]["addressSpace"])
         return out
 
     # -- network interfaces ------------------------------------------------------------------------
@@ -202,6 +238,10 @@ def register(router: Router, world: World) -> Network:
         (ITEM, "virtualNetworks/subnets", "PUT", net.put_subnet),
         (ITEM, "virtualNetworks/subnets", "GET", lambda c: get_item(w, c)),
         (COLLECTION, "virtualNetworks/subnets", "GET", lambda c: list_children(w, c)),
+        (ITEM, "virtualNetworks/virtualNetworkPeerings", "PUT", net.put_peering),
+        (ITEM, "virtualNetworks/virtualNetworkPeerings", "GET", lambda c: get_item(w, c, net.render_peering)),
+        (ITEM, "virtualNetworks/virtualNetworkPeerings", "DELETE", lambda c: delete_with_lro(w, c)),
+        (COLLECTION, "virtualNetworks/virtualNetworkPeerings", "GET", lambda c: list_children(w, c, net.render_peering)),
         (ITEM, "networkInterfaces", "PUT", net.put_nic),
         (ITEM, "networkInterfaces", "GET", lambda c: get_item(w, c)),
         (ITEM, "networkInterfaces", "DELETE", net.delete_nic),
