@@ -13,6 +13,15 @@ import typer
 app = typer.Typer(help="wavelift: move servers into Azure as Prefect flows.", no_args_is_help=True, add_completion=False)
 
 
+@app.callback()
+def _private_by_default() -> None:
+    """wavelift: move servers into Azure as Prefect flows.
+
+    Every file wavelift and the processes it starts create is private (umask 077): some hold secrets
+    (the emulator's connection.json and TLS key, the Prefect database with its block secrets and key)."""
+    os.umask(0o077)
+
+
 @app.command()
 def emulator(
     machines: Annotated[int, typer.Option(help="Servers in the seeded on-prem estate.")] = 20,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow, task
+from prefect import State, flow, task
+from prefect.states import Failed
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
@@ -14,26 +15,44 @@ from blocks.plan import WavePlanBlock
 from tasks.assessment import read_assessment
 from tasks.discovery import DiscoveredMachine, discover_machines
 from tasks.migrate_csv import read_migrate_csv
+from tasks.plan_files import kind_of, read_bytes
 from tasks.plan_models import WavePlan
 from tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
+from tasks.problems import InputRefused, Problem
 
 
 class PlanImport(BaseModel):
     """Where the plan comes from."""
 
     source: Literal["assessment", "csv"] = Field(description="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.")
-    path: str = Field(description="Path of the file on the worker.")
-    assessment_path: str | None = Field(default=None, description="With a CSV: the assessment export for rows marked OK_TO_USE_ASSESSMENT.")
+    path: str = Field(min_length=1, max_length=4096, description="Path of the file on the worker.")
+    assessment_path: str | None = Field(default=None, min_length=1, max_length=4096,
+                                        description="With a CSV: the assessment export for rows marked OK_TO_USE_ASSESSMENT.")
     overwrite: bool = Field(default=False, description="Replace an existing plan of the same name.")
 
 
+class PlanOutcome(BaseModel):
+    """A plan, or every problem that refused it."""
+
+    plan: WavePlan | None = None
+    problems: list[Problem] = Field(default_factory=list)
+
+
 @task(task_run_name="build-plan-{settings.plan_name}")
-def build_plan(source: PlanImport, settings: PlanSettings, discovered: list[DiscoveredMachine]) -> WavePlan:
-    """Parse the file(s) and join them with discovery; raises with every problem found."""
-    if source.source == "assessment":
-        return plan_from_assessment(discovered, read_assessment(source.path), settings, Path(source.path).name)
-    assessed = read_assessment(source.assessment_path) if source.assessment_path else None
-    return plan_from_csv(discovered, read_migrate_csv(source.path), settings, assessed, Path(source.path).name)
+def build_plan(source: PlanImport, settings: PlanSettings, discovered: list[DiscoveredMachine]) -> PlanOutcome:
+    """Parse the file(s) and join them with discovery; a refusal comes back as the list of problems, not a crash."""
+    path = Path(source.path)
+    try:
+        kind = kind_of(read_bytes(path), path.name)
+        if kind != ("xlsx" if source.source == "assessment" else "csv"):
+            what = "an Excel workbook" if kind == "xlsx" else "a CSV"
+            raise InputRefused([Problem(source=path.name, field="source", reason=f"the file is {what}, but the import says {source.source!r}")])
+        if source.source == "assessment":
+            return PlanOutcome(plan=plan_from_assessment(discovered, read_assessment(path), settings, path.name))
+        assessed = read_assessment(source.assessment_path) if source.assessment_path else None
+        return PlanOutcome(plan=plan_from_csv(discovered, read_migrate_csv(path), settings, assessed, path.name))
+    except InputRefused as exc:
+        return PlanOutcome(problems=exc.problems)
 
 
 @task(task_run_name="save-plan-{plan.name}")
@@ -51,10 +70,16 @@ def save_plan(plan: WavePlan, overwrite: bool) -> str:
 
 
 @flow(name="import-plan", flow_run_name="import-plan-{settings.plan_name}")
-def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan:
+def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan | State:
     """Discover, build and save a wave plan; nothing is saved if any row is refused."""
     discovered = discover_machines(settings.target_block)
-    plan = build_plan(source, settings, discovered)
+    outcome = build_plan(source, settings, discovered)
+    if outcome.plan is None:
+        refusal = InputRefused(outcome.problems)
+        create_table_artifact(key=f"plan-{settings.plan_name}-refused", table=[p.model_dump() for p in outcome.problems],
+                              description=f"Plan {settings.plan_name} was refused: {len(outcome.problems)} problem(s), nothing was saved.")
+        return Failed(message=str(refusal))
+    plan = outcome.plan
     save_plan(plan, source.overwrite)
     create_table_artifact(
         key=f"plan-{plan.name}",

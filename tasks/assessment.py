@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 from pydantic import BaseModel
 
+from tasks.plan_files import kind_of, open_workbook, read_bytes, sheet_rows
 from tasks.problems import InputRefused, Problem
 
 MACHINES, DISKS = "All_Assessed_Machines", "All_Assessed_Disks"
@@ -62,14 +62,23 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _columns(sheet: Any, required: list[str], source: str, problems: list[Problem]) -> tuple[dict[str, int], list[tuple]]:
-    rows = list(sheet.iter_rows(values_only=True))
-    header = [_text(h) for h in (rows[0] if rows else [])]
-    index = {name: i for i, name in enumerate(header) if name}
+def _columns(sheet: Any, required: list[str], source: str, problems: list[Problem]) -> tuple[dict[str, int], list[tuple[int, tuple]]]:
+    """Column positions by header name, and the numbered non-empty rows below the header (bounded reads)."""
+    rows = list(sheet_rows(sheet, source))
+    header = [_text(h) for h in (rows[0][1] if rows else [])]
+    index: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name in index:
+            problems.append(Problem(source=source, row=1, field=name, reason=f"the column appears twice (columns {index[name] + 1} and {position + 1})"))
+        elif name:
+            index[name] = position
     for name in required:
         if name not in index:
             problems.append(Problem(source=source, row=1, field=name, reason="the column is missing from the header"))
-    return index, rows[1:]
+    body = [(number, row) for number, row in rows[1:] if any(_text(v) for v in row)]
+    if not body and not problems:
+        problems.append(Problem(source=source, row=2, field=required[0], reason="the sheet has a header but no rows"))
+    return index, body
 
 
 def _cell(row: tuple, index: dict[str, int], name: str) -> str:
@@ -81,10 +90,10 @@ def read_assessment(path: Path | str) -> list[AssessedMachine]:
     """Parse the workbook, or raise `InputRefused` naming every bad sheet, row and column."""
     path = Path(path)
     problems: list[Problem] = []
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is refused the same way
-        raise InputRefused([Problem(source=path.name, field="file", reason=f"not a readable .xlsx workbook ({exc})")]) from None
+    data = read_bytes(path)
+    if kind_of(data, path.name) != "xlsx":
+        raise InputRefused([Problem(source=path.name, field="file", reason="not a readable .xlsx workbook (it is text: a CSV?)")])
+    book = open_workbook(data, path.name)
     for sheet in (MACHINES, DISKS):
         if sheet not in book.sheetnames:
             problems.append(Problem(source=path.name, field=f"sheet {sheet}", reason=f"the sheet is missing (found: {', '.join(book.sheetnames)})"))
@@ -109,9 +118,7 @@ def _read_machines(sheet: Any, source: str, problems: list[Problem], refused: se
     machines: dict[str, list[AssessedMachine]] = {}
     if problems:
         return machines
-    for number, row in enumerate(rows, start=2):
-        if not any(_text(v) for v in row):
-            continue
+    for number, row in rows:
         name, readiness, size = _cell(row, index, "Machine"), _cell(row, index, "Azure VM readiness"), _cell(row, index, "Recommended size")
         if not name:
             problems.append(Problem(source=source, row=number, field="Machine", reason="the machine name is empty"))
@@ -126,10 +133,17 @@ def _read_machines(sheet: Any, source: str, problems: list[Problem], refused: se
             problems.append(Problem(source=source, row=number, field="Recommended size", reason=f"'{size}' is not an Azure VM size"))
             refused.add(name.lower())
             continue
+        ips = parse_ip_list(_cell(row, index, "IP address"))
+        twin = next((m for m in machines.get(name.lower(), []) if set(ips) == set(m.ip_addresses)), None)
+        if twin is not None:  # a repeated name is two machines only when their addresses tell them apart
+            problems.append(Problem(source=source, row=number, field="Machine",
+                                    reason=f"'{name}' is also at row {twin.row} with the same IP addresses: the same machine twice"))
+            refused.add(name.lower())
+            continue
         machines.setdefault(name.lower(), []).append(AssessedMachine(
             row=number, machine=name, readiness=readiness, readiness_issues=_cell(row, index, "Azure readiness issues"),
             recommended_size=size or None, operating_system=_cell(row, index, "Operating system"), group=_cell(row, index, "Group name") or None,
-            ip_addresses=parse_ip_list(_cell(row, index, "IP address")),
+            ip_addresses=ips,
         ))
     return machines
 
@@ -140,9 +154,7 @@ def _read_disks(sheet: Any, source: str, machines: dict[str, list[AssessedMachin
     index, rows = _columns(sheet, DISK_COLUMNS, source, problems)
     if any(p.source == source for p in problems):
         return
-    for number, row in enumerate(rows, start=2):
-        if not any(_text(v) for v in row):
-            continue
+    for number, row in rows:
         name = _cell(row, index, "Machine")
         if name.lower() in refused:
             continue

@@ -10,12 +10,12 @@ Every problem is collected with its row and column.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from tasks.plan_models import vm_name_problem
+from tasks.names import vm_name_problem
+from tasks.plan_files import csv_rows, decode_text, kind_of, read_bytes
 from tasks.problems import InputRefused, Problem
 
 REQUIRED = ["SOURCE_MACHINE_NAME", "TARGET_MACHINE_NAME", "OK_TO_MIGRATE", "TURNOFF_SOURCESERVER"]
@@ -71,23 +71,19 @@ def _optional(row: dict, column: str) -> str | None:
 
 
 def read_migrate_csv(path: Path | str) -> list[CsvMachine]:
-    """Parse the CSV, or raise `InputRefused` naming every bad row and column."""
+    """Parse the CSV, or raise `InputRefused` naming every bad row and column (and refusing any file that
+    is not a CSV, whatever its name, within bounds: see `tasks.plan_files`)."""
     path = Path(path)
     source = path.name
+    data = read_bytes(path)
+    if kind_of(data, source) != "csv":
+        raise InputRefused([Problem(source=source, field="file", reason="is an Excel workbook, not a CSV: import it as an assessment export")])
+    _, rows = csv_rows(decode_text(data, source), source, REQUIRED)
     problems: list[Problem] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise InputRefused([Problem(source=source, row=1, field=c, reason="the column is missing from the header") for c in missing])
-        rows = list(reader)
     machines: list[CsvMachine] = []
     first_row: dict[str, int] = {}
     first_target: dict[str, int] = {}
-    for number, row in enumerate(rows, start=2):
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue
+    for number, row in rows:
         count = len(problems)
         name, target = (row.get("SOURCE_MACHINE_NAME") or "").strip(), (row.get("TARGET_MACHINE_NAME") or "").strip()
         if not name:
