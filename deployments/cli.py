@@ -5,6 +5,7 @@ Heavy imports (Prefect, the Azure SDKs, the emulator) happen inside each command
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,15 +49,18 @@ def emulator(
 
 @app.command("check-plan-file")
 def check_plan_file(
-    path: Annotated[Path, typer.Argument(help="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.", exists=True, dir_okay=False)],
+    path: Annotated[Path, typer.Argument(help="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.")],
 ) -> None:
-    """Check a plan file offline: every problem is listed with its row, field and reason."""
+    """Check a plan file offline: every problem is listed with its file, row, field and reason.
+
+    The file's bytes decide what it is (a workbook named .csv is read as a workbook); nothing is changed."""
     from tasks.assessment import read_assessment
     from tasks.migrate_csv import read_migrate_csv
+    from tasks.plan_files import kind_of, read_bytes
     from tasks.problems import InputRefused
 
     try:
-        if path.suffix.lower() == ".xlsx":
+        if kind_of(read_bytes(path), path.name) == "xlsx":
             machines = read_assessment(path)
             ready = sum(m.ready for m in machines)
             typer.echo(f"{path.name}: {len(machines)} assessed machines, {ready} ready for Azure, {len(machines) - ready} not.")

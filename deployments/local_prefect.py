@@ -20,6 +20,7 @@ from types import TracebackType
 import httpx
 
 FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+PRIVATE_UMASK = 0o077
 
 
 def _children(pid: int) -> list[int]:
@@ -65,15 +66,17 @@ class LocalPrefect:
         self.processes: list[subprocess.Popen] = []
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
+            # umask 077: the server's database holds the block secrets and the key that decrypts them
+            process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE_UMASK)
         self.processes.append(process)
         return process
 
     def start(self, timeout: float = 120.0) -> "LocalPrefect":
         """Start the server and wait until its API answers."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         server = self._start("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import threading
@@ -21,6 +20,7 @@ from .app import create_app
 from .bootstrap import Emulator, build
 from .certs import ensure_certificates
 from .config import EmulatorConfig
+from .files import PRIVATE, PUBLIC, write_atomic
 from .inspection import export_state
 from .workbook import write_assessment, write_migrate_csv
 
@@ -59,18 +59,15 @@ def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, An
     }
 
 
-def _write_json(path: Path, data: Any, mode: int = 0o644) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.chmod(mode)
-    os.replace(tmp, path)
+def _write_json(path: Path, data: Any, mode: int = PUBLIC) -> None:
+    write_atomic(path, json.dumps(data, indent=2).encode(), mode)
 
 
 class _Server:
     """One emulator bound to a loopback socket."""
 
     def __init__(self, config: EmulatorConfig, port: int = 0) -> None:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.emulator = build(config)
         ca, cert, key = ensure_certificates(config.state_dir / "tls")
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -92,7 +89,7 @@ class _Server:
         while not self.uvicorn.started and not serving.done():
             await asyncio.sleep(0.02)
         if self.uvicorn.started:
-            _write_json(self.emulator.config.state_dir / "connection.json", self.connection, 0o600)
+            _write_json(self.emulator.config.state_dir / "connection.json", self.connection, PRIVATE)
             self.ready.set()
         await serving
         self.write_state()
