@@ -13,6 +13,7 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 from pydantic import BaseModel, Field, field_validator
 
+from tasks.names import NAME_PATTERN
 from tasks.plan_models import iana_zone
 
 WORK_POOL = "wavelift"
@@ -22,7 +23,7 @@ TAGS = ["wavelift"]
 class NightlyCutover(BaseModel):
     """When the nightly cutover runs, and for which plan."""
 
-    plan_name: str = Field(default="main", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="The plan the nightly cutover works through.")
+    plan_name: str = Field(default="main", pattern=NAME_PATTERN, description="The plan the nightly cutover works through.")
     cron: str = Field(default="0 22 * * *", description="When it starts, in `timezone` (off-peak by default; keep clear of 01:00-03:00 DST changes).")
     timezone: str = Field(default="UTC", description="IANA time zone of the cron, e.g. Europe/London.")
 

@@ -78,7 +78,7 @@ def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan | State:
         refusal = InputRefused(outcome.problems)
         create_table_artifact(key=f"plan-{settings.plan_name}-refused", table=[p.model_dump() for p in outcome.problems],
                               description=f"Plan {settings.plan_name} was refused: {len(outcome.problems)} problem(s), nothing was saved.")
-        return Failed(message=str(refusal))
+        return Failed(message=str(refusal), data=refusal)
     plan = outcome.plan
     save_plan(plan, source.overwrite)
     create_table_artifact(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL
+from pydantic import SecretStr
 
 from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
@@ -22,6 +23,7 @@ from tests.test_harden import _policy
 from tests.test_lifecycle import _replicated_plan
 
 GRACE_HOURS = 1000.0
+CANARY = "canary-7f3a9c-never-stored-in-plain-text"
 
 
 def _git(folder: Path, *args: str) -> str:
@@ -44,6 +46,16 @@ def _prefect_events(name: str, expected: int) -> list[dict]:
     return events
 
 
+def _assert_no_secret_stored(secrets: list[str]) -> None:
+    """DESIGN rule 5: no secret in logs, artifacts, events or run parameters, all of which the Prefect database
+    holds in plain bytes (block secrets are stored encrypted)."""
+    database = Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().split("///", 1)[1])
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(f"{database.name}*"))
+    assert b"wavelift.machine.cleaned-up" in stored and b"as-built" in stored  # events and artifacts are in there
+    for secret in secrets:
+        assert secret.encode() not in stored
+
+
 @pytest.fixture
 def docs_repo(tmp_path: Path) -> Path:
     folder = tmp_path / "server-docs"
@@ -57,7 +69,8 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     emu, machines = _replicated_plan(start_emulator, "clean-a", 4, seed=53)
     _policy().save("clean-hardening", overwrite=True)
     migrate_wave(MigrateWaveRequest(plan_name="clean-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="clean-hardening"))
-    HttpBackupCatalog(url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"]).save("clean-catalog", overwrite=True)
+    HttpBackupCatalog(url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"],
+                      api_token=SecretStr(CANARY)).save("clean-catalog", overwrite=True)
     LocalDatastore(root=emu.connection["san_path"]).save("clean-san", overwrite=True)
     DocsTarget(folder=str(docs_repo)).save("clean-docs", overwrite=True)
     CleanupPolicy(hardening_policy="clean-hardening", grace_period_hours=GRACE_HOURS, backup_catalog="wavelift-http-backup-catalog/clean-catalog",
@@ -107,6 +120,8 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     assert sorted(e["resource"]["prefect.resource.id"] for e in cleaned) == sorted(source[m] for m in machines[1:])
     held = _prefect_events("wavelift.machine.cleanup.held", len(machines) - 1)  # the early run: replication removed, on-prem kept by the grace period
     assert sorted(e["resource"]["prefect.resource.id"] for e in held) == sorted(source[m] for m in machines[1:])
+
+    _assert_no_secret_stored([CANARY, emu.connection["client_secret"]])
 
     commits = _git(docs_repo, "rev-list", "--count", "HEAD")
     history = emu.admin.history()

@@ -15,17 +15,20 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks.azure import AzureMigrationTarget
+from blocks.plan import WavePlanBlock
 from blocks.onprem import ConfinementError, DiskFile, HttpBackupCatalog, LocalDatastore
 from emulator.config import EmulatorConfig
 from emulator.server import EmulatorThread
-from flows.cutover import CutoverRequest
+from flows.cutover import CutoverRequest, cutover
 from flows.migrate_wave import MigrateWaveRequest
 from flows.replicate import replicate_wave
+from flows.test_wave import test_wave as run_test_wave
 from tasks.cleanup import Gate, OnPremIdentity, _clean_up_onprem
 from tasks.discovery import DiscoveredMachine, onprem_identity
 from tasks.plan_models import MachinePlan, PlannedDisk
 from tasks.test_network import isolation_problem
 from tests.conftest import Emulated
+from tests.test_lifecycle import _replicated_plan
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site/machines"
 PASSED = [Gate(name="vm-running", passed=True, detail="running")]
@@ -231,3 +234,44 @@ def test_files_holding_secrets_are_private_from_their_first_byte(tmp_path: Path,
             assert stat.S_IMODE((tmp_path / "emu").stat().st_mode) == 0o700
     finally:
         os.umask(old)
+
+
+def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu, machines = _replicated_plan(start_emulator, "safe-w", 2, seed=41)
+    plan = WavePlanBlock.load("safe-w").plan
+    with pytest.raises(ValidationError, match="needs a written reason"):
+        MachinePlan.model_validate(plan.waves[0].machines[0].model_dump() | {"test_waiver_reason": "  ", "test_waived_by": "ivy"})
+    waived = plan.waves[0].machines[0].model_copy(update={"test_waiver_reason": "appliance image, tested by its vendor", "test_waived_by": "ivy"})
+    plan.waves[0].machines[0] = waived
+    WavePlanBlock(plan=plan).save("safe-w", overwrite=True)
+    results = {r.machine: r for r in cutover(CutoverRequest(plan_name="safe-w"))}
+    assert results[waived.display_name].outcome == "migrated"
+    assert results[waived.display_name].test_waiver == "test migration waived by ivy: appliance image, tested by its vendor"
+    other = next(m for m in machines if m != waived.display_name)
+    assert (results[other].outcome, results[other].detail, results[other].test_waiver) == ("skipped", "no succeeded test migration", None)
+
+
+def test_no_test_vm_goes_to_a_test_network_peered_with_production(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+    emu, machines = _replicated_plan(start_emulator, "safe-t", 2, seed=42)
+    test_rg, test_vnet = emu.connection["test_network_id"].split("/")[4], emu.connection["test_network_id"].rsplit("/", 1)[1]
+    emu.target.network_client().virtual_network_peerings.begin_create_or_update(test_rg, test_vnet, "shortcut", VirtualNetworkPeering(
+        remote_virtual_network=SubResource(id=emu.connection["target_network_id"]))).result()
+    reports = run_test_wave("safe-t", "wave-1", poll_interval=0.3)
+    assert sorted(r.machine for r in reports) == sorted(machines) and not any(r.passed for r in reports)
+    assert all("peered with the production network (shortcut, Initiated)" in r.detail for r in reports)
+    assert [e for events in emu.admin.history().values() for e in events if e["event"].startswith("test")] == []
+
+
+def test_the_api_refuses_out_of_range_parameters_before_a_run_starts(prefect_server: None) -> None:
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    from deployments.definitions import NightlyCutover
+    from deployments.setup import setup
+
+    setup(NightlyCutover())
+    for name, parameters in [("replicate-wave/replicate-wave", {"plan_name": "p", "wave": "wave-1", "poll_interval": -1}),
+                             ("cutover/cutover-now", {"request": {"plan_name": "p", "fixed_minutes": 0}}),
+                             ("cleanup-wave/cleanup-wave", {"request": {"plan_name": "p", "wave": "../w", "policy_block": "c"}})]:
+        with pytest.raises(PrefectHTTPStatusError, match="Validation failed"):
+            run_deployment(name, parameters=parameters, timeout=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,6 +60,8 @@ def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_dep
     assert not again.work_pool_created and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 10
     emu = start_emulator(machines=6, seed=3)
     emu.target.save("ui-target", overwrite=True)
+    database = server.home / "prefect.db"  # holds the block secrets and, by default, the key that decrypts them
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600 and stat.S_IMODE(server.home.stat().st_mode) == 0o700
     with chromium_page() as page:
         _check_deployments_and_run_inventory(server, page)
 
