@@ -16,7 +16,9 @@ from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
 from blocks.plan import WavePlanBlock
 from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
+from tasks.board import refresh_board
 from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
+from tasks.outcomes import finish, gather
 from tasks.discovery import DiscoveredMachine, discover_machines, onprem_identity, resolve_infrastructure
 from tasks.plan_models import MachinePlan
 
@@ -75,9 +77,9 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     policy = CleanupPolicy.load(request.policy_block)
     infra = resolve_infrastructure(plan.target_block)
     identities = _identities(selected.machines, discover_machines(plan.target_block))
-    futures = [clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name])
+    futures = [(m, clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name]))
                for m in selected.machines]
-    reports = [f.result() for f in futures]
+    reports = gather(futures, lambda m, error: CleanupReport(machine=m.display_name, migrated=False, detail=f"clean-up failed: {error}", error=error))
     records = [r.record for r in reports if r.record is not None]
     docs = publish_as_built(request.plan_name, request.wave, policy.docs_target, records, request.execute)
     mode = "" if request.execute else "DRY RUN — nothing was changed. "
@@ -89,4 +91,6 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
                     f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
                     + (f", commit {docs.commit[:12]}" if docs.commit else "") + ".",
     )
-    return reports
+    failures = {r.machine: r.error for r in reports if r.error}
+    refresh_board(plan.target_block, request.plan_name, selected, infra.vault_id, failures)
+    return finish(reports, f"clean-up of {request.plan_name}/{request.wave}", len(reports), failures)

@@ -7,9 +7,12 @@ Outside the window it refuses unless forced with a recorded reason.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Completed
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
@@ -18,8 +21,11 @@ from flows.parameters import PlanName, PollInterval, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
-from tasks.cutover import CutoverResult, cut_over, eligibility
+from tasks.board import refresh_board
+from tasks.cutover import FAILURE_OPTIONS, CutoverResult, cut_over, eligibility
 from tasks.discovery import resolve_infrastructure
+from tasks.lifecycle import Stage, observe, target_vms
+from tasks.outcomes import finish, gather
 from tasks.plan_models import MachinePlan
 from tasks.vault_status import VaultStatusBoard
 
@@ -60,7 +66,19 @@ def _skip(machine: MachinePlan, why: str) -> CutoverResult:
                          test_waiver=machine.waiver_note)
 
 
-@flow(name="cutover", flow_run_name="cutover-{request.plan_name}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CUTOVERS))
+def _completed(machine: MachinePlan) -> CutoverResult:
+    return CutoverResult(machine=machine.display_name, item=machine.source_name, outcome="already-migrated", old_ip=machine.source_ip,
+                         detail=f"migration completed earlier; Azure VM {machine.target_vm_name} in place", test_waiver=machine.waiver_note)
+
+
+def _run_name() -> str:
+    """`cutover-<plan>-<waves>` (or `-all-waves`): the runs list says which waves a cutover was for."""
+    request = flow_run.parameters["request"]
+    request = request if isinstance(request, CutoverRequest) else CutoverRequest.model_validate(request)
+    return f"cutover-{request.plan_name}-{'-'.join(request.waves) or 'all-waves'}"
+
+
+@flow(name="cutover", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CUTOVERS))
 def cutover(request: CutoverRequest) -> list[CutoverResult]:
     """Cut over what may go now; report every machine of the chosen waves with what happened to it."""
     logger = get_run_logger()
@@ -68,27 +86,33 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
     target = AzureMigrationTarget.load(plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, request.poll_interval).refresh()
+    vms = target_vms(target)
     now = datetime.now(timezone.utc)
     results: list[CutoverResult] = []
     futures = []
     for wave in [plan.wave(name) for name in request.waves] or plan.waves:
+        states = observe(wave.machines, statuses, vms)
+        completed = [m for m in wave.machines if states[m.source_name].stage == Stage.COMPLETED]  # the item is gone: the VM says it moved
+        results += [_completed(m) for m in completed]
+        waiting = [m for m in wave.machines if m not in completed]
         window = wave.window.open_at(now)
         if window is None and not request.force_outside_window:
-            results += [_skip(m, f"the maintenance window of wave {wave.name} is closed") for m in wave.machines]
+            results += [_skip(m, f"the maintenance window of wave {wave.name} is {wave.window.describe_closed(now)}") for m in waiting]
             continue
         if window is None:
             logger.warning("Wave %s cut over OUTSIDE its window: %s", wave.name, request.force_reason)
         ledger = SignOffLedger.for_wave(plan.name, wave.name)
-        for machine in wave.machines:
-            status = statuses.get(machine.source_name.lower())
-            reason = eligibility(machine, status, ledger.latest(machine.source_name))
-            if reason is None and window is not None and status.migration_state != "MigrationSucceeded" and now + request.predicted(machine) > window[1]:  # type: ignore[union-attr]
+        for machine in waiting:
+            state = states[machine.source_name]
+            reason = eligibility(machine, state.item, ledger.latest(machine.source_name))
+            if reason is None and window is not None and not state.migrated and now + request.predicted(machine) > window[1]:
                 reason = f"predicted to take {request.predicted(machine)}, which would end after the window closes at {window[1]:%H:%M} UTC"
             if reason:
                 results.append(_skip(machine, reason))
             else:
-                futures.append(cut_over.submit(plan.target_block, infra, machine, request.poll_interval))
-    results += [f.result() for f in futures]
+                futures.append((machine, cut_over.submit(plan.target_block, infra, machine, request.poll_interval)))
+    results += gather(futures, lambda m, error: CutoverResult(machine=m.display_name, item=m.source_name, outcome="failed", old_ip=m.source_ip,
+                                                             detail=f"cutover failed: {error}", options=FAILURE_OPTIONS, test_waiver=m.waiver_note))
     create_table_artifact(
         key=f"cutover-{plan.name}",
         table=[{"machine": r.machine, "outcome": r.outcome, "old_ip": r.old_ip or "", "new_ip": r.new_ip or "", "vm": r.vm.name if r.vm else "",
@@ -99,4 +123,15 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
                     + (f"; prediction {request.fixed_minutes:g} min + {request.minutes_per_tb:g} min/TB: {request.prediction_reason}"
                        if request.prediction_reason else ""),
     )
-    return results
+    failures = {r.machine: r.detail for r in results if r.outcome == "failed"}
+    for wave in [plan.wave(name) for name in request.waves] or plan.waves:
+        refresh_board(plan.target_block, plan.name, wave, infra.vault_id, failures)
+    if failures or not results or any(r.outcome == "migrated" for r in results):
+        return finish(results, f"cutover of {plan.name}", len(results), failures)
+    return Completed(data=results, name="Nothing cut over", message=nothing_moved(results))
+
+
+def nothing_moved(results: list[CutoverResult]) -> str:
+    """Why a cutover moved nothing, counted by reason: 'nothing to cut over: 28 not signed off; 4 migrated earlier'."""
+    reasons = Counter("migrated earlier" if r.outcome == "already-migrated" else r.detail for r in results)
+    return "nothing to cut over: " + "; ".join(f"{count} {reason}" for reason, count in reasons.most_common())

@@ -12,7 +12,10 @@ from blocks.hardening import HardeningPolicy
 from blocks.plan import WavePlanBlock
 from tasks.discovery import resolve_infrastructure
 from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
-from tasks.harden import HardeningReport, harden_machine, nsg_specs
+from tasks.board import refresh_board
+from tasks.harden import HardeningReport, StepResult, harden_machine, nsg_specs
+from tasks.lifecycle import observe, target_vms
+from tasks.outcomes import finish, gather
 from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
 
@@ -37,16 +40,21 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: BlockName) ->
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
-    statuses = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, 0).refresh()
-    migrated = [m for m in selected.machines if (s := statuses.get(m.source_name.lower())) is not None and s.migration_state == "MigrationSucceeded"]
+    target = AzureMigrationTarget.load(plan.target_block)
+    states = observe(selected.machines, VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh(), target_vms(target))
+    migrated = [m for m in selected.machines if states[m.source_name].migrated]
     policy = HardeningPolicy.load(policy_block)
     dr = prepare_disaster_recovery(plan.target_block, policy_block) if migrated and policy.disaster_recovery else None
     nsgs = nsg_specs([m for w in plan.waves for m in w.machines], policy)
-    reports = [f.result() for f in [harden_machine.submit(plan.target_block, policy_block, m, nsgs[m.source_name], selected.window.timezone, dr) for m in migrated]]
+    futures = [(m, harden_machine.submit(plan.target_block, policy_block, m, nsgs[m.source_name], selected.window.timezone, dr)) for m in migrated]
+    reports = gather(futures, lambda m, error: HardeningReport(machine=m.display_name, steps=[StepResult(step="harden", ok=False, changed=False,
+                                                                                                           detail=error)]))
     create_table_artifact(
         key=f"hardening-{plan_name}-{wave}",
         table=[{"machine": r.machine, **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},
                 "detail": " | ".join(s.detail for s in r.steps)} for r in reports],
         description=f"Hardening of {plan_name}/{wave}: {sum(r.ok for r in reports)} of {len(reports)} migrated machines fully hardened.",
     )
-    return reports
+    failures = {r.machine: " | ".join(s.detail for s in r.steps if not s.ok) for r in reports if not r.ok}
+    refresh_board(plan.target_block, plan_name, selected, infra.vault_id, failures)
+    return finish(reports, f"hardening of {plan_name}/{wave}", len(reports), failures)

@@ -10,11 +10,12 @@ it acts, so running this again after a crash finishes the wave without doing any
 from __future__ import annotations
 
 from prefect import flow
+from prefect.states import Completed
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field
 
 from flows.cleanup import CleanupRequest, cleanup_wave
-from flows.cutover import CutoverRequest, cutover
+from flows.cutover import CutoverRequest, cutover, nothing_moved
 from flows.harden import harden_wave
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
@@ -23,6 +24,7 @@ from flows.parameters import BlockName, PersonName, PlanName, PollInterval, Wave
 from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
+from tasks.outcomes import finish
 from tasks.test_migration import MigrationTestReport
 
 
@@ -51,7 +53,7 @@ class WaveOutcome(BaseModel):
 
 @flow(name="migrate-wave", flow_run_name="migrate-{request.plan_name}-{request.wave}")
 def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
-    replicate_wave(request.plan_name, request.wave, request.poll_interval)
+    replication = replicate_wave(request.plan_name, request.wave, request.poll_interval)
     tests = test_wave(request.plan_name, request.wave, request.poll_interval)
     if request.pre_approved_by and any(t.passed for t in tests):
         sign_off(SignOffRequest(plan_name=request.plan_name, wave=request.wave, decision="approve", approver=request.pre_approved_by,
@@ -75,4 +77,11 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
         ]),
         description="Where the wave stands after this run.",
     )
-    return WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening, cleanup=cleanup)
+    failures = replication.failed | {t.machine: t.detail for t in tests if not t.passed and not t.skipped} \
+        | {c.machine: c.detail for c in cutovers if c.outcome == "failed"} | {h.machine: "hardening incomplete" for h in hardening if not h.ok} \
+        | {c.machine: c.error for c in cleanup if c.error}
+    outcome = WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening, cleanup=cleanup)
+    if request.cut_over and not failures and not any(c.outcome == "migrated" for c in cutovers):
+        return Completed(data=outcome, name="Nothing cut over", message=nothing_moved(cutovers) if cutovers else "nothing to cut over")
+    seen = {t.machine for t in tests} | {c.machine for c in cutovers} | set(replication.failed)
+    return finish(outcome, f"migrate-wave {request.plan_name}/{request.wave}", len(seen), failures)

@@ -14,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
@@ -24,12 +24,15 @@ from flows.parameters import PlanName, PollInterval, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from tasks.discovery import resolve_infrastructure
-from tasks.plan_models import MAX_BATCH, MachinePlan
+from tasks.board import publish_board
+from tasks.lifecycle import Stage, observe, target_vms
+from tasks.outcomes import error_text, finish
+from tasks.plan_models import MAX_BATCH
 from tasks.replication import ReplicationOutcome, replicate_machine
-from tasks.vault_status import ItemStatus, VaultStatusBoard
+from tasks.vault_status import VaultStatusBoard
 
 WAITING_BEYOND_SLOTS = 8  # machines queued for a slot at any time: enough to hand a freed slot over at once
-STATUS_TABLE_SECONDS = 60.0  # how often the wave status table gets a new version while the wave runs
+BOARD_SECONDS = 60.0  # how often the wave board gets a new version while the wave replicates
 
 
 class ReplicationSummary(BaseModel):
@@ -39,27 +42,8 @@ class ReplicationSummary(BaseModel):
     wave: str
     seeded: list[str] = Field(default_factory=list)
     adopted: list[str] = Field(default_factory=list)
+    completed: list[str] = Field(default_factory=list, description="Migrated and completed earlier: nothing to replicate.")
     failed: dict[str, str] = Field(default_factory=dict)
-
-
-def _status_rows(machines: list[tuple[int, MachinePlan]], summary: ReplicationSummary, items: dict[str, ItemStatus]) -> list[dict[str, object]]:
-    """One row per machine: its batch, size, and where its replication stands."""
-    rows = []
-    for batch, machine in machines:
-        item = items.get(machine.source_name.lower())
-        if machine.display_name in summary.failed:
-            state = "failed"
-        elif machine.display_name in summary.adopted:
-            state = "adopted"
-        elif machine.display_name in summary.seeded:
-            state = "seeded"
-        elif item is not None:
-            state = f"{item.migration_state} ({item.seeding_percent or 0}%)"
-        else:
-            state = "waiting for a slot"
-        rows.append({"machine": machine.display_name, "batch": batch, "disk_gb": machine.total_gb, "replication": state,
-                     "detail": summary.failed.get(machine.display_name, "")})
-    return rows
 
 
 def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> list[PrefectConcurrentFuture]:
@@ -92,12 +76,15 @@ def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInter
         raise ValueError(f"wave {wave} of plan {plan_name} has {len(plan.wave(wave).batches())} batch(es); there is no batch {batch}")
     scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
-    board = VaultStatusBoard.for_vault(AzureMigrationTarget.load(plan.target_block), plan.target_block, infra.vault_id, poll_interval)
+    target = AzureMigrationTarget.load(plan.target_block)
+    board = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
     progress = create_progress_artifact(progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}.")
-    queue = deque(m for _, m in machines)
+    vms = target_vms(target)  # the VMs of completed migrations: they do not come and go while a wave replicates
+    states = observe([m for _, m in machines], board.refresh(), vms)
+    summary = ReplicationSummary(plan=plan_name, wave=wave, completed=[m.display_name for _, m in machines if states[m.source_name].stage == Stage.COMPLETED])
+    queue = deque(m for _, m in machines if m.display_name not in summary.completed)  # a completed migration is never replicated again
     running: dict[PrefectConcurrentFuture, str] = {}
-    summary = ReplicationSummary(plan=plan_name, wave=wave)
-    table_key, table_at = f"wave-status-{scope}", time.monotonic()
+    board_at = time.monotonic()
     while queue or running:
         while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
             machine = queue.popleft()
@@ -108,17 +95,16 @@ def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInter
             try:
                 outcome: ReplicationOutcome = future.result()
             except Exception as exc:  # noqa: BLE001 - a machine's failure is reported, the wave goes on
-                summary.failed[name] = f"{type(exc).__name__}: {exc}"
+                summary.failed[name] = error_text(exc)
             else:
                 (summary.adopted if outcome.adopted else summary.seeded).append(name)
         if done:
-            finished = len(summary.seeded) + len(summary.adopted) + len(summary.failed)
+            finished = len(summary.seeded) + len(summary.adopted) + len(summary.completed) + len(summary.failed)
             update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
-        if time.monotonic() - table_at > STATUS_TABLE_SECONDS:
-            create_table_artifact(key=table_key, table=_status_rows(machines, summary, board.cached()), description=f"Replication of {plan_name}/{wave} (running).")
-            table_at = time.monotonic()
-    create_table_artifact(key=table_key, table=_status_rows(machines, summary, board.cached()), description=f"Replication of {plan_name}/{wave}: one row per machine.")
-    logger.info("%s/%s: %d seeded, %d adopted, %d failed", plan_name, wave, len(summary.seeded), len(summary.adopted), len(summary.failed))
-    if summary.failed:
-        raise RuntimeError(f"{len(summary.failed)} machine(s) failed to replicate: " + "; ".join(f"{k}: {v}" for k, v in sorted(summary.failed.items())))
-    return summary
+        if time.monotonic() - board_at > BOARD_SECONDS:
+            publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.cached(), vms), summary.failed)
+            board_at = time.monotonic()
+    publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.refresh(), vms), summary.failed)
+    logger.info("%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed", plan_name, wave, len(summary.seeded), len(summary.adopted),
+                len(summary.completed), len(summary.failed))
+    return finish(summary, f"replication of {scope}", len(machines), summary.failed)

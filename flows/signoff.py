@@ -18,10 +18,13 @@ from flows.parameters import PersonName, PlanName, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOff, SignOffLedger
+from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
+from tasks.lifecycle import has_passed_test
+from tasks.outcomes import finish, gather
 from tasks.problems import InputRefused, Problem
 from tasks.test_migration import clean_up_test_migration
-from tasks.vault_status import VaultStatusBoard
+from tasks.vault_status import ItemStatus, VaultStatusBoard
 
 
 PARALLEL_CLEANUPS = 20
@@ -44,6 +47,12 @@ class SignOffRequest(BaseModel):
         return self
 
 
+def _already(latest: SignOff | None, decision: str, approver: str, item: ItemStatus | None) -> bool:
+    """The same person's same decision on the same test is on record: a re-run (of migrate-wave too) records nothing new."""
+    return (latest is not None and (latest.decision, latest.approver) == (decision, approver)
+            and latest.tested_at == (item.last_test_time if item else None))
+
+
 @flow(name="sign-off", flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
 def sign_off(request: SignOffRequest) -> list[SignOff]:
     """Record the decision for each machine against the test it judges; refuse unknown or untested machines."""
@@ -56,23 +65,29 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
     problems = [Problem(source="sign-off", field="machines", reason=f"'{name}' is not a machine of wave {wave.name}") for name in request.machines if name.lower() not in by_name]
     chosen = [by_name[n.lower()] for n in request.machines if n.lower() in by_name] or list(wave.machines)
     tested = {m.source_name: statuses.get(m.source_name.lower()) for m in chosen}
-    passed = {name for name, s in tested.items() if s is not None and (s.test_state == "TestMigrationSucceeded" or s.last_test_status == "Succeeded")}
+    passed = {name for name, s in tested.items() if has_passed_test(s)}
     if request.machines and request.decision == "approve":
         problems += [Problem(source="sign-off", field="machines", reason=f"'{m.display_name}' has no succeeded test migration to approve")
                      for m in chosen if m.source_name not in passed]
     if problems:
         raise InputRefused(problems)
     now = datetime.now(timezone.utc)
-    judged = [m for m in chosen if m.source_name in passed or request.decision == "reject"]
-    records = [SignOff(machine=m.display_name, item=m.source_name, decision="approved" if request.decision == "approve" else "rejected",
+    ledger = SignOffLedger.for_wave(plan.name, wave.name)
+    decision = "approved" if request.decision == "approve" else "rejected"
+    judged = [m for m in chosen if (m.source_name in passed or request.decision == "reject")
+              and not _already(ledger.latest(m.source_name), decision, request.approver, tested[m.source_name])]
+    records = [SignOff(machine=m.display_name, item=m.source_name, decision=decision,
                        approver=request.approver, comment=request.comment, at=now, flow_run_id=str(runtime.flow_run.id),
                        tested_at=tested[m.source_name].last_test_time if tested[m.source_name] else None) for m in judged]
-    ledger = SignOffLedger.for_wave(plan.name, wave.name)
-    ledger.records.extend(records)
-    ledger.save(SignOffLedger.block_name(plan.name, wave.name), overwrite=True)
+    if records:
+        SignOffLedger.append(plan.name, wave.name, records)
     create_table_artifact(key=f"sign-off-{plan.name}-{wave.name}", table=[r.model_dump(mode="json") for r in records],
                           description=f"{request.approver} {request.decision}d {len(records)} machine(s) of {plan.name}/{wave.name}: {request.comment}")
     if wave.cleanup_test == "after_signoff" and request.decision == "approve":
-        cleanups = [clean_up_test_migration.submit(plan.target_block, infra, m, f"wavelift: signed off by {request.approver}") for m in judged]
-        [f.result() for f in cleanups]
+        cleanups = [(m, clean_up_test_migration.submit(plan.target_block, infra, m, f"wavelift: signed off by {request.approver}")) for m in judged]
+        removed = gather(cleanups, lambda m, error: f"the test VM was not removed: {error}")
+        failures = {m.display_name: outcome for m, outcome in zip(judged, removed, strict=True) if isinstance(outcome, str)}
+        refresh_board(plan.target_block, plan.name, wave, infra.vault_id, failures)
+        return finish(records, f"test VM clean-up after the sign-off of {plan.name}/{wave.name}", len(judged), failures)
+    refresh_board(plan.target_block, plan.name, wave, infra.vault_id)
     return records

@@ -24,6 +24,7 @@ from tasks.disaster_recovery import read_dr
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.harden import read_backup
+from tasks.lifecycle import MIGRATED, TEST_FAILED
 from tasks.plan_models import MachinePlan
 from tasks.test_migration import clean_up_test
 from tasks.transient import retry_transient
@@ -56,6 +57,7 @@ class CleanupReport(BaseModel):
     gates: list[Gate] = []
     actions: list[Action] = []
     record: AsBuiltRecord | None = None
+    error: str | None = None
 
     @property
     def held_by(self) -> list[Gate]:
@@ -114,8 +116,8 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
     target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
     status, vm = _read_item(target, infra, machine), _read_vm(target, machine.target_vm_name)
     actions: list[Action] = []
-    migrated = vm is not None and (status is None or status.migration_state == "MigrationSucceeded")
-    if status is not None and "TestMigrateCleanup" in status.allowed_operations and (migrated or status.test_state == "TestMigrationFailed"):
+    migrated = vm is not None and (status is None or status.migration_state in MIGRATED)
+    if status is not None and "TestMigrateCleanup" in status.allowed_operations and (migrated or status.test_state in TEST_FAILED):
         actions.append(_step(execute, "test-resources", f"remove the test VM {machine.target_vm_name}-test ({status.test_state})",
                              lambda: clean_up_test(target, infra, machine, "wavelift clean-up")))
     if not migrated or vm is None:

@@ -18,7 +18,10 @@ from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
+from tasks.lifecycle import MIGRATED, MIGRATING, has_passed_test
+from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
+from tasks.sources import adapter_for
 from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
@@ -49,11 +52,11 @@ def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOf
     """Why a machine may not cut over now (DESIGN rule 2), or None if it may."""
     if status is None:
         return "not replicating"
-    if status.migration_state in ("MigrationSucceeded", "MigrationInProgress"):
+    if status.migration_state in MIGRATED | MIGRATING:
         return None
     if machine.test_waived:
         return None if "Migrate" in status.allowed_operations else f"Azure does not allow Migrate in state {status.migration_state}"
-    if status.last_test_status != "Succeeded":
+    if not has_passed_test(status):
         return "no succeeded test migration"
     if signoff is None or signoff.decision != "approved":
         return "not signed off" if signoff is None else f"rejected by {signoff.approver}: {signoff.comment}"
@@ -87,29 +90,24 @@ def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) ->
 @task(task_run_name="cutover-{machine.display_name}", retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=retry_transient)
 def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float) -> CutoverResult:
     """Migrate one eligible machine and verify its VM; never starts a second migration."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
-
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
-    shutdown = "true" if machine.perform_shutdown else "false"
-    if status.migration_state == "MigrationInProgress":
+    if status.migration_state in MIGRATING:
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
-        status = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state != "MigrationInProgress")  # type: ignore[assignment]
-    already = status.migration_state == "MigrationSucceeded"
+        status = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state not in MIGRATING)  # type: ignore[assignment]
+    already = status.migration_state in MIGRATED
     if not already:
         if not machine.perform_shutdown:
             logger.warning("%s migrates WITHOUT a source shutdown: %s", machine.display_name, machine.shutdown_opt_out_reason)
-        body = m.MigrateInput(properties=m.MigrateInputProperties(provider_specific_details=m.VMwareCbtMigrateInput(perform_shutdown=shutdown)))
         try:
-            items.begin_migrate(*args, body).result()
+            items.begin_migrate(*args, adapter_for(machine).migrate_input(machine)).result()
         except HttpResponseError as exc:
             if is_transient(exc):
                 raise  # throttled or unavailable: the retry reads the item first and waits for the migration already under way
-            code = exc.error.code if exc.error else exc.status_code
-            return _result(machine, "failed", f"migration failed: {code}: {exc.message}", performed_shutdown=machine.perform_shutdown, options=FAILURE_OPTIONS)
+            return _result(machine, "failed", f"migration failed: {error_text(exc)}", performed_shutdown=machine.perform_shutdown, options=FAILURE_OPTIONS)
     facts, problems = _verify(target, machine)
     if problems:
         return _result(machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS)

@@ -213,11 +213,15 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
 
     backup = target.backup_client()
     vault, rg = target.vault, target.resource_group
-    run_at = backup_run_time(policy, zone)
-    backup_policy = backup.protection_policies.create_or_update(vault, rg, policy.backup_policy, bm.ProtectionPolicyResource(properties=bm.AzureIaaSVMProtectionPolicy(
-        time_zone="UTC", schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=[run_at]),
-        retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
-            retention_times=[run_at], retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"))))))
+    try:  # written once: a policy PUT re-protects every item under it, so a machine's hardening never rewrites it
+        backup_policy = backup.protection_policies.get(vault, rg, policy.backup_policy)
+    except ResourceNotFoundError:
+        run_at = backup_run_time(policy, zone)
+        backup_policy = backup.protection_policies.create_or_update(vault, rg, policy.backup_policy, bm.ProtectionPolicyResource(
+            properties=bm.AzureIaaSVMProtectionPolicy(
+                time_zone="UTC", schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=[run_at]),
+                retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
+                    retention_times=[run_at], retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"))))))
     container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False
     try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
 
 from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN, segment_problem, subnet_name_problem, vm_name_problem
 
@@ -33,6 +33,24 @@ def iana_zone(value: str) -> str:
     return value
 
 
+def _local_time(value: object) -> object:
+    """A wall-clock time of the window's own zone: 'HH:MM' or 'HH:MM:SS', never with an offset ('22:00Z' would
+    look like UTC while meaning local time)."""
+    if isinstance(value, str):
+        if not LOCAL_TIME.match(value):
+            raise ValueError(f"{value!r} must be a local time HH:MM (or HH:MM:SS), without a time zone offset")
+        return time.fromisoformat(value)
+    if isinstance(value, time) and value.tzinfo is not None:
+        raise ValueError("a window's times are local to its time zone: give them without an offset")
+    return value
+
+
+LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+# The UI's form checks a JSON schema `format: time` as RFC 3339 (with an offset): a plain pattern is what a person types.
+LocalTime = Annotated[time, BeforeValidator(_local_time), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+                      WithJsonSchema({"type": "string", "pattern": LOCAL_TIME.pattern, "examples": ["22:00"]})]
+
+
 class MaintenanceWindow(BaseModel):
     """When cutovers may run: days of the week and local start/end times in an IANA time zone.
 
@@ -42,8 +60,8 @@ class MaintenanceWindow(BaseModel):
 
     timezone: str = Field(default="Europe/London", description="IANA time zone, e.g. Europe/Berlin.")
     days: list[Weekday] = Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], min_length=1, description="Days on which the window opens.")
-    start: time = Field(default=time(22, 0), description="Local time the window opens.")
-    end: time = Field(default=time(5, 0), description="Local time the window closes (earlier than start: the next day).")
+    start: LocalTime = Field(default=time(22, 0), description="Local time the window opens, HH:MM in the window's time zone.")
+    end: LocalTime = Field(default=time(5, 0), description="Local time the window closes, HH:MM (earlier than start: the next day).")
 
     @field_validator("timezone")
     @classmethod
@@ -62,6 +80,20 @@ class MaintenanceWindow(BaseModel):
         opens = datetime.combine(day, self.start, tzinfo=zone)
         closes = datetime.combine(day + timedelta(days=1) if self.end <= self.start else day, self.end, tzinfo=zone)
         return opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)
+
+    def next_opening(self, instant: datetime) -> datetime | None:
+        """When the window next opens after `instant` (aware), in UTC; None when no day is allowed."""
+        local = instant.astimezone(ZoneInfo(self.timezone)).date()
+        openings = (self._occurrence(local + timedelta(days=n))[0] for n in range(8) if WEEKDAYS[(local + timedelta(days=n)).weekday()] in self.days)
+        return next((o for o in openings if o > instant), None)
+
+    def describe_closed(self, instant: datetime) -> str:
+        """'closed until 22:00 Europe/London (Sat 2026-12-05)', for reports and run states."""
+        opening = self.next_opening(instant)
+        if opening is None:
+            return "closed"
+        local = opening.astimezone(ZoneInfo(self.timezone))
+        return f"closed until {local:%H:%M} {self.timezone} ({local:%a %Y-%m-%d})"
 
     def open_at(self, instant: datetime) -> tuple[datetime, datetime] | None:
         """The window occurrence containing `instant` (aware), as (opens, closes) in UTC, or None."""
@@ -87,6 +119,7 @@ class PlannedDisk(BaseModel):
 class MachinePlan(BaseModel):
     """One server's migration: from which discovered machine to which Azure VM, and how."""
 
+    source_type: Literal["vmware"] = Field(default="vmware", description="Source platform (its adapter in tasks/sources): VMware agentless.")
     source_name: str = Field(description="OffAzure machine name (also the Site Recovery migration item name).")
     machine_id: str = Field(description="ARM id of the discovered machine.")
     display_name: str

@@ -1,4 +1,4 @@
-"""Replication: enable a machine's replication (VMwareCbt) and wait for its initial seeding, holding
+"""Replication: enable a machine's replication (through its source platform's adapter) and wait for its initial seeding, holding
 one slot of the global initial-replication limit from enable until seeded.
 
 Reads before it acts: a machine the vault already replicates is adopted, not enabled again, and an
@@ -18,14 +18,13 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
+from tasks.lifecycle import is_seeded, seeding_over
 from tasks.plan_models import MachinePlan
+from tasks.sources import adapter_for
 from tasks.transient import retry_transient
-from tasks.vault_status import ItemStatus, VaultStatusBoard
+from tasks.vault_status import VaultStatusBoard
 
 INITIAL_REPLICATION_LIMIT = "wavelift-initial-replications"
-SEEDING_STATES = {"EnableMigrationInProgress", "InitialSeedingInProgress"}
-FAILED_STATES = {"EnableMigrationFailed", "InitialSeedingFailed"}
-LOG_STORAGE_SAS_SUFFIX = "-cacheSas"
 
 
 class ReplicationFailed(RuntimeError):
@@ -41,37 +40,12 @@ class ReplicationOutcome(BaseModel):
     adopted: bool
 
 
-def is_seeded(status: ItemStatus | None) -> bool:
-    return status is not None and status.migration_state not in SEEDING_STATES and status.migration_state not in FAILED_STATES
-
-
-def enable_input(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan):  # type: ignore[no-untyped-def]
-    """The enable-replication body, as `New-AzMigrateServerReplication` builds it."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
-
-    storage_name = infra.log_storage_account_id.rsplit("/", 1)[1]
-    disks = [
-        m.VMwareCbtDiskInput(disk_id=d.uuid, is_os_disk="true" if d.is_os else "false", disk_type=d.disk_type,
-                             log_storage_account_id=infra.log_storage_account_id, log_storage_account_sas_secret_name=f"{storage_name}{LOG_STORAGE_SAS_SUFFIX}")
-        for d in machine.disks
-    ]
-    details = m.VMwareCbtEnableMigrationInput(
-        vmware_machine_id=machine.machine_id, disks_to_include=disks,
-        data_mover_run_as_account_id=infra.run_as_account_id, snapshot_run_as_account_id=infra.run_as_account_id,
-        target_resource_group_id=target.target_resource_group_id, target_network_id=target.target_network_id,
-        target_subnet_name=machine.target_subnet or target.target_subnet, test_network_id=target.test_network_id,
-        test_subnet_name=machine.test_subnet or target.test_subnet, target_vm_name=machine.target_vm_name, target_vm_size=machine.target_vm_size,
-        license_type=machine.license_type, sql_server_license_type=machine.sql_server_license_type, target_vm_tags=machine.tags or None,
-        perform_auto_resync="true",
-    )
-    return m.EnableMigrationInput(properties=m.EnableMigrationInputProperties(policy_id=infra.policy_id, provider_specific_details=details))
-
-
 def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> bool:
     """Start replication; True if Azure already had it (a 409), so the machine is adopted."""
     client = target.site_recovery_client()
     try:
-        client.replication_migration_items.begin_create(*infra.item_args(machine.source_name), enable_input(target, infra, machine), polling=False)
+        body = adapter_for(machine).enable_input(target, infra, machine)
+        client.replication_migration_items.begin_create(*infra.item_args(machine.source_name), body, polling=False)
     except HttpResponseError as exc:
         if exc.status_code == 409:
             return True
@@ -96,9 +70,9 @@ def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machi
             adopted = _enable(target, infra, machine)
             logger.info("%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled")
             machine_event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
-        final = board.wait_for(machine.source_name, lambda s: is_seeded(s) or (s is not None and s.migration_state in FAILED_STATES), seeding_timeout)
+        final = board.wait_for(machine.source_name, seeding_over, seeding_timeout)
     assert final is not None
-    if final.migration_state in FAILED_STATES:
+    if not is_seeded(final):
         machine_event(machine, "replication.failed", state=final.migration_state)
         raise ReplicationFailed(f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
                                 "see the item's job in the vault, fix the cause, then stop replication and run the wave again")

@@ -16,7 +16,10 @@ from pydantic import BaseModel, Field
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
+from tasks.lifecycle import NO_TEST, REPLICATING, TEST_FAILED, TEST_PASSED, TESTING, has_passed_test
+from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
+from tasks.sources import adapter_for
 from tasks.test_network import isolation_problem
 from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
@@ -35,13 +38,16 @@ class MigrationTestReport(BaseModel):
     tested_at: str | None = None
     vm: VmFacts | None = None
     cleaned_up: bool = False
+    skipped: bool = Field(default=False, description="Not tested in this run, for the reason in detail (not replicating, or migrated).")
     checked_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> str | None:
     """Why a test migration cannot start now, as Microsoft's StartTestMigration script checks it."""
-    if status.migration_state != "Replicating" and status.migration_state_description != READY_DESCRIPTION:
+    if status.migration_state != REPLICATING and status.migration_state_description != READY_DESCRIPTION:
         return f"replication is {status.migration_state} ({status.migration_state_description}), not ready to migrate"
+    if status.test_state in TEST_FAILED:
+        return f"the last test migration ended {status.test_state}: clean it up first (cleanup-wave removes failed tests)"
     if "TestMigrate" not in status.allowed_operations:
         return f"Azure does not allow TestMigrate now (allowed: {', '.join(status.allowed_operations) or 'none'}; test state {status.test_state})"
     if not target.test_network_id:
@@ -65,32 +71,28 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStat
 @task(task_run_name="test-migrate-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
 def run_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, clean_up: bool, poll_interval: float = 60.0) -> MigrationTestReport:
     """Test-migrate one machine and report whether its test VM came up where it should."""
-    from azure.mgmt.recoveryservicessiterecovery import models as m
-
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
-    if status.test_state == "TestMigrationInProgress":  # started by a run that died: wait for it, do not start another
+    if status.test_state in TESTING:  # started by a run that died: wait for it, do not start another
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
-        status = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state != "TestMigrationInProgress")  # type: ignore[assignment]
-    if status.test_state == "None" and status.last_test_status == "Succeeded":
+        status = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)  # type: ignore[assignment]
+    if has_passed_test(status) and status.test_state == NO_TEST:
         return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=True, cleaned_up=True,
                                    detail="tested and cleaned up earlier", tested_at=status.last_test_time)
-    if status.test_state != "TestMigrationSucceeded":
+    if status.test_state not in TEST_PASSED:
         problem = prerequisite_problem(status, target) or isolation_problem(target)
         if problem:
             return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=problem)
-        nic = m.VMwareCbtNicInput(nic_id=status.primary_nic_id, is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)
-        body = m.TestMigrateInput(properties=m.TestMigrateInputProperties(provider_specific_details=m.VMwareCbtTestMigrateInput(
-            recovery_point_id=status.last_recovery_point_id, network_id=target.test_network_id, vm_nics=[nic] if status.primary_nic_id else None)))
+        body = adapter_for(machine).test_input(target, machine, status.last_recovery_point_id, status.primary_nic_id)
         try:
             status = item_status(items.begin_test_migrate(*args, body).result())
         except HttpResponseError as exc:
             if is_transient(exc):
                 raise  # the retry reads the item first and waits for the test already under way
-            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test migration failed: {exc.message}")
+            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test migration failed: {error_text(exc)}")
         logger.info("%s: test migration %s", machine.display_name, status.test_state)
     try:
         report = _verify(target, machine, status)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import vault_scope
+from tasks.sources import details_of
 
 
 class ItemStatus(BaseModel):
@@ -33,7 +34,9 @@ class ItemStatus(BaseModel):
     last_test_status: str | None = None
     last_test_time: str | None = None
     last_migration_status: str | None = None
+    last_migration_time: str | None = None
     current_job: str | None = None
+    current_job_started: str | None = None
     primary_nic_id: str | None = None
 
 
@@ -45,17 +48,19 @@ def _plain(value: object) -> str:
 def item_status(item: object) -> ItemStatus:
     """An SDK `MigrationItem` as an `ItemStatus` (plain strings, so it can be logged and stored)."""
     props = item.properties  # type: ignore[attr-defined]
-    details = props.provider_specific_details
+    details = details_of(props.provider_specific_details)
     return ItemStatus(
         name=item.name, id=item.id,  # type: ignore[attr-defined]
         migration_state=_plain(props.migration_state), migration_state_description=props.migration_state_description,
         test_state=_plain(props.test_migrate_state), allowed_operations=[_plain(op) for op in props.allowed_operations or []],
-        seeding_percent=getattr(details, "initial_seeding_progress_percentage", None),
-        last_recovery_point_id=getattr(details, "last_recovery_point_id", None),
+        seeding_percent=details.seeding_percent if details else None,
+        last_recovery_point_id=details.last_recovery_point_id if details else None,
         last_test_status=props.last_test_migration_status, last_migration_status=props.last_migration_status,
         last_test_time=props.last_test_migration_time.isoformat() if props.last_test_migration_time else None,
+        last_migration_time=props.last_migration_time.isoformat() if props.last_migration_time else None,
         current_job=props.current_job.job_name if props.current_job else None,
-        primary_nic_id=next((n.nic_id for n in getattr(details, "vm_nics", None) or [] if n.is_primary_nic == "true"), None),
+        current_job_started=props.current_job.start_time.isoformat() if props.current_job and props.current_job.start_time else None,
+        primary_nic_id=details.primary_nic_id if details else None,
     )
 
 

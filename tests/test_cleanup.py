@@ -17,6 +17,7 @@ from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
 from blocks.onprem import DiskFile, HttpBackupCatalog, LocalDatastore
 from blocks.plan import WavePlanBlock
+from blocks.signoff import SignOffLedger
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tests.test_harden import _policy
@@ -36,10 +37,11 @@ def _onprem(emu) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
     return jobs, state["datastore"]
 
 
-def _prefect_events(name: str, expected: int) -> list[dict]:
-    """Events of one name from the Prefect API, waiting (briefly) until at least `expected` have been stored."""
+def _prefect_events(name: str, expected: int, resources: list[str]) -> list[dict]:
+    """Events of one name about these machines from the Prefect API, waiting (briefly) until at least `expected` are stored."""
+    query = {"filter": {"event": {"name": [name]}, "resource": {"id": resources}}, "limit": 50}
     for _ in range(30):
-        events = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50}).json()["events"]
+        events = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=query).json()["events"]
         if len(events) >= expected:
             return events
         time.sleep(1)
@@ -115,10 +117,10 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     plan = WavePlanBlock.load("clean-a").plan.waves[0].machines
     source = {m.display_name: f"wavelift.machine.{m.source_name}" for m in plan}
     for name in ("replication.seeded", "test.passed", "cutover.migrated", "hardened"):  # every machine's state changes, for reviewers and automations
-        assert sorted(e["resource"]["prefect.resource.id"] for e in _prefect_events(f"wavelift.machine.{name}", len(machines))) == sorted(source.values()), name
-    cleaned = _prefect_events("wavelift.machine.cleaned-up", len(machines) - 1)
+        assert sorted(e["resource"]["prefect.resource.id"] for e in _prefect_events(f"wavelift.machine.{name}", len(machines), list(source.values()))) == sorted(source.values()), name
+    cleaned = _prefect_events("wavelift.machine.cleaned-up", len(machines) - 1, list(source.values()))
     assert sorted(e["resource"]["prefect.resource.id"] for e in cleaned) == sorted(source[m] for m in machines[1:])
-    held = _prefect_events("wavelift.machine.cleanup.held", len(machines) - 1)  # the early run: replication removed, on-prem kept by the grace period
+    held = _prefect_events("wavelift.machine.cleanup.held", len(machines) - 1, list(source.values()))  # the early run: replication removed, on-prem kept by the grace period
     assert sorted(e["resource"]["prefect.resource.id"] for e in held) == sorted(source[m] for m in machines[1:])
 
     _assert_no_secret_stored([CANARY, emu.connection["client_secret"]])
@@ -128,6 +130,15 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     again = cleanup_wave(request.model_copy(update={"execute": True}))
     assert not [a for r in again for a in r.actions if a.outcome == "done"]
     assert _git(docs_repo, "rev-list", "--count", "HEAD") == commits and emu.admin.history() == history
+
+    # A finished wave run again from the top: the completed migrations (items removed) are read from the Azure VMs.
+    signoffs = SignOffLedger.for_wave("clean-a", "wave-1").records
+    rerun = migrate_wave(MigrateWaveRequest(plan_name="clean-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank",
+                                            hardening_policy="clean-hardening", cleanup_policy="clean-policy", execute_cleanup=True))
+    assert emu.admin.history() == history  # no enable, no test VM, no source shutdown, no migration, nothing removed
+    assert _git(docs_repo, "rev-list", "--count", "HEAD") == commits and SignOffLedger.for_wave("clean-a", "wave-1").records == signoffs
+    assert {t.machine for t in rerun.tests if t.skipped and "completed earlier" in t.detail} == set(machines[1:])
+    assert {c.machine: c.outcome for c in rerun.cutovers} == {m: "already-migrated" for m in machines[1:]} | {stopped: "failed"}
 
 
 def test_the_adapters_stay_inside_their_folders(tmp_path: Path) -> None:

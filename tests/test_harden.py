@@ -71,11 +71,14 @@ def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> N
     assert [r["name"] for r in allowed] == ["allow-ssh", "https"]
 
 
+SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site"
+
+
 def test_machines_of_a_tier_share_one_nsg_that_serves_every_os_of_the_tier() -> None:
     from tasks.plan_models import MachinePlan, PlannedDisk
 
     def machine(name: str, os_type: str, tier: str | None) -> MachinePlan:
-        return MachinePlan(source_name=f"src-{name}", machine_id=f"/m/{name}", display_name=name, os_type=os_type, target_vm_name=name,
+        return MachinePlan(source_name=f"src-{name}", machine_id=f"{SITE}/machines/src-{name}", display_name=name, os_type=os_type, target_vm_name=name,
                            target_vm_size="Standard_D2s_v3", disks=[PlannedDisk(uuid=name, size_gb=10, is_os=True)], tags={"tier": tier} if tier else {})
 
     plan = [machine("web-1", "Linux", "web"), machine("web-2", "Windows", "web"), machine("db-1", "Linux", "db"), machine("lone-1", "Windows", None)]

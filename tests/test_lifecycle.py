@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
-from deployments.setup import ensure_concurrency_limit
+from tasks.limits import ensure_concurrency_limit
 from flows.cutover import CutoverRequest, cutover
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
@@ -84,8 +84,11 @@ def test_a_closed_window_is_respected_unless_forced_with_a_reason(start_emulator
     emu, machines = _replicated_plan(start_emulator, "life-b", 3, open_now=False, seed=32)
     run_test_wave("life-b", "wave-1")
     sign_off(SignOffRequest(plan_name="life-b", wave="wave-1", decision="approve", approver="carol", comment="ok"))
-    closed = cutover(CutoverRequest(plan_name="life-b"))
-    assert {r.detail for r in closed} == {"the maintenance window of wave wave-1 is closed"}
+    closed_state = cutover(CutoverRequest(plan_name="life-b"), return_state=True)
+    closed = closed_state.result()
+    assert {r.detail.split(" until ")[0] for r in closed} == {"the maintenance window of wave wave-1 is closed"}
+    assert closed_state.name == "Nothing cut over"  # a run that moved nothing says so in its state, not only in an artifact
+    assert closed_state.message.startswith(f"nothing to cut over: {len(machines)} the maintenance window of wave wave-1 is closed until ")
     assert _events(emu, "migrate_started") == []
     with pytest.raises(ValidationError, match="force_reason"):
         CutoverRequest(plan_name="life-b", force_outside_window=True)

@@ -11,6 +11,7 @@ import pytest
 
 from blocks.plan import WavePlanBlock
 from flows.replicate import replicate_wave
+from flows.test_wave import test_wave as run_test_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.planning import PlanSettings, plan_from_assessment
@@ -50,8 +51,8 @@ def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emula
     assert set(states) == set(machines) and set(states.values()) == {"Replicating"}
     assert stats["requests"].get("GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems", 0) == 0
 
-    table = asyncio.run(_latest_artifact("wave-status-rep-a-wave-1"))
-    assert table.type == "table" and table.data.count('"seeded"') == len(machines)
+    board = asyncio.run(_latest_artifact("wave-board-rep-a-wave-1"))  # the wave board: where every machine stands and what comes next
+    assert board.type == "table" and board.data.count('"stage": "seeded"') == len(machines) and board.data.count('"next_step": "test migration"') == len(machines)
 
     again = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
     assert sorted(again.adopted) == sorted(machines) and not again.seeded
@@ -83,3 +84,21 @@ def test_polling_cost_does_not_grow_with_the_wave(start_emulator, small_limit: N
     assert enables == 12 - sum(1 for m in emu.admin.state()["machines"] if m["readiness"] == "Not Ready For Azure")
     assert not any(label.startswith("GET replicationOperation") for label in requests)  # enables are not polled one by one
     assert lists >= 2
+
+
+def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+    emu: Emulated = start_emulator(machines=6, seed=24, speed=3000)
+    machines = _plan(emu, "rep-d", "rep-target-d")
+    plan = WavePlanBlock.load("rep-d").plan
+    broken = plan.waves[0].machines[0]
+    emu.admin.add_fault(method="PUT", path=f"/replicationMigrationItems/{broken.source_name}$", status=400, code="InvalidParameter",
+                        message="The disk is not supported.")
+    state = replicate_wave("rep-d", "wave-1", poll_interval=0.3, return_state=True)
+    summary = state.result()
+    assert state.is_completed() and state.name == "1 failed" and broken.display_name in (state.message or "")
+    assert list(summary.failed) == [broken.display_name] and "InvalidParameter: The disk is not supported." in summary.failed[broken.display_name]
+    assert sorted(summary.seeded) == sorted(m for m in machines if m != broken.display_name)
+
+    tests = {r.machine: r for r in run_test_wave("rep-d", "wave-1", poll_interval=0.3)}  # the machine without replication is a row, not a crash
+    assert tests[broken.display_name].skipped and "not replicating yet" in tests[broken.display_name].detail
+    assert all(tests[m].passed for m in machines if m != broken.display_name)

@@ -1,0 +1,110 @@
+"""Where a machine stands in its lifecycle: one definition, read from every system of record that says so.
+
+Site Recovery's migration item tells replication, test and migration state until the migration is
+completed; then the item is gone and only the Azure VM says the machine moved. Reading the item alone
+made a finished wave look new: a re-run replicated, tested and cut over its machines again. So a
+machine's state is observed from both, and every flow asks this module — "seeded", "test passed",
+"migrated" are defined here once, on the SDK's own enums (`MigrationState`, `TestMigrationState`),
+covering every value the pinned SDK knows, never on string literals scattered through the flows.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from azure.mgmt.recoveryservicessiterecovery.models import MigrationState as MS
+from azure.mgmt.recoveryservicessiterecovery.models import TestMigrationState as TS
+from pydantic import BaseModel
+
+from blocks.azure import AzureMigrationTarget
+from tasks.plan_models import MachinePlan
+from tasks.vault_status import ItemStatus
+
+
+
+def _azure(*states: Enum) -> frozenset[str]:
+    """Azure's words for SDK enum members (items carry plain strings, see `tasks.vault_status`)."""
+    return frozenset(str(s.value) for s in states)
+
+
+SEEDING = _azure(MS.ENABLE_MIGRATION_IN_PROGRESS, MS.INITIAL_SEEDING_IN_PROGRESS)
+REPLICATION_FAILED = _azure(MS.ENABLE_MIGRATION_FAILED, MS.INITIAL_SEEDING_FAILED)
+BEING_REMOVED = _azure(MS.DISABLE_MIGRATION_IN_PROGRESS, MS.DISABLE_MIGRATION_FAILED)
+REPLICATING = MS.REPLICATING.value
+MIGRATING = _azure(MS.MIGRATION_IN_PROGRESS)
+MIGRATED = _azure(MS.MIGRATION_SUCCEEDED, MS.MIGRATION_COMPLETED_WITH_INFORMATION, MS.MIGRATION_PARTIALLY_SUCCEEDED)
+# Initial seeding is over: delta sync runs (or ran), replication is paused or resuming, or the machine migrated.
+SEEDED = _azure(MS.REPLICATING, MS.MIGRATION_FAILED, MS.RESUME_IN_PROGRESS, MS.RESUME_INITIATED, MS.SUSPENDING_PROTECTION,
+                MS.PROTECTION_SUSPENDED) | MIGRATING | MIGRATED
+TESTING = _azure(TS.TEST_MIGRATION_IN_PROGRESS)
+TEST_PASSED = _azure(TS.TEST_MIGRATION_SUCCEEDED, TS.TEST_MIGRATION_COMPLETED_WITH_INFORMATION)
+# A test VM may exist but did not pass: it is reported failed and cleaned up before another test.
+TEST_FAILED = _azure(TS.TEST_MIGRATION_FAILED, TS.TEST_MIGRATION_PARTIALLY_SUCCEEDED)
+NO_TEST = TS.NONE.value
+LAST_TEST_SUCCEEDED = "Succeeded"  # lastTestMigrationStatus once the test VM is cleaned up (a free-form string in the API)
+
+
+class Stage(str, Enum):
+    """The steps a machine goes through, as far as Azure shows them."""
+
+    PLANNED = "planned"  # in the plan, nothing in Azure yet
+    REPLICATING = "replicating"  # enabled, initial seeding under way
+    SEEDED = "seeded"  # initial seeding done, delta sync running
+    TESTED = "tested"  # a test migration passed (the test VM may be gone)
+    MIGRATED = "migrated"  # the Azure VM exists; the migration item may still be there
+    COMPLETED = "completed"  # the migration was completed: the item is gone, the Azure VM remains
+    FAILED = "failed"  # Azure reports the replication failed or is being removed
+
+
+class MachineState(BaseModel):
+    """What the vault and the target resource group say about one plan machine, read once."""
+
+    machine: str
+    item: ItemStatus | None
+    vm_exists: bool
+
+    @property
+    def stage(self) -> Stage:
+        item = self.item
+        if item is None:
+            return Stage.COMPLETED if self.vm_exists else Stage.PLANNED
+        if item.migration_state in MIGRATED:
+            return Stage.MIGRATED
+        if item.migration_state in REPLICATION_FAILED | BEING_REMOVED:
+            return Stage.FAILED
+        if has_passed_test(item):
+            return Stage.TESTED
+        return Stage.SEEDED if is_seeded(item) else Stage.REPLICATING
+
+    @property
+    def migrated(self) -> bool:
+        """The machine runs in Azure: migrated, or its migration completed (item removed, VM in place)."""
+        return self.stage in (Stage.MIGRATED, Stage.COMPLETED)
+
+
+def is_seeded(item: ItemStatus | None) -> bool:
+    """Initial seeding is over (the machine no longer needs an initial-replication slot)."""
+    return item is not None and item.migration_state in SEEDED
+
+
+def seeding_over(item: ItemStatus | None) -> bool:
+    """Nothing more to wait for: seeded, failed, or being removed."""
+    return item is not None and (item.migration_state in SEEDED | REPLICATION_FAILED | BEING_REMOVED)
+
+
+def has_passed_test(item: ItemStatus | None) -> bool:
+    """A test migration passed: its test VM is up, or it was cleaned up after succeeding."""
+    if item is None:
+        return False
+    return item.test_state in TEST_PASSED or (item.test_state == NO_TEST and item.last_test_status == LAST_TEST_SUCCEEDED)
+
+
+def target_vms(target: AzureMigrationTarget) -> set[str]:
+    """Names (lower-cased) of the VMs in the target resource group: one paged list per flow, not a GET per machine."""
+    return {vm.name.lower() for vm in target.compute_client().virtual_machines.list(target.target_resource_group)}
+
+
+def observe(machines: list[MachinePlan], items: dict[str, ItemStatus], vms: set[str]) -> dict[str, MachineState]:
+    """Each machine's state, by source name, from one vault list (`items`, by lower-cased item name) and one VM list."""
+    return {m.source_name: MachineState(machine=m.display_name, item=items.get(m.source_name.lower()), vm_exists=m.target_vm_name.lower() in vms)
+            for m in machines}

@@ -1,0 +1,51 @@
+"""One failure policy for every flow: a machine that fails becomes a failed row, the wave goes on.
+
+A task that raises for one machine used to end the whole run (and its report) when the flow called
+`.result()`; replicate-wave raised at its end and aborted migrate-wave. Now every flow gathers its
+machines' results with `gather`, turns a raised error into that phase's failed row (keeping Azure's
+error code and message), always publishes its report, and ends in a state whose name and message say
+how many machines failed (`finish`), visible in the runs list and to `prefect deployment run --watch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from azure.core.exceptions import HttpResponseError
+from prefect.futures import PrefectFuture
+from prefect.states import Completed
+
+from tasks.plan_models import MachinePlan
+
+R = TypeVar("R")
+
+
+def error_text(exc: BaseException) -> str:
+    """Azure's error code and message when Azure refused, else the exception's type and text."""
+    if isinstance(exc, HttpResponseError):
+        if exc.error and exc.error.code:
+            return f"{exc.error.code}: {exc.error.message}"
+        return f"{exc.status_code}: {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def gather(futures: Sequence[tuple[MachinePlan, PrefectFuture[R]]], failed: Callable[[MachinePlan, str], R]) -> list[R]:
+    """Each machine's result, in order; a machine whose task raised gets `failed(machine, error)` instead."""
+    results: list[R] = []
+    for machine, future in futures:
+        try:
+            results.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - one machine's failure is its row, never the run's end
+            results.append(failed(machine, error_text(exc)))
+    return results
+
+
+def finish(data: Any, what: str, total: int, failures: dict[str, str]) -> Any:
+    """The run's result, as it is when nothing failed; otherwise a Completed state named after the failures
+    whose message lists them (the data still reaches a parent flow)."""
+    if not failures:
+        return data
+    listed = "; ".join(f"{machine}: {error}" for machine, error in sorted(failures.items())[:10])
+    more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
+    return Completed(data=data, name=f"{len(failures)} failed", message=f"{what}: {len(failures)} of {total} machine(s) failed: {listed}{more}")
