@@ -59,7 +59,7 @@ def _parse(stamp: str) -> float:
 
 def run(machines: int) -> dict[str, object]:
     from blocks.plan import WavePlanBlock
-    from deployments.setup import ensure_concurrency_limit
+    from tasks.limits import ensure_concurrency_limit
     from emulator.admin import EmulatorAdmin
     from flows.replicate import replicate_wave
     from tasks.assessment import read_assessment

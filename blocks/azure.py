@@ -8,7 +8,11 @@ import time: together they take about a second to import.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
+import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CREDENTIALS: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
 PUBLIC_AUTHORITIES = {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
 AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 
@@ -145,8 +152,23 @@ class AzureMigrationTarget(Block):
             options["connection_verify"] = self.ca_bundle
         return options
 
+    def _fingerprint(self) -> str:
+        """What identifies this target's clients: every field, the secret included (hashed, never kept)."""
+        secret = self.credentials.client_secret.get_secret_value() if self.credentials.client_secret else ""
+        text = self.model_dump_json(exclude={"credentials"}) + self.credentials.model_dump_json(exclude={"client_secret"}) + secret
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
-        return client_type(self.credentials.get_credential(self.ca_bundle), subscription_id or self.subscription_id, **self._client_options())
+        """The process's client of this type for this target: built once (one credential per target) and reused
+        by every task, since tasks load the block anew; closed when the process exits."""
+        fingerprint = self._fingerprint()
+        key = (fingerprint, client_type.__name__, subscription_id or self.subscription_id)
+        with _CACHE_LOCK:
+            if key not in _CLIENTS:
+                if fingerprint not in _CREDENTIALS:
+                    _CREDENTIALS[fingerprint] = self.credentials.get_credential(self.ca_bundle)
+                _CLIENTS[key] = client_type(_CREDENTIALS[fingerprint], key[2], **self._client_options())
+            return _CLIENTS[key]
 
     def site_recovery_client(self) -> "SiteRecoveryManagementClient":
         """Site Recovery (replication, test migration, migration, jobs); its pipeline also serves OffAzure reads."""
@@ -188,3 +210,13 @@ class AzureMigrationTarget(Block):
             target_resource_group=c["target_resource_group"], target_network_id=c["target_network_id"], target_subnet=c["target_subnet"],
             test_network_id=c["test_network_id"], test_subnet=c["test_subnet"], arm_endpoint=c["base_url"], ca_bundle=c["ca_cert"], polling_interval=1.0,
         )
+
+
+@atexit.register
+def _close_clients() -> None:
+    """Close every client and credential this process built (their HTTP sessions and token caches)."""
+    for closeable in [*_CLIENTS.values(), *_CREDENTIALS.values()]:
+        with suppress(Exception):
+            closeable.close()
+    _CLIENTS.clear()
+    _CREDENTIALS.clear()

@@ -7,7 +7,12 @@ from datetime import datetime
 from typing import Literal
 
 from prefect.blocks.core import Block
+from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel, Field
+
+from tasks.limits import ensure_concurrency_limit
+
+LEDGER_LOCK = "wavelift-sign-off-ledger"
 
 
 class SignOff(BaseModel):
@@ -52,6 +57,17 @@ class SignOffLedger(Block):
             return cls.load(cls.block_name(plan, wave))
         except ValueError:
             return cls()
+
+    @classmethod
+    def append(cls, plan: str, wave: str, records: list[SignOff]) -> "SignOffLedger":
+        """Add decisions to the wave's ledger without losing anyone else's: the read, append and save happen
+        under a one-slot global concurrency limit, so two sign-offs saved at the same moment both stay."""
+        ensure_concurrency_limit(LEDGER_LOCK, 1)
+        with concurrency(LEDGER_LOCK, occupy=1, strict=True, lease_duration=60):
+            ledger = cls.for_wave(plan, wave)
+            ledger.records.extend(records)
+            ledger.save(cls.block_name(plan, wave), overwrite=True)
+        return ledger
 
     def latest(self, item: str) -> SignOff | None:
         return next((r for r in reversed(self.records) if r.item == item), None)

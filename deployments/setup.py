@@ -4,11 +4,13 @@ limit, the block types and the deployments. Running it again changes nothing."""
 from __future__ import annotations
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate, WorkPoolCreate
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel
 
 from deployments.definitions import WORK_POOL, NightlyCutover, deployments
+from blocks.signoff import LEDGER_LOCK
+from tasks.limits import ensure_concurrency_limit
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 
 MAX_INITIAL_REPLICATIONS = 100
@@ -22,18 +24,6 @@ class SetupReport(BaseModel):
     concurrency_limit: str
     block_types: list[str]
     deployments: list[str]
-
-
-def ensure_concurrency_limit(name: str = INITIAL_REPLICATION_LIMIT, limit: int = MAX_INITIAL_REPLICATIONS) -> None:
-    """Create the global concurrency limit, or set its size if it exists (held slots are kept)."""
-    with get_client(sync_client=True) as client:
-        try:
-            current = client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
-            return
-        if current.limit != limit or not current.active:
-            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit, active=True))
 
 
 def ensure_work_pool(name: str = WORK_POOL) -> bool:
@@ -69,7 +59,8 @@ def register_block_types() -> list[str]:
 def setup(nightly: NightlyCutover) -> SetupReport:
     """Everything wavelift needs on the server the Prefect settings point at."""
     created = ensure_work_pool()
-    ensure_concurrency_limit()
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, MAX_INITIAL_REPLICATIONS)
+    ensure_concurrency_limit(LEDGER_LOCK, 1)
     slugs = register_block_types()
     names = []
     for deployment in deployments(nightly):

@@ -78,3 +78,13 @@ def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
     assert target.credentials.kind == "default"
     assert "base_url" not in target._client_options()
     assert "connection_verify" not in target._client_options()
+
+
+def test_clients_are_built_once_per_process_and_target(emu: Emulated) -> None:
+    again = AzureMigrationTarget.from_emulator(emu.connection_file)
+    again.polling_interval = emu.target.polling_interval
+    client = emu.target.site_recovery_client()
+    assert again.site_recovery_client() is client and emu.target.compute_client() is emu.target.compute_client()
+    assert again.compute_client()._config.credential is client._config.credential  # one credential for every client of the target
+    rotated = again.model_copy(update={"credentials": again.credentials.model_copy(update={"client_secret": SecretStr("rotated")})})
+    assert rotated.site_recovery_client() is not client
