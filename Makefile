@@ -6,7 +6,7 @@ STATE_DIR ?= .state/demo
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test venv clean
+.PHONY: demo test test-fast venv clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("wavelift needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -26,6 +26,10 @@ demo: venv
 
 test: venv $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# The fast layer: pure rules, file readers and adapters, no emulator or Prefect server (under a minute).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not integration"
 
 clean:
 	rm -rf $(VENV) .state

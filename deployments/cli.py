@@ -80,6 +80,7 @@ def setup(
 ) -> None:
     """Create the work pool, the 100-slot limit, the block types and the deployments on the Prefect server
     that PREFECT_API_URL names. Running it again changes nothing."""
+    from prefect.settings import PREFECT_API_URL
     from pydantic import ValidationError
 
     from deployments.definitions import NightlyCutover
@@ -89,6 +90,10 @@ def setup(
         nightly = NightlyCutover(plan_name=nightly_plan, cron=nightly_cron, timezone=timezone)
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    if not PREFECT_API_URL.value():  # without it Prefect would set up a temporary server that vanishes with this command
+        typer.echo("PREFECT_API_URL is not set: point it at your Prefect server (e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api) "
+                   "and run wavelift setup again; nothing was changed.", err=True)
+        raise typer.Exit(2)
     report = run_setup(nightly)
     typer.echo(f"work pool {report.work_pool} ({'created' if report.work_pool_created else 'already there'}); "
                f"global concurrency limit {report.concurrency_limit}; {len(report.block_types)} block types")

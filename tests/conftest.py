@@ -25,6 +25,17 @@ from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.server import EmulatorThread  # noqa: E402
 
 
+INTEGRATION_FIXTURES = {"prefect_server", "start_emulator", "emu", "replication_limit"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the emulator or a Prefect server are `integration`; the rest (pure rules, file readers,
+    adapters on a temporary folder) are the fast layer: `make test-fast`, or `pytest -m "not integration"`."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 class Emulated:
     """A running emulator with an SDK-building target block and an admin client."""
 
@@ -85,7 +96,7 @@ def replication_limit(prefect_server: None) -> Callable[[int], None]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
-    from deployments.setup import ensure_concurrency_limit
+    from tasks.limits import ensure_concurrency_limit
     from tasks.replication import INITIAL_REPLICATION_LIMIT
 
     def set_limit(slots: int) -> None:
