@@ -6,7 +6,7 @@ STATE_DIR ?= .state/demo
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast lint venv clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("wavelift needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -24,8 +24,13 @@ $(CHROMIUM):
 demo: venv
 	$(BIN)/wavelift demo --state-dir $(STATE_DIR)
 
-test: venv $(CHROMIUM)
+test: venv $(CHROMIUM) lint
 	$(BIN)/python -m pytest -q
+
+# ruff: pyflakes, pycodestyle (120 columns), bugbear, import order, pyupgrade, and its formatter.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The fast layer: pure rules, file readers and adapters, no emulator or Prefect server (under a minute).
 test-fast: venv

@@ -45,7 +45,11 @@ TARGET_MEDIAN_REAL_SECONDS = 60.0
 def alone_seconds(machines: int) -> dict[str, float]:
     """Each ready machine's seeding time with the appliances to itself (emulated seconds)."""
     engine = SeedingEngine(CapacityModel(), lambda owner, t: None)
-    return {m.display_name: engine.alone_seconds([d.size_gb for d in m.disks]) for m in generate(machines, SEED) if m.readiness != "Not Ready For Azure"}
+    return {
+        m.display_name: engine.alone_seconds([d.size_gb for d in m.disks])
+        for m in generate(machines, SEED)
+        if m.readiness != "Not Ready For Azure"
+    }
 
 
 def barrier_makespan(times: list[float]) -> float:
@@ -58,22 +62,35 @@ def _parse(stamp: str) -> float:
 
 
 def run(machines: int) -> dict[str, object]:
+    from blocks.azure import AzureMigrationTarget
     from blocks.plan import WavePlanBlock
-    from tasks.limits import ensure_concurrency_limit
     from emulator.admin import EmulatorAdmin
     from flows.replicate import replicate_wave
+    from tasks.arm import list_json
     from tasks.assessment import read_assessment
     from tasks.discovery import parse_machine
-    from tasks.arm import list_json
-    from blocks.azure import AzureMigrationTarget
+    from tasks.limits import ensure_concurrency_limit
     from tasks.planning import PlanSettings, plan_from_assessment
     from tasks.replication import INITIAL_REPLICATION_LIMIT
 
     alone = alone_seconds(machines)
     speed = statistics.median(alone.values()) / TARGET_MEDIAN_REAL_SECONDS
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-bench-{machines}-"))
-    emulator = subprocess.Popen([str(Path(sys.executable).with_name("wavelift")), "emulator", "--machines", str(machines), "--seed", str(SEED),
-                                 "--speed", f"{speed:.3f}", "--state-dir", str(state_dir)], stderr=subprocess.DEVNULL)
+    emulator = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("wavelift")),
+            "emulator",
+            "--machines",
+            str(machines),
+            "--seed",
+            str(SEED),
+            "--speed",
+            f"{speed:.3f}",
+            "--state-dir",
+            str(state_dir),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while not (state_dir / "connection.json").exists():
             time.sleep(0.1)
@@ -81,9 +98,14 @@ def run(machines: int) -> dict[str, object]:
         admin = EmulatorAdmin(connection)
         target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
         target.save("bench", overwrite=True)
-        site = f"/subscriptions/{connection['subscription_id']}/resourceGroups/{connection['resource_group']}/providers/Microsoft.OffAzure/VMwareSites/{connection['site']}/machines"
+        rg_id = f"/subscriptions/{connection['subscription_id']}/resourceGroups/{connection['resource_group']}"
+        site = f"{rg_id}/providers/Microsoft.OffAzure/VMwareSites/{connection['site']}/machines"
         discovered = [parse_machine(m) for m in list_json(target.site_recovery_client(), site, "2020-01-01")]
-        plan = plan_from_assessment(discovered, read_assessment(connection["assessment_workbook"]), PlanSettings(plan_name=f"bench-{machines}", target_block="bench"))
+        plan = plan_from_assessment(
+            discovered,
+            read_assessment(connection["assessment_workbook"]),
+            PlanSettings(plan_name=f"bench-{machines}", target_block="bench"),
+        )
         WavePlanBlock(plan=plan).save(plan.name, overwrite=True)
         ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
         admin.reset_stats()
@@ -104,12 +126,23 @@ def run(machines: int) -> dict[str, object]:
     n = len(times)
     intervals = wall / (POLL_EMULATED_SECONDS / speed)
     return {
-        "machines": n, "speed": speed, "makespan_h": makespan / 3600, "bound_h": bound / 3600,
-        "ratio": makespan / bound, "barrier_lpt": barrier_makespan(times) / bound, "barrier_discovery": barrier_makespan(in_discovery_order) / bound,
-        "peak": stats["peak_concurrent_initial_replications"], "throttled": stats["throttled"],
+        "machines": n,
+        "speed": speed,
+        "makespan_h": makespan / 3600,
+        "bound_h": bound / 3600,
+        "ratio": makespan / bound,
+        "barrier_lpt": barrier_makespan(times) / bound,
+        "barrier_discovery": barrier_makespan(in_discovery_order) / bound,
+        "peak": stats["peak_concurrent_initial_replications"],
+        "throttled": stats["throttled"],
         "requests_per_machine": {k: round(v / n, 2) for k, v in sorted(stats["requests"].items())},
-        "pages_per_interval": stats["requests"].get("LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems", 0) / intervals,
-        "pages_per_list": -(-n // 100), "cpu_per_machine": cpu / n, "wall_s": wall,
+        "pages_per_interval": stats["requests"].get(
+            "LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems", 0
+        )
+        / intervals,
+        "pages_per_list": -(-n // 100),
+        "cpu_per_machine": cpu / n,
+        "wall_s": wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -120,14 +153,26 @@ def main(sizes: list[int]) -> None:
     with prefect_test_harness(server_startup_timeout=120):
         for n in sizes:
             r = run(n)
-            print(f"\nN = {r['machines']} ready machines (emulator x{r['speed']:.0f}: median seeding ~{TARGET_MEDIAN_REAL_SECONDS:.0f} s real), wall {r['wall_s']:.0f} s")
+            print(
+                f"\nN = {r['machines']} ready machines (emulator x{r['speed']:.0f}: median seeding "
+                f"~{TARGET_MEDIAN_REAL_SECONDS:.0f} s real), wall {r['wall_s']:.0f} s"
+            )
             print(f"  makespan {r['makespan_h']:.2f} h emulated, lower bound {r['bound_h']:.2f} h")
-            print(f"  sliding window         makespan / bound = {r['ratio']:.3f}   (peak concurrent initial replications {r['peak']}, throttled {r['throttled']})")
+            print(
+                f"  sliding window         makespan / bound = {r['ratio']:.3f}   (peak concurrent initial replications "
+                f"{r['peak']}, throttled {r['throttled']})"
+            )
             print(f"  batch barrier (LPT)    makespan / bound = {r['barrier_lpt']:.3f}")
             print(f"  batch barrier (as discovered) ratio     = {r['barrier_discovery']:.3f}")
             lists = r["pages_per_interval"] / r["pages_per_list"]  # type: ignore[operator]
-            print(f"  vault list reads per poll interval      = {r['pages_per_interval']:.2f} pages = {lists:.2f} full lists of {r['pages_per_list']} page(s)")
-            print(f"  orchestrator CPU per machine            = {r['cpu_per_machine']:.3f} s; peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(
+                f"  vault list reads per poll interval      = {r['pages_per_interval']:.2f} pages = {lists:.2f} full "
+                f"lists of {r['pages_per_list']} page(s)"
+            )
+            print(
+                f"  orchestrator CPU per machine            = {r['cpu_per_machine']:.3f} s; peak RSS "
+                f"{r['peak_rss_mb']:.0f} MB"
+            )
             print("  ARM requests per machine:")
             for kind, count in r["requests_per_machine"].items():  # type: ignore[union-attr]
                 print(f"    {count:8.2f}  {kind}")

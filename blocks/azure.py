@@ -54,24 +54,32 @@ class AzureCredentials(Block):
     _documentation_url = "https://learn.microsoft.com/python/api/overview/azure/identity-readme"
 
     kind: Literal["default", "service_principal", "managed_identity"] = Field(
-        default="default", description="Which credential to use: default (DefaultAzureCredential), service_principal or managed_identity."
+        default="default",
+        description="Which credential to use: default (DefaultAzureCredential), service_principal or managed_identity.",
     )
-    tenant_id: str | None = Field(default=None, description="Microsoft Entra tenant id; required for a service principal.")
-    client_id: str | None = Field(default=None, description="Application (client) id of the service principal, or of a user-assigned managed identity.")
+    tenant_id: str | None = Field(
+        default=None, description="Microsoft Entra tenant id; required for a service principal."
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="Application (client) id of the service principal, or of a user-assigned managed identity.",
+    )
     client_secret: SecretStr | None = Field(default=None, description="Client secret of the service principal.")
     authority_host: str | None = Field(
-        default=None, description="Sign-in authority, e.g. login.microsoftonline.us for Azure Government or the emulator's address; empty means Azure public cloud."
+        default=None,
+        description="Sign-in authority, e.g. login.microsoftonline.us for Azure Government or the emulator's address; "
+        "empty means Azure public cloud.",
     )
 
     @model_validator(mode="after")
-    def _complete_for_kind(self) -> "AzureCredentials":
+    def _complete_for_kind(self) -> AzureCredentials:
         if self.kind == "service_principal":
             missing = [f for f in ("tenant_id", "client_id", "client_secret") if not getattr(self, f)]
             if missing:
                 raise ValueError(f"a service principal needs {', '.join(missing)}")
         return self
 
-    def get_credential(self, connection_verify: str | None = None) -> "TokenCredential":
+    def get_credential(self, connection_verify: str | None = None) -> TokenCredential:
         """Build the azure-identity credential; `connection_verify` is a CA bundle for a private authority."""
         from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
 
@@ -85,9 +93,13 @@ class AzureCredentials(Block):
             options["disable_instance_discovery"] = host not in PUBLIC_AUTHORITIES
         if self.kind == "service_principal":
             assert self.client_secret is not None and self.tenant_id and self.client_id
-            return ClientSecretCredential(self.tenant_id, self.client_id, self.client_secret.get_secret_value(), **options)
+            return ClientSecretCredential(
+                self.tenant_id, self.client_id, self.client_secret.get_secret_value(), **options
+            )
         if self.kind == "managed_identity":
-            return ManagedIdentityCredential(client_id=self.client_id, **{k: v for k, v in options.items() if k == "connection_verify"})
+            return ManagedIdentityCredential(
+                client_id=self.client_id, **{k: v for k, v in options.items() if k == "connection_verify"}
+            )
         return DefaultAzureCredential(**options)
 
 
@@ -109,29 +121,46 @@ class AzureMigrationTarget(Block):
     _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware"
 
     credentials: AzureCredentials = Field(default_factory=AzureCredentials, description="How to sign in.")
-    subscription_id: str = Field(description="Azure subscription of the Azure Migrate project and the target resources.")
-    resource_group: str = Field(description="Resource group of the Azure Migrate project and its Recovery Services vault.")
+    subscription_id: str = Field(
+        description="Azure subscription of the Azure Migrate project and the target resources."
+    )
+    resource_group: str = Field(
+        description="Resource group of the Azure Migrate project and its Recovery Services vault."
+    )
     migrate_project: str = Field(description="Name of the Azure Migrate project.")
     vault: str = Field(description="Name of the Recovery Services vault that Azure Migrate's server migration uses.")
     site: str = Field(description="Name of the Azure Migrate VMware site (the appliance's discovery site).")
     target_region: str = Field(description="Azure region the servers migrate to, e.g. westeurope.")
-    secondary_region: str | None = Field(default=None, description="Azure region for disaster-recovery replication, if any.")
+    secondary_region: str | None = Field(
+        default=None, description="Azure region for disaster-recovery replication, if any."
+    )
     target_resource_group: str = Field(description="Resource group the migrated VMs are created in.")
     target_network_id: str = Field(description="Resource id of the virtual network the migrated VMs join.")
     target_subnet: str = Field(description="Subnet of the target network for the migrated VMs.")
     test_network_id: str = Field(description="Resource id of the isolated virtual network for test migrations.")
     test_subnet: str = Field(description="Subnet of the test network.")
-    arm_endpoint: str | None = Field(default=None, description="Azure Resource Manager endpoint; empty means Azure public cloud (management.azure.com).")
-    ca_bundle: str | None = Field(default=None, description="Path of a CA bundle to trust for ARM and sign-in, for a private endpoint such as the emulator.")
-    polling_interval: float = Field(default=30.0, ge=0, description="Seconds between long-running-operation polls when Azure sends no Retry-After.")
+    arm_endpoint: str | None = Field(
+        default=None,
+        description="Azure Resource Manager endpoint; empty means Azure public cloud (management.azure.com).",
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        description="Path of a CA bundle to trust for ARM and sign-in, for a private endpoint such as the emulator.",
+    )
+    polling_interval: float = Field(
+        default=30.0, ge=0, description="Seconds between long-running-operation polls when Azure sends no Retry-After."
+    )
 
     @model_validator(mode="after")
-    def _isolated_test_network(self) -> "AzureMigrationTarget":
+    def _isolated_test_network(self) -> AzureMigrationTarget:
         """The test network must be a network of its own, never production or a part of it (DESIGN rule 7);
         test migrations check again, reading both networks and their peerings, before each one starts."""
         if within(self.test_network_id, self.target_network_id):
-            raise ValueError(f"test_network_id {self.test_network_id} is the production network (target_network_id) or a part of it: "
-                             "test migrations must go to an isolated network")
+            raise ValueError(
+                f"test_network_id {self.test_network_id} is the production network (target_network_id) or a part of "
+                "it: "
+                "test migrations must go to an isolated network"
+            )
         for field in ("target_network_id", "test_network_id"):
             if reason := vnet_id_problem(getattr(self, field)):
                 raise ValueError(f"{field} {reason}")
@@ -155,7 +184,11 @@ class AzureMigrationTarget(Block):
     def _fingerprint(self) -> str:
         """What identifies this target's clients: every field, the secret included (hashed, never kept)."""
         secret = self.credentials.client_secret.get_secret_value() if self.credentials.client_secret else ""
-        text = self.model_dump_json(exclude={"credentials"}) + self.credentials.model_dump_json(exclude={"client_secret"}) + secret
+        text = (
+            self.model_dump_json(exclude={"credentials"})
+            + self.credentials.model_dump_json(exclude={"client_secret"})
+            + secret
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
@@ -170,45 +203,61 @@ class AzureMigrationTarget(Block):
                 _CLIENTS[key] = client_type(_CREDENTIALS[fingerprint], key[2], **self._client_options())
             return _CLIENTS[key]
 
-    def site_recovery_client(self) -> "SiteRecoveryManagementClient":
+    def site_recovery_client(self) -> SiteRecoveryManagementClient:
         """Site Recovery (replication, test migration, migration, jobs); its pipeline also serves OffAzure reads."""
         from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
         return self._build(SiteRecoveryManagementClient)
 
-    def compute_client(self) -> "ComputeManagementClient":
+    def compute_client(self) -> ComputeManagementClient:
         from azure.mgmt.compute import ComputeManagementClient
 
         return self._build(ComputeManagementClient)
 
-    def network_client(self, subscription_id: str | None = None) -> "NetworkManagementClient":
+    def network_client(self, subscription_id: str | None = None) -> NetworkManagementClient:
         """Network client for the target's subscription, or another one's (a test network may live elsewhere)."""
         from azure.mgmt.network import NetworkManagementClient
 
         return self._build(NetworkManagementClient, subscription_id)
 
-    def recovery_services_client(self) -> "RecoveryServicesClient":
+    def recovery_services_client(self) -> RecoveryServicesClient:
         from azure.mgmt.recoveryservices import RecoveryServicesClient
 
         return self._build(RecoveryServicesClient)
 
-    def backup_client(self) -> "RecoveryServicesBackupClient":
+    def backup_client(self) -> RecoveryServicesBackupClient:
         from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 
         return self._build(RecoveryServicesBackupClient)
 
     @classmethod
-    def from_emulator(cls, connection_file: Path | str) -> "AzureMigrationTarget":
+    def from_emulator(cls, connection_file: Path | str) -> AzureMigrationTarget:
         """A target for the emulator, from the `connection.json` it writes (service-principal sign-in)."""
         c = json.loads(Path(connection_file).read_text())
         credentials = AzureCredentials(
-            kind="service_principal", tenant_id=c["tenant_id"], client_id=c["client_id"], client_secret=SecretStr(c["client_secret"]), authority_host=c["authority_host"]
+            kind="service_principal",
+            tenant_id=c["tenant_id"],
+            client_id=c["client_id"],
+            client_secret=SecretStr(c["client_secret"]),
+            authority_host=c["authority_host"],
         )
         return cls(
-            credentials=credentials, subscription_id=c["subscription_id"], resource_group=c["resource_group"], migrate_project=c["migrate_project"],
-            vault=c["vault"], site=c["site"], target_region=c["region"], secondary_region=c["secondary_region"],
-            target_resource_group=c["target_resource_group"], target_network_id=c["target_network_id"], target_subnet=c["target_subnet"],
-            test_network_id=c["test_network_id"], test_subnet=c["test_subnet"], arm_endpoint=c["base_url"], ca_bundle=c["ca_cert"], polling_interval=1.0,
+            credentials=credentials,
+            subscription_id=c["subscription_id"],
+            resource_group=c["resource_group"],
+            migrate_project=c["migrate_project"],
+            vault=c["vault"],
+            site=c["site"],
+            target_region=c["region"],
+            secondary_region=c["secondary_region"],
+            target_resource_group=c["target_resource_group"],
+            target_network_id=c["target_network_id"],
+            target_subnet=c["target_subnet"],
+            test_network_id=c["test_network_id"],
+            test_subnet=c["test_subnet"],
+            arm_endpoint=c["base_url"],
+            ca_bundle=c["ca_cert"],
+            polling_interval=1.0,
         )
 
 

@@ -36,12 +36,37 @@ class CleanupPolicy(Block):
     _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
 
-    hardening_policy: str = Field(pattern=BLOCK_NAME_PATTERN, description="HardeningPolicy block the wave was hardened with: where its backup policy and DR vault are.")
-    grace_period_hours: float = Field(default=168.0, ge=0, le=24 * 365, description="Hours the Azure VM must have run since the cutover before on-prem copies go.")
-    complete_migration: bool = Field(default=True, description="Complete the migration (remove the replication and its resources) once the VM is verified running.")
-    backup_catalog: str | None = Field(default=None, pattern=BLOCK_SLUG, description="On-prem backup catalog block as '<block-type-slug>/<block-name>'; empty leaves local backups alone.")
-    datastore: str | None = Field(default=None, pattern=BLOCK_SLUG, description="Datastore block as '<block-type-slug>/<block-name>'; empty leaves disk files alone.")
-    docs_target: str | None = Field(default=None, pattern=BLOCK_NAME_PATTERN, description="DocsTarget block for the as-built records; empty publishes them as artifacts only.")
+    hardening_policy: str = Field(
+        pattern=BLOCK_NAME_PATTERN,
+        description="HardeningPolicy block the wave was hardened with: where its backup policy and DR vault are.",
+    )
+    grace_period_hours: float = Field(
+        default=168.0,
+        ge=0,
+        le=24 * 365,
+        description="Hours the Azure VM must have run since the cutover before on-prem copies go.",
+    )
+    complete_migration: bool = Field(
+        default=True,
+        description="Complete the migration (remove the replication and its resources) once the VM is verified "
+        "running.",
+    )
+    backup_catalog: str | None = Field(
+        default=None,
+        pattern=BLOCK_SLUG,
+        description="On-prem backup catalog block as '<block-type-slug>/<block-name>'; empty leaves local backups "
+        "alone.",
+    )
+    datastore: str | None = Field(
+        default=None,
+        pattern=BLOCK_SLUG,
+        description="Datastore block as '<block-type-slug>/<block-name>'; empty leaves disk files alone.",
+    )
+    docs_target: str | None = Field(
+        default=None,
+        pattern=BLOCK_NAME_PATTERN,
+        description="DocsTarget block for the as-built records; empty publishes them as artifacts only.",
+    )
 
     def catalog(self) -> BackupCatalog | None:
         """The on-prem backup catalog adapter, or None when the policy leaves local backups alone."""

@@ -26,8 +26,14 @@ class DocsTarget(Block):
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
 
     folder: str = Field(description="Folder the records are written to; created if missing.")
-    commit: bool = Field(default=True, description="Commit the changed records when the folder is inside a git repository.")
-    author: str = Field(default="wavelift <wavelift@localhost>", pattern=r"^[^<>]+ <[^<>]+>$", description="Author of the commits, as 'Name <email>'.")
+    commit: bool = Field(
+        default=True, description="Commit the changed records when the folder is inside a git repository."
+    )
+    author: str = Field(
+        default="wavelift <wavelift@localhost>",
+        pattern=r"^[^<>]+ <[^<>]+>$",
+        description="Author of the commits, as 'Name <email>'.",
+    )
 
     def write(self, relative: str, text: str) -> bool:
         """Write one file under the folder; False (and nothing touched) when it already says that."""
@@ -50,7 +56,19 @@ class DocsTarget(Block):
         if not self._git(root, "diff", "--cached", "--name-only", "--", *paths):
             return None
         name, email = self.author[:-1].split(" <")
-        self._git(root, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "-m", message, "--", *paths)
+        self._git(
+            root,
+            "-c",
+            f"user.name={name}",
+            "-c",
+            f"user.email={email}",
+            "commit",
+            "--quiet",
+            "-m",
+            message,
+            "--",
+            *paths,
+        )
         return self._git(root, "rev-parse", "HEAD")
 
     @staticmethod

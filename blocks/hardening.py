@@ -41,24 +41,57 @@ class HardeningPolicy(Block):
     _logo_url = AZURE_LOGO
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
 
-    management_cidrs: list[str] = Field(min_length=1, description="Networks allowed to reach the management ports (RDP for Windows, SSH for Linux).")
-    nsg_scope: Literal["machine", "tier"] = Field(default="machine", description="One NSG per machine (<vm>-nsg), or one per tier (nsg-<tier>) shared by the tier's machines.")
-    tier_tag: str = Field(default="tier", description="With per-tier NSGs: the plan tag whose value names a machine's tier; machines without it get their own NSG.")
+    management_cidrs: list[str] = Field(
+        min_length=1, description="Networks allowed to reach the management ports (RDP for Windows, SSH for Linux)."
+    )
+    nsg_scope: Literal["machine", "tier"] = Field(
+        default="machine",
+        description="One NSG per machine (<vm>-nsg), or one per tier (nsg-<tier>) shared by the tier's machines.",
+    )
+    tier_tag: str = Field(
+        default="tier",
+        description="With per-tier NSGs: the plan tag whose value names a machine's tier; machines without it get "
+        "their own NSG.",
+    )
     extra_inbound: list[InboundRule] = Field(default_factory=list, description="Further inbound ports every VM serves.")
-    allow_internet_inbound: bool = Field(default=False, description="Allow the extra inbound rules from the Internet; otherwise Internet sources are refused.")
+    allow_internet_inbound: bool = Field(
+        default=False,
+        description="Allow the extra inbound rules from the Internet; otherwise Internet sources are refused.",
+    )
     encryption: Literal["azure_disk_encryption", "encryption_at_host", "none"] = Field(
         default="azure_disk_encryption",
-        description="Azure Disk Encryption (the VM extension, with a Key Vault; Microsoft retires ADE in 2028) or encryption at host (its successor: "
-                    "the subscription needs the EncryptionAtHost feature, and the VM is deallocated for a minute while it is switched on).")
-    key_vault_url: str | None = Field(default=None, description="Key Vault URL for Azure Disk Encryption, e.g. https://kv-migration.vault.azure.net/.")
+        description="Azure Disk Encryption (the VM extension, with a Key Vault; Microsoft retires ADE in 2028) or "
+        "encryption at host (its successor: "
+        "the subscription needs the EncryptionAtHost feature, and the VM is deallocated for a minute while it is "
+        "switched on).",
+    )
+    key_vault_url: str | None = Field(
+        default=None, description="Key Vault URL for Azure Disk Encryption, e.g. https://kv-migration.vault.azure.net/."
+    )
     key_vault_resource_id: str | None = Field(default=None, description="Resource id of that Key Vault.")
-    backup_policy: str = Field(default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses.")
-    backup_hour: int = Field(default=2, ge=0, le=23, description="Local hour (in the wave's time zone) of the daily backup.")
+    backup_policy: str = Field(
+        default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses."
+    )
+    backup_hour: int = Field(
+        default=2, ge=0, le=23, description="Local hour (in the wave's time zone) of the daily backup."
+    )
     retention_days: int = Field(default=30, ge=7, le=9999, description="Days a daily recovery point is kept.")
-    disaster_recovery: bool = Field(default=True, description="Replicate every migrated VM to the target's secondary region (Site Recovery A2A).")
-    dr_vault: str | None = Field(default=None, description="Recovery Services vault in the secondary region for A2A; empty means '<migration vault>-dr', created if missing.")
-    dr_drill: bool = Field(default=False, description="Once per VM, run a DR test failover into the drill network, check the VM boots there, and clean it up.")
-    dr_drill_network_id: str | None = Field(default=None, description="Isolated virtual network in the secondary region for DR drills.")
+    disaster_recovery: bool = Field(
+        default=True, description="Replicate every migrated VM to the target's secondary region (Site Recovery A2A)."
+    )
+    dr_vault: str | None = Field(
+        default=None,
+        description="Recovery Services vault in the secondary region for A2A; empty means '<migration vault>-dr', "
+        "created if missing.",
+    )
+    dr_drill: bool = Field(
+        default=False,
+        description="Once per VM, run a DR test failover into the drill network, check the VM boots there, and clean "
+        "it up.",
+    )
+    dr_drill_network_id: str | None = Field(
+        default=None, description="Isolated virtual network in the secondary region for DR drills."
+    )
 
     @field_validator("management_cidrs")
     @classmethod
@@ -70,7 +103,10 @@ class HardeningPolicy(Block):
         return values
 
     @model_validator(mode="after")
-    def _drill_network(self) -> "HardeningPolicy":
+    def _drill_network(self) -> HardeningPolicy:
         if self.dr_drill and not (self.disaster_recovery and self.dr_drill_network_id):
-            raise ValueError("a DR drill needs disaster_recovery on and dr_drill_network_id (an isolated network in the secondary region)")
+            raise ValueError(
+                "a DR drill needs disaster_recovery on and dr_drill_network_id (an isolated network in the secondary "
+                "region)"
+            )
         return self

@@ -24,7 +24,9 @@ DECOMMISSION_DOCS = "https://learn.microsoft.com/azure/migrate/migrate-best-prac
 
 
 class ConfinementError(ValueError):
-    """An adapter was asked to touch something outside the one server it acts for (DESIGN rule 8); nothing was changed."""
+    """An adapter was asked to touch something outside the one server it acts for (DESIGN rule 8).
+
+    Nothing was changed: the refusal comes before any deletion or removal."""
 
 
 def server_segment(server: str) -> str:
@@ -91,7 +93,9 @@ class HttpBackupCatalog(BackupCatalog):
 
     def _client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.api_token.get_secret_value()}"} if self.api_token else {}
-        return httpx.Client(base_url=self.url.rstrip("/"), verify=self.ca_bundle or True, headers=headers, timeout=self.timeout_seconds)
+        return httpx.Client(
+            base_url=self.url.rstrip("/"), verify=self.ca_bundle or True, headers=headers, timeout=self.timeout_seconds
+        )
 
     @staticmethod
     def _path(*segments: str) -> str:
@@ -136,7 +140,10 @@ class LocalDatastore(DiskDatastore):
     _documentation_url = DECOMMISSION_DOCS
 
     root: str = Field(description="Folder where the datastore is mounted (an absolute path).")
-    pattern: str = Field(default="*-flat.vmdk", description="Which file names in a server's folder are its raw disks (a glob of one file name).")
+    pattern: str = Field(
+        default="*-flat.vmdk",
+        description="Which file names in a server's folder are its raw disks (a glob of one file name).",
+    )
 
     @field_validator("root")
     @classmethod
@@ -149,7 +156,9 @@ class LocalDatastore(DiskDatastore):
     @classmethod
     def _one_file_name(cls, value: str) -> str:
         if reason := segment_problem(value) or ("contains '**'" if "**" in value else None):
-            raise ValueError(f"pattern {value!r} {reason}: it matches file names inside one server's folder, never a path")
+            raise ValueError(
+                f"pattern {value!r} {reason}: it matches file names inside one server's folder, never a path"
+            )
         return value
 
     def _folder(self, server: str) -> Path | None:
@@ -159,7 +168,9 @@ class LocalDatastore(DiskDatastore):
         if not os.path.lexists(folder):
             return None
         if folder.is_symlink() or not folder.is_dir():
-            raise ConfinementError(f"{folder} is not a folder of the datastore (a symbolic link or a file); nothing there is touched")
+            raise ConfinementError(
+                f"{folder} is not a folder of the datastore (a symbolic link or a file); nothing there is touched"
+            )
         if server not in os.listdir(root):  # a case-insensitive mount finds WEB-01 for web-01: not this server's folder
             raise ConfinementError(f"the datastore has no folder named exactly {server!r}")
         return folder
@@ -176,7 +187,9 @@ class LocalDatastore(DiskDatastore):
         folder = self._folder(server)
         if folder is None:
             return []
-        files = [self._own_file(folder, p) for p in sorted(folder.iterdir()) if fnmatch.fnmatchcase(p.name, self.pattern)]
+        files = [
+            self._own_file(folder, p) for p in sorted(folder.iterdir()) if fnmatch.fnmatchcase(p.name, self.pattern)
+        ]
         return [DiskFile(path=str(p), size_bytes=p.stat().st_size) for p in files if p.is_file()]
 
     def delete(self, server: str, disk: DiskFile) -> None:

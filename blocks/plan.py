@@ -26,4 +26,6 @@ class WavePlanBlock(Block):
     _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/how-to-create-group-machine-dependencies"
 
-    plan: WavePlan = Field(description="The plan: waves, machines, maintenance windows and the machines left out with their reasons.")
+    plan: WavePlan = Field(
+        description="The plan: waves, machines, maintenance windows and the machines left out with their reasons."
+    )

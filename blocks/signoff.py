@@ -24,7 +24,9 @@ class SignOff(BaseModel):
     approver: str
     comment: str
     at: datetime
-    tested_at: str | None = Field(default=None, description="When the test migration that was judged ran (Azure's lastTestMigrationTime).")
+    tested_at: str | None = Field(
+        default=None, description="When the test migration that was judged ran (Azure's lastTestMigrationTime)."
+    )
     flow_run_id: str | None = Field(default=None, description="The sign-off run, for the run history.")
 
 
@@ -44,14 +46,16 @@ class SignOffLedger(Block):
     _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware#run-a-test-migration"
 
-    records: list[SignOff] = Field(default_factory=list, description="Sign-off decisions, oldest first; never rewritten.")
+    records: list[SignOff] = Field(
+        default_factory=list, description="Sign-off decisions, oldest first; never rewritten."
+    )
 
     @staticmethod
     def block_name(plan: str, wave: str) -> str:
         return f"signoff-{plan}-{wave}"
 
     @classmethod
-    def for_wave(cls, plan: str, wave: str) -> "SignOffLedger":
+    def for_wave(cls, plan: str, wave: str) -> SignOffLedger:
         """The wave's ledger, or an empty one if nobody signed anything off yet."""
         try:
             return cls.load(cls.block_name(plan, wave))
@@ -59,7 +63,7 @@ class SignOffLedger(Block):
             return cls()
 
     @classmethod
-    def append(cls, plan: str, wave: str, records: list[SignOff]) -> "SignOffLedger":
+    def append(cls, plan: str, wave: str, records: list[SignOff]) -> SignOffLedger:
         """Add decisions to the wave's ledger without losing anyone else's: the read, append and save happen
         under a one-slot global concurrency limit, so two sign-offs saved at the same moment both stay."""
         ensure_concurrency_limit(LEDGER_LOCK, 1)

@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="wavelift: move servers into Azure as Prefect flows.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="wavelift: move servers into Azure as Prefect flows.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.callback()
@@ -28,7 +30,9 @@ def emulator(
     machines: Annotated[int, typer.Option(help="Servers in the seeded on-prem estate.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the estate (same seed, same servers).")] = 1,
     speed: Annotated[float, typer.Option(help="Emulated seconds per wall-clock second.")] = 60.0,
-    state_dir: Annotated[Path, typer.Option(help="Where connection.json, the TLS files, the SAN datastore and state.json go.")] = Path(".state/emulator"),
+    state_dir: Annotated[
+        Path, typer.Option(help="Where connection.json, the TLS files, the SAN datastore and state.json go.")
+    ] = Path(".state/emulator"),
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
     retry_after: Annotated[int, typer.Option(help="Retry-After seconds on long-running-operation answers.")] = 1,
     page_size: Annotated[int, typer.Option(help="Items per page of ARM lists.")] = 100,
@@ -40,16 +44,31 @@ def emulator(
     from emulator.server import serve
 
     try:
-        config = EmulatorConfig(machines=machines, seed=seed, speed=speed, state_dir=state_dir.resolve(), retry_after=retry_after, page_size=page_size)
+        config = EmulatorConfig(
+            machines=machines,
+            seed=seed,
+            speed=speed,
+            state_dir=state_dir.resolve(),
+            retry_after=retry_after,
+            page_size=page_size,
+        )
     except ValidationError as exc:
-        raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    typer.echo(f"emulator: {machines} machines, speed x{speed:g}; connection details in {config.state_dir / 'connection.json'}", err=True)
+        raise typer.BadParameter(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
+    typer.echo(
+        f"emulator: {machines} machines, speed x{speed:g}; connection details in "
+        f"{config.state_dir / 'connection.json'}",
+        err=True,
+    )
     serve(config, port)
 
 
 @app.command("check-plan-file")
 def check_plan_file(
-    path: Annotated[Path, typer.Argument(help="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.")],
+    path: Annotated[
+        Path, typer.Argument(help="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.")
+    ],
 ) -> None:
     """Check a plan file offline: every problem is listed with its file, row, field and reason.
 
@@ -63,7 +82,9 @@ def check_plan_file(
         if kind_of(read_bytes(path), path.name) == "xlsx":
             machines = read_assessment(path)
             ready = sum(m.ready for m in machines)
-            typer.echo(f"{path.name}: {len(machines)} assessed machines, {ready} ready for Azure, {len(machines) - ready} not.")
+            typer.echo(
+                f"{path.name}: {len(machines)} assessed machines, {ready} ready for Azure, {len(machines) - ready} not."
+            )
         else:
             rows = read_migrate_csv(path)
             typer.echo(f"{path.name}: {len(rows)} rows, {sum(r.ok_to_migrate for r in rows)} marked OK_TO_MIGRATE.")
@@ -75,7 +96,9 @@ def check_plan_file(
 @app.command()
 def setup(
     nightly_plan: Annotated[str, typer.Option(help="Plan the nightly cutover works through.")] = "main",
-    nightly_cron: Annotated[str, typer.Option(help="When the nightly cutover starts (cron, in --timezone).")] = "0 22 * * *",
+    nightly_cron: Annotated[
+        str, typer.Option(help="When the nightly cutover starts (cron, in --timezone).")
+    ] = "0 22 * * *",
     timezone: Annotated[str, typer.Option(help="IANA time zone of the nightly cron, e.g. Europe/London.")] = "UTC",
 ) -> None:
     """Create the work pool, the 100-slot limit, the block types and the deployments on the Prefect server
@@ -89,21 +112,33 @@ def setup(
     try:
         nightly = NightlyCutover(plan_name=nightly_plan, cron=nightly_cron, timezone=timezone)
     except ValidationError as exc:
-        raise typer.BadParameter("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    if not PREFECT_API_URL.value():  # without it Prefect would set up a temporary server that vanishes with this command
-        typer.echo("PREFECT_API_URL is not set: point it at your Prefect server (e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api) "
-                   "and run wavelift setup again; nothing was changed.", err=True)
+        raise typer.BadParameter(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
+    if (
+        not PREFECT_API_URL.value()
+    ):  # without it Prefect would set up a temporary server that vanishes with this command
+        typer.echo(
+            "PREFECT_API_URL is not set: point it at your Prefect server (e.g. export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api) "
+            "and run wavelift setup again; nothing was changed.",
+            err=True,
+        )
         raise typer.Exit(2)
     report = run_setup(nightly)
-    typer.echo(f"work pool {report.work_pool} ({'created' if report.work_pool_created else 'already there'}); "
-               f"global concurrency limit {report.concurrency_limit}; {len(report.block_types)} block types")
+    typer.echo(
+        f"work pool {report.work_pool} ({'created' if report.work_pool_created else 'already there'}); "
+        f"global concurrency limit {report.concurrency_limit}; {len(report.block_types)} block types"
+    )
     for name in report.deployments:
         typer.echo(f"  deployment {name}")
 
 
 @app.command()
 def demo(
-    state_dir: Annotated[Path, typer.Option(help="Where the emulator and the demo keep their files.")] = Path(".state/demo"),
+    state_dir: Annotated[Path, typer.Option(help="Where the emulator and the demo keep their files.")] = Path(
+        ".state/demo"
+    ),
     machines: Annotated[int, typer.Option(help="Servers in the seeded estate.")] = 150,
     speed: Annotated[float, typer.Option(help="Emulated seconds per wall-clock second.")] = 600.0,
     port: Annotated[int, typer.Option(help="Port of the Prefect server and UI on 127.0.0.1; 0 picks a free one.")] = 0,

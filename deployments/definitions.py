@@ -23,8 +23,13 @@ TAGS = ["wavelift"]
 class NightlyCutover(BaseModel):
     """When the nightly cutover runs, and for which plan."""
 
-    plan_name: str = Field(default="main", pattern=NAME_PATTERN, description="The plan the nightly cutover works through.")
-    cron: str = Field(default="0 22 * * *", description="When it starts, in `timezone` (off-peak by default; keep clear of 01:00-03:00 DST changes).")
+    plan_name: str = Field(
+        default="main", pattern=NAME_PATTERN, description="The plan the nightly cutover works through."
+    )
+    cron: str = Field(
+        default="0 22 * * *",
+        description="When it starts, in `timezone` (off-peak by default; keep clear of 01:00-03:00 DST changes).",
+    )
     timezone: str = Field(default="UTC", description="IANA time zone of the cron, e.g. Europe/London.")
 
     @field_validator("cron")
@@ -41,8 +46,14 @@ class NightlyCutover(BaseModel):
 
 
 def _deployment(flow: Any, name: str, description: str, **options: Any) -> RunnerDeployment:
-    return flow.to_deployment(name=name, description=description, work_pool_name=WORK_POOL, tags=TAGS,
-                              entrypoint_type=EntrypointType.MODULE_PATH, **options)
+    return flow.to_deployment(
+        name=name,
+        description=description,
+        work_pool_name=WORK_POOL,
+        tags=TAGS,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        **options,
+    )
 
 
 def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
@@ -58,16 +69,42 @@ def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
     from flows.test_wave import test_wave
 
     return [
-        _deployment(inventory, "inventory", "Discover the servers Azure Migrate found and check the vault's replication infrastructure."),
-        _deployment(import_plan, "import-plan", "Import a wave plan from an Azure Migrate assessment export or a migrate-at-scale CSV."),
-        _deployment(replicate_wave, "replicate-wave", "Replicate a wave (or one batch of it) under the 100-slot limit."),
+        _deployment(
+            inventory,
+            "inventory",
+            "Discover the servers Azure Migrate found and check the vault's replication infrastructure.",
+        ),
+        _deployment(
+            import_plan,
+            "import-plan",
+            "Import a wave plan from an Azure Migrate assessment export or a migrate-at-scale CSV.",
+        ),
+        _deployment(
+            replicate_wave, "replicate-wave", "Replicate a wave (or one batch of it) under the 100-slot limit."
+        ),
         _deployment(test_wave, "test-wave", "Test-migrate a wave into the isolated test network and report."),
         _deployment(sign_off, "sign-off", "Approve or reject tested machines: who, when, why."),
-        _deployment(cutover, "cutover-now", "Cut over signed-off machines now, inside their wave's maintenance window."),
-        _deployment(cutover, "nightly-cutover", f"Every night at {nightly.cron} ({nightly.timezone}): cut over what is signed off, inside the windows; one run at a time.",
-                    schedules=[Cron(nightly.cron, timezone=nightly.timezone)], parameters={"request": {"plan_name": nightly.plan_name}},
-                    concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)),
-        _deployment(harden_wave, "harden-wave", "Network security group, disk encryption, backup and DR for a wave's migrated VMs."),
-        _deployment(cleanup_wave, "cleanup-wave", "Clean up after a wave (a dry run unless execute): replication, on-prem backups and disks, as-built docs."),
+        _deployment(
+            cutover, "cutover-now", "Cut over signed-off machines now, inside their wave's maintenance window."
+        ),
+        _deployment(
+            cutover,
+            "nightly-cutover",
+            f"Every night at {nightly.cron} ({nightly.timezone}): cut over what is signed off, inside the windows; one "
+            "run at a time.",
+            schedules=[Cron(nightly.cron, timezone=nightly.timezone)],
+            parameters={"request": {"plan_name": nightly.plan_name}},
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        ),
+        _deployment(
+            harden_wave,
+            "harden-wave",
+            "Network security group, disk encryption, backup and DR for a wave's migrated VMs.",
+        ),
+        _deployment(
+            cleanup_wave,
+            "cleanup-wave",
+            "Clean up after a wave (a dry run unless execute): replication, on-prem backups and disks, as-built docs.",
+        ),
         _deployment(migrate_wave, "migrate-wave", "A wave from replication to clean-up, as child runs."),
     ]

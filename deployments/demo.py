@@ -18,9 +18,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
-from datetime import time as clock_time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +42,12 @@ EXTENSION_TYPE = "Microsoft.Compute/virtualMachines/extensions"
 
 def _window_around_now() -> dict[str, Any]:
     """A maintenance window that is open now (UTC, from an hour ago for six hours), for the demo only."""
-    opened = datetime.now(timezone.utc) - timedelta(hours=1)
-    return {"timezone": "UTC", "start": clock_time(opened.hour).isoformat(), "end": clock_time((opened.hour + 6) % 24).isoformat()}
+    opened = datetime.now(UTC) - timedelta(hours=1)
+    return {
+        "timezone": "UTC",
+        "start": clock_time(opened.hour).isoformat(),
+        "end": clock_time((opened.hour + 6) % 24).isoformat(),
+    }
 
 
 def _docs_folder(state_dir: Path) -> Path:
@@ -57,16 +61,25 @@ def _docs_folder(state_dir: Path) -> Path:
 
 def _hardened(state: dict[str, Any]) -> set[str]:
     """VMs with all four: an NSG on their NIC, the disk-encryption extension, backup protection, A2A replication."""
+
     def of_type(kind: str) -> list[dict]:
         return [r for r in state["resources"] if r.get("type") == kind]
 
     def vm_name(resource_id: str) -> str:
         return resource_id.split("/virtualMachines/", 1)[1].split("/", 1)[0]
 
-    nsg = {vm_name(n["properties"]["virtualMachine"]["id"]) for n in of_type(NIC_TYPE) if n["properties"].get("networkSecurityGroup") and n["properties"].get("virtualMachine")}
+    nsg = {
+        vm_name(n["properties"]["virtualMachine"]["id"])
+        for n in of_type(NIC_TYPE)
+        if n["properties"].get("networkSecurityGroup") and n["properties"].get("virtualMachine")
+    }
     encrypted = {vm_name(e["id"]) for e in of_type(EXTENSION_TYPE) if e["name"] == "AzureDiskEncryption"}
     backed_up = {r["properties"].get("friendlyName") for r in of_type(BACKUP_ITEM_TYPE)}
-    replicated = {i["properties"]["friendlyName"] for i in state["protected_items"] if i["properties"]["protectionState"] == "Protected"}
+    replicated = {
+        i["properties"]["friendlyName"]
+        for i in state["protected_items"]
+        if i["properties"]["protectionState"] == "Protected"
+    }
     return nsg & encrypted & backed_up & replicated
 
 
@@ -74,7 +87,11 @@ def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
     """How many of the wave's machines each phase has finished, read from the emulator's state export."""
     history = {name: {e["event"] for e in events} for name, events in state["history"].items() if name in machines}
     items = {i["properties"]["machineName"] for i in state["migration_items"]}
-    onprem_gone = {m["display_name"] for m in state["machines"] if not m["backup_jobs"] and not state["datastore"].get(m["display_name"])}
+    onprem_gone = {
+        m["display_name"]
+        for m in state["machines"]
+        if not m["backup_jobs"] and not state["datastore"].get(m["display_name"])
+    }
     return {
         "replicated": sum("seeded" in events for events in history.values()),
         "tested": sum("test_migrated" in events for events in history.values()),
@@ -92,14 +109,23 @@ def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: P
     from blocks.onprem import HttpBackupCatalog, LocalDatastore
 
     AzureMigrationTarget.from_emulator(connection_file).save(BLOCK_NAME, overwrite=True)
-    HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
-                    key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
-                    ).save(BLOCK_NAME, overwrite=True)
-    HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"]).save(BLOCK_NAME, overwrite=True)
+    HardeningPolicy(
+        management_cidrs=["10.99.0.0/24"],
+        key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
+        key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
+    ).save(BLOCK_NAME, overwrite=True)
+    HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"]).save(
+        BLOCK_NAME, overwrite=True
+    )
     LocalDatastore(root=connection["san_path"]).save(BLOCK_NAME, overwrite=True)
     DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
-    CleanupPolicy(hardening_policy=BLOCK_NAME, grace_period_hours=GRACE_HOURS, backup_catalog=f"wavelift-http-backup-catalog/{BLOCK_NAME}",
-                  datastore=f"wavelift-local-datastore/{BLOCK_NAME}", docs_target=BLOCK_NAME).save(BLOCK_NAME, overwrite=True)
+    CleanupPolicy(
+        hardening_policy=BLOCK_NAME,
+        grace_period_hours=GRACE_HOURS,
+        backup_catalog=f"wavelift-http-backup-catalog/{BLOCK_NAME}",
+        datastore=f"wavelift-local-datastore/{BLOCK_NAME}",
+        docs_target=BLOCK_NAME,
+    ).save(BLOCK_NAME, overwrite=True)
 
 
 def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] | None = None) -> Any:
@@ -129,15 +155,26 @@ def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> Non
     report = setup(NightlyCutover(plan_name=PLAN_NAME))
     prefect.start_worker(WORK_POOL, "demo-worker")
     _save_blocks(emu.emulator.config.state_dir / "connection.json", emu.connection, state_dir)
-    print(f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 slots), {len(report.deployments)} deployments", flush=True)
+    print(
+        f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 "
+        f"slots), {len(report.deployments)} deployments",
+        flush=True,
+    )
     print("3/5 inventory and import-plan (from the emulator's Azure Migrate assessment export) ...", flush=True)
     _run("inventory/inventory", {"target_block": BLOCK_NAME})
-    _run("import-plan/import-plan", {"source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
-                                     "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()}})
+    _run(
+        "import-plan/import-plan",
+        {
+            "source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
+            "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()},
+        },
+    )
 
 
 def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple[str, dict[str, int], int]:
-    """Steps 4 and 5: migrate-wave with progress bars, a later cleanup-wave if the grace period held machines; (wave, counts, machines)."""
+    """Steps 4 and 5: migrate-wave with progress bars, then a later cleanup-wave if the grace period held machines.
+
+    Returns (wave, counts, machines)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from blocks.plan import WavePlanBlock
@@ -145,25 +182,56 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
     plan = WavePlanBlock.load(PLAN_NAME).plan
     wave = plan.waves[0]
     names = {m.display_name for m in wave.machines}
-    print(f"    wave {wave.name}: {len(names)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out (not ready)", flush=True)
-    print("4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...", flush=True)
-    with Progress(TextColumn("    {task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
+    print(
+        f"    wave {wave.name}: {len(names)} machines in {len(wave.batches())} batches; {len(plan.excluded)} left out "
+        "(not ready)",
+        flush=True,
+    )
+    print(
+        "4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...",
+        flush=True,
+    )
+    with Progress(
+        TextColumn("    {task.description:<11}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as bars:
         phases = {phase: bars.add_task(phase, total=len(names)) for phase in PHASES}
 
         def watch() -> None:
             for phase, count in phase_counts(admin.state(), names).items():
                 bars.update(phases[phase], completed=count)
 
-        run = _run("migrate-wave/migrate-wave", {"request": {
-            "plan_name": PLAN_NAME, "wave": wave.name, "poll_interval": POLL_EMULATED_SECONDS / speed, "pre_approved_by": DEMO_APPROVER,
-            "hardening_policy": BLOCK_NAME, "cleanup_policy": BLOCK_NAME, "execute_cleanup": True}}, watch)
+        run = _run(
+            "migrate-wave/migrate-wave",
+            {
+                "request": {
+                    "plan_name": PLAN_NAME,
+                    "wave": wave.name,
+                    "poll_interval": POLL_EMULATED_SECONDS / speed,
+                    "pre_approved_by": DEMO_APPROVER,
+                    "hardening_policy": BLOCK_NAME,
+                    "cleanup_policy": BLOCK_NAME,
+                    "execute_cleanup": True,
+                }
+            },
+            watch,
+        )
         if phase_counts(admin.state(), names)["cleaned up"] < len(names):
-            bars.console.print(f"    on-prem clean-up waits for the grace period ({GRACE_HOURS:g} emulated h) and first backups; the next cleanup-wave run ...")
+            bars.console.print(
+                f"    on-prem clean-up waits for the grace period ({GRACE_HOURS:g} emulated h) and first backups; the "
+                "next cleanup-wave run ..."
+            )
             time.sleep(GRACE_HOURS * 3600 / speed)
-            _run("cleanup-wave/cleanup-wave", {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}}, watch)
+            _run(
+                "cleanup-wave/cleanup-wave",
+                {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}},
+                watch,
+            )
     counts, stats = phase_counts(admin.state(), names), admin.stats()
-    print(f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
-          f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM requests {stats['requests_total']}")
+    print(
+        f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
+        f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM "
+        f"requests {stats['requests_total']}"
+    )
     print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
     return wave.name, counts, len(names)
 
@@ -175,7 +243,9 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop what was started, as on Ctrl-C
     prefect = LocalPrefect(state_dir / "prefect", port)
     prefect.home.mkdir(parents=True, exist_ok=True)
-    os.environ.update({k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"})  # before Prefect is imported
+    os.environ.update(
+        {k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"}
+    )  # before Prefect is imported
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
@@ -183,13 +253,25 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
     emulator_dir = state_dir / "emulator"
     print(f"1/5 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
     try:
-        with EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu, prefect:
-            print(f"    ARM endpoint {emu.connection['base_url']}; connection details in {emulator_dir / 'connection.json'}", flush=True)
+        with (
+            EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu,
+            prefect,
+        ):
+            print(
+                f"    ARM endpoint {emu.connection['base_url']}; connection details in "
+                f"{emulator_dir / 'connection.json'}",
+                flush=True,
+            )
             _prepare(emu, prefect, state_dir)
             wave, counts, total = _migrate(EmulatorAdmin(emu.connection), prefect, speed)
     except KeyboardInterrupt:
-        print(f"\nInterrupted: the worker and its flow runs, the Prefect server and the emulator are stopped; the emulator's state export is in {emulator_dir / 'state.json'}")
+        print(
+            "\nInterrupted: the worker and its flow runs, the Prefect server and the emulator are stopped; the "
+            f"emulator's state export is in {emulator_dir / 'state.json'}"
+        )
         return 130
     print(f"Emulator connection: {emulator_dir / 'connection.json'}; final state export: {emulator_dir / 'state.json'}")
-    print(f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave}; Prefect server and worker logs: {prefect.log_dir}")
+    print(
+        f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave}; Prefect server and worker logs: {prefect.log_dir}"
+    )
     return 0 if all(count == total for count in counts.values()) else 1

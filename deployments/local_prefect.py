@@ -70,25 +70,34 @@ class LocalPrefect:
         log_fd = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(log_fd, "ab") as log:
             # umask 077: the server's database holds the block secrets and the key that decrypts them
-            process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE_UMASK)
+            process = subprocess.Popen(
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE_UMASK
+            )
         self.processes.append(process)
         return process
 
-    def start(self, timeout: float = 120.0) -> "LocalPrefect":
+    def start(self, timeout: float = 120.0) -> LocalPrefect:
         """Start the server and wait until its API answers."""
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        server = self._start("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"])
+        server = self._start(
+            "server",
+            [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                raise RuntimeError(f"the Prefect server exited with {server.returncode}; see {self.log_dir / 'server.log'}")
+                raise RuntimeError(
+                    f"the Prefect server exited with {server.returncode}; see {self.log_dir / 'server.log'}"
+                )
             try:
                 if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"the Prefect server did not answer within {timeout:.0f} s; see {self.log_dir / 'server.log'}")
+        raise TimeoutError(
+            f"the Prefect server did not answer within {timeout:.0f} s; see {self.log_dir / 'server.log'}"
+        )
 
     def start_worker(self, pool: str, name: str, limit: int | None = None) -> subprocess.Popen:
         """A process worker polling `pool`; its flow runs are child processes with the same settings."""
@@ -115,8 +124,10 @@ class LocalPrefect:
                 os.killpg(pid, signal.SIGKILL)
         self.processes.clear()
 
-    def __enter__(self) -> "LocalPrefect":
+    def __enter__(self) -> LocalPrefect:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()

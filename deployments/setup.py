@@ -8,8 +8,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel
 
-from deployments.definitions import WORK_POOL, NightlyCutover, deployments
 from blocks.signoff import LEDGER_LOCK
+from deployments.definitions import WORK_POOL, NightlyCutover, deployments
 from tasks.limits import ensure_concurrency_limit
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 
@@ -35,8 +35,14 @@ def ensure_work_pool(name: str = WORK_POOL) -> bool:
             client.read_work_pool(name)
             return False
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type=ProcessWorker.type, base_job_template=ProcessWorker.get_default_base_job_template(),
-                                                   description="wavelift's migration flows"))
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=name,
+                    type=ProcessWorker.type,
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                    description="wavelift's migration flows",
+                )
+            )
             return True
 
 
@@ -50,7 +56,17 @@ def register_block_types() -> list[str]:
     from blocks.plan import WavePlanBlock
     from blocks.signoff import SignOffLedger
 
-    types = [AzureCredentials, AzureMigrationTarget, WavePlanBlock, SignOffLedger, HardeningPolicy, CleanupPolicy, HttpBackupCatalog, LocalDatastore, DocsTarget]
+    types = [
+        AzureCredentials,
+        AzureMigrationTarget,
+        WavePlanBlock,
+        SignOffLedger,
+        HardeningPolicy,
+        CleanupPolicy,
+        HttpBackupCatalog,
+        LocalDatastore,
+        DocsTarget,
+    ]
     for block_type in types:
         block_type.register_type_and_schema()
     return [t.get_block_type_slug() for t in types]
@@ -66,4 +82,10 @@ def setup(nightly: NightlyCutover) -> SetupReport:
     for deployment in deployments(nightly):
         deployment.apply()
         names.append(f"{deployment.flow_name}/{deployment.name}")
-    return SetupReport(work_pool=WORK_POOL, work_pool_created=created, concurrency_limit=INITIAL_REPLICATION_LIMIT, block_types=slugs, deployments=names)
+    return SetupReport(
+        work_pool=WORK_POOL,
+        work_pool_created=created,
+        concurrency_limit=INITIAL_REPLICATION_LIMIT,
+        block_types=slugs,
+        deployments=names,
+    )

@@ -13,13 +13,12 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .bootstrap import Emulator
 from .errors import ArmError
@@ -57,7 +56,10 @@ class ArmDispatcher:
         self.world = emulator.world
 
     async def handle(self, request: Request) -> Response:
-        correlation = {"x-ms-request-id": str(uuid.uuid4()), "x-ms-correlation-request-id": request.headers.get("x-ms-client-request-id", str(uuid.uuid4()))}
+        correlation = {
+            "x-ms-request-id": str(uuid.uuid4()),
+            "x-ms-correlation-request-id": request.headers.get("x-ms-client-request-id", str(uuid.uuid4())),
+        }
         try:
             reply = await self._serve(request)
         except ArmError as exc:
@@ -69,11 +71,20 @@ class ArmDispatcher:
         path: str = request.scope["path"]
         method = request.method.upper()
         if not request.headers.get("authorization", "").lower().startswith("bearer "):
-            raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or not a bearer token.")
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or not a bearer token.",
+            )
         retry_after, rate_headers = self.world.throttle.admit(method)
         if retry_after is not None:
-            raise ArmError(429, "TooManyRequests", "The request is being throttled as the limit has been reached for operation type. "
-                           f"Please retry after {retry_after} seconds.", {"Retry-After": str(retry_after), **rate_headers})
+            raise ArmError(
+                429,
+                "TooManyRequests",
+                "The request is being throttled as the limit has been reached for operation type. "
+                f"Please retry after {retry_after} seconds.",
+                {"Retry-After": str(retry_after), **rate_headers},
+            )
         fault = self.world.faults.match(method, path)
         if fault is not None and fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -90,27 +101,57 @@ class ArmDispatcher:
             return Reply(status, body, {**headers, **rate_headers})
         arm_path = parse(path)
         if arm_path is None:
-            raise ArmError(404, "InvalidResourceNamespace", f"The path '{path}' is not an Azure Resource Manager resource path.")
+            raise ArmError(
+                404, "InvalidResourceNamespace", f"The path '{path}' is not an Azure Resource Manager resource path."
+            )
         route = self.emu.router.resolve(method, arm_path)
         if route is None:
-            raise ArmError(404 if method == "GET" else 405, "InvalidResourceType" if method == "GET" else "MethodNotAllowed",
-                           f"The emulator does not support {method} on '{arm_path.type_path}" + (f"/{arm_path.tail}'" if arm_path.tail else "'") + ".")
+            raise ArmError(
+                404 if method == "GET" else 405,
+                "InvalidResourceType" if method == "GET" else "MethodNotAllowed",
+                f"The emulator does not support {method} on '{arm_path.type_path}"
+                + (f"/{arm_path.tail}'" if arm_path.tail else "'")
+                + ".",
+            )
         handler, versions, kind = route
-        label = f"{'LIST' if kind == COLLECTION else method} {arm_path.type_path}" + (f"/{arm_path.tail}" if arm_path.tail else "")
+        label = f"{'LIST' if kind == COLLECTION else method} {arm_path.type_path}" + (
+            f"/{arm_path.tail}" if arm_path.tail else ""
+        )
         api_version = query.get("api-version")
         if not api_version:
-            raise ArmError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
         if api_version not in versions:
-            raise ArmError(400, "NoRegisteredProviderFound", f"No registered resource provider found for location '{self.emu.config.region}' and API version "
-                           f"'{api_version}' for type '{arm_path.type_path}'. The supported api-versions are '{', '.join(sorted(versions))}'.")
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for location '{self.emu.config.region}' and API version "
+                f"'{api_version}' for type '{arm_path.type_path}'. The supported api-versions are "
+                f"'{', '.join(sorted(versions))}'.",
+            )
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError as exc:
-            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {exc.msg} at position {exc.pos}.") from None
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                f"The request content was invalid and could not be deserialized: {exc.msg} at position {exc.pos}.",
+            ) from None
         self.world.requests[label] += 1
-        call = Call(method, arm_path, query, body, base_url, dict(request.headers), raw_path=path,
-                    injected_error=fault.lro_error.model_dump() if fault is not None and fault.lro_error else None)
+        call = Call(
+            method,
+            arm_path,
+            query,
+            body,
+            base_url,
+            dict(request.headers),
+            raw_path=path,
+            injected_error=fault.lro_error.model_dump() if fault is not None and fault.lro_error else None,
+        )
         reply = handler(call)
         reply.headers.update(rate_headers)
         return reply
@@ -130,7 +171,10 @@ class EmulatedDate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"date", formatdate(self.clock.now(), usegmt=True).encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"date", formatdate(self.clock.now(), usegmt=True).encode()),
+                ]
             await send(message)
 
         await self.app(scope, receive, stamped if scope["type"] == "http" else send)
@@ -157,7 +201,14 @@ def create_app(emulator: Emulator) -> ASGIApp:
             world.throttle.throttled = 0
             return _json(204, None)
         if what == "history" and method == "GET":
-            return _json(200, {m.display_name: world.history.get(key, []) for key, m in world.machines.items() if key in world.history})
+            return _json(
+                200,
+                {
+                    m.display_name: world.history.get(key, [])
+                    for key, m in world.machines.items()
+                    if key in world.history
+                },
+            )
         if what == "state" and method == "GET":
             return _json(200, export_state(emulator))
         if what == "faults" and method == "POST":
@@ -201,7 +252,15 @@ def create_app(emulator: Emulator) -> ASGIApp:
         return _json(204 if removed else 404, None)
 
     async def machines(request: Request) -> Response:
-        return _json(200, {"machines": [{"name": m.name, "display_name": m.display_name, "power_state": m.power_state, "ip": m.ip} for m in world.machines.values()]})
+        return _json(
+            200,
+            {
+                "machines": [
+                    {"name": m.name, "display_name": m.display_name, "power_state": m.power_state, "ip": m.ip}
+                    for m in world.machines.values()
+                ]
+            },
+        )
 
     async def power(request: Request) -> Response:
         machine = world.machine(request.path_params["name"])
@@ -213,7 +272,12 @@ def create_app(emulator: Emulator) -> ASGIApp:
         return _json(200, {"name": machine.name, "power_state": machine.power_state})
 
     async def openid(request: Request) -> Response:
-        return _json(200, openid_configuration(emulator.config, f"{request.url.scheme}://{request.url.netloc}", request.path_params["tenant"]))
+        return _json(
+            200,
+            openid_configuration(
+                emulator.config, f"{request.url.scheme}://{request.url.netloc}", request.path_params["tenant"]
+            ),
+        )
 
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))

@@ -50,34 +50,110 @@ def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: di
     rg_id = f"{sub}/resourceGroups/{cfg.resource_group}"
     target_rg_id = f"{sub}/resourceGroups/{cfg.target_resource_group}"
     vault_id = f"{rg_id}/providers/Microsoft.RecoveryServices/vaults/{cfg.vault}"
-    world.store.put({"id": vault_id, "name": cfg.vault, "type": "Microsoft.RecoveryServices/vaults", "location": cfg.region,
-                     "sku": {"name": "RS0", "tier": "Standard"}, "properties": {"provisioningState": "Succeeded"}})
+    world.store.put(
+        {
+            "id": vault_id,
+            "name": cfg.vault,
+            "type": "Microsoft.RecoveryServices/vaults",
+            "location": cfg.region,
+            "sku": {"name": "RS0", "tier": "Standard"},
+            "properties": {"provisioningState": "Succeeded"},
+        }
+    )
     disc.seed(vault_id)
     fabric_id = f"{vault_id}/replicationFabrics/{cfg.site}-vmwarefabric"
     container_id = f"{fabric_id}/replicationProtectionContainers/{cfg.site}-vmwarecontainer"
     policy_id = f"{vault_id}/replicationPolicies/migrate{cfg.site}policy"
     suffix = hashlib.sha256(f"{cfg.site}{cfg.region}".encode()).hexdigest()[:10]
     log_storage_id = f"{rg_id}/providers/Microsoft.Storage/storageAccounts/migratelsa{suffix}"
-    infra.seed(fabric_id, {"friendlyName": f"{cfg.site}-vmwarefabric", "encryptionDetails": {}, "health": "Normal",
-                           "customDetails": {"instanceType": "VMwareV2", "vmwareSiteId": disc.site_id,
-                                             "migrationSolutionId": f"{disc.project_id}/solutions/Servers-Migration-ServerMigration"}})
-    infra.seed(container_id, {"friendlyName": f"{cfg.site}-vmwarecontainer", "fabricFriendlyName": f"{cfg.site}-vmwarefabric", "fabricType": "VMwareV2",
-                              "pairingStatus": "Paired", "role": "Primary", "protectedItemCount": 0})
-    infra.seed(policy_id, {"friendlyName": f"migrate{cfg.site}policy", "providerSpecificDetails": {
-        "instanceType": "VMwareCbt", "recoveryPointHistoryInMinutes": 4320, "appConsistentFrequencyInMinutes": 240, "crashConsistentFrequencyInMinutes": 60}})
-    infra.seed(f"{container_id}/replicationProtectionContainerMappings/containermapping", {
-        "policyId": policy_id, "policyFriendlyName": f"migrate{cfg.site}policy", "state": "Paired", "health": "Normal",
-        "providerSpecificDetails": {"instanceType": "VMwareCbt", "targetLocation": cfg.region, "storageAccountId": log_storage_id, "keyVaultUri": ""}})
+    infra.seed(
+        fabric_id,
+        {
+            "friendlyName": f"{cfg.site}-vmwarefabric",
+            "encryptionDetails": {},
+            "health": "Normal",
+            "customDetails": {
+                "instanceType": "VMwareV2",
+                "vmwareSiteId": disc.site_id,
+                "migrationSolutionId": f"{disc.project_id}/solutions/Servers-Migration-ServerMigration",
+            },
+        },
+    )
+    infra.seed(
+        container_id,
+        {
+            "friendlyName": f"{cfg.site}-vmwarecontainer",
+            "fabricFriendlyName": f"{cfg.site}-vmwarefabric",
+            "fabricType": "VMwareV2",
+            "pairingStatus": "Paired",
+            "role": "Primary",
+            "protectedItemCount": 0,
+        },
+    )
+    infra.seed(
+        policy_id,
+        {
+            "friendlyName": f"migrate{cfg.site}policy",
+            "providerSpecificDetails": {
+                "instanceType": "VMwareCbt",
+                "recoveryPointHistoryInMinutes": 4320,
+                "appConsistentFrequencyInMinutes": 240,
+                "crashConsistentFrequencyInMinutes": 60,
+            },
+        },
+    )
+    infra.seed(
+        f"{container_id}/replicationProtectionContainerMappings/containermapping",
+        {
+            "policyId": policy_id,
+            "policyFriendlyName": f"migrate{cfg.site}policy",
+            "state": "Paired",
+            "health": "Normal",
+            "providerSpecificDetails": {
+                "instanceType": "VMwareCbt",
+                "targetLocation": cfg.region,
+                "storageAccountId": log_storage_id,
+                "keyVaultUri": "",
+            },
+        },
+    )
     networks = {}
-    for key, vnet, subnet, prefix in (("target", cfg.target_vnet, cfg.target_subnet, "10.20"), ("test", cfg.test_vnet, cfg.test_subnet, "10.30")):
+    for key, vnet, subnet, prefix in (
+        ("target", cfg.target_vnet, cfg.target_subnet, "10.20"),
+        ("test", cfg.test_vnet, cfg.test_subnet, "10.30"),
+    ):
         vnet_id = f"{target_rg_id}/providers/Microsoft.Network/virtualNetworks/{vnet}"
-        world.store.put({"id": vnet_id, "name": vnet, "type": "Microsoft.Network/virtualNetworks", "location": cfg.region, "tags": {},
-                         "properties": {"addressSpace": {"addressPrefixes": [f"{prefix}.0.0/16"]}, "provisioningState": "Succeeded"}})
-        world.store.put({"id": f"{vnet_id}/subnets/{subnet}", "name": subnet, "type": "Microsoft.Network/virtualNetworks/subnets",
-                         "properties": {"addressPrefix": f"{prefix}.0.0/20", "provisioningState": "Succeeded"}})
+        world.store.put(
+            {
+                "id": vnet_id,
+                "name": vnet,
+                "type": "Microsoft.Network/virtualNetworks",
+                "location": cfg.region,
+                "tags": {},
+                "properties": {
+                    "addressSpace": {"addressPrefixes": [f"{prefix}.0.0/16"]},
+                    "provisioningState": "Succeeded",
+                },
+            }
+        )
+        world.store.put(
+            {
+                "id": f"{vnet_id}/subnets/{subnet}",
+                "name": subnet,
+                "type": "Microsoft.Network/virtualNetworks/subnets",
+                "properties": {"addressPrefix": f"{prefix}.0.0/20", "provisioningState": "Succeeded"},
+            }
+        )
         networks[key] = vnet_id
     return {
-        "vault_id": vault_id, "fabric": f"{cfg.site}-vmwarefabric", "container": f"{cfg.site}-vmwarecontainer", "policy_id": policy_id,
-        "run_as_account_id": disc.run_as_id, "log_storage_account_id": log_storage_id, "site_id": disc.site_id,
-        "target_network_id": networks["target"], "test_network_id": networks["test"], "target_resource_group_id": target_rg_id,
+        "vault_id": vault_id,
+        "fabric": f"{cfg.site}-vmwarefabric",
+        "container": f"{cfg.site}-vmwarecontainer",
+        "policy_id": policy_id,
+        "run_as_account_id": disc.run_as_id,
+        "log_storage_account_id": log_storage_id,
+        "site_id": disc.site_id,
+        "target_network_id": networks["target"],
+        "test_network_id": networks["test"],
+        "target_resource_group_id": target_rg_id,
     }

@@ -7,7 +7,7 @@ lifecycle in seconds or minutes, while every duration it reports stays in realis
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class EmulatedClock:
@@ -32,4 +32,4 @@ class EmulatedClock:
 
 def iso(timestamp: float) -> str:
     """ARM's timestamp format: ISO 8601 in UTC with a trailing Z."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

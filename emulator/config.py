@@ -22,7 +22,9 @@ class CapacityModel(BaseModel):
     disk_mbps: float = Field(default=40.0, gt=0, description="Seeding rate of one disk, MB/s.")
     bandwidth_mbps: float = Field(default=12_500.0, gt=0, description="Uplink shared by all seeding disks, MB/s.")
     enable_seconds: float = Field(default=120.0, ge=0, description="Emulated time of the enable-replication job.")
-    delta_cycle_seconds: float = Field(default=3600.0, gt=0, description="Emulated time between delta-sync recovery points.")
+    delta_cycle_seconds: float = Field(
+        default=3600.0, gt=0, description="Emulated time between delta-sync recovery points."
+    )
     churn_per_hour: float = Field(default=0.01, ge=0, description="Share of a disk changed per emulated hour.")
     boot_seconds: float = Field(default=300.0, ge=0, description="Emulated time to create and boot a migrated VM.")
     test_migrate_seconds: float = Field(default=600.0, ge=0, description="Emulated time of a test migration.")
@@ -42,7 +44,9 @@ class EmulatorConfig(BaseModel):
     speed: float = Field(default=60.0, gt=0, description="Emulated seconds per wall-clock second.")
     state_dir: Path
     page_size: int = Field(default=100, ge=1, le=1000)
-    retry_after: int = Field(default=1, ge=0, description="Retry-After seconds on LRO answers (an integer, as Azure sends).")
+    retry_after: int = Field(
+        default=1, ge=0, description="Retry-After seconds on LRO answers (an integer, as Azure sends)."
+    )
     region: str = "westeurope"
     secondary_region: str = "northeurope"
     resource_group: str = "rg-migrate"

@@ -21,7 +21,13 @@ OS_MIX: list[tuple[str, str, float]] = [
 ]
 APP_GROUPS = ["crm", "erp", "web", "payroll", "intranet", "reporting", "mail", "files"]
 ROLES = ["app", "db", "web", "svc"]
-SIZES_BY_CORES = {1: "Standard_B2s", 2: "Standard_D2s_v3", 4: "Standard_D4s_v3", 8: "Standard_D8s_v3", 16: "Standard_E16s_v3"}
+SIZES_BY_CORES = {
+    1: "Standard_B2s",
+    2: "Standard_D2s_v3",
+    4: "Standard_D4s_v3",
+    8: "Standard_D8s_v3",
+    16: "Standard_E16s_v3",
+}
 NOT_READY_REASONS = [
     "The disk size is greater than the maximum supported size (32 TB).",
     "The operating system is not supported in Azure.",
@@ -83,13 +89,18 @@ def generate(count: int, seed: int) -> list[SourceMachine]:
         role = rng.choice(ROLES)
         display = f"{group}-{role}-{index + 1:04d}"
         disks = [
-            SourceDisk(str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"scsi0:{d}", _disk_size(rng, d == 0), d == 0)
+            SourceDisk(
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"scsi0:{d}", _disk_size(rng, d == 0), d == 0
+            )
             for d in range(rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0])
         ]
         cores = rng.choice(list(SIZES_BY_CORES))
         roll = rng.random()
         if "2008" in os_name or roll < 0.05:
-            readiness, issue = "Not Ready For Azure", rng.choice(NOT_READY_REASONS) if "2008" not in os_name else NOT_READY_REASONS[1]
+            readiness, issue = (
+                "Not Ready For Azure",
+                rng.choice(NOT_READY_REASONS) if "2008" not in os_name else NOT_READY_REASONS[1],
+            )
         elif roll < 0.15:
             readiness, issue = "Ready For Azure With Conditions", "Conditionally endorsed operating system."
         else:

@@ -31,12 +31,14 @@ class FaultRule(BaseModel):
     message: str = Field(default="Fault injected by the emulator.", description="Error message of the injected answer.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers of the injected answer.")
     latency_ms: int = Field(default=0, ge=0, le=60_000, description="Delay before answering.")
-    lro_error: AzureErrorBody | None = Field(default=None, description="Serve the request but end its LRO Failed with this error.")
+    lro_error: AzureErrorBody | None = Field(
+        default=None, description="Serve the request but end its LRO Failed with this error."
+    )
     count: int | None = Field(default=None, ge=1, description="Fire this many times, then retire.")
     probability: float = Field(default=1.0, ge=0, le=1, description="Chance that a matching request fires.")
 
     @model_validator(mode="after")
-    def _has_an_effect(self) -> "FaultRule":
+    def _has_an_effect(self) -> FaultRule:
         if self.status is None and self.lro_error is None and not self.latency_ms:
             raise ValueError("a fault rule needs status, lro_error or latency_ms")
         re.compile(self.path)

@@ -32,11 +32,22 @@ def openid_configuration(config: EmulatorConfig, base_url: str, tenant: str) -> 
 def issue_token(config: EmulatorConfig, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     """Answer a client-credentials grant as Entra ID does (AADSTS codes on failure)."""
     if form.get("grant_type") != "client_credentials":
-        return 400, {"error": "unsupported_grant_type", "error_description": "AADSTS70003: The app requested an unsupported grant type."}
+        return 400, {
+            "error": "unsupported_grant_type",
+            "error_description": "AADSTS70003: The app requested an unsupported grant type.",
+        }
     if tenant not in (config.tenant_id, "organizations"):
         return 400, {"error": "invalid_request", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."}
     if form.get("client_id") != config.client_id:
-        return 400, {"error": "unauthorized_client", "error_description": f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not found."}
+        return 400, {
+            "error": "unauthorized_client",
+            "error_description": f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not found.",
+        }
     if not hmac.compare_digest(form.get("client_secret", ""), config.client_secret):
         return 401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}
-    return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": secrets.token_urlsafe(32)}
+    return 200, {
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "ext_expires_in": 3599,
+        "access_token": secrets.token_urlsafe(32),
+    }

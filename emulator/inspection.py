@@ -14,13 +14,24 @@ def export_state(emu: Emulator) -> dict[str, Any]:
     machines = []
     for key, m in world.machines.items():
         item = items.get(key)
-        machines.append({
-            "name": m.name, "display_name": m.display_name, "os_type": m.os_type, "os_name": m.os_name, "ip": m.ip,
-            "app_group": m.app_group, "readiness": m.readiness, "power_state": m.power_state,
-            "disks_gb": [d.size_gb for d in m.disks], "seeding_seconds_alone": round(world.seeding.alone_seconds([d.size_gb for d in m.disks]), 1),
-            "migration_item": None if item is None else {"id": item.id, "state": item.state, "test_state": item.test_state, "vm_id": item.vm_id},
-            "backup_jobs": emu.onprem.jobs_of(m.display_name),
-        })
+        machines.append(
+            {
+                "name": m.name,
+                "display_name": m.display_name,
+                "os_type": m.os_type,
+                "os_name": m.os_name,
+                "ip": m.ip,
+                "app_group": m.app_group,
+                "readiness": m.readiness,
+                "power_state": m.power_state,
+                "disks_gb": [d.size_gb for d in m.disks],
+                "seeding_seconds_alone": round(world.seeding.alone_seconds([d.size_gb for d in m.disks]), 1),
+                "migration_item": None
+                if item is None
+                else {"id": item.id, "state": item.state, "test_state": item.test_state, "vm_id": item.vm_id},
+                "backup_jobs": emu.onprem.jobs_of(m.display_name),
+            }
+        )
     return {
         "emulated_time": iso(world.clock.now()),
         "names": emu.names,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .estate import SourceMachine
 from .errors import ArmError
+from .estate import SourceMachine
 
 
 def disk_file(root: Path, machine: SourceMachine, disk_name: str) -> Path:
@@ -41,7 +41,11 @@ class OnPrem:
 
     def datastore_files(self) -> dict[str, list[str]]:
         """Disk files still on the datastore, by server."""
-        return {m.display_name: [str(p) for p in sorted((self.san_root / m.display_name).glob("*.vmdk"))] for m in self.machines if (self.san_root / m.display_name).is_dir()}
+        return {
+            m.display_name: [str(p) for p in sorted((self.san_root / m.display_name).glob("*.vmdk"))]
+            for m in self.machines
+            if (self.san_root / m.display_name).is_dir()
+        }
 
     def catalog(self) -> list[dict]:
         return [{"name": name, "servers": servers} for name, servers in sorted(self.jobs.items())]

@@ -8,8 +8,9 @@ applies the state change. Clients poll the Azure-AsyncOperation URL (status body
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .clock import EmulatedClock, iso
 from .errors import ArmError
@@ -116,7 +117,12 @@ class Operations:
         """Answer a poll of the status URL (a status body) or the result URL (202 until done)."""
         retry = {"Retry-After": str(self._retry_after)} if op.status == "InProgress" else {}
         if word.lower() in STATUS_WORDS:
-            body: dict[str, Any] = {"id": op.status_url(base_url), "name": op.id, "status": op.status, "startTime": iso(op.started)}
+            body: dict[str, Any] = {
+                "id": op.status_url(base_url),
+                "name": op.id,
+                "status": op.status,
+                "startTime": iso(op.started),
+            }
             if op.ended is not None:
                 body["endTime"] = iso(op.ended)
             if op.error is not None:

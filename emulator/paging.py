@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from .errors import bad_request
 
 
-def page(items: list[Any], *, base_url: str, path: str, query: dict[str, str], page_size: int, render: Callable[[Any], Any] = lambda x: x) -> dict:
+def page(
+    items: list[Any],
+    *,
+    base_url: str,
+    path: str,
+    query: dict[str, str],
+    page_size: int,
+    render: Callable[[Any], Any] = lambda x: x,
+) -> dict:
     """One page of `items`, starting at the `$skiptoken` the query carries; only that page is rendered."""
     token = query.get("$skiptoken", "0")
     if not token.isdigit():

@@ -8,8 +8,9 @@ a type path such as `Microsoft.Compute/virtualMachines/extensions`; lookups igno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ArmError
 
@@ -83,7 +84,9 @@ class Call:
 
     def require_body(self) -> dict:
         if not isinstance(self.body, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized.")
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
         return self.body
 
     def properties(self) -> dict:
@@ -111,17 +114,23 @@ class Router:
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str, str, str], tuple[Handler, frozenset[str]]] = {}
 
-    def add(self, method: str, kind: str, type_path: str, handler: Handler, api_versions: set[str], action: str = "") -> None:
+    def add(
+        self, method: str, kind: str, type_path: str, handler: Handler, api_versions: set[str], action: str = ""
+    ) -> None:
         key = (method.upper(), kind, type_path.lower(), action.lower())
         self._routes[key] = (handler, frozenset(api_versions))
 
     def resolve(self, method: str, path: ArmPath) -> tuple[Handler, frozenset[str], str] | None:
         """The handler, its api-versions and the kind (item, collection or action) of the request."""
         method = method.upper()
-        keys = [(method, ITEM, path.type_path.lower(), "")] if path.tail is None else [
-            (method, ACTION, path.type_path.lower(), path.tail.lower()),
-            (method, COLLECTION, f"{path.type_path}/{path.tail}".lower(), ""),
-        ]
+        keys = (
+            [(method, ITEM, path.type_path.lower(), "")]
+            if path.tail is None
+            else [
+                (method, ACTION, path.type_path.lower(), path.tail.lower()),
+                (method, COLLECTION, f"{path.type_path}/{path.tail}".lower(), ""),
+            ]
+        )
         for key in keys:
             if key in self._routes:
                 handler, versions = self._routes[key]

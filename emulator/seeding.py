@@ -9,8 +9,8 @@ moves exactly from completion to completion.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .config import CapacityModel
 
@@ -116,5 +116,8 @@ class SeedingEngine:
 
     def alone_seconds(self, sizes_gb: list[float]) -> float:
         """How long a machine's seeding takes with the appliances to itself (the capacity model's bound)."""
-        rate = min(self._capacity.disk_mbps, self._capacity.bandwidth_mbps / max(1, min(len(sizes_gb), self._capacity.parallel_disks)))
+        rate = min(
+            self._capacity.disk_mbps,
+            self._capacity.bandwidth_mbps / max(1, min(len(sizes_gb), self._capacity.parallel_disks)),
+        )
         return self._capacity.enable_seconds + (max(sizes_gb, default=0) * MB_PER_GB) / rate

@@ -72,16 +72,32 @@ class _Server:
         ca, cert, key = ensure_certificates(config.state_dir / "tls")
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted sockets: no 40 ms Nagle/delayed-ACK stalls
+        self.socket.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
+        )  # inherited by accepted sockets: no 40 ms Nagle/delayed-ACK stalls
         self.socket.bind(("127.0.0.1", port))
         self.base_url = f"https://127.0.0.1:{self.socket.getsockname()[1]}"
         self.connection = connection_info(self.emulator, self.base_url, ca)
         machines = list(self.emulator.world.machines.values())
-        self.connection["assessment_workbook"] = str(write_assessment(machines, config.state_dir / "assessment.xlsx", project=config.migrate_project))
-        self.connection["migrate_csv"] = str(write_migrate_csv(machines, config.state_dir / "migrate-at-scale.csv", self.connection))
-        self.uvicorn = uvicorn.Server(uvicorn.Config(create_app(self.emulator), ssl_certfile=str(cert), ssl_keyfile=str(key),
-                                                     log_level="warning", access_log=False, lifespan="off", date_header=False,
-                                                     timeout_keep_alive=30, timeout_graceful_shutdown=5))
+        self.connection["assessment_workbook"] = str(
+            write_assessment(machines, config.state_dir / "assessment.xlsx", project=config.migrate_project)
+        )
+        self.connection["migrate_csv"] = str(
+            write_migrate_csv(machines, config.state_dir / "migrate-at-scale.csv", self.connection)
+        )
+        self.uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.emulator),
+                ssl_certfile=str(cert),
+                ssl_keyfile=str(key),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                date_header=False,
+                timeout_keep_alive=30,
+                timeout_graceful_shutdown=5,
+            )
+        )
         self.ready = threading.Event()
 
     async def run(self) -> None:
@@ -121,9 +137,11 @@ class EmulatorThread:
         self._server = _Server(config, port)
         self.emulator = self._server.emulator
         self.connection = self._server.connection
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.run()), name="wavelift-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.run()), name="wavelift-emulator", daemon=True
+        )
 
-    def __enter__(self) -> "EmulatorThread":
+    def __enter__(self) -> EmulatorThread:
         self._thread.start()
         while not self._server.ready.wait(0.02):
             if not self._thread.is_alive():

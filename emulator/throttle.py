@@ -59,7 +59,10 @@ class Throttle:
     def configure(self, limits: ThrottleLimits) -> None:
         now = time.monotonic()
         self.limits = limits
-        self._buckets = {kind: _Bucket(getattr(limits, kind), getattr(limits, kind).burst, now) for kind in ("read", "write", "delete")}
+        self._buckets = {
+            kind: _Bucket(getattr(limits, kind), getattr(limits, kind).burst, now)
+            for kind in ("read", "write", "delete")
+        }
 
     @classmethod
     def kind(cls, method: str) -> str:

@@ -8,7 +8,8 @@ events and seeding completions in time order.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .clock import EmulatedClock, iso
 from .config import EmulatorConfig
@@ -91,7 +92,10 @@ class World:
         body: Any = None,
     ) -> Reply:
         """Start a long-running operation and answer the request that began it."""
-        prefix = monitor_prefix or f"/subscriptions/{call.path.subscription}/providers/{call.path.namespace}/locations/{self.config.region}"
+        prefix = (
+            monitor_prefix
+            or f"/subscriptions/{call.path.subscription}/providers/{call.path.namespace}/locations/{self.config.region}"
+        )
         op = self.operations.start(
             monitor_prefix=prefix,
             api_version=call.api_version,

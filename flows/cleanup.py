@@ -11,15 +11,15 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from flows.parameters import BlockName, PlanName, WaveName
 from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
 from blocks.plan import WavePlanBlock
+from flows.parameters import BlockName, PlanName, WaveName
 from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
 from tasks.board import refresh_board
 from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
-from tasks.outcomes import finish, gather
 from tasks.discovery import DiscoveredMachine, discover_machines, onprem_identity, resolve_infrastructure
+from tasks.outcomes import finish, gather
 from tasks.plan_models import MachinePlan
 
 PARALLEL_CLEANUPS = 10
@@ -31,7 +31,9 @@ class CleanupRequest(BaseModel):
     plan_name: PlanName
     wave: WaveName = Field(description="The wave to clean up after.")
     policy_block: BlockName = Field(description="CleanupPolicy block: grace period, on-prem adapters, docs target.")
-    execute: bool = Field(default=False, description="Really remove things. Off (the default) is a dry run that lists what would go.")
+    execute: bool = Field(
+        default=False, description="Really remove things. Off (the default) is a dry run that lists what would go."
+    )
 
 
 class AsBuiltDocs(BaseModel):
@@ -42,19 +44,29 @@ class AsBuiltDocs(BaseModel):
 
 
 @task(task_run_name="publish-as-built-{plan_name}-{wave}")
-def publish_as_built(plan_name: str, wave: str, docs_block: str | None, records: list[AsBuiltRecord], execute: bool) -> AsBuiltDocs:
+def publish_as_built(
+    plan_name: str, wave: str, docs_block: str | None, records: list[AsBuiltRecord], execute: bool
+) -> AsBuiltDocs:
     """Write one page per machine and the wave's index to the docs target (and commit them), and
     publish each page as an artifact; a dry run writes nothing."""
     if not execute:
         return AsBuiltDocs(written=[], commit=None)
     for record in records:
-        create_markdown_artifact(key=artifact_key(record), markdown=machine_markdown(record), description=f"As-built record of {record.machine}.")
+        create_markdown_artifact(
+            key=artifact_key(record),
+            markdown=machine_markdown(record),
+            description=f"As-built record of {record.machine}.",
+        )
     if not docs_block:
         return AsBuiltDocs(written=[], commit=None)
     docs = DocsTarget.load(docs_block)
-    pages = {f"{plan_name}/{wave}/{file_name(r)}": machine_markdown(r) for r in records} | {f"{plan_name}/{wave}/README.md": wave_markdown(plan_name, wave, records)}
+    pages = {f"{plan_name}/{wave}/{file_name(r)}": machine_markdown(r) for r in records} | {
+        f"{plan_name}/{wave}/README.md": wave_markdown(plan_name, wave, records)
+    }
     written = [path for path, text in pages.items() if docs.write(path, text)]
-    commit = docs.commit_changes(written, f"as-built: {plan_name}/{wave} ({len(records)} machines)") if written else None
+    commit = (
+        docs.commit_changes(written, f"as-built: {plan_name}/{wave} ({len(records)} machines)") if written else None
+    )
     return AsBuiltDocs(written=written, commit=commit)
 
 
@@ -69,7 +81,11 @@ def _identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]
     return identities
 
 
-@flow(name="cleanup-wave", flow_run_name="cleanup-{request.plan_name}-{request.wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
+@flow(
+    name="cleanup-wave",
+    flow_run_name="cleanup-{request.plan_name}-{request.wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS),
+)
 def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     """Clean up after the wave's migrated machines as far as their gates allow, and publish the as-built records."""
     plan = WavePlanBlock.load(request.plan_name).plan
@@ -77,19 +93,41 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     policy = CleanupPolicy.load(request.policy_block)
     infra = resolve_infrastructure(plan.target_block)
     identities = _identities(selected.machines, discover_machines(plan.target_block))
-    futures = [(m, clean_up_machine.submit(plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name]))
-               for m in selected.machines]
-    reports = gather(futures, lambda m, error: CleanupReport(machine=m.display_name, migrated=False, detail=f"clean-up failed: {error}", error=error))
+    futures = [
+        (
+            m,
+            clean_up_machine.submit(
+                plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name]
+            ),
+        )
+        for m in selected.machines
+    ]
+    reports = gather(
+        futures,
+        lambda m, error: CleanupReport(
+            machine=m.display_name, migrated=False, detail=f"clean-up failed: {error}", error=error
+        ),
+    )
     records = [r.record for r in reports if r.record is not None]
     docs = publish_as_built(request.plan_name, request.wave, policy.docs_target, records, request.execute)
     mode = "" if request.execute else "DRY RUN — nothing was changed. "
     create_table_artifact(
         key=f"cleanup-{request.plan_name}-{request.wave}",
-        table=[{"machine": r.machine, "migrated": r.migrated, "held by": ", ".join(g.name for g in r.held_by),
-                "actions": " | ".join(f"{a.outcome}: {a.detail}" for a in r.actions) or "nothing left to do", "detail": r.detail} for r in reports],
-        description=f"{mode}Clean-up of {request.plan_name}/{request.wave}: {sum(r.migrated and not r.held_by for r in reports)} of "
-                    f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
-                    + (f", commit {docs.commit[:12]}" if docs.commit else "") + ".",
+        table=[
+            {
+                "machine": r.machine,
+                "migrated": r.migrated,
+                "held by": ", ".join(g.name for g in r.held_by),
+                "actions": " | ".join(f"{a.outcome}: {a.detail}" for a in r.actions) or "nothing left to do",
+                "detail": r.detail,
+            }
+            for r in reports
+        ],
+        description=f"{mode}Clean-up of {request.plan_name}/{request.wave}: "
+        f"{sum(r.migrated and not r.held_by for r in reports)} of "
+        f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
+        + (f", commit {docs.commit[:12]}" if docs.commit else "")
+        + ".",
     )
     failures = {r.machine: r.error for r in reports if r.error}
     refresh_board(plan.target_block, request.plan_name, selected, infra.vault_id, failures)

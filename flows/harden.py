@@ -6,13 +6,13 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.parameters import BlockName, PlanName, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from blocks.plan import WavePlanBlock
-from tasks.discovery import resolve_infrastructure
-from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
+from flows.parameters import BlockName, PlanName, WaveName
 from tasks.board import refresh_board
+from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
+from tasks.discovery import resolve_infrastructure
 from tasks.harden import HardeningReport, StepResult, harden_machine, nsg_specs
 from tasks.lifecycle import observe, target_vms
 from tasks.outcomes import finish, gather
@@ -22,13 +22,22 @@ from tasks.vault_status import VaultStatusBoard
 PARALLEL_HARDENING = 10
 
 
-@task(task_run_name="prepare-disaster-recovery-{target_block}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
+@task(
+    task_run_name="prepare-disaster-recovery-{target_block}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+)
 def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrastructure:
     """The wave's A2A infrastructure, created once before the machines are protected."""
     return ensure_dr_infrastructure(AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block))
 
 
-@flow(name="harden-wave", flow_run_name="harden-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING))
+@flow(
+    name="harden-wave",
+    flow_run_name="harden-{plan_name}-{wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING),
+)
 def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: BlockName) -> list[HardeningReport]:
     """Harden the wave's migrated machines; machines not migrated yet are left for a later run.
 
@@ -41,19 +50,42 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: BlockName) ->
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
-    states = observe(selected.machines, VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh(), target_vms(target))
+    states = observe(
+        selected.machines,
+        VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh(),
+        target_vms(target),
+    )
     migrated = [m for m in selected.machines if states[m.source_name].migrated]
     policy = HardeningPolicy.load(policy_block)
     dr = prepare_disaster_recovery(plan.target_block, policy_block) if migrated and policy.disaster_recovery else None
     nsgs = nsg_specs([m for w in plan.waves for m in w.machines], policy)
-    futures = [(m, harden_machine.submit(plan.target_block, policy_block, m, nsgs[m.source_name], selected.window.timezone, dr)) for m in migrated]
-    reports = gather(futures, lambda m, error: HardeningReport(machine=m.display_name, steps=[StepResult(step="harden", ok=False, changed=False,
-                                                                                                           detail=error)]))
+    futures = [
+        (
+            m,
+            harden_machine.submit(
+                plan.target_block, policy_block, m, nsgs[m.source_name], selected.window.timezone, dr
+            ),
+        )
+        for m in migrated
+    ]
+    reports = gather(
+        futures,
+        lambda m, error: HardeningReport(
+            machine=m.display_name, steps=[StepResult(step="harden", ok=False, changed=False, detail=error)]
+        ),
+    )
     create_table_artifact(
         key=f"hardening-{plan_name}-{wave}",
-        table=[{"machine": r.machine, **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},
-                "detail": " | ".join(s.detail for s in r.steps)} for r in reports],
-        description=f"Hardening of {plan_name}/{wave}: {sum(r.ok for r in reports)} of {len(reports)} migrated machines fully hardened.",
+        table=[
+            {
+                "machine": r.machine,
+                **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},
+                "detail": " | ".join(s.detail for s in r.steps),
+            }
+            for r in reports
+        ],
+        description=f"Hardening of {plan_name}/{wave}: {sum(r.ok for r in reports)} of {len(reports)} migrated "
+        "machines fully hardened.",
     )
     failures = {r.machine: " | ".join(s.detail for s in r.steps if not s.ok) for r in reports if not r.ok}
     refresh_board(plan.target_block, plan_name, selected, infra.vault_id, failures)

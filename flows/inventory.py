@@ -39,19 +39,36 @@ def inventory(target_block: BlockName = "default") -> InventoryReport:
     report = InventoryReport(machines=machines_future.result(), infrastructure=infrastructure)
     create_table_artifact(
         key="inventory-machines",
-        table=[{"machine": m.display_name, "os": m.os_name, "cores": m.cores, "memory_mb": m.memory_mb, "disks": len(m.disks),
-                "disk_gb": sum(d.size_gb for d in m.disks), "ip": ", ".join(m.ip_addresses), "power": m.power_status} for m in report.machines],
+        table=[
+            {
+                "machine": m.display_name,
+                "os": m.os_name,
+                "cores": m.cores,
+                "memory_mb": m.memory_mb,
+                "disks": len(m.disks),
+                "disk_gb": sum(d.size_gb for d in m.disks),
+                "ip": ", ".join(m.ip_addresses),
+                "power": m.power_status,
+            }
+            for m in report.machines
+        ],
         description="Servers discovered by the Azure Migrate appliance.",
     )
     by_os = Counter(m.os_type for m in report.machines)
     create_markdown_artifact(
         key="inventory-summary",
-        markdown="\n".join([
-            f"# Inventory of {target_block}", "",
-            f"- **{len(report.machines)}** servers ({', '.join(f'{n} {os}' for os, n in sorted(by_os.items()))}), {report.total_disk_gb:,} GB of disks",
-            f"- vault `{infrastructure.vault_id.rsplit('/', 1)[1]}`, fabric `{infrastructure.fabric}`, container `{infrastructure.container}`",
-            f"- policy `{infrastructure.policy_id.rsplit('/', 1)[1]}`, target location `{infrastructure.target_location}`",
-        ]),
+        markdown="\n".join(
+            [
+                f"# Inventory of {target_block}",
+                "",
+                f"- **{len(report.machines)}** servers ({', '.join(f'{n} {os}' for os, n in sorted(by_os.items()))}), "
+                f"{report.total_disk_gb:,} GB of disks",
+                f"- vault `{infrastructure.vault_id.rsplit('/', 1)[1]}`, fabric `{infrastructure.fabric}`, container "
+                f"`{infrastructure.container}`",
+                f"- policy `{infrastructure.policy_id.rsplit('/', 1)[1]}`, target location "
+                f"`{infrastructure.target_location}`",
+            ]
+        ),
         description="Discovery and replication infrastructure at a glance.",
     )
     return report

@@ -1,8 +1,8 @@
 """`migrate_wave`: a wave from replication to clean-up, as child flow runs an operator can follow.
 
 Replicate, test, cut over what is signed off, then harden the migrated VMs and clean up after them
-when policies are given (the clean-up is a dry run unless `execute_cleanup` is set). Sign-off normally comes from people, through
-the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
+when policies are given (the clean-up is a dry run unless `execute_cleanup` is set). Sign-off normally comes from
+people, through the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
 instead (rehearsals and the demo), visibly, as that person's decision. Every step reads Azure before
 it acts, so running this again after a crash finishes the wave without doing anything twice.
 """
@@ -10,17 +10,17 @@ it acts, so running this again after a crash finishes the wave without doing any
 from __future__ import annotations
 
 from prefect import flow
-from prefect.states import Completed
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Completed
 from pydantic import BaseModel, Field
 
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.cutover import CutoverRequest, cutover, nothing_moved
 from flows.harden import harden_wave
+from flows.parameters import BlockName, PersonName, PlanName, PollInterval, WaveName
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave
-from flows.parameters import BlockName, PersonName, PlanName, PollInterval, WaveName
 from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
@@ -33,13 +33,30 @@ class MigrateWaveRequest(BaseModel):
 
     plan_name: PlanName
     wave: WaveName = Field(description="The wave to migrate.")
-    poll_interval: PollInterval = Field(default=300.0, description="Seconds between vault reads while machines seed or migrate (0.1–3600).")
-    pre_approved_by: PersonName | None = Field(default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos).")
-    pre_approval_comment: str = Field(default="pre-approved in the migrate-wave run", max_length=2000, description="Recorded with a pre-approval.")
-    cut_over: bool = Field(default=True, description="Cut over the signed-off machines if the wave's window is open; otherwise the nightly cutover does.")
-    hardening_policy: BlockName | None = Field(default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening.")
-    cleanup_policy: BlockName | None = Field(default=None, description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.")
-    execute_cleanup: bool = Field(default=False, description="Really remove what the clean-up's gates allow; off is a dry run that lists it.")
+    poll_interval: PollInterval = Field(
+        default=300.0, description="Seconds between vault reads while machines seed or migrate (0.1–3600)."
+    )
+    pre_approved_by: PersonName | None = Field(
+        default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos)."
+    )
+    pre_approval_comment: str = Field(
+        default="pre-approved in the migrate-wave run", max_length=2000, description="Recorded with a pre-approval."
+    )
+    cut_over: bool = Field(
+        default=True,
+        description="Cut over the signed-off machines if the wave's window is open; otherwise the nightly cutover "
+        "does.",
+    )
+    hardening_policy: BlockName | None = Field(
+        default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening."
+    )
+    cleanup_policy: BlockName | None = Field(
+        default=None,
+        description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.",
+    )
+    execute_cleanup: bool = Field(
+        default=False, description="Really remove what the clean-up's gates allow; off is a dry run that lists it."
+    )
 
 
 class WaveOutcome(BaseModel):
@@ -56,32 +73,81 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     replication = replicate_wave(request.plan_name, request.wave, request.poll_interval)
     tests = test_wave(request.plan_name, request.wave, request.poll_interval)
     if request.pre_approved_by and any(t.passed for t in tests):
-        sign_off(SignOffRequest(plan_name=request.plan_name, wave=request.wave, decision="approve", approver=request.pre_approved_by,
-                                comment=request.pre_approval_comment, machines=[t.machine for t in tests if t.passed]))
-    cutovers = cutover(CutoverRequest(plan_name=request.plan_name, waves=[request.wave], poll_interval=request.poll_interval)) if request.cut_over else []
+        sign_off(
+            SignOffRequest(
+                plan_name=request.plan_name,
+                wave=request.wave,
+                decision="approve",
+                approver=request.pre_approved_by,
+                comment=request.pre_approval_comment,
+                machines=[t.machine for t in tests if t.passed],
+            )
+        )
+    cutovers = (
+        cutover(CutoverRequest(plan_name=request.plan_name, waves=[request.wave], poll_interval=request.poll_interval))
+        if request.cut_over
+        else []
+    )
     migrated = [c for c in cutovers if c.outcome in ("migrated", "already-migrated")]
-    hardening = harden_wave(request.plan_name, request.wave, request.hardening_policy) if request.hardening_policy and migrated else []
-    cleanup = cleanup_wave(CleanupRequest(plan_name=request.plan_name, wave=request.wave, policy_block=request.cleanup_policy, execute=request.execute_cleanup)) \
-        if request.cleanup_policy and migrated else []
+    hardening = (
+        harden_wave(request.plan_name, request.wave, request.hardening_policy)
+        if request.hardening_policy and migrated
+        else []
+    )
+    cleanup = (
+        cleanup_wave(
+            CleanupRequest(
+                plan_name=request.plan_name,
+                wave=request.wave,
+                policy_block=request.cleanup_policy,
+                execute=request.execute_cleanup,
+            )
+        )
+        if request.cleanup_policy and migrated
+        else []
+    )
     cleaned = [c for c in cleanup if c.migrated and not c.held_by]
     create_markdown_artifact(
         key=f"wave-summary-{request.plan_name}-{request.wave}",
-        markdown="\n".join([
-            f"# {request.plan_name} / {request.wave}", "",
-            f"- test migrations: {sum(t.passed for t in tests)} passed, {sum(not t.passed for t in tests)} failed",
-            f"- sign-off: {'pre-approved by ' + request.pre_approved_by if request.pre_approved_by else 'by the sign-off deployment'}",
-            f"- cutover: {len(migrated)} migrated, {sum(c.outcome == 'failed' for c in cutovers)} failed, {sum(c.outcome == 'skipped' for c in cutovers)} waiting",
-            f"- hardening: {sum(h.ok for h in hardening)} of {len(hardening)} fully hardened" if request.hardening_policy else "- hardening: not requested",
-            (f"- clean-up{'' if request.execute_cleanup else ' (dry run)'}: {len(cleaned)} of {sum(c.migrated for c in cleanup)} past every gate"
-             if request.cleanup_policy else "- clean-up: not requested"),
-        ]),
+        markdown="\n".join(
+            [
+                f"# {request.plan_name} / {request.wave}",
+                "",
+                f"- test migrations: {sum(t.passed for t in tests)} passed, {sum(not t.passed for t in tests)} failed",
+                "- sign-off: "
+                + (
+                    f"pre-approved by {request.pre_approved_by}"
+                    if request.pre_approved_by
+                    else "by the sign-off deployment"
+                ),
+                f"- cutover: {len(migrated)} migrated, {sum(c.outcome == 'failed' for c in cutovers)} failed, "
+                f"{sum(c.outcome == 'skipped' for c in cutovers)} waiting",
+                f"- hardening: {sum(h.ok for h in hardening)} of {len(hardening)} fully hardened"
+                if request.hardening_policy
+                else "- hardening: not requested",
+                (
+                    f"- clean-up{'' if request.execute_cleanup else ' (dry run)'}: {len(cleaned)} of "
+                    f"{sum(c.migrated for c in cleanup)} past every gate"
+                    if request.cleanup_policy
+                    else "- clean-up: not requested"
+                ),
+            ]
+        ),
         description="Where the wave stands after this run.",
     )
-    failures = replication.failed | {t.machine: t.detail for t in tests if not t.passed and not t.skipped} \
-        | {c.machine: c.detail for c in cutovers if c.outcome == "failed"} | {h.machine: "hardening incomplete" for h in hardening if not h.ok} \
+    failures = (
+        replication.failed
+        | {t.machine: t.detail for t in tests if not t.passed and not t.skipped}
+        | {c.machine: c.detail for c in cutovers if c.outcome == "failed"}
+        | {h.machine: "hardening incomplete" for h in hardening if not h.ok}
         | {c.machine: c.error for c in cleanup if c.error}
+    )
     outcome = WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening, cleanup=cleanup)
     if request.cut_over and not failures and not any(c.outcome == "migrated" for c in cutovers):
-        return Completed(data=outcome, name="Nothing cut over", message=nothing_moved(cutovers) if cutovers else "nothing to cut over")
+        return Completed(
+            data=outcome,
+            name="Nothing cut over",
+            message=nothing_moved(cutovers) if cutovers else "nothing to cut over",
+        )
     seen = {t.machine for t in tests} | {c.machine for c in cutovers} | set(replication.failed)
     return finish(outcome, f"migrate-wave {request.plan_name}/{request.wave}", len(seen), failures)

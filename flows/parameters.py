@@ -15,5 +15,7 @@ from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
 PlanName = Annotated[str, Field(pattern=NAME_PATTERN, description="The plan (a wavelift Wave Plan block).")]
 WaveName = Annotated[str, Field(pattern=NAME_PATTERN, description="The wave: lower-case letters, digits and '-'.")]
 BlockName = Annotated[str, Field(pattern=BLOCK_NAME_PATTERN, description="Name of a block document.")]
-PollInterval = Annotated[float, Field(ge=0.1, le=3600, description="Seconds between vault reads (0.1–3600; 60–300 against Azure).")]
+PollInterval = Annotated[
+    float, Field(ge=0.1, le=3600, description="Seconds between vault reads (0.1–3600; 60–300 against Azure).")
+]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import State, flow, task
-from prefect.states import Failed
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed
 from pydantic import BaseModel, Field
 
 from blocks.plan import WavePlanBlock
@@ -24,10 +24,16 @@ from tasks.problems import InputRefused, Problem
 class PlanImport(BaseModel):
     """Where the plan comes from."""
 
-    source: Literal["assessment", "csv"] = Field(description="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV.")
+    source: Literal["assessment", "csv"] = Field(
+        description="An Azure Migrate assessment export (.xlsx) or a migrate-at-scale input CSV."
+    )
     path: str = Field(min_length=1, max_length=4096, description="Path of the file on the worker.")
-    assessment_path: str | None = Field(default=None, min_length=1, max_length=4096,
-                                        description="With a CSV: the assessment export for rows marked OK_TO_USE_ASSESSMENT.")
+    assessment_path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="With a CSV: the assessment export for rows marked OK_TO_USE_ASSESSMENT.",
+    )
     overwrite: bool = Field(default=False, description="Replace an existing plan of the same name.")
 
 
@@ -46,7 +52,15 @@ def build_plan(source: PlanImport, settings: PlanSettings, discovered: list[Disc
         kind = kind_of(read_bytes(path), path.name)
         if kind != ("xlsx" if source.source == "assessment" else "csv"):
             what = "an Excel workbook" if kind == "xlsx" else "a CSV"
-            raise InputRefused([Problem(source=path.name, field="source", reason=f"the file is {what}, but the import says {source.source!r}")])
+            raise InputRefused(
+                [
+                    Problem(
+                        source=path.name,
+                        field="source",
+                        reason=f"the file is {what}, but the import says {source.source!r}",
+                    )
+                ]
+            )
         if source.source == "assessment":
             return PlanOutcome(plan=plan_from_assessment(discovered, read_assessment(path), settings, path.name))
         assessed = read_assessment(source.assessment_path) if source.assessment_path else None
@@ -76,24 +90,47 @@ def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan | State:
     outcome = build_plan(source, settings, discovered)
     if outcome.plan is None:
         refusal = InputRefused(outcome.problems)
-        create_table_artifact(key=f"plan-{settings.plan_name}-refused", table=[p.model_dump() for p in outcome.problems],
-                              description=f"Plan {settings.plan_name} was refused: {len(outcome.problems)} problem(s), nothing was saved.")
+        create_table_artifact(
+            key=f"plan-{settings.plan_name}-refused",
+            table=[p.model_dump() for p in outcome.problems],
+            description=f"Plan {settings.plan_name} was refused: {len(outcome.problems)} problem(s), nothing was "
+            "saved.",
+        )
         return Failed(message=str(refusal), data=refusal)
     plan = outcome.plan
     save_plan(plan, source.overwrite)
     create_table_artifact(
         key=f"plan-{plan.name}",
-        table=[{"wave": w.name, "batch": i + 1, "machine": m.display_name, "target": m.target_vm_name, "size": m.target_vm_size,
-                "disks": ", ".join(d.disk_type for d in m.disks), "disk_gb": m.total_gb, "shutdown": m.perform_shutdown}
-               for w in plan.waves for i, batch in enumerate(w.batches()) for m in batch],
+        table=[
+            {
+                "wave": w.name,
+                "batch": i + 1,
+                "machine": m.display_name,
+                "target": m.target_vm_name,
+                "size": m.target_vm_size,
+                "disks": ", ".join(d.disk_type for d in m.disks),
+                "disk_gb": m.total_gb,
+                "shutdown": m.perform_shutdown,
+            }
+            for w in plan.waves
+            for i, batch in enumerate(w.batches())
+            for m in batch
+        ],
         description=f"Plan {plan.name}: machines by wave and replication batch.",
     )
     create_markdown_artifact(
         key=f"plan-{plan.name}-summary",
-        markdown="\n".join([f"# Plan {plan.name}", ""]
-                           + [f"- wave **{w.name}**: {len(w.machines)} machines in {len(w.batches())} batch(es), window {', '.join(w.window.days)} "
-                              f"{w.window.start:%H:%M}–{w.window.end:%H:%M} {w.window.timezone}" for w in plan.waves]
-                           + ["", f"## Left out ({len(plan.excluded)})", ""] + [f"- {e.machine}: {e.reason}" for e in plan.excluded]),
+        markdown="\n".join(
+            [f"# Plan {plan.name}", ""]
+            + [
+                f"- wave **{w.name}**: {len(w.machines)} machines in {len(w.batches())} batch(es), window "
+                f"{', '.join(w.window.days)} "
+                f"{w.window.start:%H:%M}–{w.window.end:%H:%M} {w.window.timezone}"
+                for w in plan.waves
+            ]
+            + ["", f"## Left out ({len(plan.excluded)})", ""]
+            + [f"- {e.machine}: {e.reason}" for e in plan.excluded]
+        ),
         description=f"Plan {plan.name} at a glance, with the machines left out and why.",
     )
     return plan

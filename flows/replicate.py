@@ -8,10 +8,10 @@ batches of 100 are how the plan is cut and reported, not a barrier that waits fo
 from __future__ import annotations
 
 import time
-from typing import Annotated
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED
 from concurrent.futures import wait as wait_any
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -19,12 +19,11 @@ from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from flows.parameters import PlanName, PollInterval, WaveName
-
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
-from tasks.discovery import resolve_infrastructure
+from flows.parameters import PlanName, PollInterval, WaveName
 from tasks.board import publish_board
+from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
 from tasks.outcomes import error_text, finish
 from tasks.plan_models import MAX_BATCH
@@ -42,7 +41,9 @@ class ReplicationSummary(BaseModel):
     wave: str
     seeded: list[str] = Field(default_factory=list)
     adopted: list[str] = Field(default_factory=list)
-    completed: list[str] = Field(default_factory=list, description="Migrated and completed earlier: nothing to replicate.")
+    completed: list[str] = Field(
+        default_factory=list, description="Migrated and completed earlier: nothing to replicate."
+    )
     failed: dict[str, str] = Field(default_factory=dict)
 
 
@@ -57,9 +58,17 @@ def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> li
     return [f for f in running if f.wrapped_future in ended]
 
 
-@flow(name="replicate-wave", flow_run_name="replicate-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS))
-def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInterval = 300.0,
-                   batch: Annotated[int, Field(ge=1, le=1000)] | None = None) -> ReplicationSummary:
+@flow(
+    name="replicate-wave",
+    flow_run_name="replicate-{plan_name}-{wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS),
+)
+def replicate_wave(
+    plan_name: PlanName,
+    wave: WaveName,
+    poll_interval: PollInterval = 300.0,
+    batch: Annotated[int, Field(ge=1, le=1000)] | None = None,
+) -> ReplicationSummary:
     """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
 
     Args:
@@ -71,18 +80,33 @@ def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInter
     """
     logger = get_run_logger()
     plan = WavePlanBlock.load(plan_name).plan
-    machines = [(number, m) for number, machines in enumerate(plan.wave(wave).batches(), start=1) if batch in (None, number) for m in machines]
+    machines = [
+        (number, m)
+        for number, machines in enumerate(plan.wave(wave).batches(), start=1)
+        if batch in (None, number)
+        for m in machines
+    ]
     if batch is not None and not machines:
-        raise ValueError(f"wave {wave} of plan {plan_name} has {len(plan.wave(wave).batches())} batch(es); there is no batch {batch}")
+        raise ValueError(
+            f"wave {wave} of plan {plan_name} has {len(plan.wave(wave).batches())} batch(es); there is no batch {batch}"
+        )
     scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
     board = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
-    progress = create_progress_artifact(progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}.")
+    progress = create_progress_artifact(
+        progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}."
+    )
     vms = target_vms(target)  # the VMs of completed migrations: they do not come and go while a wave replicates
     states = observe([m for _, m in machines], board.refresh(), vms)
-    summary = ReplicationSummary(plan=plan_name, wave=wave, completed=[m.display_name for _, m in machines if states[m.source_name].stage == Stage.COMPLETED])
-    queue = deque(m for _, m in machines if m.display_name not in summary.completed)  # a completed migration is never replicated again
+    summary = ReplicationSummary(
+        plan=plan_name,
+        wave=wave,
+        completed=[m.display_name for _, m in machines if states[m.source_name].stage == Stage.COMPLETED],
+    )
+    queue = deque(
+        m for _, m in machines if m.display_name not in summary.completed
+    )  # a completed migration is never replicated again
     running: dict[PrefectConcurrentFuture, str] = {}
     board_at = time.monotonic()
     while queue or running:
@@ -102,9 +126,18 @@ def replicate_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInter
             finished = len(summary.seeded) + len(summary.adopted) + len(summary.completed) + len(summary.failed)
             update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
         if time.monotonic() - board_at > BOARD_SECONDS:
-            publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.cached(), vms), summary.failed)
+            publish_board(
+                plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.cached(), vms), summary.failed
+            )
             board_at = time.monotonic()
     publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.refresh(), vms), summary.failed)
-    logger.info("%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed", plan_name, wave, len(summary.seeded), len(summary.adopted),
-                len(summary.completed), len(summary.failed))
+    logger.info(
+        "%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed",
+        plan_name,
+        wave,
+        len(summary.seeded),
+        len(summary.adopted),
+        len(summary.completed),
+        len(summary.failed),
+    )
     return finish(summary, f"replication of {scope}", len(machines), summary.failed)

@@ -6,7 +6,7 @@ the decision is a durable record (the wave's ledger block) that the run history 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from prefect import flow, runtime
@@ -14,10 +14,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
-from flows.parameters import PersonName, PlanName, WaveName
 from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOff, SignOffLedger
+from flows.parameters import PersonName, PlanName, WaveName
 from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import has_passed_test
@@ -25,7 +25,6 @@ from tasks.outcomes import finish, gather
 from tasks.problems import InputRefused, Problem
 from tasks.test_migration import clean_up_test_migration
 from tasks.vault_status import ItemStatus, VaultStatusBoard
-
 
 PARALLEL_CLEANUPS = 20
 
@@ -38,22 +37,35 @@ class SignOffRequest(BaseModel):
     decision: Literal["approve", "reject"] = Field(description="Approve the machines for cutover, or reject them.")
     approver: PersonName = Field(description="Who decides (name or e-mail); recorded with the decision.")
     comment: str = Field(default="", max_length=2000, description="Why; required to reject.")
-    machines: list[str] = Field(default_factory=list, max_length=10000, description="Machine names; empty means every machine of the wave whose test passed.")
+    machines: list[str] = Field(
+        default_factory=list,
+        max_length=10000,
+        description="Machine names; empty means every machine of the wave whose test passed.",
+    )
 
     @model_validator(mode="after")
-    def _reason_to_reject(self) -> "SignOffRequest":
+    def _reason_to_reject(self) -> SignOffRequest:
         if self.decision == "reject" and not self.comment.strip():
             raise ValueError("a rejection needs a comment saying why")
         return self
 
 
 def _already(latest: SignOff | None, decision: str, approver: str, item: ItemStatus | None) -> bool:
-    """The same person's same decision on the same test is on record: a re-run (of migrate-wave too) records nothing new."""
-    return (latest is not None and (latest.decision, latest.approver) == (decision, approver)
-            and latest.tested_at == (item.last_test_time if item else None))
+    """The same person's same decision on the same test is on record.
+
+    A re-run (of migrate-wave too) then records nothing new."""
+    return (
+        latest is not None
+        and (latest.decision, latest.approver) == (decision, approver)
+        and latest.tested_at == (item.last_test_time if item else None)
+    )
 
 
-@flow(name="sign-off", flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS))
+@flow(
+    name="sign-off",
+    flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}",
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS),
+)
 def sign_off(request: SignOffRequest) -> list[SignOff]:
     """Record the decision for each machine against the test it judges; refuse unknown or untested machines."""
     plan = WavePlanBlock.load(request.plan_name).plan
@@ -62,31 +74,70 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
     infra = resolve_infrastructure(plan.target_block)
     statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh()
     by_name = {m.display_name.lower(): m for m in wave.machines}
-    problems = [Problem(source="sign-off", field="machines", reason=f"'{name}' is not a machine of wave {wave.name}") for name in request.machines if name.lower() not in by_name]
+    problems = [
+        Problem(source="sign-off", field="machines", reason=f"'{name}' is not a machine of wave {wave.name}")
+        for name in request.machines
+        if name.lower() not in by_name
+    ]
     chosen = [by_name[n.lower()] for n in request.machines if n.lower() in by_name] or list(wave.machines)
     tested = {m.source_name: statuses.get(m.source_name.lower()) for m in chosen}
     passed = {name for name, s in tested.items() if has_passed_test(s)}
     if request.machines and request.decision == "approve":
-        problems += [Problem(source="sign-off", field="machines", reason=f"'{m.display_name}' has no succeeded test migration to approve")
-                     for m in chosen if m.source_name not in passed]
+        problems += [
+            Problem(
+                source="sign-off",
+                field="machines",
+                reason=f"'{m.display_name}' has no succeeded test migration to approve",
+            )
+            for m in chosen
+            if m.source_name not in passed
+        ]
     if problems:
         raise InputRefused(problems)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ledger = SignOffLedger.for_wave(plan.name, wave.name)
     decision = "approved" if request.decision == "approve" else "rejected"
-    judged = [m for m in chosen if (m.source_name in passed or request.decision == "reject")
-              and not _already(ledger.latest(m.source_name), decision, request.approver, tested[m.source_name])]
-    records = [SignOff(machine=m.display_name, item=m.source_name, decision=decision,
-                       approver=request.approver, comment=request.comment, at=now, flow_run_id=str(runtime.flow_run.id),
-                       tested_at=tested[m.source_name].last_test_time if tested[m.source_name] else None) for m in judged]
+    judged = [
+        m
+        for m in chosen
+        if (m.source_name in passed or request.decision == "reject")
+        and not _already(ledger.latest(m.source_name), decision, request.approver, tested[m.source_name])
+    ]
+    records = [
+        SignOff(
+            machine=m.display_name,
+            item=m.source_name,
+            decision=decision,
+            approver=request.approver,
+            comment=request.comment,
+            at=now,
+            flow_run_id=str(runtime.flow_run.id),
+            tested_at=tested[m.source_name].last_test_time if tested[m.source_name] else None,
+        )
+        for m in judged
+    ]
     if records:
         SignOffLedger.append(plan.name, wave.name, records)
-    create_table_artifact(key=f"sign-off-{plan.name}-{wave.name}", table=[r.model_dump(mode="json") for r in records],
-                          description=f"{request.approver} {request.decision}d {len(records)} machine(s) of {plan.name}/{wave.name}: {request.comment}")
+    create_table_artifact(
+        key=f"sign-off-{plan.name}-{wave.name}",
+        table=[r.model_dump(mode="json") for r in records],
+        description=f"{request.approver} {request.decision}d {len(records)} machine(s) of {plan.name}/{wave.name}: "
+        f"{request.comment}",
+    )
     if wave.cleanup_test == "after_signoff" and request.decision == "approve":
-        cleanups = [(m, clean_up_test_migration.submit(plan.target_block, infra, m, f"wavelift: signed off by {request.approver}")) for m in judged]
+        cleanups = [
+            (
+                m,
+                clean_up_test_migration.submit(
+                    plan.target_block, infra, m, f"wavelift: signed off by {request.approver}"
+                ),
+            )
+            for m in judged
+        ]
         removed = gather(cleanups, lambda m, error: f"the test VM was not removed: {error}")
-        failures = {m.display_name: outcome for m, outcome in zip(judged, removed, strict=True) if isinstance(outcome, str)}
+        failures = {
+            m.display_name: outcome for m, outcome in zip(judged, removed, strict=True) if isinstance(outcome, str)
+        }
         refresh_board(plan.target_block, plan.name, wave, infra.vault_id, failures)
         return finish(records, f"test VM clean-up after the sign-off of {plan.name}/{wave.name}", len(judged), failures)
     refresh_board(plan.target_block, plan.name, wave, infra.vault_id)

@@ -7,9 +7,9 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.parameters import PlanName, PollInterval, WaveName
-from blocks.plan import WavePlanBlock
 from blocks.azure import AzureMigrationTarget
+from blocks.plan import WavePlanBlock
+from flows.parameters import PlanName, PollInterval, WaveName
 from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
@@ -22,11 +22,18 @@ PARALLEL_TESTS = 20
 
 def _not_testable(stage: Stage) -> str | None:
     """Why a machine is not test-migrated now (its task would find nothing to test), or None."""
-    return {Stage.PLANNED: "not replicating yet: run replicate-wave first", Stage.COMPLETED: "migration completed earlier: nothing to test",
-            Stage.FAILED: "replication failed or is being removed: see the vault"}.get(stage)
+    return {
+        Stage.PLANNED: "not replicating yet: run replicate-wave first",
+        Stage.COMPLETED: "migration completed earlier: nothing to test",
+        Stage.FAILED: "replication failed or is being removed: see the vault",
+    }.get(stage)
 
 
-@flow(name="test-wave", flow_run_name="test-{plan_name}-{wave}", task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS))
+@flow(
+    name="test-wave",
+    flow_run_name="test-{plan_name}-{wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS),
+)
 def test_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInterval = 60.0) -> list[MigrationTestReport]:
     """Test-migrate the wave's machines (those whose plan waives the test are listed, not tested).
 
@@ -39,24 +46,65 @@ def test_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInterval =
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
-    states = observe(selected.machines, VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh(), target_vms(target))
+    states = observe(
+        selected.machines,
+        VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh(),
+        target_vms(target),
+    )
     clean_up = selected.cleanup_test == "immediately"
     waived = [m for m in selected.machines if m.test_waived]
-    skipped = {m.source_name: why for m in selected.machines if not m.test_waived and (why := _not_testable(states[m.source_name].stage))}
-    futures = [(m, run_test_migration.submit(plan.target_block, infra, m, clean_up, poll_interval))
-               for m in selected.machines if not m.test_waived and m.source_name not in skipped]
-    reports = gather(futures, lambda m, error: MigrationTestReport(machine=m.display_name, item=m.source_name, passed=False,
-                                                                    detail=f"test migration failed: {error}"))
-    reports += [MigrationTestReport(machine=m.display_name, item=m.source_name, passed=False, skipped=True, detail=skipped[m.source_name])
-                for m in selected.machines if m.source_name in skipped]
+    skipped = {
+        m.source_name: why
+        for m in selected.machines
+        if not m.test_waived and (why := _not_testable(states[m.source_name].stage))
+    }
+    futures = [
+        (m, run_test_migration.submit(plan.target_block, infra, m, clean_up, poll_interval))
+        for m in selected.machines
+        if not m.test_waived and m.source_name not in skipped
+    ]
+    reports = gather(
+        futures,
+        lambda m, error: MigrationTestReport(
+            machine=m.display_name, item=m.source_name, passed=False, detail=f"test migration failed: {error}"
+        ),
+    )
+    reports += [
+        MigrationTestReport(
+            machine=m.display_name, item=m.source_name, passed=False, skipped=True, detail=skipped[m.source_name]
+        )
+        for m in selected.machines
+        if m.source_name in skipped
+    ]
     create_table_artifact(
         key=f"test-report-{plan_name}-{wave}",
-        table=[{"machine": r.machine, "result": "skipped" if r.skipped else "passed" if r.passed else "FAILED", "detail": r.detail, "test_vm": r.vm.name if r.vm else "",
-                "test_ip": r.vm.private_ip if r.vm else "", "tested_at": r.tested_at or "", "cleaned_up": r.cleaned_up} for r in reports]
-        + [{"machine": m.display_name, "result": "waived", "detail": f"waived by {m.test_waived_by}: {m.test_waiver_reason}", "test_vm": "", "test_ip": "", "tested_at": "", "cleaned_up": False}
-           for m in waived],
+        table=[
+            {
+                "machine": r.machine,
+                "result": "skipped" if r.skipped else "passed" if r.passed else "FAILED",
+                "detail": r.detail,
+                "test_vm": r.vm.name if r.vm else "",
+                "test_ip": r.vm.private_ip if r.vm else "",
+                "tested_at": r.tested_at or "",
+                "cleaned_up": r.cleaned_up,
+            }
+            for r in reports
+        ]
+        + [
+            {
+                "machine": m.display_name,
+                "result": "waived",
+                "detail": f"waived by {m.test_waived_by}: {m.test_waiver_reason}",
+                "test_vm": "",
+                "test_ip": "",
+                "tested_at": "",
+                "cleaned_up": False,
+            }
+            for m in waived
+        ],
         description=f"Test migration of {plan_name}/{wave}: {sum(r.passed for r in reports)} passed, "
-                    f"{sum(not r.passed and not r.skipped for r in reports)} failed, {len(skipped)} not tested, {len(waived)} waived.",
+        f"{sum(not r.passed and not r.skipped for r in reports)} failed, {len(skipped)} not tested, {len(waived)} "
+        "waived.",
     )
     failures = {r.machine: r.detail for r in reports if not r.passed and not r.skipped}
     refresh_board(plan.target_block, plan_name, selected, infra.vault_id, failures)

@@ -7,13 +7,14 @@ credential, endpoint, CA bundle, retries and throttling behaviour as every other
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
 
 
-def get_json(client: "SiteRecoveryManagementClient", path_or_url: str, api_version: str | None = None) -> dict[str, Any]:
+def get_json(client: SiteRecoveryManagementClient, path_or_url: str, api_version: str | None = None) -> dict[str, Any]:
     """GET one ARM resource (a path, or an absolute next link) and return its JSON."""
     from azure.core.exceptions import HttpResponseError
     from azure.core.rest import HttpRequest
@@ -26,7 +27,7 @@ def get_json(client: "SiteRecoveryManagementClient", path_or_url: str, api_versi
     return response.json()
 
 
-def list_json(client: "SiteRecoveryManagementClient", path: str, api_version: str) -> Iterator[dict[str, Any]]:
+def list_json(client: SiteRecoveryManagementClient, path: str, api_version: str) -> Iterator[dict[str, Any]]:
     """Every item of an ARM collection, following `nextLink` page by page."""
     page = get_json(client, path, api_version)
     yield from page.get("value", [])

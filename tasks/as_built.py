@@ -38,14 +38,36 @@ class AsBuiltRecord(BaseModel):
     test_waiver: str | None = None
 
 
-def as_built(machine: MachinePlan, vm: VmFacts, backup: dict | None, dr: tuple[str, str] | None, replication_removed: bool,
-             backup_jobs: list[str], disk_files: int) -> AsBuiltRecord:
+def as_built(
+    machine: MachinePlan,
+    vm: VmFacts,
+    backup: dict | None,
+    dr: tuple[str, str] | None,
+    replication_removed: bool,
+    backup_jobs: list[str],
+    disk_files: int,
+) -> AsBuiltRecord:
     return AsBuiltRecord(
-        machine=machine.display_name, source_item=machine.source_name, old_ip=machine.source_ip, new_ip=vm.private_ip, vm_name=vm.name, vm_size=vm.size,
-        region=vm.location, resource_group=vm.id.split("/")[4], migrated_at=vm.created.isoformat(timespec="seconds") if vm.created else None,
-        vm_id=vm.id, nic_id=vm.nic_id, nsg_id=vm.nsg_id, backup_policy=(backup or {}).get("policyName"), dr_region=dr[1] if dr else None,
-        dr_item_id=dr[0] if dr else None, replication_removed=replication_removed, onprem_backup_jobs=backup_jobs, onprem_disk_files=disk_files,
-        test_waiver=machine.waiver_note)
+        machine=machine.display_name,
+        source_item=machine.source_name,
+        old_ip=machine.source_ip,
+        new_ip=vm.private_ip,
+        vm_name=vm.name,
+        vm_size=vm.size,
+        region=vm.location,
+        resource_group=vm.id.split("/")[4],
+        migrated_at=vm.created.isoformat(timespec="seconds") if vm.created else None,
+        vm_id=vm.id,
+        nic_id=vm.nic_id,
+        nsg_id=vm.nsg_id,
+        backup_policy=(backup or {}).get("policyName"),
+        dr_region=dr[1] if dr else None,
+        dr_item_id=dr[0] if dr else None,
+        replication_removed=replication_removed,
+        onprem_backup_jobs=backup_jobs,
+        onprem_disk_files=disk_files,
+        test_waiver=machine.waiver_note,
+    )
 
 
 def _name(resource_id: str | None) -> str:
@@ -74,14 +96,24 @@ def machine_markdown(record: AsBuiltRecord) -> str:
         ("NSG id", f"`{record.nsg_id}`" if record.nsg_id else "none"),
         ("DR protected item id", f"`{record.dr_item_id}`" if record.dr_item_id else "none"),
     ]
-    return "\n".join([f"# {record.machine} — as built", "", "| | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""])
+    return "\n".join(
+        [f"# {record.machine} — as built", "", "| | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""]
+    )
 
 
 def wave_markdown(plan_name: str, wave: str, records: list[AsBuiltRecord]) -> str:
     """The wave's index page: every machine with its old and new IP."""
-    lines = [f"# {plan_name} / {wave} — as built", "", "| Server | Old IP | New IP | Azure VM | Size | Region | Backup | DR |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| [{r.machine}]({file_name(r)}) | {r.old_ip or ''} | {r.new_ip or ''} | {r.vm_name} | {r.vm_size} | {r.region} | {r.backup_policy or 'none'} | {r.dr_region or 'none'} |"
-              for r in sorted(records, key=lambda r: r.machine)]
+    lines = [
+        f"# {plan_name} / {wave} — as built",
+        "",
+        "| Server | Old IP | New IP | Azure VM | Size | Region | Backup | DR |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| [{r.machine}]({file_name(r)}) | {r.old_ip or ''} | {r.new_ip or ''} | {r.vm_name} | {r.vm_size} | "
+        f"{r.region} | {r.backup_policy or 'none'} | {r.dr_region or 'none'} |"
+        for r in sorted(records, key=lambda r: r.machine)
+    ]
     return "\n".join([*lines, ""])
 
 

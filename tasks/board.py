@@ -9,7 +9,7 @@ migrated — and a reviewer finds its versions in the run history.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
@@ -33,7 +33,9 @@ class BoardRow(BaseModel):
     last_error: str
 
 
-def _next(machine: MachinePlan, state: MachineState, signoff: SignOff | None, wave: Wave, now: datetime) -> tuple[str, str]:
+def _next(
+    machine: MachinePlan, state: MachineState, signoff: SignOff | None, wave: Wave, now: datetime
+) -> tuple[str, str]:
     """(next step, what it waits for) from the machine's stage."""
     item, stage = state.item, state.stage
     if stage == Stage.PLANNED:
@@ -41,12 +43,21 @@ def _next(machine: MachinePlan, state: MachineState, signoff: SignOff | None, wa
     if stage == Stage.REPLICATING:
         return "finish initial seeding", f"seeding {item.seeding_percent or 0}%" if item else "seeding"
     if stage == Stage.FAILED:
-        return "fix the replication, then run the wave again", f"{item.migration_state}: {item.migration_state_description or ''}" if item else ""
+        return (
+            "fix the replication, then run the wave again",
+            f"{item.migration_state}: {item.migration_state_description or ''}" if item else "",
+        )
     if stage in (Stage.MIGRATED, Stage.COMPLETED):
-        return ("harden and clean up", "harden-wave / cleanup-wave (its grace period)") if stage == Stage.MIGRATED else ("nothing", "migration completed")
+        return (
+            ("harden and clean up", "harden-wave / cleanup-wave (its grace period)")
+            if stage == Stage.MIGRATED
+            else ("nothing", "migration completed")
+        )
     if stage == Stage.SEEDED and not machine.test_waived:
         failed = item is not None and item.test_state in TEST_FAILED
-        return ("clean up the failed test, then test again", "cleanup-wave") if failed else ("test migration", "test-wave")
+        return (
+            ("clean up the failed test, then test again", "cleanup-wave") if failed else ("test migration", "test-wave")
+        )
     window = "the window is open" if wave.window.open_at(now) else f"the window, {wave.window.describe_closed(now)}"
     if machine.test_waived:
         return "cutover (test waived)", window
@@ -62,35 +73,60 @@ def _since(state: MachineState) -> str:
     item = state.item
     if item is None:
         return ""
-    return {Stage.REPLICATING: item.current_job_started, Stage.TESTED: item.last_test_time, Stage.MIGRATED: item.last_migration_time}.get(
-        state.stage) or ""
+    return {
+        Stage.REPLICATING: item.current_job_started,
+        Stage.TESTED: item.last_test_time,
+        Stage.MIGRATED: item.last_migration_time,
+    }.get(state.stage) or ""
 
 
-def board_rows(wave: Wave, states: dict[str, MachineState], ledger: SignOffLedger, errors: dict[str, str], now: datetime) -> list[BoardRow]:
+def board_rows(
+    wave: Wave, states: dict[str, MachineState], ledger: SignOffLedger, errors: dict[str, str], now: datetime
+) -> list[BoardRow]:
     """The board's rows, largest machines first as the batches are cut."""
     rows = []
     for batch, machines in enumerate(wave.batches(), start=1):
         for machine in machines:
             state = states[machine.source_name]
             next_step, waiting_for = _next(machine, state, ledger.latest(machine.source_name), wave, now)
-            rows.append(BoardRow(machine=machine.display_name, batch=batch, stage=state.stage.value, since=_since(state), next_step=next_step,
-                                 waiting_for=waiting_for, last_error=errors.get(machine.display_name, "")))
+            rows.append(
+                BoardRow(
+                    machine=machine.display_name,
+                    batch=batch,
+                    stage=state.stage.value,
+                    since=_since(state),
+                    next_step=next_step,
+                    waiting_for=waiting_for,
+                    last_error=errors.get(machine.display_name, ""),
+                )
+            )
     return rows
 
 
-def refresh_board(target_block: str, plan_name: str, wave: Wave, vault_id: str, errors: dict[str, str] | None = None) -> list[BoardRow]:
-    """Read the wave's state afresh (one vault list, one VM list) and publish the board: the last thing every phase flow does."""
+def refresh_board(
+    target_block: str, plan_name: str, wave: Wave, vault_id: str, errors: dict[str, str] | None = None
+) -> list[BoardRow]:
+    """Read the wave's state afresh (one vault list, one VM list) and publish the board.
+
+    The last thing every phase flow does."""
     target = AzureMigrationTarget.load(target_block)
-    states = observe(wave.machines, VaultStatusBoard.for_vault(target, target_block, vault_id, 0).refresh(), target_vms(target))
+    states = observe(
+        wave.machines, VaultStatusBoard.for_vault(target, target_block, vault_id, 0).refresh(), target_vms(target)
+    )
     return publish_board(plan_name, wave, states, errors)
 
 
-def publish_board(plan_name: str, wave: Wave, states: dict[str, MachineState], errors: dict[str, str] | None = None) -> list[BoardRow]:
+def publish_board(
+    plan_name: str, wave: Wave, states: dict[str, MachineState], errors: dict[str, str] | None = None
+) -> list[BoardRow]:
     """Publish the wave board (a new version of artifact `wave-board-<plan>-<wave>`)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = board_rows(wave, states, SignOffLedger.for_wave(plan_name, wave.name), errors or {}, now)
     counts = Counter(r.stage for r in rows)
-    create_table_artifact(key=f"wave-board-{plan_name}-{wave.name}", table=[r.model_dump() for r in rows],
-                          description=f"{plan_name}/{wave.name} at {now:%Y-%m-%d %H:%M} UTC: "
-                                      + ", ".join(f"{count} {stage}" for stage, count in counts.most_common()))
+    create_table_artifact(
+        key=f"wave-board-{plan_name}-{wave.name}",
+        table=[r.model_dump() for r in rows],
+        description=f"{plan_name}/{wave.name} at {now:%Y-%m-%d %H:%M} UTC: "
+        + ", ".join(f"{count} {stage}" for stage, count in counts.most_common()),
+    )
     return rows

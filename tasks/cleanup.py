@@ -66,14 +66,27 @@ class CleanupReport(BaseModel):
 
 def onprem_gates(vm: VmFacts, backup: dict | None, grace: timedelta) -> list[Gate]:
     """VM verified running, protected by a completed backup, and the grace period passed on Azure's clock."""
-    protected = bool(backup) and backup.get("protectionState") == "Protected" and backup.get("lastBackupStatus") == "Completed"  # type: ignore[union-attr]
+    protected = (
+        bool(backup) and backup.get("protectionState") == "Protected" and backup.get("lastBackupStatus") == "Completed"
+    )  # type: ignore[union-attr]
     age = vm.read_at - vm.created if vm.read_at and vm.created else None
     return [
         Gate(name="vm-running", passed=vm.power_state == "running", detail=f"Azure VM {vm.name} is {vm.power_state}"),
-        Gate(name="backup-protected", passed=protected, detail="no backup protection" if not backup else
-             f"backup under {backup.get('policyName')}: {backup.get('protectionState')}, last backup {backup.get('lastBackupStatus') or 'never'}"),
-        Gate(name="grace-period", passed=age is not None and age >= grace,
-             detail=f"VM created {_hours(age)} ago, grace period {_hours(grace)}" if age is not None else "Azure did not say when the VM was created"),
+        Gate(
+            name="backup-protected",
+            passed=protected,
+            detail="no backup protection"
+            if not backup
+            else f"backup under {backup.get('policyName')}: {backup.get('protectionState')}, "
+            f"last backup {backup.get('lastBackupStatus') or 'never'}",
+        ),
+        Gate(
+            name="grace-period",
+            passed=age is not None and age >= grace,
+            detail=f"VM created {_hours(age)} ago, grace period {_hours(grace)}"
+            if age is not None
+            else "Azure did not say when the VM was created",
+        ),
     ]
 
 
@@ -88,9 +101,13 @@ def _step(execute: bool, step: str, detail: str, do: Callable[[], object]) -> Ac
     return Action(step=step, outcome="done", detail=detail)
 
 
-def _read_item(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> ItemStatus | None:
+def _read_item(
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan
+) -> ItemStatus | None:
     try:
-        return item_status(target.site_recovery_client().replication_migration_items.get(*infra.item_args(machine.source_name)))
+        return item_status(
+            target.site_recovery_client().replication_migration_items.get(*infra.item_args(machine.source_name))
+        )
     except ResourceNotFoundError:
         return None
 
@@ -109,17 +126,38 @@ class OnPremIdentity(BaseModel):
     problem: str | None = None
 
 
-@task(task_run_name="clean-up-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, execute: bool,
-                     identity: OnPremIdentity) -> CleanupReport:
+@task(
+    task_run_name="clean-up-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+)
+def clean_up_machine(
+    target_block: str,
+    policy_block: str,
+    infra: ReplicationInfrastructure,
+    machine: MachinePlan,
+    execute: bool,
+    identity: OnPremIdentity,
+) -> CleanupReport:
     """Clean up after one machine's cutover, as far as its gates allow; on-prem only for its discovered identity."""
     target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
     status, vm = _read_item(target, infra, machine), _read_vm(target, machine.target_vm_name)
     actions: list[Action] = []
     migrated = vm is not None and (status is None or status.migration_state in MIGRATED)
-    if status is not None and "TestMigrateCleanup" in status.allowed_operations and (migrated or status.test_state in TEST_FAILED):
-        actions.append(_step(execute, "test-resources", f"remove the test VM {machine.target_vm_name}-test ({status.test_state})",
-                             lambda: clean_up_test(target, infra, machine, "wavelift clean-up")))
+    if (
+        status is not None
+        and "TestMigrateCleanup" in status.allowed_operations
+        and (migrated or status.test_state in TEST_FAILED)
+    ):
+        actions.append(
+            _step(
+                execute,
+                "test-resources",
+                f"remove the test VM {machine.target_vm_name}-test ({status.test_state})",
+                lambda: clean_up_test(target, infra, machine, "wavelift clean-up"),
+            )
+        )
     if not migrated or vm is None:
         detail = "not migrated yet" if status is None else f"not migrated yet ({status.migration_state})"
         return CleanupReport(machine=machine.display_name, migrated=False, detail=detail, actions=actions)
@@ -131,15 +169,23 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
     if status is not None and policy.complete_migration:
         if running.passed:
             items = target.site_recovery_client().replication_migration_items
-            actions.append(_step(execute, "complete-migration", f"remove the replication of {machine.source_name} and its seed disks",
-                                 lambda: items.begin_delete(*infra.item_args(machine.source_name)).result()))
+            actions.append(
+                _step(
+                    execute,
+                    "complete-migration",
+                    f"remove the replication of {machine.source_name} and its seed disks",
+                    lambda: items.begin_delete(*infra.item_args(machine.source_name)).result(),
+                )
+            )
         else:
             actions.append(Action(step="complete-migration", outcome="held", detail=running.detail))
     catalog, datastore = policy.catalog(), policy.disks()
     if catalog or datastore:
         actions += _clean_up_onprem(identity, catalog, datastore, gates, execute)
 
-    removed = status is None or (execute and any(a.step == "complete-migration" and a.outcome == "done" for a in actions))
+    removed = status is None or (
+        execute and any(a.step == "complete-migration" and a.outcome == "done" for a in actions)
+    )
     jobs, disks = _onprem_left(identity.server, catalog, datastore)
     record = as_built(machine, vm, backup, read_dr(target, hardening, vm.name), removed, jobs, len(disks))
     held = [g for g in gates if not g.passed]
@@ -149,10 +195,14 @@ def clean_up_machine(target_block: str, policy_block: str, infra: ReplicationInf
     detail = "on-prem copies kept: " + "; ".join(g.detail for g in held) if held else "all gates passed"
     if identity.problem and (catalog or datastore):
         detail += f"; on-prem left alone: {identity.problem}"
-    return CleanupReport(machine=machine.display_name, migrated=True, detail=detail, gates=gates, actions=actions, record=record)
+    return CleanupReport(
+        machine=machine.display_name, migrated=True, detail=detail, gates=gates, actions=actions, record=record
+    )
 
 
-def _onprem_left(server: str | None, catalog: BackupCatalog | None, datastore: DiskDatastore | None) -> tuple[list[str], list[DiskFile]]:
+def _onprem_left(
+    server: str | None, catalog: BackupCatalog | None, datastore: DiskDatastore | None
+) -> tuple[list[str], list[DiskFile]]:
     """The server's backup jobs and disk files still on-prem (none known without a confirmed identity)."""
     if server is None:
         return [], []
@@ -162,8 +212,13 @@ def _onprem_left(server: str | None, catalog: BackupCatalog | None, datastore: D
         return [], []
 
 
-def _clean_up_onprem(identity: OnPremIdentity, catalog: BackupCatalog | None, datastore: DiskDatastore | None, gates: list[Gate],
-                     execute: bool) -> list[Action]:
+def _clean_up_onprem(
+    identity: OnPremIdentity,
+    catalog: BackupCatalog | None,
+    datastore: DiskDatastore | None,
+    gates: list[Gate],
+    execute: bool,
+) -> list[Action]:
     """Take the server out of its local backup jobs and delete its raw disk files, only when every gate passed and
     discovery confirmed whom the adapters act on; an adapter's refusal holds everything back before any change."""
     server = identity.server
@@ -180,8 +235,22 @@ def _clean_up_onprem(identity: OnPremIdentity, catalog: BackupCatalog | None, da
     if held:
         what = f"{len(jobs)} backup job(s) and {len(disks)} disk file(s) of {server} kept"
         return [Action(step="on-prem", outcome="held", detail=f"{what}: " + "; ".join(g.detail for g in held))]
-    actions = [_step(execute, "on-prem-backup", f"remove {server} from backup job {job}",
-                     lambda job=job: catalog.remove_from_job(job, server)) for job in jobs]  # type: ignore[union-attr]
-    actions += [_step(execute, "on-prem-disk", f"delete {d.path} ({d.size_bytes / 1024**3:.0f} GiB)",
-                      lambda d=d: datastore.delete(server, d)) for d in disks]  # type: ignore[union-attr]
+    actions = [
+        _step(
+            execute,
+            "on-prem-backup",
+            f"remove {server} from backup job {job}",
+            lambda job=job: catalog.remove_from_job(job, server),
+        )
+        for job in jobs
+    ]  # type: ignore[union-attr]
+    actions += [
+        _step(
+            execute,
+            "on-prem-disk",
+            f"delete {d.path} ({d.size_bytes / 1024**3:.0f} GiB)",
+            lambda d=d: datastore.delete(server, d),
+        )
+        for d in disks
+    ]  # type: ignore[union-attr]
     return actions

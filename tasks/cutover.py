@@ -55,7 +55,11 @@ def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOf
     if status.migration_state in MIGRATED | MIGRATING:
         return None
     if machine.test_waived:
-        return None if "Migrate" in status.allowed_operations else f"Azure does not allow Migrate in state {status.migration_state}"
+        return (
+            None
+            if "Migrate" in status.allowed_operations
+            else f"Azure does not allow Migrate in state {status.migration_state}"
+        )
     if not has_passed_test(status):
         return "no succeeded test migration"
     if signoff is None or signoff.decision != "approved":
@@ -70,25 +74,54 @@ def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOf
 def _verify(target: AzureMigrationTarget, machine: MachinePlan) -> tuple[VmFacts, list[str]]:
     facts = read_vm(target, machine.target_vm_name)
     subnet = f"{target.target_network_id}/subnets/{machine.target_subnet or target.target_subnet}".lower()
-    problems = [p for p in (
-        None if facts.power_state == "running" else f"VM is {facts.power_state}, not running",
-        None if facts.size.lower() == machine.target_vm_size.lower() else f"VM size is {facts.size}, planned {machine.target_vm_size}",
-        None if (facts.subnet_id or "").lower() == subnet else f"NIC is in {facts.subnet_id}, not the target subnet",
-        None if facts.private_ip else "NIC has no private IP",
-    ) if p]
+    problems = [
+        p
+        for p in (
+            None if facts.power_state == "running" else f"VM is {facts.power_state}, not running",
+            None
+            if facts.size.lower() == machine.target_vm_size.lower()
+            else f"VM size is {facts.size}, planned {machine.target_vm_size}",
+            None
+            if (facts.subnet_id or "").lower() == subnet
+            else f"NIC is in {facts.subnet_id}, not the target subnet",
+            None if facts.private_ip else "NIC has no private IP",
+        )
+        if p
+    ]
     return facts, problems
 
 
 def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) -> CutoverResult:
     """The task's answer, also emitted as the machine's `cutover.<outcome>` event."""
-    result = CutoverResult(machine=machine.display_name, item=machine.source_name, outcome=outcome, detail=detail, old_ip=machine.source_ip,
-                           test_waiver=machine.waiver_note, **extra)  # type: ignore[arg-type]
-    machine_event(machine, f"cutover.{outcome}", detail=detail, old_ip=result.old_ip, new_ip=result.new_ip, test_waiver=result.test_waiver)
+    result = CutoverResult(
+        machine=machine.display_name,
+        item=machine.source_name,
+        outcome=outcome,
+        detail=detail,
+        old_ip=machine.source_ip,
+        test_waiver=machine.waiver_note,
+        **extra,
+    )  # type: ignore[arg-type]
+    machine_event(
+        machine,
+        f"cutover.{outcome}",
+        detail=detail,
+        old_ip=result.old_ip,
+        new_ip=result.new_ip,
+        test_waiver=result.test_waiver,
+    )
     return result
 
 
-@task(task_run_name="cutover-{machine.display_name}", retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=retry_transient)
-def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float) -> CutoverResult:
+@task(
+    task_run_name="cutover-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[60, 300],
+    retry_condition_fn=retry_transient,
+)
+def cut_over(
+    target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float
+) -> CutoverResult:
     """Migrate one eligible machine and verify its VM; never starts a second migration."""
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
@@ -101,19 +134,36 @@ def cut_over(target_block: str, infra: ReplicationInfrastructure, machine: Machi
     already = status.migration_state in MIGRATED
     if not already:
         if not machine.perform_shutdown:
-            logger.warning("%s migrates WITHOUT a source shutdown: %s", machine.display_name, machine.shutdown_opt_out_reason)
+            logger.warning(
+                "%s migrates WITHOUT a source shutdown: %s", machine.display_name, machine.shutdown_opt_out_reason
+            )
         try:
             items.begin_migrate(*args, adapter_for(machine).migrate_input(machine)).result()
         except HttpResponseError as exc:
             if is_transient(exc):
-                raise  # throttled or unavailable: the retry reads the item first and waits for the migration already under way
-            return _result(machine, "failed", f"migration failed: {error_text(exc)}", performed_shutdown=machine.perform_shutdown, options=FAILURE_OPTIONS)
+                # throttled or unavailable: the retry reads the item first and waits for the migration already under way
+                raise
+            return _result(
+                machine,
+                "failed",
+                f"migration failed: {error_text(exc)}",
+                performed_shutdown=machine.perform_shutdown,
+                options=FAILURE_OPTIONS,
+            )
     facts, problems = _verify(target, machine)
     if problems:
-        return _result(machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS)
+        return _result(
+            machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS
+        )
     logger.info("%s: migrated to %s (%s)", machine.display_name, facts.name, facts.private_ip)
     detail = f"VM {facts.name} running, {facts.size}, {facts.private_ip}"
     if not already and not machine.perform_shutdown:
         detail += f"; migrated WITHOUT a source shutdown: {machine.shutdown_opt_out_reason}"
-    return _result(machine, "already-migrated" if already else "migrated", detail,
-                   vm=facts, new_ip=facts.private_ip, performed_shutdown=None if already else machine.perform_shutdown)
+    return _result(
+        machine,
+        "already-migrated" if already else "migrated",
+        detail,
+        vm=facts,
+        new_ip=facts.private_ip,
+        performed_shutdown=None if already else machine.perform_shutdown,
+    )

@@ -43,7 +43,9 @@ def read_dr(target: AzureMigrationTarget, policy: HardeningPolicy, vm_name: str)
     """(protected item id, recovery region) of the VM's A2A replication, or None if it has none."""
     fabric, container = _fabric_names(target.target_region)
     try:
-        item = target.site_recovery_client().replication_protected_items.get(target.resource_group, dr_vault_name(target, policy), fabric, container, vm_name)
+        item = target.site_recovery_client().replication_protected_items.get(
+            target.resource_group, dr_vault_name(target, policy), fabric, container, vm_name
+        )
     except ResourceNotFoundError:
         return None
     return item.id, item.properties.provider_specific_details.recovery_fabric_location
@@ -61,7 +63,9 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
     try:
         vaults.get(rg, vault)
     except ResourceNotFoundError:
-        vaults.begin_create_or_update(rg, vault, vm.Vault(location=target.secondary_region, sku=vm.Sku(name="RS0", tier="Standard"))).result()
+        vaults.begin_create_or_update(
+            rg, vault, vm.Vault(location=target.secondary_region, sku=vm.Sku(name="RS0", tier="Standard"))
+        ).result()
     asr = target.site_recovery_client()
     containers = {}
     for region in (target.target_region, target.secondary_region):
@@ -69,28 +73,74 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
         try:
             asr.replication_fabrics.get(rg, vault, fabric)
         except ResourceNotFoundError:
-            asr.replication_fabrics.begin_create(rg, vault, fabric, m.FabricCreationInput(properties=m.FabricCreationInputProperties(
-                custom_details=m.AzureFabricCreationInput(location=region)))).result()
+            asr.replication_fabrics.begin_create(
+                rg,
+                vault,
+                fabric,
+                m.FabricCreationInput(
+                    properties=m.FabricCreationInputProperties(
+                        custom_details=m.AzureFabricCreationInput(location=region)
+                    )
+                ),
+            ).result()
         try:
             containers[region] = asr.replication_protection_containers.get(rg, vault, fabric, container)
         except ResourceNotFoundError:
-            containers[region] = asr.replication_protection_containers.begin_create(rg, vault, fabric, container, m.CreateProtectionContainerInput(
-                properties=m.CreateProtectionContainerInputProperties(provider_specific_input=[m.A2AContainerCreationInput()]))).result()
+            containers[region] = asr.replication_protection_containers.begin_create(
+                rg,
+                vault,
+                fabric,
+                container,
+                m.CreateProtectionContainerInput(
+                    properties=m.CreateProtectionContainerInputProperties(
+                        provider_specific_input=[m.A2AContainerCreationInput()]
+                    )
+                ),
+            ).result()
     try:
         replication_policy = asr.replication_policies.get(rg, vault, A2A_POLICY)
     except ResourceNotFoundError:
-        replication_policy = asr.replication_policies.begin_create(rg, vault, A2A_POLICY, m.CreatePolicyInput(properties=m.CreatePolicyInputProperties(
-            provider_specific_input=m.A2APolicyCreationInput(recovery_point_history=1440, app_consistent_frequency_in_minutes=240, multi_vm_sync_status="Enable")))).result()
+        replication_policy = asr.replication_policies.begin_create(
+            rg,
+            vault,
+            A2A_POLICY,
+            m.CreatePolicyInput(
+                properties=m.CreatePolicyInputProperties(
+                    provider_specific_input=m.A2APolicyCreationInput(
+                        recovery_point_history=1440,
+                        app_consistent_frequency_in_minutes=240,
+                        multi_vm_sync_status="Enable",
+                    )
+                )
+            ),
+        ).result()
     primary_fabric, primary_container = _fabric_names(target.target_region)
     mapping = f"{primary_container}-to-{target.secondary_region}"
     try:
         asr.replication_protection_container_mappings.get(rg, vault, primary_fabric, primary_container, mapping)
     except ResourceNotFoundError:
-        asr.replication_protection_container_mappings.begin_create(rg, vault, primary_fabric, primary_container, mapping, m.CreateProtectionContainerMappingInput(
-            properties=m.CreateProtectionContainerMappingInputProperties(target_protection_container_id=containers[target.secondary_region].id,
-                                                                         policy_id=replication_policy.id, provider_specific_input=m.A2AContainerMappingInput()))).result()
-    return DrInfrastructure(resource_group=rg, vault=vault, primary_fabric=primary_fabric, primary_container=primary_container,
-                            recovery_container_id=containers[target.secondary_region].id, policy_id=replication_policy.id)
+        asr.replication_protection_container_mappings.begin_create(
+            rg,
+            vault,
+            primary_fabric,
+            primary_container,
+            mapping,
+            m.CreateProtectionContainerMappingInput(
+                properties=m.CreateProtectionContainerMappingInputProperties(
+                    target_protection_container_id=containers[target.secondary_region].id,
+                    policy_id=replication_policy.id,
+                    provider_specific_input=m.A2AContainerMappingInput(),
+                )
+            ),
+        ).result()
+    return DrInfrastructure(
+        resource_group=rg,
+        vault=vault,
+        primary_fabric=primary_fabric,
+        primary_container=primary_container,
+        recovery_container_id=containers[target.secondary_region].id,
+        policy_id=replication_policy.id,
+    )
 
 
 def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure) -> StepResult:
@@ -103,15 +153,35 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
     try:
         item = items.get(*args)
     except ResourceNotFoundError:
-        vm_id = f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
-        item = items.begin_create(*args, m.EnableProtectionInput(properties=m.EnableProtectionInputProperties(policy_id=dr.policy_id, provider_specific_details=m.A2AEnableProtectionInput(
-            fabric_object_id=vm_id, recovery_container_id=dr.recovery_container_id, recovery_resource_group_id=target.target_resource_group_id)))).result()
+        vm_id = (
+            f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
+        )
+        item = items.begin_create(
+            *args,
+            m.EnableProtectionInput(
+                properties=m.EnableProtectionInputProperties(
+                    policy_id=dr.policy_id,
+                    provider_specific_details=m.A2AEnableProtectionInput(
+                        fabric_object_id=vm_id,
+                        recovery_container_id=dr.recovery_container_id,
+                        recovery_resource_group_id=target.target_resource_group_id,
+                    ),
+                )
+            ),
+        ).result()
         changed = True
     state = item.properties.protection_state
-    return StepResult(step="disaster_recovery", ok=state == "Protected", changed=changed, detail=f"A2A to {target.secondary_region} in vault {dr.vault}: {state}")
+    return StepResult(
+        step="disaster_recovery",
+        ok=state == "Protected",
+        changed=changed,
+        detail=f"A2A to {target.secondary_region} in vault {dr.vault}: {state}",
+    )
 
 
-def run_dr_drill(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure, network_id: str) -> StepResult:
+def run_dr_drill(
+    target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure, network_id: str
+) -> StepResult:
     """A DR test failover once per VM: the drill VM must run in the secondary region; then it is cleaned up.
 
     Site Recovery remembers the last successful test failover, so a VM drilled before is not drilled
@@ -124,16 +194,34 @@ def run_dr_drill(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfra
     item = items.get(*args)
     changed, detail = False, f"drilled earlier ({item.properties.last_successful_test_failover_time})"
     if item.properties.test_failover_state == "None" and not item.properties.last_successful_test_failover_time:
-        item = items.begin_test_failover(*args, m.TestFailoverInput(properties=m.TestFailoverInputProperties(
-            failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput", network_id=network_id, provider_specific_details=m.A2ATestFailoverInput()))).result()
-        drill_vm = target.compute_client().virtual_machines.get(target.target_resource_group, f"{machine.target_vm_name}-drtest", expand="instanceView")
+        item = items.begin_test_failover(
+            *args,
+            m.TestFailoverInput(
+                properties=m.TestFailoverInputProperties(
+                    failover_direction="PrimaryToRecovery",
+                    network_type="VmNetworkAsInput",
+                    network_id=network_id,
+                    provider_specific_details=m.A2ATestFailoverInput(),
+                )
+            ),
+        ).result()
+        drill_vm = target.compute_client().virtual_machines.get(
+            target.target_resource_group, f"{machine.target_vm_name}-drtest", expand="instanceView"
+        )
         running = any(s.code == "PowerState/running" for s in drill_vm.instance_view.statuses or [])
-        changed, detail = True, f"test failover: {drill_vm.name} {'running' if running else 'NOT running'} in {drill_vm.location}"
+        changed, detail = (
+            True,
+            f"test failover: {drill_vm.name} {'running' if running else 'NOT running'} in {drill_vm.location}",
+        )
         if not running:
-            return StepResult(step="dr_drill", ok=False, changed=True, detail=detail + "; left for inspection, not cleaned up")
+            return StepResult(
+                step="dr_drill", ok=False, changed=True, detail=detail + "; left for inspection, not cleaned up"
+            )
     if "TestFailoverCleanup" in (item.properties.allowed_operations or []):
-        item = items.begin_test_failover_cleanup(*args, m.TestFailoverCleanupInput(properties=m.TestFailoverCleanupInputProperties(
-            comments="wavelift DR drill"))).result()
+        item = items.begin_test_failover_cleanup(
+            *args,
+            m.TestFailoverCleanupInput(properties=m.TestFailoverCleanupInputProperties(comments="wavelift DR drill")),
+        ).result()
         changed, detail = True, detail + "; cleaned up"
     ok = item.properties.test_failover_state == "None" and bool(item.properties.last_successful_test_failover_time)
     return StepResult(step="dr_drill", ok=ok, changed=changed, detail=detail)

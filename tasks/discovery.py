@@ -76,12 +76,20 @@ def parse_machine(raw: dict) -> DiscoveredMachine:
     props = raw["properties"]
     os_details = props.get("operatingSystemDetails") or {}
     return DiscoveredMachine(
-        id=raw["id"], name=raw["name"], display_name=props.get("displayName") or raw["name"],
-        os_type=os_family(os_details.get("osType")), os_name=os_details.get("osName") or "",
-        cores=props.get("numberOfProcessorCore", 0), memory_mb=props.get("allocatedMemoryInMB", 0),
-        disks=[DiscoveredDisk(uuid=d["uuid"], name=d.get("name", ""), size_gb=int(d.get("maxSizeInBytes", 0)) // 1024**3) for d in props.get("disks", [])],
+        id=raw["id"],
+        name=raw["name"],
+        display_name=props.get("displayName") or raw["name"],
+        os_type=os_family(os_details.get("osType")),
+        os_name=os_details.get("osName") or "",
+        cores=props.get("numberOfProcessorCore", 0),
+        memory_mb=props.get("allocatedMemoryInMB", 0),
+        disks=[
+            DiscoveredDisk(uuid=d["uuid"], name=d.get("name", ""), size_gb=int(d.get("maxSizeInBytes", 0)) // 1024**3)
+            for d in props.get("disks", [])
+        ],
         ip_addresses=[ip for nic in props.get("networkAdapters", []) for ip in nic.get("ipAddressList", [])],
-        power_status=props.get("powerStatus", ""), vcenter_id=props.get("vCenterId"),
+        power_status=props.get("powerStatus", ""),
+        vcenter_id=props.get("vCenterId"),
     )
 
 
@@ -91,13 +99,18 @@ def onprem_identity(machine: MachinePlan, discovered: list[DiscoveredMachine]) -
     whose name no other discovered machine shares, even in another case: then no on-prem adapter may act."""
     found = [d for d in discovered if same_resource(d.id, machine.machine_id)]
     if len(found) != 1 or found[0].name != machine.source_name:
-        raise LookupError(f"{machine.display_name}: the plan's machine {machine.machine_id} is not a machine the appliance discovered")
+        raise LookupError(
+            f"{machine.display_name}: the plan's machine {machine.machine_id} is not a machine the appliance discovered"
+        )
     server = found[0].display_name
     if machine.display_name != server:
         raise LookupError(f"the plan calls the machine {machine.display_name!r} but discovery calls it {server!r}")
     twins = [d.id for d in discovered if d.display_name.lower() == server.lower() and d is not found[0]]
     if twins:
-        raise LookupError(f"{server!r}: {len(twins)} other discovered machine(s) have the same name up to case, so on-prem systems cannot tell them apart")
+        raise LookupError(
+            f"{server!r}: {len(twins)} other discovered machine(s) have the same name up to case, so on-prem systems "
+            "cannot tell them apart"
+        )
     return server
 
 
@@ -109,42 +122,73 @@ def _first(items: Iterable[T], missing: str) -> T:
 
 
 def _site_path(target: AzureMigrationTarget) -> str:
-    return f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.OffAzure/VMwareSites/{target.site}"
+    rg_id = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
+    return f"{rg_id}/providers/Microsoft.OffAzure/VMwareSites/{target.site}"
 
 
-@task(task_run_name="discover-machines-{target_block}", retries=3, retry_delay_seconds=[5, 20, 60], retry_condition_fn=retry_transient)
+@task(
+    task_run_name="discover-machines-{target_block}",
+    retries=3,
+    retry_delay_seconds=[5, 20, 60],
+    retry_condition_fn=retry_transient,
+)
 def discover_machines(target_block: str) -> list[DiscoveredMachine]:
     """All machines of the project's VMware site, except those the appliance marked deleted."""
     target = AzureMigrationTarget.load(target_block)
     client = target.site_recovery_client()
-    machines = [parse_machine(m) for m in list_json(client, f"{_site_path(target)}/machines", OFFAZURE_API) if not m["properties"].get("isDeleted")]
+    machines = [
+        parse_machine(m)
+        for m in list_json(client, f"{_site_path(target)}/machines", OFFAZURE_API)
+        if not m["properties"].get("isDeleted")
+    ]
     get_run_logger().info("Discovered %d machines in site %s", len(machines), target.site)
     return machines
 
 
-@task(task_run_name="resolve-replication-infrastructure-{target_block}", retries=3, retry_delay_seconds=[5, 20, 60], retry_condition_fn=retry_transient)
+@task(
+    task_run_name="resolve-replication-infrastructure-{target_block}",
+    retries=3,
+    retry_delay_seconds=[5, 20, 60],
+    retry_condition_fn=retry_transient,
+)
 def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
     """Vault from the project's migration solution; fabric of the VMware site; first container;
     policy `migrate{site}policy`; log storage from the container mapping; run-as from the vCenter."""
     target = AzureMigrationTarget.load(target_block)
     client = target.site_recovery_client()
-    project = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}/providers/Microsoft.Migrate/migrateProjects/{target.migrate_project}"
+    rg_id = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
+    project = f"{rg_id}/providers/Microsoft.Migrate/migrateProjects/{target.migrate_project}"
     solution = get_json(client, f"{project}/solutions/{MIGRATION_SOLUTION}", MIGRATE_API)
     vault_id = solution["properties"]["details"]["extendedDetails"]["vaultId"]
     rg, vault = vault_scope(vault_id)
     fabric = _first(
-        (f for f in client.replication_fabrics.list(rg, vault)
-         if f.properties.custom_details.instance_type == "VMwareV2" and (f.properties.custom_details.vmware_site_id or "").lower().endswith(f"/{target.site.lower()}")),
+        (
+            f
+            for f in client.replication_fabrics.list(rg, vault)
+            if f.properties.custom_details.instance_type == "VMwareV2"
+            and (f.properties.custom_details.vmware_site_id or "").lower().endswith(f"/{target.site.lower()}")
+        ),
         f"vault {vault} has no VMwareV2 fabric for site {target.site}: is the appliance registered with this project?",
     )
-    container = _first(client.replication_protection_containers.list_by_replication_fabrics(rg, vault, fabric.name), f"fabric {fabric.name} has no protection container")
+    container = _first(
+        client.replication_protection_containers.list_by_replication_fabrics(rg, vault, fabric.name),
+        f"fabric {fabric.name} has no protection container",
+    )
     policy = client.replication_policies.get(rg, vault, f"migrate{target.site}policy")
-    mapping = _first(client.replication_protection_container_mappings.list_by_replication_protection_containers(rg, vault, fabric.name, container.name),
-                     f"container {container.name} has no container mapping (replication is not initialised for the target region)")
+    mapping = _first(
+        client.replication_protection_container_mappings.list_by_replication_protection_containers(
+            rg, vault, fabric.name, container.name
+        ),
+        f"container {container.name} has no container mapping (replication is not initialised for the target region)",
+    )
     vcenters = list(list_json(client, f"{_site_path(target)}/vCenters", OFFAZURE_API))
     details = mapping.properties.provider_specific_details
     return ReplicationInfrastructure(
-        vault_id=vault_id, fabric=fabric.name, container=container.name, policy_id=policy.id,
-        log_storage_account_id=details.storage_account_id, target_location=details.target_location,
+        vault_id=vault_id,
+        fabric=fabric.name,
+        container=container.name,
+        policy_id=policy.id,
+        log_storage_account_id=details.storage_account_id,
+        target_location=details.target_location,
         run_as_account_id=vcenters[0]["properties"]["runAsAccountId"],
     )

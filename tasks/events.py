@@ -9,6 +9,11 @@ from tasks.plan_models import MachinePlan
 
 def machine_event(machine: MachinePlan, what: str, **payload: object) -> None:
     """Emit `wavelift.machine.<what>` about one machine (resource `wavelift.machine.<item name>`)."""
-    emit_event(event=f"wavelift.machine.{what}",
-               resource={"prefect.resource.id": f"wavelift.machine.{machine.source_name}", "prefect.resource.name": machine.display_name},
-               payload=payload)
+    emit_event(
+        event=f"wavelift.machine.{what}",
+        resource={
+            "prefect.resource.id": f"wavelift.machine.{machine.source_name}",
+            "prefect.resource.name": machine.display_name,
+        },
+        payload=payload,
+    )

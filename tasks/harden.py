@@ -4,10 +4,9 @@ and Azure Backup protection."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
-from zoneinfo import ZoneInfo
-
+from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from pydantic import BaseModel
@@ -55,7 +54,11 @@ def nsg_specs(machines: list[MachinePlan], policy: HardeningPolicy) -> dict[str,
     specs = {}
     for m in machines:
         tier = m.tags.get(policy.tier_tag) if policy.nsg_scope == "tier" else None
-        specs[m.source_name] = NsgSpec(name=f"nsg-{tier}", os_types=sorted(tiers[tier]), tier=tier) if tier else NsgSpec(name=f"{m.target_vm_name}-nsg", os_types=[m.os_type])
+        specs[m.source_name] = (
+            NsgSpec(name=f"nsg-{tier}", os_types=sorted(tiers[tier]), tier=tier)
+            if tier
+            else NsgSpec(name=f"{m.target_vm_name}-nsg", os_types=[m.os_type])
+        )
     return specs
 
 
@@ -63,18 +66,43 @@ def nsg_rules(os_types: list[str], policy: HardeningPolicy) -> list[dict]:
     """The inbound rules of an NSG: the management port of each OS it serves (RDP, SSH) from the
     management networks, then the policy's extra ports; Internet sources only when the policy allows
     them. Azure's default rules deny the rest."""
-    rules = [{"name": MANAGEMENT_RULE[os], "port": MANAGEMENT_PORT[os], "protocol": "Tcp", "sources": policy.management_cidrs} for os in sorted(set(os_types))]
+    rules = [
+        {
+            "name": MANAGEMENT_RULE[os],
+            "port": MANAGEMENT_PORT[os],
+            "protocol": "Tcp",
+            "sources": policy.management_cidrs,
+        }
+        for os in sorted(set(os_types))
+    ]
     for extra in policy.extra_inbound:
         open_to_internet = any(s.lower() in INTERNET for s in extra.sources)
         if open_to_internet and not policy.allow_internet_inbound:
-            raise ValueError(f"rule {extra.name} opens port {extra.port} to the Internet, which the hardening policy does not allow")
+            raise ValueError(
+                f"rule {extra.name} opens port {extra.port} to the Internet, which the hardening policy does not allow"
+            )
         rules.append(extra.model_dump())
-    return [{"name": r["name"], "properties": {
-        "protocol": r["protocol"], "sourcePortRange": "*", "destinationPortRange": str(r["port"]), "sourceAddressPrefixes": r["sources"],
-        "destinationAddressPrefix": "*", "access": "Allow", "priority": 200 + 10 * index, "direction": "Inbound"}} for index, r in enumerate(rules)]
+    return [
+        {
+            "name": r["name"],
+            "properties": {
+                "protocol": r["protocol"],
+                "sourcePortRange": "*",
+                "destinationPortRange": str(r["port"]),
+                "sourceAddressPrefixes": r["sources"],
+                "destinationAddressPrefix": "*",
+                "access": "Allow",
+                "priority": 200 + 10 * index,
+                "direction": "Inbound",
+            },
+        }
+        for index, r in enumerate(rules)
+    ]
 
 
-def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec) -> StepResult:
+def ensure_nsg(
+    target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec
+) -> StepResult:
     """Create or correct the machine's NSG (its own or its tier's) and associate it with the VM's NIC."""
     from azure.mgmt.network import models as nm
 
@@ -85,10 +113,14 @@ def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: Harde
     wanted = {r["name"]: r["properties"] for r in nsg_rules(spec.os_types, policy)}
     name = spec.name
     changed = False
-    if _rule_summary(network, rg, name) != {k: (v["destinationPortRange"], sorted(v["sourceAddressPrefixes"]), v["access"]) for k, v in wanted.items()}:
+    if _rule_summary(network, rg, name) != {
+        k: (v["destinationPortRange"], sorted(v["sourceAddressPrefixes"]), v["access"]) for k, v in wanted.items()
+    }:
         rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
         tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
-        network.network_security_groups.begin_create_or_update(rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)).result()
+        network.network_security_groups.begin_create_or_update(
+            rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)
+        ).result()
         changed = True
     nsg_id = network.network_security_groups.get(rg, name).id
     nic = network.network_interfaces.get(nic_id.split("/")[4], nic_id.rsplit("/", 1)[1])
@@ -96,9 +128,19 @@ def ensure_nsg(target: AzureMigrationTarget, machine: MachinePlan, policy: Harde
         nic.network_security_group = nm.NetworkSecurityGroup(id=nsg_id)
         network.network_interfaces.begin_create_or_update(nic_id.split("/")[4], nic.name, nic).result()
         changed = True
-    attached = [n.id.lower() for n in network.network_security_groups.get(rg, name).network_interfaces or []]  # read back
+    attached = [
+        n.id.lower() for n in network.network_security_groups.get(rg, name).network_interfaces or []
+    ]  # read back
     ok = nic_id.lower() in attached
-    return StepResult(step="nsg", ok=ok, changed=changed, detail=f"{name} on {nic.name}: " + ", ".join(f"{k} {v['destinationPortRange']} from {', '.join(v['sourceAddressPrefixes'])}" for k, v in wanted.items()))
+    return StepResult(
+        step="nsg",
+        ok=ok,
+        changed=changed,
+        detail=f"{name} on {nic.name}: "
+        + ", ".join(
+            f"{k} {v['destinationPortRange']} from {', '.join(v['sourceAddressPrefixes'])}" for k, v in wanted.items()
+        ),
+    )
 
 
 def _rule_summary(network, rg: str, name: str) -> dict | None:  # type: ignore[no-untyped-def]
@@ -109,7 +151,10 @@ def _rule_summary(network, rg: str, name: str) -> dict | None:  # type: ignore[n
         nsg = network.network_security_groups.get(rg, name)
     except ResourceNotFoundError:
         return None
-    return {r.name: (r.destination_port_range, sorted(r.source_address_prefixes or []), r.access) for r in nsg.security_rules or []}
+    return {
+        r.name: (r.destination_port_range, sorted(r.source_address_prefixes or []), r.access)
+        for r in nsg.security_rules or []
+    }
 
 
 def _snake(camel: str) -> str:
@@ -139,14 +184,21 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     changed = False
     if not encrypted:
         compute.begin_deallocate(rg, name).result()
-        compute.begin_update(rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))).result()
+        compute.begin_update(
+            rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))
+        ).result()
         changed = True
     if changed or not running:
         compute.begin_start(rg, name).result()
         changed = True
     encrypted, running = _host_encryption_and_power(compute, rg, name)  # read back
     ok = encrypted and running
-    return StepResult(step="encryption", ok=ok, changed=changed, detail=f"encryption at host {'on' if encrypted else 'NOT on'}, VM {'running' if running else 'NOT running'}")
+    return StepResult(
+        step="encryption",
+        ok=ok,
+        changed=changed,
+        detail=f"encryption at host {'on' if encrypted else 'NOT on'}, VM {'running' if running else 'NOT running'}",
+    )
 
 
 def _host_encryption_and_power(compute, rg: str, name: str) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
@@ -162,7 +214,12 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
     from azure.mgmt.compute import models as cm
 
     if not (policy.key_vault_url and policy.key_vault_resource_id):
-        return StepResult(step="encryption", ok=False, changed=False, detail="the hardening policy names no Key Vault for Azure Disk Encryption")
+        return StepResult(
+            step="encryption",
+            ok=False,
+            changed=False,
+            detail="the hardening policy names no Key Vault for Azure Disk Encryption",
+        )
     compute = target.compute_client()
     rg = target.target_resource_group
     ext_type, version = ADE_EXTENSION[machine.os_type]
@@ -173,20 +230,40 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
     except ResourceNotFoundError:
         done = False
     if not done:
-        settings = {"EncryptionOperation": "EnableEncryption", "KeyVaultURL": policy.key_vault_url, "KeyVaultResourceId": policy.key_vault_resource_id, "VolumeType": "All"}
-        body = cm.VirtualMachineExtension(location=target.target_region, properties=cm.VirtualMachineExtensionProperties(
-            publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version=version, auto_upgrade_minor_version=True, settings=settings))
-        compute.virtual_machine_extensions.begin_create_or_update(rg, machine.target_vm_name, "AzureDiskEncryption", body).result()
+        settings = {
+            "EncryptionOperation": "EnableEncryption",
+            "KeyVaultURL": policy.key_vault_url,
+            "KeyVaultResourceId": policy.key_vault_resource_id,
+            "VolumeType": "All",
+        }
+        body = cm.VirtualMachineExtension(
+            location=target.target_region,
+            properties=cm.VirtualMachineExtensionProperties(
+                publisher="Microsoft.Azure.Security",
+                type=ext_type,
+                type_handler_version=version,
+                auto_upgrade_minor_version=True,
+                settings=settings,
+            ),
+        )
+        compute.virtual_machine_extensions.begin_create_or_update(
+            rg, machine.target_vm_name, "AzureDiskEncryption", body
+        ).result()
         changed = True
     view = compute.virtual_machines.get(rg, machine.target_vm_name, expand="instanceView").instance_view
     encrypted = all(any(s.code == "EncryptionState/encrypted" for s in d.statuses or []) for d in view.disks or [])
-    return StepResult(step="encryption", ok=encrypted, changed=changed, detail=f"{ext_type} {version}: disks {'encrypted' if encrypted else 'NOT encrypted'}")
+    return StepResult(
+        step="encryption",
+        ok=encrypted,
+        changed=changed,
+        detail=f"{ext_type} {version}: disks {'encrypted' if encrypted else 'NOT encrypted'}",
+    )
 
 
 def backup_run_time(policy: HardeningPolicy, zone: str) -> datetime:
     """Today's backup hour in the wave's time zone, in UTC as Azure Backup schedules expect."""
-    local = datetime.combine(datetime.now(timezone.utc).date(), time(policy.backup_hour), tzinfo=ZoneInfo(zone))
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
+    local = datetime.combine(datetime.now(UTC).date(), time(policy.backup_hour), tzinfo=ZoneInfo(zone))
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def backup_item_names(target: AzureMigrationTarget, vm_name: str) -> tuple[str, str]:
@@ -200,7 +277,9 @@ def read_backup(target: AzureMigrationTarget, vm_name: str) -> dict | None:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        item = target.backup_client().protected_items.get(target.vault, target.resource_group, "Azure", *backup_item_names(target, vm_name))
+        item = target.backup_client().protected_items.get(
+            target.vault, target.resource_group, "Azure", *backup_item_names(target, vm_name)
+        )
     except ResourceNotFoundError:
         return None
     return dict(item.properties)  # the backup SDK's models are mappings of Azure's wire names
@@ -217,25 +296,57 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         backup_policy = backup.protection_policies.get(vault, rg, policy.backup_policy)
     except ResourceNotFoundError:
         run_at = backup_run_time(policy, zone)
-        backup_policy = backup.protection_policies.create_or_update(vault, rg, policy.backup_policy, bm.ProtectionPolicyResource(
-            properties=bm.AzureIaaSVMProtectionPolicy(
-                time_zone="UTC", schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=[run_at]),
-                retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
-                    retention_times=[run_at], retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"))))))
+        backup_policy = backup.protection_policies.create_or_update(
+            vault,
+            rg,
+            policy.backup_policy,
+            bm.ProtectionPolicyResource(
+                properties=bm.AzureIaaSVMProtectionPolicy(
+                    time_zone="UTC",
+                    schedule_policy=bm.SimpleSchedulePolicy(
+                        schedule_run_frequency="Daily", schedule_run_times=[run_at]
+                    ),
+                    retention_policy=bm.LongTermRetentionPolicy(
+                        daily_schedule=bm.DailyRetentionSchedule(
+                            retention_times=[run_at],
+                            retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"),
+                        )
+                    ),
+                )
+            ),
+        )
     container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False
     try:
         item = backup.protected_items.get(vault, rg, "Azure", container, item_name)
     except ResourceNotFoundError:
-        vm_id = f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
-        item = backup.protected_items.begin_create_or_update(vault, rg, "Azure", container, item_name, bm.ProtectedItemResource(
-            properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm_id, policy_id=backup_policy.id))).result()
+        vm_id = (
+            f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
+        )
+        item = backup.protected_items.begin_create_or_update(
+            vault,
+            rg,
+            "Azure",
+            container,
+            item_name,
+            bm.ProtectedItemResource(
+                properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm_id, policy_id=backup_policy.id)
+            ),
+        ).result()
         changed = True
     if not item.properties.get("lastBackupStatus"):
-        backup.backups.trigger(vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest()))
+        backup.backups.trigger(
+            vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest())
+        )
         changed = True
     protected = (item.properties.get("policyId") or "").lower() == backup_policy.id.lower()
-    return StepResult(step="backup", ok=protected, changed=changed, detail=f"policy {policy.backup_policy} daily at {policy.backup_hour:02d}:00 {zone}, {policy.retention_days} days")
+    return StepResult(
+        step="backup",
+        ok=protected,
+        changed=changed,
+        detail=f"policy {policy.backup_policy} daily at {policy.backup_hour:02d}:00 {zone}, {policy.retention_days} "
+        "days",
+    )
 
 
 class HardeningReport(BaseModel):
@@ -249,13 +360,24 @@ class HardeningReport(BaseModel):
         return all(step.ok for step in self.steps)
 
 
-@task(task_run_name="harden-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def harden_machine(target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: "DrInfrastructure | None") -> HardeningReport:
+@task(
+    task_run_name="harden-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+)
+def harden_machine(
+    target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: DrInfrastructure | None
+) -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
     from tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
-    steps = [ensure_nsg(target, machine, policy, nsg), ensure_encryption(target, machine, policy), ensure_backup(target, machine, policy, zone)]
+    steps = [
+        ensure_nsg(target, machine, policy, nsg),
+        ensure_encryption(target, machine, policy),
+        ensure_backup(target, machine, policy, zone),
+    ]
     if dr is not None:
         steps.append(ensure_dr(target, machine, dr))
         if policy.dr_drill and policy.dr_drill_network_id and steps[-1].ok:

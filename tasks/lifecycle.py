@@ -10,7 +10,7 @@ covering every value the pinned SDK knows, never on string literals scattered th
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 from azure.mgmt.recoveryservicessiterecovery.models import MigrationState as MS
 from azure.mgmt.recoveryservicessiterecovery.models import TestMigrationState as TS
@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from tasks.plan_models import MachinePlan
 from tasks.vault_status import ItemStatus
-
 
 
 def _azure(*states: Enum) -> frozenset[str]:
@@ -34,17 +33,29 @@ REPLICATING = MS.REPLICATING.value
 MIGRATING = _azure(MS.MIGRATION_IN_PROGRESS)
 MIGRATED = _azure(MS.MIGRATION_SUCCEEDED, MS.MIGRATION_COMPLETED_WITH_INFORMATION, MS.MIGRATION_PARTIALLY_SUCCEEDED)
 # Initial seeding is over: delta sync runs (or ran), replication is paused or resuming, or the machine migrated.
-SEEDED = _azure(MS.REPLICATING, MS.MIGRATION_FAILED, MS.RESUME_IN_PROGRESS, MS.RESUME_INITIATED, MS.SUSPENDING_PROTECTION,
-                MS.PROTECTION_SUSPENDED) | MIGRATING | MIGRATED
+SEEDED = (
+    _azure(
+        MS.REPLICATING,
+        MS.MIGRATION_FAILED,
+        MS.RESUME_IN_PROGRESS,
+        MS.RESUME_INITIATED,
+        MS.SUSPENDING_PROTECTION,
+        MS.PROTECTION_SUSPENDED,
+    )
+    | MIGRATING
+    | MIGRATED
+)
 TESTING = _azure(TS.TEST_MIGRATION_IN_PROGRESS)
 TEST_PASSED = _azure(TS.TEST_MIGRATION_SUCCEEDED, TS.TEST_MIGRATION_COMPLETED_WITH_INFORMATION)
 # A test VM may exist but did not pass: it is reported failed and cleaned up before another test.
 TEST_FAILED = _azure(TS.TEST_MIGRATION_FAILED, TS.TEST_MIGRATION_PARTIALLY_SUCCEEDED)
 NO_TEST = TS.NONE.value
-LAST_TEST_SUCCEEDED = "Succeeded"  # lastTestMigrationStatus once the test VM is cleaned up (a free-form string in the API)
+LAST_TEST_SUCCEEDED = (
+    "Succeeded"  # lastTestMigrationStatus once the test VM is cleaned up (a free-form string in the API)
+)
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """The steps a machine goes through, as far as Azure shows them."""
 
     PLANNED = "planned"  # in the plan, nothing in Azure yet
@@ -96,7 +107,9 @@ def has_passed_test(item: ItemStatus | None) -> bool:
     """A test migration passed: its test VM is up, or it was cleaned up after succeeding."""
     if item is None:
         return False
-    return item.test_state in TEST_PASSED or (item.test_state == NO_TEST and item.last_test_status == LAST_TEST_SUCCEEDED)
+    return item.test_state in TEST_PASSED or (
+        item.test_state == NO_TEST and item.last_test_status == LAST_TEST_SUCCEEDED
+    )
 
 
 def target_vms(target: AzureMigrationTarget) -> set[str]:
@@ -106,5 +119,9 @@ def target_vms(target: AzureMigrationTarget) -> set[str]:
 
 def observe(machines: list[MachinePlan], items: dict[str, ItemStatus], vms: set[str]) -> dict[str, MachineState]:
     """Each machine's state, by source name, from one vault list (`items`, by lower-cased item name) and one VM list."""
-    return {m.source_name: MachineState(machine=m.display_name, item=items.get(m.source_name.lower()), vm_exists=m.target_vm_name.lower() in vms)
-            for m in machines}
+    return {
+        m.source_name: MachineState(
+            machine=m.display_name, item=items.get(m.source_name.lower()), vm_exists=m.target_vm_name.lower() in vms
+        )
+        for m in machines
+    }

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
-_VM_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&~!#$%^(){}\'')
+_VM_FORBIDDEN = set("\\/\"[]:|<>+=;,?*@&~!#$%^(){}'")
 _ENCODED = re.compile(r"%[0-9a-fA-F]{2}")
 _SUBNET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
 _RESOURCE_NAME = r"[^/\s]+"
-VNET_ID = re.compile(rf"^/subscriptions/{_RESOURCE_NAME}/resourceGroups/{_RESOURCE_NAME}"
-                     rf"/providers/Microsoft\.Network/virtualNetworks/(?P<name>{_RESOURCE_NAME})$", re.IGNORECASE)
+VNET_ID = re.compile(
+    rf"^/subscriptions/{_RESOURCE_NAME}/resourceGroups/{_RESOURCE_NAME}"
+    rf"/providers/Microsoft\.Network/virtualNetworks/(?P<name>{_RESOURCE_NAME})$",
+    re.IGNORECASE,
+)
 MAX_SEGMENT = 255
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # plans and waves: run names, tags, artifact keys
 BLOCK_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,99}$"  # Prefect block document names: lower-case letters, digits, dashes
@@ -62,14 +65,21 @@ def segment_problem(name: str) -> str | None:
 def subnet_name_problem(name: str) -> str | None:
     """Why `name` cannot name a subnet (Microsoft.Network naming rules: 1–80 characters, letters, digits,
     '_', '.', '-', starting with a letter or digit and ending with a letter, digit or '_'), or None."""
-    return None if _SUBNET.match(name) else "must be 1–80 letters, digits, '_', '.' or '-', start with a letter or digit and end with one or '_'"
+    return (
+        None
+        if _SUBNET.match(name)
+        else "must be 1–80 letters, digits, '_', '.' or '-', start with a letter or digit and end with one or '_'"
+    )
 
 
 def vnet_id_problem(resource_id: str) -> str | None:
     """Why `resource_id` is not the ARM id of a virtual network (not a subnet, not another resource), or None."""
     if VNET_ID.match(resource_id):
         return None
-    return "must be a virtual network's resource id: /subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/NAME"
+    return (
+        "must be a virtual network's resource id: "
+        "/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/NAME"
+    )
 
 
 def same_resource(a: str, b: str) -> bool:

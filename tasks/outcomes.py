@@ -48,4 +48,8 @@ def finish(data: Any, what: str, total: int, failures: dict[str, str]) -> Any:
         return data
     listed = "; ".join(f"{machine}: {error}" for machine, error in sorted(failures.items())[:10])
     more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
-    return Completed(data=data, name=f"{len(failures)} failed", message=f"{what}: {len(failures)} of {total} machine(s) failed: {listed}{more}")
+    return Completed(
+        data=data,
+        name=f"{len(failures)} failed",
+        message=f"{what}: {len(failures)} of {total} machine(s) failed: {listed}{more}",
+    )

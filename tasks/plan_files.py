@@ -47,10 +47,15 @@ def read_bytes(path: Path) -> bytes:
         if not path.is_file():
             raise _refuse(path.name, f"{path} is not a file")
         if size > MAX_FILE_BYTES:
-            raise _refuse(path.name, f"the file is {size / 1024**2:.1f} MB; a plan file may be at most {MAX_FILE_BYTES // 1024**2} MB")
+            raise _refuse(
+                path.name,
+                f"the file is {size / 1024**2:.1f} MB; a plan file may be at most {MAX_FILE_BYTES // 1024**2} MB",
+            )
         return path.read_bytes()
     except FileNotFoundError:
-        raise _refuse(path.name, f"{path.resolve()} does not exist (a relative path is read from {Path.cwd()})") from None
+        raise _refuse(
+            path.name, f"{path.resolve()} does not exist (a relative path is read from {Path.cwd()})"
+        ) from None
     except OSError as exc:
         raise _refuse(path.name, f"cannot be read: {exc.strerror or exc}") from None
 
@@ -59,9 +64,15 @@ def kind_of(data: bytes, source: str) -> Kind:
     """Workbook or CSV, from the bytes; refuses the Excel files wavelift cannot read with what to do instead."""
     if data.startswith(OLE2):
         if ENCRYPTED in data:
-            raise _refuse(source, "the workbook is encrypted (password-protected): open it in Excel, remove the password "
-                                  "(File > Info > Protect Workbook > Encrypt with Password, clear it) and save it as .xlsx")
-        raise _refuse(source, "is a legacy Excel 97-2003 workbook (.xls): open it in Excel and save it as an Excel Workbook (.xlsx)")
+            raise _refuse(
+                source,
+                "the workbook is encrypted (password-protected): open it in Excel, remove the password "
+                "(File > Info > Protect Workbook > Encrypt with Password, clear it) and save it as .xlsx",
+            )
+        raise _refuse(
+            source,
+            "is a legacy Excel 97-2003 workbook (.xls): open it in Excel and save it as an Excel Workbook (.xlsx)",
+        )
     if data.startswith(ZIP):
         return "xlsx"
     return "csv"
@@ -70,13 +81,20 @@ def kind_of(data: bytes, source: str) -> Kind:
 def decode_text(data: bytes, source: str) -> str:
     """The text of a CSV as Excel writes it: UTF-8 (with or without BOM), UTF-16 ("Unicode text") or Windows-1252
     ("CSV" on a Western Windows); binary data is refused naming the line where it starts."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
             try:
-                text = data[len(bom):].decode(codec)
+                text = data[len(bom) :].decode(codec)
             except UnicodeDecodeError as exc:
-                raise _refuse(source, f"starts with a {codec.upper()} byte-order mark but is not valid {codec.upper()} "
-                                      f"(byte {exc.start}): save it again as CSV UTF-8") from None
+                raise _refuse(
+                    source,
+                    f"starts with a {codec.upper()} byte-order mark but is not valid {codec.upper()} "
+                    f"(byte {exc.start}): save it again as CSV UTF-8",
+                ) from None
             return _text_only(text, source)
     if data.count(0) > len(data) // 4:  # UTF-16 without a byte-order mark: every other byte is NUL
         codec = "utf-16-le" if data[1::2].count(0) > data[0::2].count(0) else "utf-16-be"
@@ -96,7 +114,9 @@ def _text_only(text: str, source: str) -> str:
         line = text.count("\n", 0, found.start()) + 1
         char = found.group()
         what = "a NUL byte" if char == "\x00" else f"the control character U+{ord(char):04X}"
-        raise _refuse(source, f"contains {what} at line {line}: binary data, not a CSV (save the sheet as CSV UTF-8)", row=line)
+        raise _refuse(
+            source, f"contains {what} at line {line}: binary data, not a CSV (save the sheet as CSV UTF-8)", row=line
+        )
     if not text.strip():
         raise _refuse(source, "is empty")
     return text
@@ -117,10 +137,15 @@ def csv_rows(text: str, source: str, required: list[str]) -> tuple[list[str], li
         for cells in reader:
             number = reader.line_num
             if len(rows) >= MAX_ROWS:
-                raise _refuse(source, f"has more than {MAX_ROWS} rows; split the plan into several files", field="rows", row=number)
+                raise _refuse(
+                    source,
+                    f"has more than {MAX_ROWS} rows; split the plan into several files",
+                    field="rows",
+                    row=number,
+                )
             problems += _cell_problems(cells, header, source, number)
             if any(c.strip() for c in cells):
-                rows.append((number, dict(zip(header, cells))))
+                rows.append((number, dict(zip(header, cells, strict=False))))
     except csv.Error as exc:
         raise _refuse(source, f"is not a readable CSV: {exc}", row=reader.line_num) from None
     if problems:
@@ -132,21 +157,48 @@ def csv_rows(text: str, source: str, required: list[str]) -> tuple[list[str], li
 
 def _header_problems(header: list[str], source: str, required: list[str]) -> list[Problem]:
     if len(header) > MAX_COLUMNS:
-        return [Problem(source=source, row=1, field="header", reason=f"has {len(header)} columns; at most {MAX_COLUMNS}")]
+        return [
+            Problem(source=source, row=1, field="header", reason=f"has {len(header)} columns; at most {MAX_COLUMNS}")
+        ]
     repeated = [name for name, count in Counter(h for h in header if h).items() if count > 1]
-    problems = [Problem(source=source, row=1, field=name, reason=f"the column appears {header.count(name)} times "
-                        f"(columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}); which one counts is unclear")
-                for name in repeated]
-    return problems + [Problem(source=source, row=1, field=c, reason="the column is missing from the header") for c in required if c not in header]
+    problems = [
+        Problem(
+            source=source,
+            row=1,
+            field=name,
+            reason=f"the column appears {header.count(name)} times "
+            f"(columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}); which one counts is "
+            "unclear",
+        )
+        for name in repeated
+    ]
+    return problems + [
+        Problem(source=source, row=1, field=c, reason="the column is missing from the header")
+        for c in required
+        if c not in header
+    ]
 
 
 def _cell_problems(cells: list[str], header: list[str], source: str, number: int) -> list[Problem]:
-    problems = [Problem(source=source, row=number, field=header[i] if i < len(header) else f"column {i + 1}",
-                        reason=f"the cell is {len(cell)} characters long; at most {MAX_CELL}")
-                for i, cell in enumerate(cells) if len(cell) > MAX_CELL]
-    if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-        problems.append(Problem(source=source, row=number, field=f"column {len(header) + 1}",
-                                reason=f"the row has {len(cells)} cells but the header names {len(header)} columns"))
+    problems = [
+        Problem(
+            source=source,
+            row=number,
+            field=header[i] if i < len(header) else f"column {i + 1}",
+            reason=f"the cell is {len(cell)} characters long; at most {MAX_CELL}",
+        )
+        for i, cell in enumerate(cells)
+        if len(cell) > MAX_CELL
+    ]
+    if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+        problems.append(
+            Problem(
+                source=source,
+                row=number,
+                field=f"column {len(header) + 1}",
+                reason=f"the row has {len(cells)} cells but the header names {len(header)} columns",
+            )
+        )
     return problems
 
 
@@ -164,7 +216,11 @@ def open_workbook(data: bytes, source: str) -> Any:
     if "xl/workbook.xml" not in names:
         raise _refuse(source, "is a ZIP archive but not an Excel workbook (.xlsx)")
     if unpacked > MAX_UNPACKED_BYTES:
-        raise _refuse(source, f"unpacks to {unpacked / 1024**2:.0f} MB; a plan workbook may unpack to at most {MAX_UNPACKED_BYTES // 1024**2} MB")
+        raise _refuse(
+            source,
+            f"unpacks to {unpacked / 1024**2:.0f} MB; a plan workbook may unpack to at most "
+            f"{MAX_UNPACKED_BYTES // 1024**2} MB",
+        )
     try:
         return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on damaged files; each is a refusal
@@ -180,10 +236,17 @@ def sheet_rows(sheet: Any, source: str) -> Iterator[tuple[int, tuple[Any, ...]]]
             if number > MAX_ROWS + 1:
                 raise _refuse(source, f"has more than {MAX_ROWS} rows", field="rows", row=number)
             if len(values) > MAX_COLUMNS and values[MAX_COLUMNS] is not None:
-                raise _refuse(source, f"has more than {MAX_COLUMNS} columns", field=f"column {MAX_COLUMNS + 1}", row=number)
+                raise _refuse(
+                    source, f"has more than {MAX_COLUMNS} columns", field=f"column {MAX_COLUMNS + 1}", row=number
+                )
             long = next((i for i, v in enumerate(values) if isinstance(v, str) and len(v) > MAX_CELL), None)
             if long is not None:
-                raise _refuse(source, f"the cell is {len(values[long])} characters long; at most {MAX_CELL}", field=f"column {long + 1}", row=number)
+                raise _refuse(
+                    source,
+                    f"the cell is {len(values[long])} characters long; at most {MAX_CELL}",
+                    field=f"column {long + 1}",
+                    row=number,
+                )
             yield number, values[:MAX_COLUMNS]
     except InputRefused:
         raise

@@ -8,18 +8,31 @@ test migration needs a written reason (DESIGN safety rules 1 and 2).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN, segment_problem, subnet_name_problem, vm_name_problem
 
 MAX_BATCH = 100
-OFFAZURE_MACHINE_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OffAzure/"
-                                 r"(VMwareSites|HyperVSites|ServerSites)/[^/]+/machines/[^/]+$", re.IGNORECASE)
-DiskType = Literal["Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "PremiumV2_LRS", "UltraSSD_LRS", "StandardSSD_ZRS", "Premium_ZRS"]
+OFFAZURE_MACHINE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.OffAzure/"
+    r"(VMwareSites|HyperVSites|ServerSites)/[^/]+/machines/[^/]+$",
+    re.IGNORECASE,
+)
+DiskType = Literal[
+    "Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "PremiumV2_LRS", "UltraSSD_LRS", "StandardSSD_ZRS", "Premium_ZRS"
+]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: list[str] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -46,9 +59,13 @@ def _local_time(value: object) -> object:
 
 
 LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
-# The UI's form checks a JSON schema `format: time` as RFC 3339 (with an offset): a plain pattern is what a person types.
-LocalTime = Annotated[time, BeforeValidator(_local_time), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
-                      WithJsonSchema({"type": "string", "pattern": LOCAL_TIME.pattern, "examples": ["22:00"]})]
+# The UI's form checks a JSON schema `format: time` as RFC 3339 (with an offset): a pattern is what a person types.
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_local_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_TIME.pattern, "examples": ["22:00"]}),
+]
 
 
 class MaintenanceWindow(BaseModel):
@@ -59,9 +76,17 @@ class MaintenanceWindow(BaseModel):
     """
 
     timezone: str = Field(default="Europe/London", description="IANA time zone, e.g. Europe/Berlin.")
-    days: list[Weekday] = Field(default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], min_length=1, description="Days on which the window opens.")
-    start: LocalTime = Field(default=time(22, 0), description="Local time the window opens, HH:MM in the window's time zone.")
-    end: LocalTime = Field(default=time(5, 0), description="Local time the window closes, HH:MM (earlier than start: the next day).")
+    days: list[Weekday] = Field(
+        default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        min_length=1,
+        description="Days on which the window opens.",
+    )
+    start: LocalTime = Field(
+        default=time(22, 0), description="Local time the window opens, HH:MM in the window's time zone."
+    )
+    end: LocalTime = Field(
+        default=time(5, 0), description="Local time the window closes, HH:MM (earlier than start: the next day)."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -69,7 +94,7 @@ class MaintenanceWindow(BaseModel):
         return iana_zone(value)
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "MaintenanceWindow":
+    def _not_empty(self) -> MaintenanceWindow:
         if self.start == self.end:
             raise ValueError("start and end must differ")
         return self
@@ -79,12 +104,16 @@ class MaintenanceWindow(BaseModel):
         zone = ZoneInfo(self.timezone)
         opens = datetime.combine(day, self.start, tzinfo=zone)
         closes = datetime.combine(day + timedelta(days=1) if self.end <= self.start else day, self.end, tzinfo=zone)
-        return opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)
+        return opens.astimezone(UTC), closes.astimezone(UTC)
 
     def next_opening(self, instant: datetime) -> datetime | None:
         """When the window next opens after `instant` (aware), in UTC; None when no day is allowed."""
         local = instant.astimezone(ZoneInfo(self.timezone)).date()
-        openings = (self._occurrence(local + timedelta(days=n))[0] for n in range(8) if WEEKDAYS[(local + timedelta(days=n)).weekday()] in self.days)
+        openings = (
+            self._occurrence(local + timedelta(days=n))[0]
+            for n in range(8)
+            if WEEKDAYS[(local + timedelta(days=n)).weekday()] in self.days
+        )
         return next((o for o in openings if o > instant), None)
 
     def describe_closed(self, instant: datetime) -> str:
@@ -119,7 +148,9 @@ class PlannedDisk(BaseModel):
 class MachinePlan(BaseModel):
     """One server's migration: from which discovered machine to which Azure VM, and how."""
 
-    source_type: Literal["vmware"] = Field(default="vmware", description="Source platform (its adapter in tasks/sources): VMware agentless.")
+    source_type: Literal["vmware"] = Field(
+        default="vmware", description="Source platform (its adapter in tasks/sources): VMware agentless."
+    )
     source_name: str = Field(description="OffAzure machine name (also the Site Recovery migration item name).")
     machine_id: str = Field(description="ARM id of the discovered machine.")
     display_name: str
@@ -129,23 +160,40 @@ class MachinePlan(BaseModel):
     disks: list[PlannedDisk] = Field(min_length=1)
     license_type: Literal["NoLicenseType", "WindowsServer"] = "NoLicenseType"
     sql_server_license_type: Literal["NoLicenseType", "PAYG", "AHUB"] = "NoLicenseType"
-    target_subnet: str | None = Field(default=None, description="Subnet of the target network; empty means the target block's.")
-    test_subnet: str | None = Field(default=None, description="Subnet of the test network; empty means the target block's.")
+    target_subnet: str | None = Field(
+        default=None, description="Subnet of the target network; empty means the target block's."
+    )
+    test_subnet: str | None = Field(
+        default=None, description="Subnet of the test network; empty means the target block's."
+    )
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
     source_ip: str | None = None
-    perform_shutdown: bool = Field(default=True, description="Shut the source down before the final sync (DESIGN rule 1).")
-    shutdown_opt_out_reason: str | None = Field(default=None, description="Why this machine migrates without a source shutdown.")
-    test_waiver_reason: str | None = Field(default=None, description="Why this machine may cut over without a test migration and sign-off.")
-    test_waived_by: str | None = Field(default=None, description="Who waived the test migration (name or e-mail); required with a waiver.")
+    perform_shutdown: bool = Field(
+        default=True, description="Shut the source down before the final sync (DESIGN rule 1)."
+    )
+    shutdown_opt_out_reason: str | None = Field(
+        default=None, description="Why this machine migrates without a source shutdown."
+    )
+    test_waiver_reason: str | None = Field(
+        default=None, description="Why this machine may cut over without a test migration and sign-off."
+    )
+    test_waived_by: str | None = Field(
+        default=None, description="Who waived the test migration (name or e-mail); required with a waiver."
+    )
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MachinePlan":
+    def _consistent(self) -> MachinePlan:
         names = {"source_name": self.source_name, "display_name": self.display_name}
         for field, name in names.items():
             if reason := segment_problem(name):
-                raise ValueError(f"{field} {name!r} {reason}: a machine's name comes from discovery and is never a path")
+                raise ValueError(
+                    f"{field} {name!r} {reason}: a machine's name comes from discovery and is never a path"
+                )
         if not OFFAZURE_MACHINE_ID.match(self.machine_id) or self.machine_id.rsplit("/", 1)[1] != self.source_name:
-            raise ValueError(f"machine_id {self.machine_id!r} must be the discovered machine's ARM id, ending in /machines/{self.source_name}")
+            raise ValueError(
+                f"machine_id {self.machine_id!r} must be the discovered machine's ARM id, ending in "
+                f"/machines/{self.source_name}"
+            )
         for field, subnet in (("target_subnet", self.target_subnet), ("test_subnet", self.test_subnet)):
             if subnet is not None and (reason := subnet_name_problem(subnet)):
                 raise ValueError(f"{field} {subnet!r} {reason}")
@@ -159,9 +207,13 @@ class MachinePlan(BaseModel):
         if not self.perform_shutdown and not (self.shutdown_opt_out_reason or "").strip():
             raise ValueError("opting out of the source shutdown needs shutdown_opt_out_reason")
         if self.test_waiver_reason is not None and not self.test_waiver_reason.strip():
-            raise ValueError("test_waiver_reason is blank: waiving the test migration needs a written reason (DESIGN rule 7)")
+            raise ValueError(
+                "test_waiver_reason is blank: waiving the test migration needs a written reason (DESIGN rule 7)"
+            )
         if self.test_waiver_reason and not (self.test_waived_by or "").strip():
-            raise ValueError("a test waiver needs test_waived_by: who waived the test is recorded with the reason (DESIGN rule 7)")
+            raise ValueError(
+                "a test waiver needs test_waived_by: who waived the test is recorded with the reason (DESIGN rule 7)"
+            )
         return self
 
     @property
@@ -172,7 +224,9 @@ class MachinePlan(BaseModel):
     @property
     def waiver_note(self) -> str | None:
         """The test waiver as the cutover report and the as-built record show it: who waived it, and why."""
-        return f"test migration waived by {self.test_waived_by}: {self.test_waiver_reason}" if self.test_waived else None
+        return (
+            f"test migration waived by {self.test_waived_by}: {self.test_waiver_reason}" if self.test_waived else None
+        )
 
     @property
     def total_gb(self) -> int:
@@ -191,8 +245,12 @@ class Wave(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN, description="Lower-case name used in run names and tags.")
     window: MaintenanceWindow = Field(default_factory=MaintenanceWindow)
-    batch_size: int = Field(default=MAX_BATCH, ge=1, le=MAX_BATCH, description="Machines per replication batch (at most 100).")
-    cleanup_test: Literal["immediately", "after_signoff"] = Field(default="after_signoff", description="When test-migration VMs are removed.")
+    batch_size: int = Field(
+        default=MAX_BATCH, ge=1, le=MAX_BATCH, description="Machines per replication batch (at most 100)."
+    )
+    cleanup_test: Literal["immediately", "after_signoff"] = Field(
+        default="after_signoff", description="When test-migration VMs are removed."
+    )
     machines: list[MachinePlan] = Field(default_factory=list)
 
     def batches(self) -> list[list[MachinePlan]]:
@@ -205,20 +263,27 @@ class WavePlan(BaseModel):
     """A whole migration plan: its waves and the machines left out with their reasons."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    target_block: str = Field(pattern=BLOCK_NAME_PATTERN, description="Name of the AzureMigrationTarget block the plan migrates to.")
+    target_block: str = Field(
+        pattern=BLOCK_NAME_PATTERN, description="Name of the AzureMigrationTarget block the plan migrates to."
+    )
     waves: list[Wave] = Field(min_length=1)
     excluded: list[Exclusion] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique(self) -> "WavePlan":
+    def _unique(self) -> WavePlan:
         seen_sources: dict[str, str] = {}
         seen_targets: dict[str, str] = {}
         for wave in self.waves:
             for m in wave.machines:
                 if m.source_name in seen_sources:
-                    raise ValueError(f"machine {m.display_name} is in waves {seen_sources[m.source_name]} and {wave.name}")
+                    raise ValueError(
+                        f"machine {m.display_name} is in waves {seen_sources[m.source_name]} and {wave.name}"
+                    )
                 if m.target_vm_name.lower() in seen_targets:
-                    raise ValueError(f"target VM name {m.target_vm_name} is used by {seen_targets[m.target_vm_name.lower()]} and {m.display_name}")
+                    raise ValueError(
+                        f"target VM name {m.target_vm_name} is used by {seen_targets[m.target_vm_name.lower()]} and "
+                        f"{m.display_name}"
+                    )
                 seen_sources[m.source_name] = wave.name
                 seen_targets[m.target_vm_name.lower()] = m.display_name
         if len({w.name for w in self.waves}) != len(self.waves):

@@ -1,4 +1,5 @@
-"""Replication: enable a machine's replication (through its source platform's adapter) and wait for its initial seeding, holding
+"""Replication: enable a machine's replication (through its source platform's adapter) and wait for its initial
+seeding, holding
 one slot of the global initial-replication limit from enable until seeded.
 
 Reads before it acts: a machine the vault already replicates is adopted, not enabled again, and an
@@ -53,9 +54,19 @@ def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, mach
     return False
 
 
-@task(task_run_name="replicate-{machine.display_name}", retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=retry_transient)
-def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float,
-                      seeding_timeout: float = timedelta(days=14).total_seconds()) -> ReplicationOutcome:
+@task(
+    task_run_name="replicate-{machine.display_name}",
+    retries=3,
+    retry_delay_seconds=[10, 60, 300],
+    retry_condition_fn=retry_transient,
+)
+def replicate_machine(
+    target_block: str,
+    infra: ReplicationInfrastructure,
+    machine: MachinePlan,
+    poll_interval: float,
+    seeding_timeout: float = timedelta(days=14).total_seconds(),
+) -> ReplicationOutcome:
     """Enable (or adopt) one machine's replication and return once its initial seeding is done."""
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
@@ -63,19 +74,27 @@ def replicate_machine(target_block: str, infra: ReplicationInfrastructure, machi
     status = board.snapshot().get(machine.source_name.lower())
     if is_seeded(status):
         logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)  # type: ignore[union-attr]
-        return ReplicationOutcome(machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True)  # type: ignore[union-attr]
+        return ReplicationOutcome(
+            machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
+        )  # type: ignore[union-attr]
     with concurrency(INITIAL_REPLICATION_LIMIT, occupy=1, strict=True, lease_duration=300):
         adopted = status is not None
         if status is None:
             adopted = _enable(target, infra, machine)
-            logger.info("%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled")
+            logger.info(
+                "%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled"
+            )
             machine_event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
         final = board.wait_for(machine.source_name, seeding_over, seeding_timeout)
     assert final is not None
     if not is_seeded(final):
         machine_event(machine, "replication.failed", state=final.migration_state)
-        raise ReplicationFailed(f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
-                                "see the item's job in the vault, fix the cause, then stop replication and run the wave again")
+        raise ReplicationFailed(
+            f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
+            "see the item's job in the vault, fix the cause, then stop replication and run the wave again"
+        )
     machine_event(machine, "replication.seeded", state=final.migration_state)
     logger.info("%s: initial seeding done", machine.display_name)
-    return ReplicationOutcome(machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted)
+    return ReplicationOutcome(
+        machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted
+    )

@@ -7,7 +7,7 @@ verified or reported, never started again.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from prefect import get_run_logger, task
@@ -38,8 +38,10 @@ class MigrationTestReport(BaseModel):
     tested_at: str | None = None
     vm: VmFacts | None = None
     cleaned_up: bool = False
-    skipped: bool = Field(default=False, description="Not tested in this run, for the reason in detail (not replicating, or migrated).")
-    checked_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    skipped: bool = Field(
+        default=False, description="Not tested in this run, for the reason in detail (not replicating, or migrated)."
+    )
+    checked_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> str | None:
@@ -47,9 +49,12 @@ def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> st
     if status.migration_state != REPLICATING and status.migration_state_description != READY_DESCRIPTION:
         return f"replication is {status.migration_state} ({status.migration_state_description}), not ready to migrate"
     if status.test_state in TEST_FAILED:
-        return f"the last test migration ended {status.test_state}: clean it up first (cleanup-wave removes failed tests)"
+        return (
+            f"the last test migration ended {status.test_state}: clean it up first (cleanup-wave removes failed tests)"
+        )
     if "TestMigrate" not in status.allowed_operations:
-        return f"Azure does not allow TestMigrate now (allowed: {', '.join(status.allowed_operations) or 'none'}; test state {status.test_state})"
+        allowed = ", ".join(status.allowed_operations) or "none"
+        return f"Azure does not allow TestMigrate now (allowed: {allowed}; test state {status.test_state})"
     if not target.test_network_id:
         return "the target has no test network"
     return None
@@ -60,16 +65,39 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStat
     subnet = machine.test_subnet or target.test_subnet
     facts = read_vm(target, f"{machine.target_vm_name}-test")
     expected_subnet = f"{target.test_network_id}/subnets/{subnet}".lower()
-    problems = [p for p in (
-        None if facts.power_state == "running" else f"test VM is {facts.power_state}, not running",
-        None if (facts.subnet_id or "").lower() == expected_subnet else f"test VM's NIC is in {facts.subnet_id}, not the test subnet {subnet}",
-    ) if p]
-    return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=not problems, vm=facts, tested_at=status.last_test_time,
-                               detail="; ".join(problems) or f"test VM {facts.name} running in {subnet} at {facts.private_ip}")
+    problems = [
+        p
+        for p in (
+            None if facts.power_state == "running" else f"test VM is {facts.power_state}, not running",
+            None
+            if (facts.subnet_id or "").lower() == expected_subnet
+            else f"test VM's NIC is in {facts.subnet_id}, not the test subnet {subnet}",
+        )
+        if p
+    ]
+    return MigrationTestReport(
+        machine=machine.display_name,
+        item=machine.source_name,
+        passed=not problems,
+        vm=facts,
+        tested_at=status.last_test_time,
+        detail="; ".join(problems) or f"test VM {facts.name} running in {subnet} at {facts.private_ip}",
+    )
 
 
-@task(task_run_name="test-migrate-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def run_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, clean_up: bool, poll_interval: float = 60.0) -> MigrationTestReport:
+@task(
+    task_run_name="test-migrate-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+)
+def run_test_migration(
+    target_block: str,
+    infra: ReplicationInfrastructure,
+    machine: MachinePlan,
+    clean_up: bool,
+    poll_interval: float = 60.0,
+) -> MigrationTestReport:
     """Test-migrate one machine and report whether its test VM came up where it should."""
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
@@ -80,38 +108,67 @@ def run_test_migration(target_block: str, infra: ReplicationInfrastructure, mach
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
         status = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)  # type: ignore[assignment]
     if has_passed_test(status) and status.test_state == NO_TEST:
-        return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=True, cleaned_up=True,
-                                   detail="tested and cleaned up earlier", tested_at=status.last_test_time)
+        return MigrationTestReport(
+            machine=machine.display_name,
+            item=machine.source_name,
+            passed=True,
+            cleaned_up=True,
+            detail="tested and cleaned up earlier",
+            tested_at=status.last_test_time,
+        )
     if status.test_state not in TEST_PASSED:
         problem = prerequisite_problem(status, target) or isolation_problem(target)
         if problem:
-            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=problem)
+            return MigrationTestReport(
+                machine=machine.display_name, item=machine.source_name, passed=False, detail=problem
+            )
         body = adapter_for(machine).test_input(target, machine, status.last_recovery_point_id, status.primary_nic_id)
         try:
             status = item_status(items.begin_test_migrate(*args, body).result())
         except HttpResponseError as exc:
             if is_transient(exc):
                 raise  # the retry reads the item first and waits for the test already under way
-            return MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test migration failed: {error_text(exc)}")
+            return MigrationTestReport(
+                machine=machine.display_name,
+                item=machine.source_name,
+                passed=False,
+                detail=f"test migration failed: {error_text(exc)}",
+            )
         logger.info("%s: test migration %s", machine.display_name, status.test_state)
     try:
         report = _verify(target, machine, status)
     except ResourceNotFoundError:
-        report = MigrationTestReport(machine=machine.display_name, item=machine.source_name, passed=False, detail=f"test VM {machine.target_vm_name}-test does not exist")
-    machine_event(machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at)
+        report = MigrationTestReport(
+            machine=machine.display_name,
+            item=machine.source_name,
+            passed=False,
+            detail=f"test VM {machine.target_vm_name}-test does not exist",
+        )
+    machine_event(
+        machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at
+    )
     if clean_up:
         clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
         report.cleaned_up = True
     return report
 
 
-@task(task_run_name="clean-up-test-{machine.display_name}", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=retry_transient)
-def clean_up_test_migration(target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str) -> bool:
+@task(
+    task_run_name="clean-up-test-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+)
+def clean_up_test_migration(
+    target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str
+) -> bool:
     """Remove one machine's test VM (after its sign-off)."""
     return clean_up_test(AzureMigrationTarget.load(target_block), infra, machine, comment)
 
 
-def clean_up_test(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str) -> bool:
+def clean_up_test(
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str
+) -> bool:
     """Remove the test VM through Site Recovery; False when there was nothing to clean up."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
@@ -119,5 +176,7 @@ def clean_up_test(target: AzureMigrationTarget, infra: ReplicationInfrastructure
     args = infra.item_args(machine.source_name)
     if "TestMigrateCleanup" not in item_status(items.get(*args)).allowed_operations:
         return False
-    items.begin_test_migrate_cleanup(*args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))).result()
+    items.begin_test_migrate_cleanup(
+        *args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))
+    ).result()
     return True

@@ -37,7 +37,12 @@ def isolation_problem(target: AzureMigrationTarget) -> str | None:
         for peering in (network.virtual_network_peerings or []) if network is not None else []:
             remote = peering.remote_virtual_network.id if peering.remote_virtual_network else ""
             if same_resource(remote, other):
-                state = getattr(peering.peering_state, "value", peering.peering_state)  # an SDK enum prints its class, not Azure's word
-                return (f"the test network is peered with the production network ({peering.name}, {state}): "
-                        "a test VM there could reach production servers; remove the peering or choose an isolated test network")
+                state = getattr(
+                    peering.peering_state, "value", peering.peering_state
+                )  # an SDK enum prints its class, not Azure's word
+                return (
+                    f"the test network is peered with the production network ({peering.name}, {state}): "
+                    "a test VM there could reach production servers; remove the peering or choose an isolated test "
+                    "network"
+                )
     return None

@@ -50,16 +50,22 @@ def item_status(item: object) -> ItemStatus:
     props = item.properties  # type: ignore[attr-defined]
     details = details_of(props.provider_specific_details)
     return ItemStatus(
-        name=item.name, id=item.id,  # type: ignore[attr-defined]
-        migration_state=_plain(props.migration_state), migration_state_description=props.migration_state_description,
-        test_state=_plain(props.test_migrate_state), allowed_operations=[_plain(op) for op in props.allowed_operations or []],
+        name=item.name,
+        id=item.id,  # type: ignore[attr-defined]
+        migration_state=_plain(props.migration_state),
+        migration_state_description=props.migration_state_description,
+        test_state=_plain(props.test_migrate_state),
+        allowed_operations=[_plain(op) for op in props.allowed_operations or []],
         seeding_percent=details.seeding_percent if details else None,
         last_recovery_point_id=details.last_recovery_point_id if details else None,
-        last_test_status=props.last_test_migration_status, last_migration_status=props.last_migration_status,
+        last_test_status=props.last_test_migration_status,
+        last_migration_status=props.last_migration_status,
         last_test_time=props.last_test_migration_time.isoformat() if props.last_test_migration_time else None,
         last_migration_time=props.last_migration_time.isoformat() if props.last_migration_time else None,
         current_job=props.current_job.job_name if props.current_job else None,
-        current_job_started=props.current_job.start_time.isoformat() if props.current_job and props.current_job.start_time else None,
+        current_job_started=props.current_job.start_time.isoformat()
+        if props.current_job and props.current_job.start_time
+        else None,
         primary_nic_id=details.primary_nic_id if details else None,
     )
 
@@ -67,7 +73,7 @@ def item_status(item: object) -> ItemStatus:
 class VaultStatusBoard:
     """The latest list of a vault's migration items, refreshed at most once per interval."""
 
-    _boards: ClassVar[dict[tuple[str, str, str], "VaultStatusBoard"]] = {}
+    _boards: ClassVar[dict[tuple[str, str, str], VaultStatusBoard]] = {}
     _boards_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, target: AzureMigrationTarget, resource_group: str, vault: str, interval: float) -> None:
@@ -80,7 +86,9 @@ class VaultStatusBoard:
         self._refresh_lock = threading.Lock()
 
     @classmethod
-    def for_vault(cls, target: AzureMigrationTarget, target_block: str, vault_id: str, interval: float) -> "VaultStatusBoard":
+    def for_vault(
+        cls, target: AzureMigrationTarget, target_block: str, vault_id: str, interval: float
+    ) -> VaultStatusBoard:
         """The process-wide board of a vault (created on first use)."""
         key = (target_block, vault_id.lower(), f"{interval:g}")
         with cls._boards_lock:
@@ -106,7 +114,9 @@ class VaultStatusBoard:
         """The items as last listed, without calling Azure (for reports)."""
         return dict(self._items)
 
-    def wait_for(self, name: str, done: Callable[[ItemStatus | None], bool], timeout: float | None = None) -> ItemStatus | None:
+    def wait_for(
+        self, name: str, done: Callable[[ItemStatus | None], bool], timeout: float | None = None
+    ) -> ItemStatus | None:
         """Block until `done(status)` holds for item `name`. Whichever waiter finds the list stale
         refreshes it; everyone else sleeps until that refresh (or the next) wakes them."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -116,7 +126,10 @@ class VaultStatusBoard:
             if done(status):
                 return status
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{name} did not reach the awaited state within {timeout:.0f} s (last seen: {status.migration_state if status else 'absent'})")
+                raise TimeoutError(
+                    f"{name} did not reach the awaited state within {timeout:.0f} s (last seen: "
+                    f"{status.migration_state if status else 'absent'})"
+                )
             stale_in = self.interval - (time.monotonic() - self._refreshed_at)
             if stale_in <= 0 and self._refresh_lock.acquire(blocking=False):
                 try:
@@ -129,7 +142,9 @@ class VaultStatusBoard:
 
     def _refresh_locked(self) -> None:
         """The list call itself; the caller holds `_refresh_lock`."""
-        items = {i.name.lower(): item_status(i) for i in self._client.replication_migration_items.list(self._rg, self._vault)}
+        items = {
+            i.name.lower(): item_status(i) for i in self._client.replication_migration_items.list(self._rg, self._vault)
+        }
         with self._changed:
             self._items, self._refreshed_at = items, time.monotonic()
             self._changed.notify_all()

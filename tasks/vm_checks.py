@@ -33,13 +33,36 @@ def read_vm(target: AzureMigrationTarget, name: str) -> VmFacts:
     measured on the service's clock, not on a worker's.
     """
     vm, date = target.compute_client().virtual_machines.get(
-        target.target_resource_group, name, expand="instanceView", cls=lambda response, model, headers: (model, response.http_response.headers.get("Date")))
-    power = next((s.code.split("/", 1)[1] for s in vm.instance_view.statuses or [] if s.code and s.code.startswith("PowerState/")), "unknown")
-    nic_ref = next((n for n in vm.network_profile.network_interfaces if n.primary is not False), vm.network_profile.network_interfaces[0])
+        target.target_resource_group,
+        name,
+        expand="instanceView",
+        cls=lambda response, model, headers: (model, response.http_response.headers.get("Date")),
+    )
+    power = next(
+        (
+            s.code.split("/", 1)[1]
+            for s in vm.instance_view.statuses or []
+            if s.code and s.code.startswith("PowerState/")
+        ),
+        "unknown",
+    )
+    nic_ref = next(
+        (n for n in vm.network_profile.network_interfaces if n.primary is not False),
+        vm.network_profile.network_interfaces[0],
+    )
     nic_rg, nic_name = nic_ref.id.split("/")[4], nic_ref.id.rsplit("/", 1)[1]
     nic = target.network_client().network_interfaces.get(nic_rg, nic_name)
     config = nic.ip_configurations[0]
-    return VmFacts(name=vm.name, id=vm.id, location=vm.location, size=str(getattr(vm.hardware_profile.vm_size, "value", vm.hardware_profile.vm_size)),
-                   power_state=power, nic_id=nic.id, subnet_id=config.subnet.id if config.subnet else None, private_ip=config.private_ip_address,
-                   nsg_id=nic.network_security_group.id if nic.network_security_group else None,
-                   created=vm.time_created, read_at=parsedate_to_datetime(date) if date else None)
+    return VmFacts(
+        name=vm.name,
+        id=vm.id,
+        location=vm.location,
+        size=str(getattr(vm.hardware_profile.vm_size, "value", vm.hardware_profile.vm_size)),
+        power_state=power,
+        nic_id=nic.id,
+        subnet_id=config.subnet.id if config.subnet else None,
+        private_ip=config.private_ip_address,
+        nsg_id=nic.network_security_group.id if nic.network_security_group else None,
+        created=vm.time_created,
+        read_at=parsedate_to_datetime(date) if date else None,
+    )

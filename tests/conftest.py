@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="wavelift-tests-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
@@ -23,7 +24,6 @@ from blocks.azure import AzureMigrationTarget  # noqa: E402
 from emulator.admin import EmulatorAdmin  # noqa: E402
 from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.server import EmulatorThread  # noqa: E402
-
 
 INTEGRATION_FIXTURES = {"prefect_server", "start_emulator", "emu", "replication_limit"}
 
@@ -62,7 +62,13 @@ def start_emulator(tmp_path: Path) -> Iterator[Callable[..., Emulated]]:
     started: list[Emulated] = []
 
     def start(**overrides: Any) -> Emulated:
-        options: dict[str, Any] = {"machines": 12, "seed": 7, "speed": 1000.0, "retry_after": 0, "state_dir": tmp_path / f"emu{len(started)}"}
+        options: dict[str, Any] = {
+            "machines": 12,
+            "seed": 7,
+            "speed": 1000.0,
+            "retry_after": 0,
+            "state_dir": tmp_path / f"emu{len(started)}",
+        }
         options.update(overrides)
         thread = EmulatorThread(EmulatorConfig(**options)).__enter__()
         emulated = Emulated(thread, Path(options["state_dir"]) / "connection.json")
@@ -102,6 +108,8 @@ def replication_limit(prefect_server: None) -> Callable[[int], None]:
     def set_limit(slots: int) -> None:
         ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, slots)
         with get_client(sync_client=True) as client:
-            client.update_global_concurrency_limit(INITIAL_REPLICATION_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0))
+            client.update_global_concurrency_limit(
+                INITIAL_REPLICATION_LIMIT, GlobalConcurrencyLimitUpdate(active_slots=0)
+            )
 
     return set_limit

@@ -14,18 +14,28 @@ from tests.conftest import Emulated
 
 def _vault_path(emu: Emulated) -> str:
     c = emu.connection
-    return f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['resource_group']}/providers/Microsoft.RecoveryServices/vaults/{c['vault']}"
+    rg_id = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['resource_group']}"
+    return f"{rg_id}/providers/Microsoft.RecoveryServices/vaults/{c['vault']}"
 
 
 def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
     headers = {"Authorization": "Bearer test"} | kwargs.pop("headers", {})
-    return httpx.request(method, emu.connection["base_url"] + path, verify=emu.connection["ca_cert"], headers=headers, **kwargs)
+    return httpx.request(
+        method, emu.connection["base_url"] + path, verify=emu.connection["ca_cert"], headers=headers, **kwargs
+    )
 
 
 @pytest.mark.parametrize(
     ("method", "path", "params", "headers", "status", "code"),
     [
-        ("GET", "{vault}/replicationFabrics", {"api-version": "2025-08-01"}, {"Authorization": ""}, 401, "AuthenticationFailed"),
+        (
+            "GET",
+            "{vault}/replicationFabrics",
+            {"api-version": "2025-08-01"},
+            {"Authorization": ""},
+            401,
+            "AuthenticationFailed",
+        ),
         ("GET", "{vault}/replicationFabrics", {}, {}, 400, "MissingApiVersionParameter"),
         ("GET", "{vault}/replicationFabrics/nope", {"api-version": "2025-08-01"}, {}, 404, "ResourceNotFound"),
         ("GET", "{vault}/replicationGizmos", {"api-version": "2025-08-01"}, {}, 404, "InvalidResourceType"),
@@ -33,7 +43,9 @@ def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # 
         ("GET", "/subscriptions/x/nothing", {}, {}, 404, "InvalidResourceNamespace"),
     ],
 )
-def test_refusals_have_arms_error_shape(emu: Emulated, method: str, path: str, params: dict, headers: dict, status: int, code: str) -> None:
+def test_refusals_have_arms_error_shape(
+    emu: Emulated, method: str, path: str, params: dict, headers: dict, status: int, code: str
+) -> None:
     response = _raw(emu, method, path.format(vault=_vault_path(emu)), params=params, headers=headers)
     assert response.status_code == status
     body = response.json()
@@ -43,29 +55,50 @@ def test_refusals_have_arms_error_shape(emu: Emulated, method: str, path: str, p
 
 def test_a_malformed_body_is_refused_and_changes_nothing(emu: Emulated) -> None:
     c = emu.connection
-    path = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/nsg"
-    response = _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, content=b"{not json", headers={"Content-Type": "application/json"})
+    rg_id = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}"
+    path = f"{rg_id}/providers/Microsoft.Network/networkSecurityGroups/nsg"
+    response = _raw(
+        emu,
+        "PUT",
+        path,
+        params={"api-version": "2026-03-01"},
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "InvalidRequestContent")
     assert _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).status_code == 404
 
 
 def test_the_sdk_recovers_from_429_honouring_retry_after(emu: Emulated) -> None:
-    emu.admin.add_fault(method="GET", path="/replicationFabrics$", status=429, code="TooManyRequests", headers={"Retry-After": "1"}, count=2)
+    emu.admin.add_fault(
+        method="GET",
+        path="/replicationFabrics$",
+        status=429,
+        code="TooManyRequests",
+        headers={"Retry-After": "1"},
+        count=2,
+    )
     started = time.monotonic()
     fabrics = list(emu.target.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault))
     assert [f.name for f in fabrics] == [emu.connection["fabric"]]
     assert time.monotonic() - started >= 2.0  # two waits of Retry-After: 1
-    assert emu.admin.state()["stats"]["requests"]["LIST Microsoft.RecoveryServices/vaults/replicationFabrics"] == 1  # served once, after two 429s
+    assert (
+        emu.admin.state()["stats"]["requests"]["LIST Microsoft.RecoveryServices/vaults/replicationFabrics"] == 1
+    )  # served once, after two 429s
 
 
 def test_the_sdk_recovers_from_503(emu: Emulated) -> None:
     emu.admin.add_fault(method="GET", path="/replicationPolicies/", status=503, code="ServiceUnavailable", count=2)
-    policy = emu.target.site_recovery_client().replication_policies.get(emu.rg, emu.vault, emu.connection["policy_id"].rsplit("/", 1)[1])
+    policy = emu.target.site_recovery_client().replication_policies.get(
+        emu.rg, emu.vault, emu.connection["policy_id"].rsplit("/", 1)[1]
+    )
     assert policy.id == emu.connection["policy_id"]
 
 
 def test_a_persistent_500_surfaces_after_the_sdks_retries(emu: Emulated) -> None:
-    emu.admin.add_fault(method="GET", path="/replicationPolicies/", status=500, code="InternalServerError", message="boom")
+    emu.admin.add_fault(
+        method="GET", path="/replicationPolicies/", status=500, code="InternalServerError", message="boom"
+    )
     with pytest.raises(HttpResponseError) as excinfo:
         emu.target.site_recovery_client().replication_policies.get(emu.rg, emu.vault, "any")
     assert excinfo.value.status_code == 500 and excinfo.value.error.code == "InternalServerError"  # type: ignore[union-attr]
@@ -73,7 +106,11 @@ def test_a_persistent_500_surfaces_after_the_sdks_retries(emu: Emulated) -> None
 
 
 def test_a_burst_is_throttled_with_integer_retry_after(emu: Emulated) -> None:
-    emu.admin.set_throttle(read={"burst": 5, "per_second": 2}, write={"burst": 200, "per_second": 10}, delete={"burst": 200, "per_second": 10})
+    emu.admin.set_throttle(
+        read={"burst": 5, "per_second": 2},
+        write={"burst": 200, "per_second": 10},
+        delete={"burst": 200, "per_second": 10},
+    )
     path = f"{_vault_path(emu)}/replicationFabrics"
     statuses = []
     for _ in range(10):
@@ -92,8 +129,14 @@ def test_a_burst_is_throttled_with_integer_retry_after(emu: Emulated) -> None:
 
 
 def test_writes_and_reads_have_separate_buckets(emu: Emulated) -> None:
-    emu.admin.set_throttle(read={"burst": 250, "per_second": 25}, write={"burst": 1, "per_second": 0.01}, delete={"burst": 200, "per_second": 10})
-    path = f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{emu.connection['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/n"
+    emu.admin.set_throttle(
+        read={"burst": 250, "per_second": 25},
+        write={"burst": 1, "per_second": 0.01},
+        delete={"burst": 200, "per_second": 10},
+    )
+    c = emu.connection
+    rg_id = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}"
+    path = f"{rg_id}/providers/Microsoft.Network/networkSecurityGroups/n"
     body = {"location": "westeurope", "properties": {}}
     assert _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json=body).status_code == 201
     assert _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json=body).status_code == 429
@@ -108,18 +151,37 @@ def test_injected_latency_delays_the_answer(emu: Emulated) -> None:
 
 
 def test_a_fault_rule_needs_an_effect(emu: Emulated) -> None:
-    response = httpx.post(emu.connection["base_url"] + "/_emulator/faults", json={"path": "x"}, verify=emu.connection["ca_cert"])
+    response = httpx.post(
+        emu.connection["base_url"] + "/_emulator/faults", json={"path": "x"}, verify=emu.connection["ca_cert"]
+    )
     assert response.status_code == 400 and "status, lro_error or latency_ms" in response.json()["error"]["message"]
 
 
 def test_lro_answers_carry_arm_headers(emu: Emulated) -> None:
     c = emu.connection
-    path = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}/providers/Microsoft.Network/networkSecurityGroups/hdr"
-    response = _raw(emu, "PUT", path, params={"api-version": "2026-03-01"}, json={"location": "westeurope", "properties": {}})
+    rg_id = f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}"
+    path = f"{rg_id}/providers/Microsoft.Network/networkSecurityGroups/hdr"
+    response = _raw(
+        emu, "PUT", path, params={"api-version": "2026-03-01"}, json={"location": "westeurope", "properties": {}}
+    )
     assert response.status_code == 201 and response.json()["properties"]["provisioningState"] == "Creating"
-    assert response.headers["Azure-AsyncOperation"].startswith("https://127.0.0.1:") and response.headers["Retry-After"] == "0"
+    assert (
+        response.headers["Azure-AsyncOperation"].startswith("https://127.0.0.1:")
+        and response.headers["Retry-After"] == "0"
+    )
     status = _raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(c["base_url"], 1)[1])
-    assert status.json()["status"] in ("InProgress", "Succeeded") and set(status.json()) >= {"id", "name", "status", "startTime"}
+    assert status.json()["status"] in ("InProgress", "Succeeded") and set(status.json()) >= {
+        "id",
+        "name",
+        "status",
+        "startTime",
+    }
     emu.admin.skip(60)
-    assert _raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(c["base_url"], 1)[1]).json()["status"] == "Succeeded"
-    assert _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).json()["properties"]["provisioningState"] == "Succeeded"
+    assert (
+        _raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(c["base_url"], 1)[1]).json()["status"]
+        == "Succeeded"
+    )
+    assert (
+        _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).json()["properties"]["provisioningState"]
+        == "Succeeded"
+    )

@@ -13,12 +13,20 @@ from tests.test_compute_network import _vm
 
 
 def _policy() -> bm.ProtectionPolicyResource:
-    return bm.ProtectionPolicyResource(properties=bm.AzureIaaSVMProtectionPolicy(
-        time_zone="W. Europe Standard Time",
-        schedule_policy=bm.SimpleSchedulePolicy(schedule_run_frequency="Daily", schedule_run_times=["2026-01-01T01:30:00Z"]),
-        retention_policy=bm.LongTermRetentionPolicy(daily_schedule=bm.DailyRetentionSchedule(
-            retention_times=["2026-01-01T01:30:00Z"], retention_duration=bm.RetentionDuration(count=30, duration_type="Days"))),
-    ))
+    return bm.ProtectionPolicyResource(
+        properties=bm.AzureIaaSVMProtectionPolicy(
+            time_zone="W. Europe Standard Time",
+            schedule_policy=bm.SimpleSchedulePolicy(
+                schedule_run_frequency="Daily", schedule_run_times=["2026-01-01T01:30:00Z"]
+            ),
+            retention_policy=bm.LongTermRetentionPolicy(
+                daily_schedule=bm.DailyRetentionSchedule(
+                    retention_times=["2026-01-01T01:30:00Z"],
+                    retention_duration=bm.RetentionDuration(count=30, duration_type="Days"),
+                )
+            ),
+        )
+    )
 
 
 def test_vm_backup_policy_protection_and_first_backup(emu: Emulated) -> None:
@@ -29,13 +37,20 @@ def test_vm_backup_policy_protection_and_first_backup(emu: Emulated) -> None:
     assert policy.name == "daily-30d"
     container = f"iaasvmcontainer;iaasvmcontainerv2;{target_rg};erp-01"
     item_name = f"vm;iaasvmcontainerv2;{target_rg};erp-01"
-    item = bm.ProtectedItemResource(properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm.id, policy_id=policy.id))
+    item = bm.ProtectedItemResource(
+        properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm.id, policy_id=policy.id)
+    )
     protected = backup.protected_items.begin_create_or_update(vault, rg, "Azure", container, item_name, item).result()
     assert protected.properties["protectionState"] == "IRPending"
-    backup.backups.trigger(vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest()))
+    backup.backups.trigger(
+        vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest())
+    )
     emu.admin.skip(3600)
     protected = backup.protected_items.get(vault, rg, "Azure", container, item_name)
-    assert (protected.properties["protectionState"], protected.properties["lastBackupStatus"]) == ("Protected", "Completed")
+    assert (protected.properties["protectionState"], protected.properties["lastBackupStatus"]) == (
+        "Protected",
+        "Completed",
+    )
     assert protected.properties["policyId"].lower() == policy.id.lower()
     assert [i.name for i in backup.backup_protected_items.list(vault, rg)] == [item_name]
     assert backup.protection_policies.get(vault, rg, "daily-30d").properties.protected_items_count == 1
@@ -43,7 +58,12 @@ def test_vm_backup_policy_protection_and_first_backup(emu: Emulated) -> None:
 
 def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
     backup = emu.target.backup_client()
-    item = bm.ProtectedItemResource(properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id="/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/ghost", policy_id="/nope"))
+    item = bm.ProtectedItemResource(
+        properties=bm.AzureIaaSComputeVMProtectedItem(
+            source_resource_id="/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/ghost",
+            policy_id="/nope",
+        )
+    )
     with pytest.raises(HttpResponseError) as excinfo:
         backup.protected_items.begin_create_or_update(emu.vault, emu.rg, "Azure", "c", "vm;ghost", item).result()
     assert excinfo.value.error.code == "BMSUserErrorVmNotFound"  # type: ignore[union-attr]
@@ -51,7 +71,9 @@ def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
 
 def test_recovery_services_vault_create_and_read(emu: Emulated) -> None:
     vaults = emu.target.recovery_services_client().vaults
-    created = vaults.begin_create_or_update(emu.rg, "vault-dr", vm_models.Vault(location="northeurope", sku=vm_models.Sku(name="RS0", tier="Standard"))).result()
+    created = vaults.begin_create_or_update(
+        emu.rg, "vault-dr", vm_models.Vault(location="northeurope", sku=vm_models.Sku(name="RS0", tier="Standard"))
+    ).result()
     assert created.location == "northeurope"
     assert {v.name for v in vaults.list_by_resource_group(emu.rg)} == {emu.vault, "vault-dr"}
     assert vaults.get(emu.rg, emu.vault).name == emu.vault
@@ -64,13 +86,38 @@ def _a2a_infrastructure(emu: Emulated) -> tuple[str, str, str, str]:
     names = {}
     for region in ("westeurope", "northeurope"):
         fabric = f"asr-a2a-default-{region}"
-        asr.replication_fabrics.begin_create(rg, vault, fabric, sm.FabricCreationInput(properties=sm.FabricCreationInputProperties(
-            custom_details=sm.AzureFabricCreationInput(location=region)))).result()
-        container = asr.replication_protection_containers.begin_create(rg, vault, fabric, f"{fabric}-container", sm.CreateProtectionContainerInput(
-            properties=sm.CreateProtectionContainerInputProperties(provider_specific_input=[sm.A2AContainerCreationInput()]))).result()
+        asr.replication_fabrics.begin_create(
+            rg,
+            vault,
+            fabric,
+            sm.FabricCreationInput(
+                properties=sm.FabricCreationInputProperties(custom_details=sm.AzureFabricCreationInput(location=region))
+            ),
+        ).result()
+        container = asr.replication_protection_containers.begin_create(
+            rg,
+            vault,
+            fabric,
+            f"{fabric}-container",
+            sm.CreateProtectionContainerInput(
+                properties=sm.CreateProtectionContainerInputProperties(
+                    provider_specific_input=[sm.A2AContainerCreationInput()]
+                )
+            ),
+        ).result()
         names[region] = (fabric, container)
-    policy = asr.replication_policies.begin_create(rg, vault, "a2a-24h", sm.CreatePolicyInput(properties=sm.CreatePolicyInputProperties(
-        provider_specific_input=sm.A2APolicyCreationInput(recovery_point_history=1440, app_consistent_frequency_in_minutes=240, multi_vm_sync_status="Enable")))).result()
+    policy = asr.replication_policies.begin_create(
+        rg,
+        vault,
+        "a2a-24h",
+        sm.CreatePolicyInput(
+            properties=sm.CreatePolicyInputProperties(
+                provider_specific_input=sm.A2APolicyCreationInput(
+                    recovery_point_history=1440, app_consistent_frequency_in_minutes=240, multi_vm_sync_status="Enable"
+                )
+            )
+        ),
+    ).result()
     primary_fabric, primary_container = names["westeurope"]
     return primary_fabric, primary_container.name, names["northeurope"][1].id, policy.id
 
@@ -80,8 +127,16 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     vm = _vm(emu, "crm-01")
     fabric, container, recovery_container_id, policy_id = _a2a_infrastructure(emu)
     asr = emu.target.site_recovery_client()
-    body = sm.EnableProtectionInput(properties=sm.EnableProtectionInputProperties(policy_id=policy_id, provider_specific_details=sm.A2AEnableProtectionInput(
-        fabric_object_id=vm.id, recovery_container_id=recovery_container_id, recovery_resource_group_id=f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{target_rg}")))
+    body = sm.EnableProtectionInput(
+        properties=sm.EnableProtectionInputProperties(
+            policy_id=policy_id,
+            provider_specific_details=sm.A2AEnableProtectionInput(
+                fabric_object_id=vm.id,
+                recovery_container_id=recovery_container_id,
+                recovery_resource_group_id=f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{target_rg}",
+            ),
+        )
+    )
     item = asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body).result()
     assert (item.properties.protection_state, item.properties.replication_health) == ("Protected", "Normal")
     assert item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
@@ -89,20 +144,40 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
         asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01-again", body).result()
     assert excinfo.value.status_code == 409
 
-    drill = sm.TestFailoverInput(properties=sm.TestFailoverInputProperties(failover_direction="PrimaryToRecovery", network_type="VmNetworkAsInput",
-                                                                          network_id=emu.connection["test_network_id"], provider_specific_details=sm.A2ATestFailoverInput()))
+    drill = sm.TestFailoverInput(
+        properties=sm.TestFailoverInputProperties(
+            failover_direction="PrimaryToRecovery",
+            network_type="VmNetworkAsInput",
+            network_id=emu.connection["test_network_id"],
+            provider_specific_details=sm.A2ATestFailoverInput(),
+        )
+    )
     item = asr.replication_protected_items.begin_test_failover(rg, vault, fabric, container, "crm-01", drill).result()
     assert item.properties.test_failover_state == "WaitingForCompletion"
     drill_vm = emu.target.compute_client().virtual_machines.get(target_rg, "crm-01-drtest")
     assert drill_vm.location == "northeurope"
-    item = asr.replication_protected_items.begin_test_failover_cleanup(rg, vault, fabric, container, "crm-01", sm.TestFailoverCleanupInput(
-        properties=sm.TestFailoverCleanupInputProperties(comments="drill ok"))).result()
+    item = asr.replication_protected_items.begin_test_failover_cleanup(
+        rg,
+        vault,
+        fabric,
+        container,
+        "crm-01",
+        sm.TestFailoverCleanupInput(properties=sm.TestFailoverCleanupInputProperties(comments="drill ok")),
+    ).result()
     assert item.properties.test_failover_state == "None"
     with pytest.raises(ResourceNotFoundError):
         emu.target.compute_client().virtual_machines.get(target_rg, "crm-01-drtest")
     assert [i.name for i in asr.replication_protected_items.list(rg, vault)] == ["crm-01"]
 
-    asr.replication_protected_items.begin_delete(rg, vault, fabric, container, "crm-01", sm.DisableProtectionInput(
-        properties=sm.DisableProtectionInputProperties(disable_protection_reason="NotSpecified"))).result()
+    asr.replication_protected_items.begin_delete(
+        rg,
+        vault,
+        fabric,
+        container,
+        "crm-01",
+        sm.DisableProtectionInput(
+            properties=sm.DisableProtectionInputProperties(disable_protection_reason="NotSpecified")
+        ),
+    ).result()
     with pytest.raises(ResourceNotFoundError):
         asr.replication_protected_items.get(rg, vault, fabric, container, "crm-01")

@@ -21,8 +21,21 @@ from blocks.signoff import SignOffLedger
 from tests.conftest import Emulated
 
 
-@pytest.mark.parametrize("block_type", [AzureCredentials, AzureMigrationTarget, WavePlanBlock, SignOffLedger, HardeningPolicy, CleanupPolicy,
-                                        HttpBackupCatalog, LocalDatastore, DocsTarget], ids=lambda b: b.__name__)
+@pytest.mark.parametrize(
+    "block_type",
+    [
+        AzureCredentials,
+        AzureMigrationTarget,
+        WavePlanBlock,
+        SignOffLedger,
+        HardeningPolicy,
+        CleanupPolicy,
+        HttpBackupCatalog,
+        LocalDatastore,
+        DocsTarget,
+    ],
+    ids=lambda b: b.__name__,
+)
 class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture
     def block(self, block_type: type[Block]) -> type[Block]:
@@ -55,7 +68,10 @@ def test_clients_reach_the_configured_endpoint(emu: Emulated) -> None:
     target = emu.target
     assert target.site_recovery_client()._config.subscription_id == emu.connection["subscription_id"]
     assert [v.name for v in target.recovery_services_client().vaults.list_by_resource_group(emu.rg)] == [emu.vault]
-    assert {v.name for v in target.network_client().virtual_networks.list(emu.connection["target_resource_group"])} == {"vnet-target", "vnet-test"}
+    assert {v.name for v in target.network_client().virtual_networks.list(emu.connection["target_resource_group"])} == {
+        "vnet-target",
+        "vnet-test",
+    }
     assert list(target.compute_client().virtual_machines.list_all()) == []
     assert list(target.backup_client().backup_protected_items.list(emu.vault, emu.rg)) == []
 
@@ -65,16 +81,28 @@ def test_saved_blocks_load_with_the_secret_intact(emu: Emulated, prefect_server:
     loaded = AzureMigrationTarget.load("test-target")
     assert loaded.credentials.client_secret.get_secret_value() == emu.connection["client_secret"]  # type: ignore[union-attr]
     assert loaded.arm_endpoint == emu.connection["base_url"]
-    assert [f.name for f in loaded.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault)] == [emu.connection["fabric"]]
+    assert [f.name for f in loaded.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault)] == [
+        emu.connection["fabric"]
+    ]
 
 
 NETWORKS = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks"
 
 
 def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
-    target = AzureMigrationTarget(subscription_id="s", resource_group="rg", migrate_project="p", vault="v", site="site", target_region="westeurope",
-                                  target_resource_group="t", target_network_id=f"{NETWORKS}/prod", target_subnet="default",
-                                  test_network_id=f"{NETWORKS}/test", test_subnet="default")
+    target = AzureMigrationTarget(
+        subscription_id="s",
+        resource_group="rg",
+        migrate_project="p",
+        vault="v",
+        site="site",
+        target_region="westeurope",
+        target_resource_group="t",
+        target_network_id=f"{NETWORKS}/prod",
+        target_subnet="default",
+        test_network_id=f"{NETWORKS}/test",
+        test_subnet="default",
+    )
     assert target.credentials.kind == "default"
     assert "base_url" not in target._client_options()
     assert "connection_verify" not in target._client_options()
@@ -85,6 +113,10 @@ def test_clients_are_built_once_per_process_and_target(emu: Emulated) -> None:
     again.polling_interval = emu.target.polling_interval
     client = emu.target.site_recovery_client()
     assert again.site_recovery_client() is client and emu.target.compute_client() is emu.target.compute_client()
-    assert again.compute_client()._config.credential is client._config.credential  # one credential for every client of the target
-    rotated = again.model_copy(update={"credentials": again.credentials.model_copy(update={"client_secret": SecretStr("rotated")})})
+    assert (
+        again.compute_client()._config.credential is client._config.credential
+    )  # one credential for every client of the target
+    rotated = again.model_copy(
+        update={"credentials": again.credentials.model_copy(update={"client_secret": SecretStr("rotated")})}
+    )
     assert rotated.site_recovery_client() is not client

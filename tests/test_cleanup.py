@@ -38,7 +38,9 @@ def _onprem(emu) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
 
 
 def _prefect_events(name: str, expected: int, resources: list[str]) -> list[dict]:
-    """Events of one name about these machines from the Prefect API, waiting (briefly) until at least `expected` are stored."""
+    """Events of one name about these machines from the Prefect API.
+
+    Waits (briefly) until at least `expected` are stored."""
     query = {"filter": {"event": {"name": [name]}, "resource": {"id": resources}}, "limit": 50}
     for _ in range(30):
         events = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=query).json()["events"]
@@ -70,13 +72,27 @@ def docs_repo(tmp_path: Path) -> Path:
 def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_server: None, docs_repo: Path) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "clean-a", 4, seed=53)
     _policy().save("clean-hardening", overwrite=True)
-    migrate_wave(MigrateWaveRequest(plan_name="clean-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="clean-hardening"))
-    HttpBackupCatalog(url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"],
-                      api_token=SecretStr(CANARY)).save("clean-catalog", overwrite=True)
+    migrate_wave(
+        MigrateWaveRequest(
+            plan_name="clean-a",
+            wave="wave-1",
+            poll_interval=0.3,
+            pre_approved_by="hank",
+            hardening_policy="clean-hardening",
+        )
+    )
+    HttpBackupCatalog(
+        url=emu.connection["backup_catalog_url"], ca_bundle=emu.connection["ca_cert"], api_token=SecretStr(CANARY)
+    ).save("clean-catalog", overwrite=True)
     LocalDatastore(root=emu.connection["san_path"]).save("clean-san", overwrite=True)
     DocsTarget(folder=str(docs_repo)).save("clean-docs", overwrite=True)
-    CleanupPolicy(hardening_policy="clean-hardening", grace_period_hours=GRACE_HOURS, backup_catalog="wavelift-http-backup-catalog/clean-catalog",
-                  datastore="wavelift-local-datastore/clean-san", docs_target="clean-docs").save("clean-policy", overwrite=True)
+    CleanupPolicy(
+        hardening_policy="clean-hardening",
+        grace_period_hours=GRACE_HOURS,
+        backup_catalog="wavelift-http-backup-catalog/clean-catalog",
+        datastore="wavelift-local-datastore/clean-san",
+        docs_target="clean-docs",
+    ).save("clean-policy", overwrite=True)
     with pytest.raises(TypeError, match="is a LocalDatastore, not a BackupCatalog block"):
         CleanupPolicy(hardening_policy="clean-hardening", backup_catalog="wavelift-local-datastore/clean-san").catalog()
     rg = emu.connection["target_resource_group"]
@@ -109,18 +125,37 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
     index = (docs_repo / "clean-a" / "wave-1" / "README.md").read_text()
     for name in machines:
         record = late[name].record
-        assert record is not None and record.new_ip and f"| {record.new_ip} |" in index and record.old_ip and record.old_ip in index
+        assert (
+            record is not None
+            and record.new_ip
+            and f"| {record.new_ip} |" in index
+            and record.old_ip
+            and record.old_ip in index
+        )
         page = (docs_repo / "clean-a" / "wave-1" / f"{name}.md").read_text()
         assert f"{name}-nsg" in page and "wavelift-daily" in page and "replicated to northeurope" in page
-    assert "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s") and _git(docs_repo, "status", "--porcelain") == ""
+    assert (
+        "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s")
+        and _git(docs_repo, "status", "--porcelain") == ""
+    )
 
     plan = WavePlanBlock.load("clean-a").plan.waves[0].machines
     source = {m.display_name: f"wavelift.machine.{m.source_name}" for m in plan}
-    for name in ("replication.seeded", "test.passed", "cutover.migrated", "hardened"):  # every machine's state changes, for reviewers and automations
-        assert sorted(e["resource"]["prefect.resource.id"] for e in _prefect_events(f"wavelift.machine.{name}", len(machines), list(source.values()))) == sorted(source.values()), name
+    for name in (
+        "replication.seeded",
+        "test.passed",
+        "cutover.migrated",
+        "hardened",
+    ):  # every machine's state changes, for reviewers and automations
+        assert sorted(
+            e["resource"]["prefect.resource.id"]
+            for e in _prefect_events(f"wavelift.machine.{name}", len(machines), list(source.values()))
+        ) == sorted(source.values()), name
     cleaned = _prefect_events("wavelift.machine.cleaned-up", len(machines) - 1, list(source.values()))
     assert sorted(e["resource"]["prefect.resource.id"] for e in cleaned) == sorted(source[m] for m in machines[1:])
-    held = _prefect_events("wavelift.machine.cleanup.held", len(machines) - 1, list(source.values()))  # the early run: replication removed, on-prem kept by the grace period
+    held = _prefect_events(
+        "wavelift.machine.cleanup.held", len(machines) - 1, list(source.values())
+    )  # the early run: replication removed, on-prem kept by the grace period
     assert sorted(e["resource"]["prefect.resource.id"] for e in held) == sorted(source[m] for m in machines[1:])
 
     _assert_no_secret_stored([CANARY, emu.connection["client_secret"]])
@@ -133,12 +168,26 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
 
     # A finished wave run again from the top: the completed migrations (items removed) are read from the Azure VMs.
     signoffs = SignOffLedger.for_wave("clean-a", "wave-1").records
-    rerun = migrate_wave(MigrateWaveRequest(plan_name="clean-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank",
-                                            hardening_policy="clean-hardening", cleanup_policy="clean-policy", execute_cleanup=True))
+    rerun = migrate_wave(
+        MigrateWaveRequest(
+            plan_name="clean-a",
+            wave="wave-1",
+            poll_interval=0.3,
+            pre_approved_by="hank",
+            hardening_policy="clean-hardening",
+            cleanup_policy="clean-policy",
+            execute_cleanup=True,
+        )
+    )
     assert emu.admin.history() == history  # no enable, no test VM, no source shutdown, no migration, nothing removed
-    assert _git(docs_repo, "rev-list", "--count", "HEAD") == commits and SignOffLedger.for_wave("clean-a", "wave-1").records == signoffs
+    assert (
+        _git(docs_repo, "rev-list", "--count", "HEAD") == commits
+        and SignOffLedger.for_wave("clean-a", "wave-1").records == signoffs
+    )
     assert {t.machine for t in rerun.tests if t.skipped and "completed earlier" in t.detail} == set(machines[1:])
-    assert {c.machine: c.outcome for c in rerun.cutovers} == {m: "already-migrated" for m in machines[1:]} | {stopped: "failed"}
+    assert {c.machine: c.outcome for c in rerun.cutovers} == {m: "already-migrated" for m in machines[1:]} | {
+        stopped: "failed"
+    }
 
 
 def test_the_adapters_stay_inside_their_folders(tmp_path: Path) -> None:

@@ -16,9 +16,14 @@ def _subnet_id(emu: Emulated) -> str:
 
 def _nic(emu: Emulated, name: str, nsg_id: str | None = None) -> nm.NetworkInterface:
     network = emu.target.network_client()
-    body = nm.NetworkInterface(location="westeurope", ip_configurations=[nm.NetworkInterfaceIPConfiguration(name="ipconfig1", subnet=nm.Subnet(id=_subnet_id(emu)))],
-                               network_security_group=nm.NetworkSecurityGroup(id=nsg_id) if nsg_id else None)
-    return network.network_interfaces.begin_create_or_update(emu.connection["target_resource_group"], name, body).result()
+    body = nm.NetworkInterface(
+        location="westeurope",
+        ip_configurations=[nm.NetworkInterfaceIPConfiguration(name="ipconfig1", subnet=nm.Subnet(id=_subnet_id(emu)))],
+        network_security_group=nm.NetworkSecurityGroup(id=nsg_id) if nsg_id else None,
+    )
+    return network.network_interfaces.begin_create_or_update(
+        emu.connection["target_resource_group"], name, body
+    ).result()
 
 
 def _vm(emu: Emulated, name: str, os_type: str = "Linux") -> cm.VirtualMachine:
@@ -27,11 +32,22 @@ def _vm(emu: Emulated, name: str, os_type: str = "Linux") -> cm.VirtualMachine:
         location="westeurope",
         properties=cm.VirtualMachineProperties(
             hardware_profile=cm.HardwareProfile(vm_size="Standard_D2s_v3"),
-            storage_profile=cm.StorageProfile(os_disk=cm.OSDisk(create_option="Attach", os_type=os_type, name=f"{name}-os", managed_disk=cm.ManagedDiskParameters(id=f"/x/disks/{name}-os"))),
+            storage_profile=cm.StorageProfile(
+                os_disk=cm.OSDisk(
+                    create_option="Attach",
+                    os_type=os_type,
+                    name=f"{name}-os",
+                    managed_disk=cm.ManagedDiskParameters(id=f"/x/disks/{name}-os"),
+                )
+            ),
             network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(id=nic.id)]),
         ),
     )
-    return emu.target.compute_client().virtual_machines.begin_create_or_update(emu.connection["target_resource_group"], name, body).result()
+    return (
+        emu.target.compute_client()
+        .virtual_machines.begin_create_or_update(emu.connection["target_resource_group"], name, body)
+        .result()
+    )
 
 
 def _power(vm: cm.VirtualMachine) -> str:
@@ -71,17 +87,30 @@ def test_azure_disk_encryption_matches_the_os(emu: Emulated) -> None:
     rg = emu.connection["target_resource_group"]
     compute = emu.target.compute_client()
     _vm(emu, "db-01", os_type="Linux")
-    settings = {"EncryptionOperation": "EnableEncryption", "KeyVaultURL": "https://kv.vault.azure.net/", "KeyVaultResourceId": "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv", "VolumeType": "All"}
+    settings = {
+        "EncryptionOperation": "EnableEncryption",
+        "KeyVaultURL": "https://kv.vault.azure.net/",
+        "KeyVaultResourceId": "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
+        "VolumeType": "All",
+    }
 
     def extension(ext_type: str) -> cm.VirtualMachineExtension:
-        return cm.VirtualMachineExtension(location="westeurope", properties=cm.VirtualMachineExtensionProperties(
-            publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version="1.1", settings=settings))
+        return cm.VirtualMachineExtension(
+            location="westeurope",
+            properties=cm.VirtualMachineExtensionProperties(
+                publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version="1.1", settings=settings
+            ),
+        )
 
     with pytest.raises(HttpResponseError) as excinfo:
-        compute.virtual_machine_extensions.begin_create_or_update(rg, "db-01", "ade", extension("AzureDiskEncryption")).result()
+        compute.virtual_machine_extensions.begin_create_or_update(
+            rg, "db-01", "ade", extension("AzureDiskEncryption")
+        ).result()
     assert excinfo.value.error.code == "VMExtensionProvisioningError"  # type: ignore[union-attr]
     assert "AzureDiskEncryptionForLinux" in excinfo.value.error.message  # type: ignore[union-attr]
-    done = compute.virtual_machine_extensions.begin_create_or_update(rg, "db-01", "ade", extension("AzureDiskEncryptionForLinux")).result()
+    done = compute.virtual_machine_extensions.begin_create_or_update(
+        rg, "db-01", "ade", extension("AzureDiskEncryptionForLinux")
+    ).result()
     assert done.properties.provisioning_state == "Succeeded"
     view = compute.virtual_machines.get(rg, "db-01", expand="instanceView").instance_view
     assert view.disks[0].statuses[0].code == "EncryptionState/encrypted"
@@ -92,8 +121,15 @@ def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> 
     rg = emu.connection["target_resource_group"]
     compute = emu.target.compute_client()
     _vm(emu, "app-01", os_type="Windows")
-    body = cm.VirtualMachineExtension(location="westeurope", properties=cm.VirtualMachineExtensionProperties(
-        publisher="Microsoft.Azure.Security", type="AzureDiskEncryption", type_handler_version="2.2", settings={"EncryptionOperation": "EnableEncryption"}))
+    body = cm.VirtualMachineExtension(
+        location="westeurope",
+        properties=cm.VirtualMachineExtensionProperties(
+            publisher="Microsoft.Azure.Security",
+            type="AzureDiskEncryption",
+            type_handler_version="2.2",
+            settings={"EncryptionOperation": "EnableEncryption"},
+        ),
+    )
     with pytest.raises(HttpResponseError) as excinfo:
         compute.virtual_machine_extensions.begin_create_or_update(rg, "app-01", "ade", body).result()
     assert excinfo.value.status_code == 400 and "KeyVaultURL" in excinfo.value.error.message  # type: ignore[union-attr]
@@ -106,13 +142,32 @@ def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> 
 def test_nsg_with_rules_attached_to_a_nic(emu: Emulated) -> None:
     rg = emu.connection["target_resource_group"]
     network = emu.target.network_client()
-    rule = nm.SecurityRule(name="allow-rdp-mgmt", protocol="Tcp", source_port_range="*", destination_port_range="3389", source_address_prefix="10.99.0.0/24",
-                           destination_address_prefix="*", access="Allow", priority=200, direction="Inbound")
-    nsg = network.network_security_groups.begin_create_or_update(rg, "app-01-nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule])).result()
+    rule = nm.SecurityRule(
+        name="allow-rdp-mgmt",
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="3389",
+        source_address_prefix="10.99.0.0/24",
+        destination_address_prefix="*",
+        access="Allow",
+        priority=200,
+        direction="Inbound",
+    )
+    nsg = network.network_security_groups.begin_create_or_update(
+        rg, "app-01-nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule])
+    ).result()
     assert [r.name for r in nsg.security_rules] == ["allow-rdp-mgmt"]
     assert {r.name for r in nsg.default_security_rules} >= {"DenyAllInBound", "AllowVnetInBound"}
-    extra = nm.SecurityRule(protocol="Tcp", source_port_range="*", destination_port_range="22", source_address_prefix="10.99.0.0/24",
-                            destination_address_prefix="*", access="Allow", priority=210, direction="Inbound")
+    extra = nm.SecurityRule(
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="22",
+        source_address_prefix="10.99.0.0/24",
+        destination_address_prefix="*",
+        access="Allow",
+        priority=210,
+        direction="Inbound",
+    )
     network.security_rules.begin_create_or_update(rg, "app-01-nsg", "allow-ssh-mgmt", extra).result()
     _nic(emu, "app-01-nic", nsg_id=nsg.id)
     nsg = network.network_security_groups.get(rg, "app-01-nsg")
@@ -136,11 +191,36 @@ def test_nsg_with_rules_attached_to_a_nic(emu: Emulated) -> None:
 def test_invalid_security_rules_are_refused(emu: Emulated, changes: dict, code: str) -> None:
     rg = emu.connection["target_resource_group"]
     network = emu.target.network_client()
-    network.network_security_groups.begin_create_or_update(rg, "nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[
-        nm.SecurityRule(name="first", protocol="Tcp", source_port_range="*", destination_port_range="443", source_address_prefix="*",
-                        destination_address_prefix="*", access="Allow", priority=200, direction="Inbound")])).result()
-    fields = dict(protocol="Tcp", source_port_range="*", destination_port_range="22", source_address_prefix="10.0.0.0/8", destination_address_prefix="*",
-                  access="Allow", priority=300, direction="Inbound")
+    network.network_security_groups.begin_create_or_update(
+        rg,
+        "nsg",
+        nm.NetworkSecurityGroup(
+            location="westeurope",
+            security_rules=[
+                nm.SecurityRule(
+                    name="first",
+                    protocol="Tcp",
+                    source_port_range="*",
+                    destination_port_range="443",
+                    source_address_prefix="*",
+                    destination_address_prefix="*",
+                    access="Allow",
+                    priority=200,
+                    direction="Inbound",
+                )
+            ],
+        ),
+    ).result()
+    fields = dict(
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="22",
+        source_address_prefix="10.0.0.0/8",
+        destination_address_prefix="*",
+        access="Allow",
+        priority=300,
+        direction="Inbound",
+    )
     fields.update(changes)
     with pytest.raises(HttpResponseError) as excinfo:
         network.security_rules.begin_create_or_update(rg, "nsg", "second", nm.SecurityRule(**fields)).result()
@@ -151,13 +231,21 @@ def test_invalid_security_rules_are_refused(emu: Emulated, changes: dict, code: 
 def test_vnets_and_subnets(emu: Emulated) -> None:
     rg = emu.connection["target_resource_group"]
     network = emu.target.network_client()
-    vnet = network.virtual_networks.begin_create_or_update(rg, "vnet-dr", nm.VirtualNetwork(
-        location="northeurope", address_space=nm.AddressSpace(address_prefixes=["10.40.0.0/16"]),
-        subnets=[nm.Subnet(name="default", address_prefix="10.40.0.0/24")])).result()
+    vnet = network.virtual_networks.begin_create_or_update(
+        rg,
+        "vnet-dr",
+        nm.VirtualNetwork(
+            location="northeurope",
+            address_space=nm.AddressSpace(address_prefixes=["10.40.0.0/16"]),
+            subnets=[nm.Subnet(name="default", address_prefix="10.40.0.0/24")],
+        ),
+    ).result()
     assert [s.name for s in vnet.subnets] == ["default"]
     network.subnets.begin_create_or_update(rg, "vnet-dr", "apps", nm.Subnet(address_prefix="10.40.1.0/24")).result()
     assert sorted(s.name for s in network.subnets.list(rg, "vnet-dr")) == ["apps", "default"]
     assert {v.name for v in network.virtual_networks.list(rg)} == {"vnet-target", "vnet-test", "vnet-dr"}
     with pytest.raises(HttpResponseError) as excinfo:
-        network.subnets.begin_create_or_update(rg, "vnet-dr", "bad", nm.Subnet(address_prefix="10.40.300.0/24")).result()
+        network.subnets.begin_create_or_update(
+            rg, "vnet-dr", "bad", nm.Subnet(address_prefix="10.40.300.0/24")
+        ).result()
     assert excinfo.value.error.code == "InvalidAddressPrefix"  # type: ignore[union-attr]

@@ -20,4 +20,8 @@ def test_setup_refuses_to_run_without_a_prefect_server() -> None:
 
     with temporary_settings(updates={PREFECT_API_URL: ""}):
         result = CliRunner(env={"COLUMNS": "300", "NO_COLOR": "1"}).invoke(app, ["setup"])
-    assert result.exit_code == 2 and "PREFECT_API_URL is not set" in result.output and "nothing was changed" in result.output
+    assert (
+        result.exit_code == 2
+        and "PREFECT_API_URL is not set" in result.output
+        and "nothing was changed" in result.output
+    )

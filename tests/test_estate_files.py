@@ -41,7 +41,11 @@ def test_the_assessment_workbook_has_microsofts_sheets_and_columns(emu: Emulated
     assert list(ours) == list(microsoft)
     assert ours["All_Assessed_Machines"] == microsoft["All_Assessed_Machines"]
     assert ours["All_Assessed_Disks"] == microsoft["All_Assessed_Disks"]
-    rows = list(openpyxl.load_workbook(emu.connection["assessment_workbook"], read_only=True)["All_Assessed_Machines"].iter_rows(values_only=True))[1:]
+    rows = list(
+        openpyxl.load_workbook(emu.connection["assessment_workbook"], read_only=True)[
+            "All_Assessed_Machines"
+        ].iter_rows(values_only=True)
+    )[1:]
     names = {m["display_name"] for m in emu.admin.state()["machines"]}
     assert {r[0] for r in rows} == names
 

@@ -19,19 +19,36 @@ KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault
 
 
 def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
-    return HardeningPolicy(management_cidrs=["10.99.0.0/24"], key_vault_url="https://kv-migration.vault.azure.net/", key_vault_resource_id=KEY_VAULT, **changes)
+    return HardeningPolicy(
+        management_cidrs=["10.99.0.0/24"],
+        key_vault_url="https://kv-migration.vault.azure.net/",
+        key_vault_resource_id=KEY_VAULT,
+        **changes,
+    )
 
 
 def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
-    _policy(extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])],
-            dr_drill=True, dr_drill_network_id=emu.connection["test_network_id"]).save("hard-policy", overwrite=True)
+    _policy(
+        extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])],
+        dr_drill=True,
+        dr_drill_network_id=emu.connection["test_network_id"],
+    ).save("hard-policy", overwrite=True)
 
-    outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="hard-policy"))
+    outcome = migrate_wave(
+        MigrateWaveRequest(
+            plan_name="hard-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank", hardening_policy="hard-policy"
+        )
+    )
     reports = outcome.hardening
     assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
     rg = emu.connection["target_resource_group"]
-    network, compute, backup, asr = emu.target.network_client(), emu.target.compute_client(), emu.target.backup_client(), emu.target.site_recovery_client()
+    network, compute, backup, asr = (
+        emu.target.network_client(),
+        emu.target.compute_client(),
+        emu.target.backup_client(),
+        emu.target.site_recovery_client(),
+    )
     for name in machines:
         vm = compute.virtual_machines.get(rg, name)
         nic = network.network_interfaces.get(rg, vm.network_profile.network_interfaces[0].id.rsplit("/", 1)[1])
@@ -39,17 +56,36 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
         inbound_allows = [r for r in nsg.security_rules if r.direction == "Inbound" and r.access == "Allow"]
         os_type = vm.storage_profile.os_disk.os_type
         management = "allow-rdp" if os_type == "Windows" else "allow-ssh"
-        assert nsg.name == f"{name}-nsg" and {r.name: r.destination_port_range for r in inbound_allows} == {management: "3389" if os_type == "Windows" else "22", "https-from-vnet": "443"}
-        assert all("*" not in (r.source_address_prefixes or []) and "Internet" not in (r.source_address_prefixes or []) for r in inbound_allows)
+        assert nsg.name == f"{name}-nsg" and {r.name: r.destination_port_range for r in inbound_allows} == {
+            management: "3389" if os_type == "Windows" else "22",
+            "https-from-vnet": "443",
+        }
+        assert all(
+            "*" not in (r.source_address_prefixes or []) and "Internet" not in (r.source_address_prefixes or [])
+            for r in inbound_allows
+        )
         assert next(r for r in inbound_allows if r.name == management).source_address_prefixes == ["10.99.0.0/24"]
         ade = compute.virtual_machine_extensions.get(rg, name, "AzureDiskEncryption")
         assert ade.properties.type == ("AzureDiskEncryption" if os_type == "Windows" else "AzureDiskEncryptionForLinux")
-        item = backup.protected_items.get(emu.vault, emu.rg, "Azure", f"iaasvmcontainer;iaasvmcontainerv2;{rg};{name}", f"vm;iaasvmcontainerv2;{rg};{name}")
+        item = backup.protected_items.get(
+            emu.vault,
+            emu.rg,
+            "Azure",
+            f"iaasvmcontainer;iaasvmcontainerv2;{rg};{name}",
+            f"vm;iaasvmcontainerv2;{rg};{name}",
+        )
         assert item.properties["policyId"].endswith("/backupPolicies/wavelift-daily")
-        dr_item = asr.replication_protected_items.get(emu.rg, f"{emu.vault}-dr", "asr-a2a-default-westeurope", "asr-a2a-default-westeurope-container", name)
-        assert dr_item.properties.protection_state == "Protected" and dr_item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
+        dr_item = asr.replication_protected_items.get(
+            emu.rg, f"{emu.vault}-dr", "asr-a2a-default-westeurope", "asr-a2a-default-westeurope-container", name
+        )
+        assert (
+            dr_item.properties.protection_state == "Protected"
+            and dr_item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
+        )
         assert dr_item.properties.provider_specific_details.fabric_object_id.lower() == vm.id.lower()
-        assert dr_item.properties.last_successful_test_failover_time and dr_item.properties.test_failover_state == "None"
+        assert (
+            dr_item.properties.last_successful_test_failover_time and dr_item.properties.test_failover_state == "None"
+        )
         with pytest.raises(ResourceNotFoundError):
             compute.virtual_machines.get(rg, f"{name}-drtest")  # the drill cleaned up after itself
     assert all(next(s for s in r.steps if s.step == "dr_drill").changed for r in reports)
@@ -78,14 +114,30 @@ def test_machines_of_a_tier_share_one_nsg_that_serves_every_os_of_the_tier() -> 
     from tasks.plan_models import MachinePlan, PlannedDisk
 
     def machine(name: str, os_type: str, tier: str | None) -> MachinePlan:
-        return MachinePlan(source_name=f"src-{name}", machine_id=f"{SITE}/machines/src-{name}", display_name=name, os_type=os_type, target_vm_name=name,
-                           target_vm_size="Standard_D2s_v3", disks=[PlannedDisk(uuid=name, size_gb=10, is_os=True)], tags={"tier": tier} if tier else {})
+        return MachinePlan(
+            source_name=f"src-{name}",
+            machine_id=f"{SITE}/machines/src-{name}",
+            display_name=name,
+            os_type=os_type,
+            target_vm_name=name,
+            target_vm_size="Standard_D2s_v3",
+            disks=[PlannedDisk(uuid=name, size_gb=10, is_os=True)],
+            tags={"tier": tier} if tier else {},
+        )
 
-    plan = [machine("web-1", "Linux", "web"), machine("web-2", "Windows", "web"), machine("db-1", "Linux", "db"), machine("lone-1", "Windows", None)]
+    plan = [
+        machine("web-1", "Linux", "web"),
+        machine("web-2", "Windows", "web"),
+        machine("db-1", "Linux", "db"),
+        machine("lone-1", "Windows", None),
+    ]
     specs = nsg_specs(plan, _policy(nsg_scope="tier"))
     assert {k: (v.name, v.os_types) for k, v in specs.items()} == {
-        "src-web-1": ("nsg-web", ["Linux", "Windows"]), "src-web-2": ("nsg-web", ["Linux", "Windows"]),
-        "src-db-1": ("nsg-db", ["Linux"]), "src-lone-1": ("lone-1-nsg", ["Windows"])}
+        "src-web-1": ("nsg-web", ["Linux", "Windows"]),
+        "src-web-2": ("nsg-web", ["Linux", "Windows"]),
+        "src-db-1": ("nsg-db", ["Linux"]),
+        "src-lone-1": ("lone-1-nsg", ["Windows"]),
+    }
     assert [r["name"] for r in nsg_rules(specs["src-web-1"].os_types, _policy())] == ["allow-ssh", "allow-rdp"]
     assert {v.name for v in nsg_specs(plan, _policy()).values()} == {"web-1-nsg", "web-2-nsg", "db-1-nsg", "lone-1-nsg"}
 
@@ -100,13 +152,19 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
     for machine in stored.plan.waves[0].machines:
         machine.tags["tier"] = "app"
     stored.save("hard-host", overwrite=True)
-    _policy(encryption="encryption_at_host", disaster_recovery=False, nsg_scope="tier").save("host-policy", overwrite=True)
+    _policy(encryption="encryption_at_host", disaster_recovery=False, nsg_scope="tier").save(
+        "host-policy", overwrite=True
+    )
     rg = emu.connection["target_resource_group"]
     compute = emu.target.compute_client()
-    outcome = migrate_wave(MigrateWaveRequest(plan_name="hard-host", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
+    outcome = migrate_wave(
+        MigrateWaveRequest(plan_name="hard-host", wave="wave-1", poll_interval=0.3, pre_approved_by="hank")
+    )
     running = next(c.vm.name for c in outcome.cutovers if c.vm)
     with pytest.raises(HttpResponseError, match="only be changed while the VM is deallocated") as refused:
-        compute.virtual_machines.begin_update(rg, running, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))).result()
+        compute.virtual_machines.begin_update(
+            rg, running, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))
+        ).result()
     assert refused.value.error.code == "OperationNotAllowed"
 
     reports = harden_wave("hard-host", "wave-1", "host-policy")
@@ -116,10 +174,14 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
         assert vm.security_profile.encryption_at_host is True
         assert "PowerState/running" in [s.code for s in vm.instance_view.statuses]
         assert not [e for e in vm.resources or [] if e.id.endswith("/AzureDiskEncryption")]
-    nsg = emu.target.network_client().network_security_groups.get(rg, "nsg-app")  # the tier's one NSG, on every NIC of the tier
+    nsg = emu.target.network_client().network_security_groups.get(
+        rg, "nsg-app"
+    )  # the tier's one NSG, on every NIC of the tier
     assert sorted(n.id.rsplit("/", 1)[1] for n in nsg.network_interfaces) == sorted(f"{name}-nic" for name in machines)
 
-    compute.virtual_machines.begin_deallocate(rg, machines[0]).result()  # as a run that died after the update would leave it
+    compute.virtual_machines.begin_deallocate(
+        rg, machines[0]
+    ).result()  # as a run that died after the update would leave it
     again = {r.machine: r for r in harden_wave("hard-host", "wave-1", "host-policy")}
     assert all(r.ok for r in again.values())
     assert next(s for s in again[machines[0]].steps if s.step == "encryption").changed

@@ -44,7 +44,9 @@ def _check(path: Path) -> tuple[int, str]:
 
 def _refused(path: Path) -> InputRefused:
     """What the import-plan flow's reading says of the file (no discovery needed to refuse a file)."""
-    outcome = build_plan.fn(PlanImport(source="assessment" if path.suffix == ".xlsx" else "csv", path=str(path)), SETTINGS, [])
+    outcome = build_plan.fn(
+        PlanImport(source="assessment" if path.suffix == ".xlsx" else "csv", path=str(path)), SETTINGS, []
+    )
     assert outcome.plan is None
     return InputRefused(outcome.problems)
 
@@ -55,7 +57,9 @@ def _sample_rows() -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8", delimiter: str = ",") -> Path:
+def _write_csv(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8", delimiter: str = ","
+) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(header)
@@ -78,7 +82,9 @@ def test_excel_unicode_text_and_windows_1252_csvs_are_read(tmp_path: Path) -> No
     rows[0]["VM_TAG_VALUE"] = "Zürich,Málaga"
     values = [[row[h] for h in header] for row in rows]
     unicode_text = tmp_path / "unicode.txt"
-    unicode_text.write_bytes(codecs.BOM_UTF16_LE + _write_csv(tmp_path / "x", header, values, delimiter="\t").read_text().encode("utf-16-le"))
+    unicode_text.write_bytes(
+        codecs.BOM_UTF16_LE + _write_csv(tmp_path / "x", header, values, delimiter="\t").read_text().encode("utf-16-le")
+    )
     western = _write_csv(tmp_path / "western.csv", header, values, encoding="cp1252")
     semicolons = _write_csv(tmp_path / "semicolons.csv", header, values, delimiter=";")
     for path in (unicode_text, western, semicolons):
@@ -95,14 +101,25 @@ def test_excel_unicode_text_and_windows_1252_csvs_are_read(tmp_path: Path) -> No
         (lambda p: p.write_bytes(b""), None, "file", "is empty"),
         (lambda p: _write_csv(p, [*_sample_rows()[0], "OK_TO_MIGRATE"], [[]]), 1, "OK_TO_MIGRATE", "appears 2 times"),
         (lambda p: _write_csv(p, _sample_rows()[0], []), 2, "rows", "header but no machine rows"),
-        (lambda p: _write_csv(p, ["SOURCE_MACHINE_NAME", *REQUIRED[1:]], [["x" * (MAX_CELL + 1), "vm", "Y", "Y"]]), 2, "SOURCE_MACHINE_NAME",
-         "characters long"),
+        (
+            lambda p: _write_csv(p, ["SOURCE_MACHINE_NAME", *REQUIRED[1:]], [["x" * (MAX_CELL + 1), "vm", "Y", "Y"]]),
+            2,
+            "SOURCE_MACHINE_NAME",
+            "characters long",
+        ),
         (lambda p: _write_csv(p, REQUIRED, [["x" * 200_000, "vm", "Y", "Y"]]), 2, "file", "not a readable CSV"),
-        (lambda p: _write_csv(p, REQUIRED, [["a", "b", "Y", "Y"]] * (MAX_ROWS + 1)), MAX_ROWS + 2, "rows", f"more than {MAX_ROWS} rows"),
+        (
+            lambda p: _write_csv(p, REQUIRED, [["a", "b", "Y", "Y"]] * (MAX_ROWS + 1)),
+            MAX_ROWS + 2,
+            "rows",
+            f"more than {MAX_ROWS} rows",
+        ),
     ],
     ids=["nul-byte", "binary", "empty", "duplicate-column", "header-only", "long-cell", "huge-cell", "too-many-rows"],
 )
-def test_a_bad_csv_is_refused_by_row_and_field(tmp_path: Path, make: callable, row: int | None, field: str, words: str) -> None:  # type: ignore[valid-type]
+def test_a_bad_csv_is_refused_by_row_and_field(
+    tmp_path: Path, make: callable, row: int | None, field: str, words: str
+) -> None:  # type: ignore[valid-type]
     path = tmp_path / "input.csv"
     make(path)
     for refusal in (_refused(path), pytest.raises(InputRefused, read_migrate_csv, path).value):
@@ -123,13 +140,21 @@ def _huge_dimension(data: bytes) -> bytes:
 
 
 def _far_row(data: bytes) -> bytes:
-    return data.replace(b"</sheetData>", b'<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>')
+    return data.replace(
+        b"</sheetData>", b'<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    )
 
 
 @pytest.mark.parametrize(
     ("make", "field", "words"),
     [
-        (lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512 + "EncryptedPackage".encode("utf-16-le")), "file", "encrypted"),
+        (
+            lambda p: p.write_bytes(
+                b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512 + "EncryptedPackage".encode("utf-16-le")
+            ),
+            "file",
+            "encrypted",
+        ),
         (lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 4096), "file", "legacy Excel 97-2003"),
         (lambda p: p.write_bytes(b"PK\x03\x04" + b"\0" * 100), "file", "not a readable .xlsx workbook"),
         (lambda p: _zip_of(p, {"readme.txt": b"hello"}), "file", "not an Excel workbook"),
@@ -137,7 +162,15 @@ def _far_row(data: bytes) -> bytes:
         (lambda p: _header_only(p), "Machine", "header but no rows"),
         (lambda p: _duplicate_machine(p), "Machine", "is also at row 2"),
     ],
-    ids=["encrypted", "legacy-xls", "damaged-zip", "zip-not-workbook", "row-a-million-down", "header-only", "duplicate-machine"],
+    ids=[
+        "encrypted",
+        "legacy-xls",
+        "damaged-zip",
+        "zip-not-workbook",
+        "row-a-million-down",
+        "header-only",
+        "duplicate-machine",
+    ],
 )
 def test_a_bad_workbook_is_refused_with_what_to_do(tmp_path: Path, make: callable, field: str, words: str) -> None:  # type: ignore[valid-type]
     path = tmp_path / "assessment.xlsx"
@@ -160,13 +193,21 @@ def test_a_file_is_what_its_bytes_say_not_its_name(tmp_path: Path) -> None:
     assert _check(Path(named_csv)) == (0, "assessment.csv: 547 assessed machines, 545 ready for Azure, 2 not.\n")
     assert _check(Path(named_xls))[0] == 0
     wrong_kind = build_plan.fn(PlanImport(source="csv", path=str(named_csv)), SETTINGS, []).problems
-    assert [(p.field, p.reason) for p in wrong_kind] == [("source", "the file is an Excel workbook, but the import says 'csv'")]
+    assert [(p.field, p.reason) for p in wrong_kind] == [
+        ("source", "the file is an Excel workbook, but the import says 'csv'")
+    ]
 
 
 def test_the_cli_refuses_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_bytes(b"\x00\x01\x02binary")
     wavelift = Path(sys.executable).parent / "wavelift"
-    done = subprocess.run([str(wavelift), "check-plan-file", str(tmp_path / "bad.csv")], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(wavelift), "check-plan-file", str(tmp_path / "bad.csv")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1 and "bad.csv, row 1, field file: contains a NUL byte at line 1" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     missing = CliRunner().invoke(app, ["check-plan-file", str(tmp_path / "nope.csv")])
@@ -202,15 +243,22 @@ def _no_crash(path: Path) -> None:
     assert code in (0, 1) and "Traceback" not in output
     if code == 1:
         assert re.search(r"\d+ problem\(s\); nothing was changed:\n  - .+, field .+: ", output), output
-    outcome = build_plan.fn(PlanImport(source="assessment" if path.suffix == ".xlsx" else "csv", path=str(path)), SETTINGS, [])
+    outcome = build_plan.fn(
+        PlanImport(source="assessment" if path.suffix == ".xlsx" else "csv", path=str(path)), SETTINGS, []
+    )
     assert outcome.plan is None and outcome.problems  # nothing is discovered here, so no plan can come out
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=st.lists(st.sampled_from([*REQUIRED, "WAVE", "OK_TO_USE_ASSESSMENT", "X"]) | CELLS, max_size=8),
-       rows=st.lists(st.lists(CELLS, max_size=9), max_size=6), encoding=st.sampled_from(["utf-8", "utf-16", "cp1252", "latin-1"]),
-       delimiter=st.sampled_from([",", ";", "\t"]))
-def test_generated_csvs_are_read_or_refused(tmp_path: Path, header: list[str], rows: list[list[str]], encoding: str, delimiter: str) -> None:
+@given(
+    header=st.lists(st.sampled_from([*REQUIRED, "WAVE", "OK_TO_USE_ASSESSMENT", "X"]) | CELLS, max_size=8),
+    rows=st.lists(st.lists(CELLS, max_size=9), max_size=6),
+    encoding=st.sampled_from(["utf-8", "utf-16", "cp1252", "latin-1"]),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_generated_csvs_are_read_or_refused(
+    tmp_path: Path, header: list[str], rows: list[list[str]], encoding: str, delimiter: str
+) -> None:
     path = tmp_path / "generated.csv"
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=delimiter).writerows([header, *rows])
@@ -227,13 +275,25 @@ def test_generated_bytes_are_refused(tmp_path: Path, data: bytes) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sheets=st.lists(st.sampled_from(["All_Assessed_Machines", "All_Assessed_Disks", "Other"]), min_size=1, max_size=3, unique=True),
-       rows=st.lists(st.lists(st.none() | st.integers() | st.floats(allow_nan=True) | CELLS, max_size=6), max_size=5))
+@given(
+    sheets=st.lists(
+        st.sampled_from(["All_Assessed_Machines", "All_Assessed_Disks", "Other"]), min_size=1, max_size=3, unique=True
+    ),
+    rows=st.lists(st.lists(st.none() | st.integers() | st.floats(allow_nan=True) | CELLS, max_size=6), max_size=5),
+)
 def test_generated_workbooks_are_read_or_refused(tmp_path: Path, sheets: list[str], rows: list[list[object]]) -> None:
     book = openpyxl.Workbook()
     book.remove(book.active)
-    header = ["Machine", "Azure VM readiness", "Azure readiness issues", "Recommended size", "Operating system", "Disk name",
-              "Recommended disk type", "Source disk size(GB)"]
+    header = [
+        "Machine",
+        "Azure VM readiness",
+        "Azure readiness issues",
+        "Recommended size",
+        "Operating system",
+        "Disk name",
+        "Recommended disk type",
+        "Source disk size(GB)",
+    ]
     for name in sheets:
         sheet = book.create_sheet(name)
         sheet.append(header)

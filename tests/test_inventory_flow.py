@@ -40,7 +40,9 @@ def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emula
     emu: Emulated = start_emulator(machines=3)
     emu.target.save("flaky-target", overwrite=True)
     # five 503s outlast the SDK's three status retries; the task's own retry then succeeds
-    emu.admin.add_fault(method="GET", path="/VMwareSites/[^/]+/machines$", status=503, code="ServiceUnavailable", count=5)
+    emu.admin.add_fault(
+        method="GET", path="/VMwareSites/[^/]+/machines$", status=503, code="ServiceUnavailable", count=5
+    )
     emu.target.polling_interval = 0
     report = inventory.with_options(retries=0)("flaky-target")
     assert len(report.machines) == 3
@@ -50,8 +52,12 @@ def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emula
 def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu: Emulated = start_emulator(machines=3)
     emu.target.save("refusing-target", overwrite=True)
-    emu.admin.add_fault(method="GET", path="/VMwareSites/[^/]+/machines$", status=403, code="AuthorizationFailed", count=1)
+    emu.admin.add_fault(
+        method="GET", path="/VMwareSites/[^/]+/machines$", status=403, code="AuthorizationFailed", count=1
+    )
     state = inventory("refusing-target", return_state=True)
     assert state.is_failed()
     assert "AuthorizationFailed" in str(state.result(raise_on_failure=False))
-    assert emu.admin.stats()["requests"].get("LIST Microsoft.OffAzure/VMwareSites/machines") is None  # never served: no retry after the 403
+    assert (
+        emu.admin.stats()["requests"].get("LIST Microsoft.OffAzure/VMwareSites/machines") is None
+    )  # never served: no retry after the 403

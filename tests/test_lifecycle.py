@@ -5,20 +5,20 @@ source shut down, and a re-run never migrates twice."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
-from tasks.limits import ensure_concurrency_limit
 from flows.cutover import CutoverRequest, cutover
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave as run_test_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
+from tasks.limits import ensure_concurrency_limit
 from tasks.plan_models import MachinePlan, MaintenanceWindow
 from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.replication import INITIAL_REPLICATION_LIMIT
@@ -27,17 +27,22 @@ from tests.conftest import Emulated
 
 
 def _window(open_now: bool) -> MaintenanceWindow:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = (now - timedelta(hours=1)) if open_now else (now + timedelta(hours=3))
     return MaintenanceWindow(timezone="UTC", start=time(start.hour), end=time((start.hour + 4) % 24))
 
 
-def _replicated_plan(start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
+def _replicated_plan(
+    start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31
+) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
     """An emulator whose wave is planned and replicated (the test server must be running)."""
     emu: Emulated = start_emulator(machines=machines, seed=seed, speed=3000)
     emu.target.save(f"{name}-target", overwrite=True)
-    plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
-                                PlanSettings(plan_name=name, target_block=f"{name}-target", window=_window(open_now)))
+    plan = plan_from_assessment(
+        [parse_machine(m) for m in discovered(emu)],
+        read_assessment(emu.connection["assessment_workbook"]),
+        PlanSettings(plan_name=name, target_block=f"{name}-target", window=_window(open_now)),
+    )
     WavePlanBlock(plan=plan).save(name, overwrite=True)
     ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
     replicate_wave(name, "wave-1", poll_interval=0.3)
@@ -59,10 +64,29 @@ def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None
     assert _events(emu, "migrate_started") == []
 
     rejected = machines[0]
-    sign_off(SignOffRequest(plan_name="life-a", wave="wave-1", decision="reject", approver="bob", comment="app owner not ready", machines=[rejected]))
-    approved = sign_off(SignOffRequest(plan_name="life-a", wave="wave-1", decision="approve", approver="alice@example.com", comment="tests look good",
-                                       machines=machines[1:]))
-    assert {r.machine for r in approved} == set(machines[1:]) and {r.approver for r in approved} == {"alice@example.com"}
+    sign_off(
+        SignOffRequest(
+            plan_name="life-a",
+            wave="wave-1",
+            decision="reject",
+            approver="bob",
+            comment="app owner not ready",
+            machines=[rejected],
+        )
+    )
+    approved = sign_off(
+        SignOffRequest(
+            plan_name="life-a",
+            wave="wave-1",
+            decision="approve",
+            approver="alice@example.com",
+            comment="tests look good",
+            machines=machines[1:],
+        )
+    )
+    assert {r.machine for r in approved} == set(machines[1:]) and {r.approver for r in approved} == {
+        "alice@example.com"
+    }
     ledger = SignOffLedger.load(SignOffLedger.block_name("life-a", "wave-1"))
     assert [r.decision for r in ledger.records] == ["rejected"] + ["approved"] * (len(machines) - 1)
     assert len(_events(emu, "test_cleaned_up")) == len(machines) - 1  # cleaned up after sign-off, as the plan says
@@ -71,7 +95,10 @@ def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None
     assert results[rejected].outcome == "skipped" and "rejected by bob" in results[rejected].detail
     migrated = [r for r in results.values() if r.outcome == "migrated"]
     assert sorted(r.machine for r in migrated) == sorted(machines[1:])
-    assert all(r.new_ip and r.new_ip.startswith("10.20.") and r.old_ip.startswith("172.21.") and r.vm.power_state == "running" for r in migrated)
+    assert all(
+        r.new_ip and r.new_ip.startswith("10.20.") and r.old_ip.startswith("172.21.") and r.vm.power_state == "running"
+        for r in migrated
+    )
     started = _events(emu, "migrate_started")
     assert len(started) == len(machines) - 1 and {e["perform_shutdown"] for e in started} == {"true"}
 
@@ -87,12 +114,18 @@ def test_a_closed_window_is_respected_unless_forced_with_a_reason(start_emulator
     closed_state = cutover(CutoverRequest(plan_name="life-b"), return_state=True)
     closed = closed_state.result()
     assert {r.detail.split(" until ")[0] for r in closed} == {"the maintenance window of wave wave-1 is closed"}
-    assert closed_state.name == "Nothing cut over"  # a run that moved nothing says so in its state, not only in an artifact
-    assert closed_state.message.startswith(f"nothing to cut over: {len(machines)} the maintenance window of wave wave-1 is closed until ")
+    assert (
+        closed_state.name == "Nothing cut over"
+    )  # a run that moved nothing says so in its state, not only in an artifact
+    assert closed_state.message.startswith(
+        f"nothing to cut over: {len(machines)} the maintenance window of wave wave-1 is closed until "
+    )
     assert _events(emu, "migrate_started") == []
     with pytest.raises(ValidationError, match="force_reason"):
         CutoverRequest(plan_name="life-b", force_outside_window=True)
-    forced = cutover(CutoverRequest(plan_name="life-b", force_outside_window=True, force_reason="CAB-1234 emergency change"))
+    forced = cutover(
+        CutoverRequest(plan_name="life-b", force_outside_window=True, force_reason="CAB-1234 emergency change")
+    )
     assert {r.outcome for r in forced} == {"migrated"}
 
 
@@ -101,7 +134,9 @@ def test_a_cutover_that_would_overrun_the_window_is_not_started(start_emulator, 
     run_test_wave("life-c", "wave-1")
     sign_off(SignOffRequest(plan_name="life-c", wave="wave-1", decision="approve", approver="dave", comment="ok"))
     results = cutover(CutoverRequest(plan_name="life-c", fixed_minutes=24 * 60))
-    assert {r.outcome for r in results} == {"skipped"} and all("would end after the window closes" in r.detail for r in results)
+    assert {r.outcome for r in results} == {"skipped"} and all(
+        "would end after the window closes" in r.detail for r in results
+    )
     assert _events(emu, "migrate_started") == []
 
 
@@ -109,7 +144,12 @@ def test_a_failed_migration_reports_the_azure_error_and_the_options(start_emulat
     emu, machines = _replicated_plan(start_emulator, "life-d", 3, seed=34)
     run_test_wave("life-d", "wave-1")
     sign_off(SignOffRequest(plan_name="life-d", wave="wave-1", decision="approve", approver="erin", comment="ok"))
-    emu.admin.add_fault(method="POST", path="/migrate$", lro_error={"code": "SourceVmShutdownFailed", "message": "VMware Tools did not respond."}, count=1)
+    emu.admin.add_fault(
+        method="POST",
+        path="/migrate$",
+        lro_error={"code": "SourceVmShutdownFailed", "message": "VMware Tools did not respond."},
+        count=1,
+    )
     results = cutover(CutoverRequest(plan_name="life-d"))
     (failed,) = [r for r in results if r.outcome == "failed"]
     assert "SourceVmShutdownFailed" in failed.detail and any(o.startswith("roll back") for o in failed.options)
@@ -119,9 +159,17 @@ def test_a_failed_migration_reports_the_azure_error_and_the_options(start_emulat
 
 def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "life-e", 3, seed=35)
-    state = sign_off(SignOffRequest(plan_name="life-e", wave="wave-1", decision="approve", approver="frank", machines=["nosuch", machines[0]]), return_state=True)
+    state = sign_off(
+        SignOffRequest(
+            plan_name="life-e", wave="wave-1", decision="approve", approver="frank", machines=["nosuch", machines[0]]
+        ),
+        return_state=True,
+    )
     message = str(state.result(raise_on_failure=False))
-    assert "'nosuch' is not a machine of wave wave-1" in message and f"'{machines[0]}' has no succeeded test migration" in message
+    assert (
+        "'nosuch' is not a machine of wave wave-1" in message
+        and f"'{machines[0]}' has no succeeded test migration" in message
+    )
     assert SignOffLedger.for_wave("life-e", "wave-1").records == []
     with pytest.raises(ValidationError, match="rejection needs a comment"):
         SignOffRequest(plan_name="life-e", wave="wave-1", decision="reject", approver="frank")
@@ -130,13 +178,25 @@ def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_
 def test_a_planned_shutdown_opt_out_is_honoured_and_recorded(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "life-f", 3, seed=36)
     plan = WavePlanBlock.load("life-f").plan
-    opted = plan.waves[0].machines[0].model_copy(update={"perform_shutdown": False, "shutdown_opt_out_reason": "cluster node: the partner node keeps serving"})
+    opted = (
+        plan.waves[0]
+        .machines[0]
+        .model_copy(
+            update={
+                "perform_shutdown": False,
+                "shutdown_opt_out_reason": "cluster node: the partner node keeps serving",
+            }
+        )
+    )
     plan.waves[0].machines[0] = opted
     WavePlanBlock(plan=plan).save("life-f", overwrite=True)
     run_test_wave("life-f", "wave-1")
     sign_off(SignOffRequest(plan_name="life-f", wave="wave-1", decision="approve", approver="gina", comment="ok"))
     results = {r.machine: r for r in cutover(CutoverRequest(plan_name="life-f"))}
-    assert results[opted.display_name].performed_shutdown is False and "partner node keeps serving" in results[opted.display_name].detail
+    assert (
+        results[opted.display_name].performed_shutdown is False
+        and "partner node keeps serving" in results[opted.display_name].detail
+    )
     shutdowns = {e["machine"]: e["perform_shutdown"] for e in _events(emu, "migrate_started")}
     assert shutdowns == {name: "false" if name == opted.display_name else "true" for name in machines}
     with pytest.raises(ValidationError, match="shutdown_opt_out_reason"):

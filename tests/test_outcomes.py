@@ -3,7 +3,7 @@ failures, and a run that moved nothing says why instead of looking like success.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
@@ -43,7 +43,11 @@ def test_a_cutover_that_moved_nothing_says_why() -> None:
         return CutoverResult(machine="m", item="i", outcome=outcome, detail=detail)  # type: ignore[arg-type]
 
     window = MaintenanceWindow(timezone="Europe/London", days=["Sat"], start=time(22), end=time(5))
-    closed = f"the maintenance window of wave wave-1 is {window.describe_closed(datetime(2026, 12, 2, 12, tzinfo=timezone.utc))}"
+    closed = f"the maintenance window of wave wave-1 is {window.describe_closed(datetime(2026, 12, 2, 12, tzinfo=UTC))}"
     assert closed == "the maintenance window of wave wave-1 is closed until 22:00 Europe/London (Sat 2026-12-05)"
-    results = [result("skipped", "not signed off")] * 28 + [result("skipped", closed)] * 2 + [result("already-migrated", "done")]
+    results = (
+        [result("skipped", "not signed off")] * 28
+        + [result("skipped", closed)] * 2
+        + [result("already-migrated", "done")]
+    )
     assert nothing_moved(results) == f"nothing to cut over: 28 not signed off; 2 {closed}; 1 migrated earlier"

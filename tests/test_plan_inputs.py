@@ -25,7 +25,11 @@ def test_microsofts_sample_workbooks_import(name: str) -> None:
     assert sum(m.ready for m in machines) == 545
     assert {m.readiness for m in machines if not m.ready} == {"Unknown Readiness"}
     first = machines[0]
-    assert (first.machine, first.recommended_size, first.ip_addresses[0]) == ("VM020.WORKGROUP", "Standard_D2s_v3", "172.21.12.27")
+    assert (first.machine, first.recommended_size, first.ip_addresses[0]) == (
+        "VM020.WORKGROUP",
+        "Standard_D2s_v3",
+        "172.21.12.27",
+    )
     assert [d.recommended_type for d in first.disks] == ["Standard_LRS", "Standard_LRS"]
     twins = [m for m in machines if m.machine == "MicrosoftAzureMigration"]
     assert len(twins) == 2 and twins[0].ip_addresses != twins[1].ip_addresses
@@ -61,7 +65,12 @@ def _csv_with(tmp_path: Path, changes: list[dict[str, str]], drop: str | None = 
         ([{"TARGET_MACHINE_NAME": "web server"}], 2, "TARGET_MACHINE_NAME", "whitespace"),
         ([{"TARGET_MACHINE_NAME": "x" * 65}], 2, "TARGET_MACHINE_NAME", "1 to 64"),
         ([{"TARGET_MACHINE_NAME": "a"}, {"TARGET_MACHINE_NAME": "b"}], 3, "SOURCE_MACHINE_NAME", "also at row 2"),
-        ([{"SOURCE_MACHINE_NAME": "a"}, {"SOURCE_MACHINE_NAME": "b"}], 3, "TARGET_MACHINE_NAME", "also the target of row 2"),
+        (
+            [{"SOURCE_MACHINE_NAME": "a"}, {"SOURCE_MACHINE_NAME": "b"}],
+            3,
+            "TARGET_MACHINE_NAME",
+            "also the target of row 2",
+        ),
         ([{"LICENSE_TYPE": "Enterprise"}], 2, "LICENSE_TYPE", "must be one of"),
         ([{"TARGET_DISKTYPE": "SuperFast_LRS"}], 2, "TARGET_DISKTYPE", "must be one of"),
         ([{"TARGET_MACHINE_SIZE": "D2s_v3"}], 2, "TARGET_MACHINE_SIZE", "not an Azure VM size"),
@@ -86,9 +95,20 @@ def test_a_csv_without_a_required_column_is_refused(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(InputRefused) as excinfo:
-        read_migrate_csv(_csv_with(tmp_path, [{"SOURCE_MACHINE_NAME": "a", "TARGET_MACHINE_NAME": "bad name", "OK_TO_MIGRATE": "?"},
-                                              {"SOURCE_MACHINE_NAME": "b", "TARGET_MACHINE_NAME": "b", "LICENSE_TYPE": "x"}]))
-    assert {(p.row, p.field) for p in excinfo.value.problems} == {(2, "TARGET_MACHINE_NAME"), (2, "OK_TO_MIGRATE"), (3, "LICENSE_TYPE")}
+        read_migrate_csv(
+            _csv_with(
+                tmp_path,
+                [
+                    {"SOURCE_MACHINE_NAME": "a", "TARGET_MACHINE_NAME": "bad name", "OK_TO_MIGRATE": "?"},
+                    {"SOURCE_MACHINE_NAME": "b", "TARGET_MACHINE_NAME": "b", "LICENSE_TYPE": "x"},
+                ],
+            )
+        )
+    assert {(p.row, p.field) for p in excinfo.value.problems} == {
+        (2, "TARGET_MACHINE_NAME"),
+        (2, "OK_TO_MIGRATE"),
+        (3, "LICENSE_TYPE"),
+    }
 
 
 def _workbook_with(tmp_path: Path, sheet: str, row: int, column: str, value: object) -> Path:
@@ -112,7 +132,9 @@ def _workbook_with(tmp_path: Path, sheet: str, row: int, column: str, value: obj
         ("All_Assessed_Disks", 10, "Source disk size(GB)", "big", "not a number"),
     ],
 )
-def test_a_bad_workbook_cell_is_named(tmp_path: Path, sheet: str, row: int, column: str, value: object, words: str) -> None:
+def test_a_bad_workbook_cell_is_named(
+    tmp_path: Path, sheet: str, row: int, column: str, value: object, words: str
+) -> None:
     with pytest.raises(InputRefused) as excinfo:
         read_assessment(_workbook_with(tmp_path, sheet, row, column, value))
     problem = excinfo.value.problems[0]

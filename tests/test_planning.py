@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
@@ -72,20 +72,32 @@ def test_microsofts_files_name_machines_this_project_never_discovered(emu: Emula
     with pytest.raises(InputRefused) as excinfo:
         plan_from_csv(machines, read_migrate_csv(FIXTURES / "migrate-at-scale-input.csv"), _settings())
     (problem,) = excinfo.value.problems
-    assert (problem.row, problem.field, problem.reason) == (2, "SOURCE_MACHINE_NAME", "no discovered machine is named 'rthapliyal-cs-01'")
+    assert (problem.row, problem.field, problem.reason) == (
+        2,
+        "SOURCE_MACHINE_NAME",
+        "no discovered machine is named 'rthapliyal-cs-01'",
+    )
     with pytest.raises(InputRefused) as excinfo:
         plan_from_assessment(machines, read_assessment(FIXTURES / "assessment-perf-payg.xlsx"), _settings())
     assert excinfo.value.problems[0].row == 2 and "VM020.WORKGROUP" in excinfo.value.problems[0].reason
 
 
-def test_the_import_flow_saves_a_plan_only_when_every_row_is_valid(start_emulator, prefect_server: None, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_import_flow_saves_a_plan_only_when_every_row_is_valid(
+    start_emulator, prefect_server: None, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     emu: Emulated = start_emulator(machines=30, seed=4)
     emu.target.save("plan-target", overwrite=True)
-    settings = PlanSettings(plan_name="estate-a", target_block="plan-target", window=MaintenanceWindow(timezone="Europe/Berlin", days=["Sat"], start=time(1), end=time(6)))
+    settings = PlanSettings(
+        plan_name="estate-a",
+        target_block="plan-target",
+        window=MaintenanceWindow(timezone="Europe/Berlin", days=["Sat"], start=time(1), end=time(6)),
+    )
     plan = import_plan(PlanImport(source="assessment", path=emu.connection["assessment_workbook"]), settings)
     saved = WavePlanBlock.load("estate-a").plan
     assert saved == plan and saved.waves[0].window.timezone == "Europe/Berlin"
-    state = import_plan(PlanImport(source="assessment", path=emu.connection["assessment_workbook"]), settings, return_state=True)
+    state = import_plan(
+        PlanImport(source="assessment", path=emu.connection["assessment_workbook"]), settings, return_state=True
+    )
     assert state.is_failed() and "exists; set overwrite" in str(state.result(raise_on_failure=False))
 
     bad = tmp_path / "bad.csv"
@@ -95,14 +107,18 @@ def test_the_import_flow_saves_a_plan_only_when_every_row_is_valid(start_emulato
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    refused = import_plan(PlanImport(source="csv", path=str(bad)), settings.model_copy(update={"plan_name": "estate-b"}), return_state=True)
+    refused = import_plan(
+        PlanImport(source="csv", path=str(bad)),
+        settings.model_copy(update={"plan_name": "estate-b"}),
+        return_state=True,
+    )
     assert refused.is_failed() and "row 5, field TARGET_MACHINE_NAME" in str(refused.result(raise_on_failure=False))
     with pytest.raises(ValueError):
         WavePlanBlock.load("estate-b")
 
 
 def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_a_window_crossing_midnight_belongs_to_the_day_it_opened() -> None:
@@ -123,7 +139,14 @@ def test_a_window_keeps_its_local_hours_across_daylight_saving() -> None:
     assert window.open_at(_utc("2026-03-29T03:00:00")) is None  # 05:00 CEST: closed
 
 
-@pytest.mark.parametrize(("field", "value", "words"), [("timezone", "Mars/Olympus", "not an IANA time zone"), ("days", [], "at least 1"), ("end", time(22), "must differ")])
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("timezone", "Mars/Olympus", "not an IANA time zone"),
+        ("days", [], "at least 1"),
+        ("end", time(22), "must differ"),
+    ],
+)
 def test_a_bad_window_is_refused(field: str, value: object, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         MaintenanceWindow(**{"start": time(22), field: value})

@@ -19,17 +19,26 @@ from tests.azure_inputs import discovered
 from tests.conftest import Emulated
 from tests.test_inventory_flow import _latest_artifact
 
+ITEM_TYPE = (
+    "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
+)
+
 
 def _plan(emu: Emulated, name: str, target_block: str) -> list[str]:
     emu.target.save(target_block, overwrite=True)
-    plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
-                                PlanSettings(plan_name=name, target_block=target_block, batch_size=4))
+    plan = plan_from_assessment(
+        [parse_machine(m) for m in discovered(emu)],
+        read_assessment(emu.connection["assessment_workbook"]),
+        PlanSettings(plan_name=name, target_block=target_block, batch_size=4),
+    )
     WavePlanBlock(plan=plan).save(name, overwrite=True)
     return [m.display_name for m in plan.waves[0].machines]
 
 
 def _enables(emu: Emulated) -> Counter[str]:
-    return Counter(name for name, events in emu.admin.history().items() for e in events if e["event"] == "enable_replication")
+    return Counter(
+        name for name, events in emu.admin.history().items() for e in events if e["event"] == "enable_replication"
+    )
 
 
 @pytest.fixture
@@ -47,12 +56,20 @@ def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emula
     stats = emu.admin.stats()
     assert 1 < stats["peak_concurrent_initial_replications"] <= 5
     assert _enables(emu) == Counter({name: 1 for name in machines})
-    states = {m["display_name"]: m["migration_item"]["state"] for m in emu.admin.state()["machines"] if m["migration_item"]}
+    states = {
+        m["display_name"]: m["migration_item"]["state"] for m in emu.admin.state()["machines"] if m["migration_item"]
+    }
     assert set(states) == set(machines) and set(states.values()) == {"Replicating"}
-    assert stats["requests"].get("GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems", 0) == 0
+    assert stats["requests"].get(f"GET {ITEM_TYPE}", 0) == 0
 
-    board = asyncio.run(_latest_artifact("wave-board-rep-a-wave-1"))  # the wave board: where every machine stands and what comes next
-    assert board.type == "table" and board.data.count('"stage": "seeded"') == len(machines) and board.data.count('"next_step": "test migration"') == len(machines)
+    board = asyncio.run(
+        _latest_artifact("wave-board-rep-a-wave-1")
+    )  # the wave board: where every machine stands and what comes next
+    assert (
+        board.type == "table"
+        and board.data.count('"stage": "seeded"') == len(machines)
+        and board.data.count('"next_step": "test migration"') == len(machines)
+    )
 
     again = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
     assert sorted(again.adopted) == sorted(machines) and not again.seeded
@@ -66,8 +83,15 @@ def test_machines_already_seeding_are_adopted_and_hold_a_slot(start_emulator, sm
     machines = _plan(emu, "rep-b", "rep-target-b")
     c = emu.connection
     first = next(m for m in discovered(emu) if m["properties"]["displayName"] == machines[0])
-    emu.target.site_recovery_client().replication_migration_items.begin_create(emu.rg, emu.vault, c["fabric"], c["container"], first["name"],
-                                                                               build_enable_input(c, first, target_vm_name=machines[0]), polling=False)
+    emu.target.site_recovery_client().replication_migration_items.begin_create(
+        emu.rg,
+        emu.vault,
+        c["fabric"],
+        c["container"],
+        first["name"],
+        build_enable_input(c, first, target_vm_name=machines[0]),
+        polling=False,
+    )
     summary = replicate_wave("rep-b", "wave-1", poll_interval=0.3)
     assert summary.adopted == [machines[0]] and len(summary.seeded) == len(machines) - 1
     assert _enables(emu)[machines[0]] == 1
@@ -80,9 +104,14 @@ def test_polling_cost_does_not_grow_with_the_wave(start_emulator, small_limit: N
     replicate_wave("rep-c", "wave-1", poll_interval=0.5)
     requests = emu.admin.stats()["requests"]
     lists = requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"]
-    enables = requests["PUT Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"]
+    enables = requests[
+        "PUT "
+        "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
+    ]
     assert enables == 12 - sum(1 for m in emu.admin.state()["machines"] if m["readiness"] == "Not Ready For Azure")
-    assert not any(label.startswith("GET replicationOperation") for label in requests)  # enables are not polled one by one
+    assert not any(
+        label.startswith("GET replicationOperation") for label in requests
+    )  # enables are not polled one by one
     assert lists >= 2
 
 
@@ -91,14 +120,24 @@ def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator, smal
     machines = _plan(emu, "rep-d", "rep-target-d")
     plan = WavePlanBlock.load("rep-d").plan
     broken = plan.waves[0].machines[0]
-    emu.admin.add_fault(method="PUT", path=f"/replicationMigrationItems/{broken.source_name}$", status=400, code="InvalidParameter",
-                        message="The disk is not supported.")
+    emu.admin.add_fault(
+        method="PUT",
+        path=f"/replicationMigrationItems/{broken.source_name}$",
+        status=400,
+        code="InvalidParameter",
+        message="The disk is not supported.",
+    )
     state = replicate_wave("rep-d", "wave-1", poll_interval=0.3, return_state=True)
     summary = state.result()
     assert state.is_completed() and state.name == "1 failed" and broken.display_name in (state.message or "")
-    assert list(summary.failed) == [broken.display_name] and "InvalidParameter: The disk is not supported." in summary.failed[broken.display_name]
+    assert (
+        list(summary.failed) == [broken.display_name]
+        and "InvalidParameter: The disk is not supported." in summary.failed[broken.display_name]
+    )
     assert sorted(summary.seeded) == sorted(m for m in machines if m != broken.display_name)
 
-    tests = {r.machine: r for r in run_test_wave("rep-d", "wave-1", poll_interval=0.3)}  # the machine without replication is a row, not a crash
+    tests = {
+        r.machine: r for r in run_test_wave("rep-d", "wave-1", poll_interval=0.3)
+    }  # the machine without replication is a row, not a crash
     assert tests[broken.display_name].skipped and "not replicating yet" in tests[broken.display_name].detail
     assert all(tests[m].passed for m in machines if m != broken.display_name)

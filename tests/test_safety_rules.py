@@ -15,8 +15,8 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks.azure import AzureMigrationTarget
-from blocks.plan import WavePlanBlock
 from blocks.onprem import ConfinementError, DiskFile, HttpBackupCatalog, LocalDatastore
+from blocks.plan import WavePlanBlock
 from emulator.config import EmulatorConfig
 from emulator.server import EmulatorThread
 from flows.cutover import CutoverRequest, cutover
@@ -36,13 +36,31 @@ HOSTILE_NAMES = ["a/../b", "../web-02", "/etc", "..", ".", "a%2F..%2Fb", "web-02
 
 
 def _machine(name: str = "web-01", item: str = "item-1", **fields: object) -> MachinePlan:
-    return MachinePlan(source_name=item, machine_id=f"{SITE}/{item}", display_name=name, os_type="Linux", target_vm_name="vm-1",
-                       target_vm_size="Standard_D2s_v3", disks=[PlannedDisk(uuid="d", size_gb=10, is_os=True)], **fields)  # type: ignore[arg-type]
+    return MachinePlan(
+        source_name=item,
+        machine_id=f"{SITE}/{item}",
+        display_name=name,
+        os_type="Linux",
+        target_vm_name="vm-1",
+        target_vm_size="Standard_D2s_v3",
+        disks=[PlannedDisk(uuid="d", size_gb=10, is_os=True)],
+        **fields,
+    )  # type: ignore[arg-type]
 
 
 def _discovered(name: str, item: str) -> DiscoveredMachine:
-    return DiscoveredMachine(id=f"{SITE}/{item}", name=item, display_name=name, os_type="Linux", os_name="", cores=1, memory_mb=1, disks=[],
-                             ip_addresses=[], power_status="ON")
+    return DiscoveredMachine(
+        id=f"{SITE}/{item}",
+        name=item,
+        display_name=name,
+        os_type="Linux",
+        os_name="",
+        cores=1,
+        memory_mb=1,
+        disks=[],
+        ip_addresses=[],
+        power_status="ON",
+    )
 
 
 def _datastore(tmp_path: Path) -> tuple[LocalDatastore, Path]:
@@ -81,11 +99,17 @@ def test_a_name_that_is_a_path_reaches_no_file(tmp_path: Path, name: str) -> Non
 def test_the_datastore_deletes_only_the_named_servers_own_regular_files(tmp_path: Path) -> None:
     store, root = _datastore(tmp_path)
     other = DiskFile(path=str(root / "web-02" / "web-02_scsi0_0-flat.vmdk"), size_bytes=4)
-    for attempt in (other, DiskFile(path=str(root / "web-01" / ".." / "web-02" / "web-02_scsi0_0-flat.vmdk"), size_bytes=4),
-                    DiskFile(path=str(tmp_path / "outside" / "other-flat.vmdk"), size_bytes=4), DiskFile(path=str(root / "web-01" / "notes.txt"), size_bytes=1)):
+    for attempt in (
+        other,
+        DiskFile(path=str(root / "web-01" / ".." / "web-02" / "web-02_scsi0_0-flat.vmdk"), size_bytes=4),
+        DiskFile(path=str(tmp_path / "outside" / "other-flat.vmdk"), size_bytes=4),
+        DiskFile(path=str(root / "web-01" / "notes.txt"), size_bytes=1),
+    ):
         with pytest.raises(ConfinementError):
             store.delete("web-01", attempt)
-    assert store.disk_files("web-03") == [] and (root / "WEB-03").is_dir()  # a name that differs only in case is another server
+    assert (
+        store.disk_files("web-03") == [] and (root / "WEB-03").is_dir()
+    )  # a name that differs only in case is another server
     with pytest.raises(ConfinementError):
         store.delete("web-03", DiskFile(path=str(root / "WEB-03" / "WEB-03_scsi0_0-flat.vmdk"), size_bytes=4))
 
@@ -128,7 +152,12 @@ def _first_server(emu: Emulated) -> str:
 
 
 def test_on_prem_identity_comes_from_discovery_alone() -> None:
-    discovered = [_discovered("web-01", "item-1"), _discovered("web-02", "item-2"), _discovered("db-01", "item-3"), _discovered("DB-01", "item-4")]
+    discovered = [
+        _discovered("web-01", "item-1"),
+        _discovered("web-02", "item-2"),
+        _discovered("db-01", "item-3"),
+        _discovered("DB-01", "item-4"),
+    ]
     assert onprem_identity(_machine("web-01", "item-1"), discovered) == "web-01"
     for machine, words in [
         (_machine("web-02", "item-1"), "discovery calls it 'web-01'"),  # the plan's name for item-1 is another server's
@@ -142,14 +171,24 @@ def test_on_prem_identity_comes_from_discovery_alone() -> None:
 
 def test_the_clean_up_acts_on_the_confirmed_identity_only(tmp_path: Path) -> None:
     store, root = _datastore(tmp_path)
-    held = _clean_up_onprem(OnPremIdentity(server=None, problem="the plan calls the machine 'web-02' but discovery calls it 'web-01'"),
-                            None, store, PASSED, execute=True)
-    assert [(a.outcome, a.detail) for a in held] == [("held", "on-prem copies kept: the plan calls the machine 'web-02' but discovery calls it 'web-01'")]
+    held = _clean_up_onprem(
+        OnPremIdentity(server=None, problem="the plan calls the machine 'web-02' but discovery calls it 'web-01'"),
+        None,
+        store,
+        PASSED,
+        execute=True,
+    )
+    assert [(a.outcome, a.detail) for a in held] == [
+        ("held", "on-prem copies kept: the plan calls the machine 'web-02' but discovery calls it 'web-01'")
+    ]
     refused = _clean_up_onprem(OnPremIdentity(server="../web-02"), None, store, PASSED, execute=True)
     assert refused[0].outcome == "held" and "path separator" in refused[0].detail
     done = _clean_up_onprem(OnPremIdentity(server="web-01"), None, store, PASSED, execute=True)
     assert [a.outcome for a in done] == ["done"]
-    assert not (root / "web-01" / "web-01_scsi0_0-flat.vmdk").exists() and (root / "web-02" / "web-02_scsi0_0-flat.vmdk").exists()
+    assert (
+        not (root / "web-01" / "web-01_scsi0_0-flat.vmdk").exists()
+        and (root / "web-02" / "web-02_scsi0_0-flat.vmdk").exists()
+    )
 
 
 @pytest.mark.parametrize("name", ["a/../b", "..", "a%2Fb", "x\x00y", "web-01 "])
@@ -159,7 +198,10 @@ def test_a_plan_refuses_a_machine_name_that_is_a_path(name: str) -> None:
     with pytest.raises(ValidationError, match="never a path"):
         _machine("web-01", item=name)
     with pytest.raises(ValidationError, match="machine_id"):
-        MachinePlan.model_validate(_machine().model_dump() | {"machine_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/x"})
+        MachinePlan.model_validate(
+            _machine().model_dump()
+            | {"machine_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/x"}
+        )
     with pytest.raises(ValidationError, match="test_subnet"):
         _machine(test_subnet="../default")
 
@@ -173,24 +215,42 @@ def test_a_test_waiver_needs_a_real_reason_and_who_gave_it() -> None:
     with pytest.raises(ValidationError, match="test_waived_by"):
         _machine(test_waiver_reason="vendor appliance, tested by the vendor", test_waived_by="  ")
     waived = _machine(test_waiver_reason="vendor appliance, tested by the vendor", test_waived_by="alice@example.com")
-    assert waived.test_waived and waived.waiver_note == "test migration waived by alice@example.com: vendor appliance, tested by the vendor"
+    assert (
+        waived.test_waived
+        and waived.waiver_note == "test migration waived by alice@example.com: vendor appliance, tested by the vendor"
+    )
     assert not _machine().test_waived and _machine().waiver_note is None
 
 
 def test_the_production_network_is_refused_as_the_test_network(emu: Emulated) -> None:
     fields = emu.target.model_dump(exclude={"credentials"}) | {"credentials": emu.target.credentials}
     production = emu.connection["target_network_id"]
-    for test_network in (production, production.upper(), f"{production}/subnets/{emu.connection['target_subnet']}", f"{production}/"):
+    for test_network in (
+        production,
+        production.upper(),
+        f"{production}/subnets/{emu.connection['target_subnet']}",
+        f"{production}/",
+    ):
         with pytest.raises(ValidationError, match="production network"):
             AzureMigrationTarget(**fields | {"test_network_id": test_network})
     with pytest.raises(ValidationError, match="virtual network's resource id"):
-        AzureMigrationTarget(**fields | {"test_network_id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/n"})
+        AzureMigrationTarget(
+            **fields
+            | {"test_network_id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/n"}
+        )
 
     assert isolation_problem(emu.target) is None
     network = emu.target.network_client()
-    test_rg, test_vnet = emu.connection["test_network_id"].split("/")[4], emu.connection["test_network_id"].rsplit("/", 1)[1]
-    network.virtual_network_peerings.begin_create_or_update(test_rg, test_vnet, "to-prod", VirtualNetworkPeering(
-        remote_virtual_network=SubResource(id=production), allow_virtual_network_access=True)).result()
+    test_rg, test_vnet = (
+        emu.connection["test_network_id"].split("/")[4],
+        emu.connection["test_network_id"].rsplit("/", 1)[1],
+    )
+    network.virtual_network_peerings.begin_create_or_update(
+        test_rg,
+        test_vnet,
+        "to-prod",
+        VirtualNetworkPeering(remote_virtual_network=SubResource(id=production), allow_virtual_network_access=True),
+    ).result()
     problem = isolation_problem(emu.target)
     assert problem is not None and "peered with the production network (to-prod, Initiated)" in problem
 
@@ -198,16 +258,32 @@ def test_the_production_network_is_refused_as_the_test_network(emu: Emulated) ->
 def test_the_emulator_refuses_a_peering_of_overlapping_networks(emu: Emulated) -> None:
     network = emu.target.network_client()
     rg = emu.connection["target_network_id"].split("/")[4]
-    network.virtual_networks.begin_create_or_update(rg, "copy-of-prod", VirtualNetwork(
-        location=emu.connection["region"], address_space=AddressSpace(address_prefixes=["10.20.0.0/16"]))).result()
+    network.virtual_networks.begin_create_or_update(
+        rg,
+        "copy-of-prod",
+        VirtualNetwork(
+            location=emu.connection["region"], address_space=AddressSpace(address_prefixes=["10.20.0.0/16"])
+        ),
+    ).result()
     with pytest.raises(HttpResponseError) as refused:
-        network.virtual_network_peerings.begin_create_or_update(rg, "copy-of-prod", "to-prod", VirtualNetworkPeering(
-            remote_virtual_network=SubResource(id=emu.connection["target_network_id"]))).result()
+        network.virtual_network_peerings.begin_create_or_update(
+            rg,
+            "copy-of-prod",
+            "to-prod",
+            VirtualNetworkPeering(remote_virtual_network=SubResource(id=emu.connection["target_network_id"])),
+        ).result()
     assert refused.value.error.code == "VnetAddressSpacesOverlap"
 
 
 def test_flow_parameters_are_bounded_before_a_run_starts() -> None:
-    for bad in ({"poll_interval": -1}, {"poll_interval": 0}, {"poll_interval": 86400}, {"batch": 0}, {"wave": "../x"}, {"plan_name": "Plan A"}):
+    for bad in (
+        {"poll_interval": -1},
+        {"poll_interval": 0},
+        {"poll_interval": 86400},
+        {"batch": 0},
+        {"wave": "../x"},
+        {"plan_name": "Plan A"},
+    ):
         with pytest.raises(ParameterTypeError):
             replicate_wave.validate_parameters({"plan_name": "plan", "wave": "wave-1"} | bad)
     schema = replicate_wave.parameters.model_dump()["properties"]["poll_interval"]
@@ -216,14 +292,21 @@ def test_flow_parameters_are_bounded_before_a_run_starts() -> None:
         CutoverRequest(plan_name="plan", fixed_minutes=1)
     with pytest.raises(ValidationError, match="greater than 0"):
         CutoverRequest(plan_name="plan", fixed_minutes=0, prediction_reason="we measured it")
-    assert CutoverRequest(plan_name="plan", fixed_minutes=5, prediction_reason="measured at 4 min in the rehearsal").fixed_minutes == 5
+    assert (
+        CutoverRequest(
+            plan_name="plan", fixed_minutes=5, prediction_reason="measured at 4 min in the rehearsal"
+        ).fixed_minutes
+        == 5
+    )
     with pytest.raises(ValidationError):
         MigrateWaveRequest(plan_name="plan", wave="wave-1", poll_interval=-5)
     with pytest.raises(ValidationError):
         MigrateWaveRequest(plan_name="plan", wave="wave-1", pre_approved_by="  ")
 
 
-def test_files_holding_secrets_are_private_from_their_first_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_holding_secrets_are_private_from_their_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(os, "chmod", lambda *a, **k: None)  # narrowing afterwards does not count
     monkeypatch.setattr(Path, "chmod", lambda *a, **k: None)
     old = os.umask(0o022)
@@ -240,22 +323,42 @@ def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(start_emulator,
     emu, machines = _replicated_plan(start_emulator, "safe-w", 2, seed=41)
     plan = WavePlanBlock.load("safe-w").plan
     with pytest.raises(ValidationError, match="needs a written reason"):
-        MachinePlan.model_validate(plan.waves[0].machines[0].model_dump() | {"test_waiver_reason": "  ", "test_waived_by": "ivy"})
-    waived = plan.waves[0].machines[0].model_copy(update={"test_waiver_reason": "appliance image, tested by its vendor", "test_waived_by": "ivy"})
+        MachinePlan.model_validate(
+            plan.waves[0].machines[0].model_dump() | {"test_waiver_reason": "  ", "test_waived_by": "ivy"}
+        )
+    waived = (
+        plan.waves[0]
+        .machines[0]
+        .model_copy(update={"test_waiver_reason": "appliance image, tested by its vendor", "test_waived_by": "ivy"})
+    )
     plan.waves[0].machines[0] = waived
     WavePlanBlock(plan=plan).save("safe-w", overwrite=True)
     results = {r.machine: r for r in cutover(CutoverRequest(plan_name="safe-w"))}
     assert results[waived.display_name].outcome == "migrated"
-    assert results[waived.display_name].test_waiver == "test migration waived by ivy: appliance image, tested by its vendor"
+    assert (
+        results[waived.display_name].test_waiver
+        == "test migration waived by ivy: appliance image, tested by its vendor"
+    )
     other = next(m for m in machines if m != waived.display_name)
-    assert (results[other].outcome, results[other].detail, results[other].test_waiver) == ("skipped", "no succeeded test migration", None)
+    assert (results[other].outcome, results[other].detail, results[other].test_waiver) == (
+        "skipped",
+        "no succeeded test migration",
+        None,
+    )
 
 
 def test_no_test_vm_goes_to_a_test_network_peered_with_production(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "safe-t", 2, seed=42)
-    test_rg, test_vnet = emu.connection["test_network_id"].split("/")[4], emu.connection["test_network_id"].rsplit("/", 1)[1]
-    emu.target.network_client().virtual_network_peerings.begin_create_or_update(test_rg, test_vnet, "shortcut", VirtualNetworkPeering(
-        remote_virtual_network=SubResource(id=emu.connection["target_network_id"]))).result()
+    test_rg, test_vnet = (
+        emu.connection["test_network_id"].split("/")[4],
+        emu.connection["test_network_id"].rsplit("/", 1)[1],
+    )
+    emu.target.network_client().virtual_network_peerings.begin_create_or_update(
+        test_rg,
+        test_vnet,
+        "shortcut",
+        VirtualNetworkPeering(remote_virtual_network=SubResource(id=emu.connection["target_network_id"])),
+    ).result()
     reports = run_test_wave("safe-t", "wave-1", poll_interval=0.3)
     assert sorted(r.machine for r in reports) == sorted(machines) and not any(r.passed for r in reports)
     assert all("peered with the production network (shortcut, Initiated)" in r.detail for r in reports)
@@ -270,8 +373,10 @@ def test_the_api_refuses_out_of_range_parameters_before_a_run_starts(prefect_ser
     from deployments.setup import setup
 
     setup(NightlyCutover())
-    for name, parameters in [("replicate-wave/replicate-wave", {"plan_name": "p", "wave": "wave-1", "poll_interval": -1}),
-                             ("cutover/cutover-now", {"request": {"plan_name": "p", "fixed_minutes": 0}}),
-                             ("cleanup-wave/cleanup-wave", {"request": {"plan_name": "p", "wave": "../w", "policy_block": "c"}})]:
+    for name, parameters in [
+        ("replicate-wave/replicate-wave", {"plan_name": "p", "wave": "wave-1", "poll_interval": -1}),
+        ("cutover/cutover-now", {"request": {"plan_name": "p", "fixed_minutes": 0}}),
+        ("cleanup-wave/cleanup-wave", {"request": {"plan_name": "p", "wave": "../w", "policy_block": "c"}}),
+    ]:
         with pytest.raises(PrefectHTTPStatusError, match="Validation failed"):
             run_deployment(name, parameters=parameters, timeout=0)

@@ -45,7 +45,10 @@ def postgres_prefect(tmp_path: Path) -> Iterator[LocalPrefect]:
     name = f"wavelift_scale_out_{os.getpid()}"
     asyncio.run(_database("create", name))
     try:
-        with LocalPrefect(tmp_path / "prefect", database_url=POSTGRES + name) as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with (
+            LocalPrefect(tmp_path / "prefect", database_url=POSTGRES + name) as server,
+            temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+        ):
             yield server
     finally:
         asyncio.run(_database("drop", name))
@@ -56,17 +59,28 @@ def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefe
     emu = start_emulator(machines=240, seed=5, speed=400, retry_after=2)
     setup(NightlyCutover())
     emu.target.save("scale-target", overwrite=True)
-    plan = plan_from_assessment([parse_machine(m) for m in discovered(emu)], read_assessment(emu.connection["assessment_workbook"]),
-                                PlanSettings(plan_name="scale", target_block="scale-target", window=_window(True)))
+    plan = plan_from_assessment(
+        [parse_machine(m) for m in discovered(emu)],
+        read_assessment(emu.connection["assessment_workbook"]),
+        PlanSettings(plan_name="scale", target_block="scale-target", window=_window(True)),
+    )
     WavePlanBlock(plan=plan).save("scale", overwrite=True)
     batches = plan.waves[0].batches()
     assert len(batches) >= 2 and len(batches[0]) + len(batches[1]) > 100
     workers = ["worker-a", "worker-b"]
     for name in workers:
-        postgres_prefect.start_worker(WORK_POOL, name, limit=1)  # one run each: two batch runs must land on different workers
+        postgres_prefect.start_worker(
+            WORK_POOL, name, limit=1
+        )  # one run each: two batch runs must land on different workers
 
-    runs = [run_deployment("replicate-wave/replicate-wave", parameters={"plan_name": "scale", "wave": "wave-1", "poll_interval": 1.0, "batch": number},
-                           timeout=0) for number in range(1, len(batches) + 1)]
+    runs = [
+        run_deployment(
+            "replicate-wave/replicate-wave",
+            parameters={"plan_name": "scale", "wave": "wave-1", "poll_interval": 1.0, "batch": number},
+            timeout=0,
+        )
+        for number in range(1, len(batches) + 1)
+    ]
     with get_client(sync_client=True) as client:
         while not all((state := client.read_flow_run(run.id).state) and state.is_final() for run in runs):
             time.sleep(2)
@@ -78,7 +92,11 @@ def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefe
     logs = {name: (postgres_prefect.log_dir / f"worker-{name}.log").read_text() for name in workers}
     assert all(any(str(r.id) in log for r in finished) for log in logs.values()), "each worker ran part of the wave"
     state = emu.admin.state()
-    replicated = {i["properties"]["machineName"] for i in state["migration_items"] if i["properties"]["migrationState"] == "Replicating"}
+    replicated = {
+        i["properties"]["machineName"]
+        for i in state["migration_items"]
+        if i["properties"]["migrationState"] == "Replicating"
+    }
     assert replicated == {m.display_name for m in plan.waves[0].machines}
     # two batch runs of 100 want ~200 slots at once and seeding takes ~8 s at x400: the limit is what stops them at 100
     assert 80 <= state["stats"]["peak_concurrent_initial_replications"] <= 100

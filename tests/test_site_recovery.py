@@ -8,8 +8,19 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from tests.azure_inputs import build_cleanup_input, build_enable_input, build_migrate_input, build_test_migrate_input, discovered
+from tests.azure_inputs import (
+    build_cleanup_input,
+    build_enable_input,
+    build_migrate_input,
+    build_test_migrate_input,
+    discovered,
+)
 from tests.conftest import Emulated
+
+RG = "/subscriptions/s/resourceGroups/r"
+ITEM_TYPE = (
+    "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
+)
 
 
 def _items(emu: Emulated):  # type: ignore[no-untyped-def]
@@ -18,7 +29,13 @@ def _items(emu: Emulated):  # type: ignore[no-untyped-def]
 
 def _enable(emu: Emulated, machine: dict, **overrides) -> m.MigrationItem:  # type: ignore[no-untyped-def]
     c = emu.connection
-    return _items(emu).begin_create(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_enable_input(c, machine, **overrides)).result()
+    return (
+        _items(emu)
+        .begin_create(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_enable_input(c, machine, **overrides)
+        )
+        .result()
+    )
 
 
 def _wait_until(emu: Emulated, condition, step: float = 300.0) -> None:  # type: ignore[no-untyped-def]
@@ -70,14 +87,23 @@ def test_one_machine_from_replication_to_migrated(emu: Emulated) -> None:
     assert {"TestMigrate", "Migrate", "DisableMigration"} <= set(item.properties.allowed_operations)
     assert details.last_recovery_point_id.startswith(item.id + "/migrationRecoveryPoints/")
 
-    item = items.begin_test_migrate(emu.rg, emu.vault, fabric, container, name, build_test_migrate_input(c["test_network_id"], details.last_recovery_point_id)).result()
+    item = items.begin_test_migrate(
+        emu.rg,
+        emu.vault,
+        fabric,
+        container,
+        name,
+        build_test_migrate_input(c["test_network_id"], details.last_recovery_point_id),
+    ).result()
     assert item.properties.test_migrate_state == m.TestMigrationState.TEST_MIGRATION_SUCCEEDED
     assert item.properties.test_migrate_state_description == "Test migration cleanup pending"
     compute, network = emu.target.compute_client(), emu.target.network_client()
     test_vm = compute.virtual_machines.get(c["target_resource_group"], "erp-app-azure-test", expand="instanceView")
     assert "PowerState/running" in [s.code for s in test_vm.instance_view.statuses]
     test_nic = network.network_interfaces.get(c["target_resource_group"], "erp-app-azure-test-nic")
-    assert test_nic.ip_configurations[0].subnet.id.lower() == f"{c['test_network_id']}/subnets/{c['test_subnet']}".lower()
+    assert (
+        test_nic.ip_configurations[0].subnet.id.lower() == f"{c['test_network_id']}/subnets/{c['test_subnet']}".lower()
+    )
 
     item = items.begin_test_migrate_cleanup(emu.rg, emu.vault, fabric, container, name, build_cleanup_input()).result()
     assert item.properties.test_migrate_state == m.TestMigrationState.NONE
@@ -96,8 +122,16 @@ def test_one_machine_from_replication_to_migrated(emu: Emulated) -> None:
     source = next(x for x in discovered(emu) if x["name"] == name)
     assert source["properties"]["powerStatus"] == "OFF"
 
-    jobs = {j.properties.scenario_name: j.properties.state for j in emu.target.site_recovery_client().replication_jobs.list(emu.rg, emu.vault)}
-    assert jobs == {"EnableMigration": "Succeeded", "TestMigration": "Succeeded", "TestMigrationCleanup": "Succeeded", "Migration": "Succeeded"}
+    jobs = {
+        j.properties.scenario_name: j.properties.state
+        for j in emu.target.site_recovery_client().replication_jobs.list(emu.rg, emu.vault)
+    }
+    assert jobs == {
+        "EnableMigration": "Succeeded",
+        "TestMigration": "Succeeded",
+        "TestMigrationCleanup": "Succeeded",
+        "Migration": "Succeeded",
+    }
 
     items.begin_delete(emu.rg, emu.vault, fabric, container, name).result()
     with pytest.raises(ResourceNotFoundError):
@@ -105,27 +139,50 @@ def test_one_machine_from_replication_to_migrated(emu: Emulated) -> None:
     assert compute.virtual_machines.get(c["target_resource_group"], "erp-app-azure").name == "erp-app-azure"
 
     events = [e["event"] for e in emu.admin.history()[machine["properties"]["displayName"]]]
-    assert events == ["enable_replication", "seeded", "test_migrate_started", "test_migrated", "test_cleaned_up",
-                      "migrate_started", "source_shutdown", "migrated", "replication_removed"]
+    assert events == [
+        "enable_replication",
+        "seeded",
+        "test_migrate_started",
+        "test_migrated",
+        "test_cleaned_up",
+        "migrate_started",
+        "source_shutdown",
+        "migrated",
+        "replication_removed",
+    ]
     migrated = next(e for e in emu.admin.history()[machine["properties"]["displayName"]] if e["event"] == "migrated")
-    assert migrated["perform_shutdown"] == "true" and migrated["private_ip"] == nic.ip_configurations[0].private_ip_address
+    assert (
+        migrated["perform_shutdown"] == "true" and migrated["private_ip"] == nic.ip_configurations[0].private_ip_address
+    )
 
 
 def test_migrate_without_shutdown_leaves_the_source_running(emu: Emulated) -> None:
     c = emu.connection
     machine = _replicating_machine(emu, 1)
-    _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input("false")).result()
+    _items(emu).begin_migrate(
+        emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input("false")
+    ).result()
     assert next(x for x in discovered(emu) if x["name"] == machine["name"])["properties"]["powerStatus"] == "ON"
-    assert [e for e in emu.admin.history()[machine["properties"]["displayName"]] if e["event"] == "migrate_started"][0]["perform_shutdown"] == "false"
+    assert [e for e in emu.admin.history()[machine["properties"]["displayName"]] if e["event"] == "migrate_started"][0][
+        "perform_shutdown"
+    ] == "false"
 
 
 @pytest.mark.parametrize(
     ("overrides", "code", "words"),
     [
-        ({"vmware_machine_id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.OffAzure/VMwareSites/s/machines/nope"}, "DiscoveredMachineNotFound", "nope"),
+        (
+            {"vmware_machine_id": f"{RG}/providers/Microsoft.OffAzure/VMwareSites/s/machines/nope"},
+            "DiscoveredMachineNotFound",
+            "nope",
+        ),
         ({"target_vm_name": "bad name!"}, "InvalidTargetVmName", "bad name!"),
         ({"target_vm_name": "x" * 65}, "InvalidTargetVmName", "64"),
-        ({"target_network_id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/missing"}, "TargetNetworkNotFound", "missing"),
+        (
+            {"target_network_id": f"{RG}/providers/Microsoft.Network/virtualNetworks/missing"},
+            "TargetNetworkNotFound",
+            "missing",
+        ),
         ({"target_subnet_name": "nosuchsubnet"}, "TargetSubnetNotFound", "nosuchsubnet"),
         ({"license_type": "Enterprise"}, "InvalidProviderSpecificInput", "licenseType"),
         ({"disks_to_include": []}, "InvalidProviderSpecificInput", "disksToInclude"),
@@ -169,7 +226,9 @@ def test_actions_are_refused_until_seeding_is_done(emu: Emulated) -> None:
     machine = discovered(emu)[0]
     _enable(emu, machine)
     with pytest.raises(HttpResponseError) as excinfo:
-        _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()).result()
+        _items(emu).begin_migrate(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()
+        ).result()
     assert _azure_error(excinfo) == (400, "OperationNotAllowed")
     assert "InitialSeedingInProgress" in excinfo.value.error.message  # type: ignore[union-attr]
     assert [e["event"] for e in emu.admin.history()[machine["properties"]["displayName"]]] == ["enable_replication"]
@@ -178,18 +237,33 @@ def test_actions_are_refused_until_seeding_is_done(emu: Emulated) -> None:
 def test_a_failed_migration_ends_the_lro_with_the_azure_error(emu: Emulated) -> None:
     c = emu.connection
     machine = _replicating_machine(emu)
-    emu.admin.add_fault(method="POST", path="/migrate$", lro_error={"code": "MigrationFailedDueToTargetQuota", "message": "Quota exceeded for Standard_D2s_v3."}, count=1)
+    emu.admin.add_fault(
+        method="POST",
+        path="/migrate$",
+        lro_error={"code": "MigrationFailedDueToTargetQuota", "message": "Quota exceeded for Standard_D2s_v3."},
+        count=1,
+    )
     with pytest.raises(HttpResponseError) as excinfo:
-        _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()).result()
+        _items(emu).begin_migrate(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()
+        ).result()
     assert excinfo.value.error.code == "MigrationFailedDueToTargetQuota"  # type: ignore[union-attr]
     item = _items(emu).get(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"])
     assert item.properties.migration_state == m.MigrationState.MIGRATION_FAILED
     assert m.MigrationItemOperation.MIGRATE in item.properties.allowed_operations
-    failed = next(j for j in emu.target.site_recovery_client().replication_jobs.list(emu.rg, emu.vault) if j.properties.scenario_name == "Migration")
+    failed = next(
+        j
+        for j in emu.target.site_recovery_client().replication_jobs.list(emu.rg, emu.vault)
+        if j.properties.scenario_name == "Migration"
+    )
     assert failed.properties.state == "Failed"
     assert failed.properties.errors[0].service_error_details.code == "MigrationFailedDueToTargetQuota"
     # the retry the operator chooses succeeds
-    item = _items(emu).begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()).result()
+    item = (
+        _items(emu)
+        .begin_migrate(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input())
+        .result()
+    )
     assert item.properties.migration_state == m.MigrationState.MIGRATION_SUCCEEDED
 
 
@@ -200,15 +274,28 @@ def test_resync_pause_and_resume(emu: Emulated) -> None:
     args = (emu.rg, emu.vault, c["fabric"], c["container"], machine["name"])
     _enable(emu, machine)
     _wait_replicating(emu, machine["name"])
-    item = items.begin_resync(*args, m.ResyncInput(properties=m.ResyncInputProperties(provider_specific_details=m.VMwareCbtResyncInput(skip_cbt_reset="true")))).result()
+    item = items.begin_resync(
+        *args,
+        m.ResyncInput(
+            properties=m.ResyncInputProperties(provider_specific_details=m.VMwareCbtResyncInput(skip_cbt_reset="true"))
+        ),
+    ).result()
     assert item.properties.provider_specific_details.resync_state == "StartedResynchronization"
     assert item.properties.allowed_operations == []
     _wait_until(emu, lambda: items.get(*args).properties.provider_specific_details.resync_state == "None")
-    item = items.begin_pause_replication(*args, m.PauseReplicationInput(properties=m.PauseReplicationInputProperties(instance_type="VMwareCbt"))).result()
+    item = items.begin_pause_replication(
+        *args, m.PauseReplicationInput(properties=m.PauseReplicationInputProperties(instance_type="VMwareCbt"))
+    ).result()
     assert item.properties.migration_state == m.MigrationState.PROTECTION_SUSPENDED
     assert item.properties.allowed_operations == ["ResumeReplication", "DisableMigration"]
-    item = items.begin_resume_replication(*args, m.ResumeReplicationInput(properties=m.ResumeReplicationInputProperties(
-        provider_specific_details=m.VMwareCbtResumeReplicationInput(delete_migration_resources="false")))).result()
+    item = items.begin_resume_replication(
+        *args,
+        m.ResumeReplicationInput(
+            properties=m.ResumeReplicationInputProperties(
+                provider_specific_details=m.VMwareCbtResumeReplicationInput(delete_migration_resources="false")
+            )
+        ),
+    ).result()
     assert item.properties.migration_state == m.MigrationState.REPLICATING
 
 
@@ -216,9 +303,17 @@ def test_recovery_points_grow_with_delta_sync_cycles(emu: Emulated) -> None:
     c = emu.connection
     machine = _replicating_machine(emu)
     client = emu.target.site_recovery_client()
-    before = list(client.migration_recovery_points.list_by_replication_migration_items(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"]))
+    before = list(
+        client.migration_recovery_points.list_by_replication_migration_items(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"]
+        )
+    )
     emu.admin.skip(3 * 3600)
-    after = list(client.migration_recovery_points.list_by_replication_migration_items(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"]))
+    after = list(
+        client.migration_recovery_points.list_by_replication_migration_items(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"]
+        )
+    )
     assert len(after) == len(before) + 3
     assert all(p.properties.recovery_point_type == "CrashConsistent" for p in after)
     latest = _items(emu).get(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"])
@@ -231,7 +326,9 @@ def test_a_poller_resumes_from_its_continuation_token(emu: Emulated) -> None:
     args = (emu.rg, emu.vault, c["fabric"], c["container"], machine["name"])
     poller = _items(emu).begin_create(*args, build_enable_input(c, machine))
     token = poller.continuation_token()
-    resumed = emu.target.site_recovery_client().replication_migration_items.begin_create(*args, None, continuation_token=token)
+    resumed = emu.target.site_recovery_client().replication_migration_items.begin_create(
+        *args, None, continuation_token=token
+    )
     assert resumed.result().properties.migration_state == m.MigrationState.INITIAL_SEEDING_IN_PROGRESS
 
 
@@ -239,15 +336,19 @@ def test_vault_and_container_lists_page_through_every_item(start_emulator) -> No
     emu = start_emulator(machines=12, page_size=5, speed=1.0)  # slow clock: all twelve stay in their enable job
     c = emu.connection
     for machine in discovered(emu):
-        _items(emu).begin_create(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_enable_input(c, machine))
+        _items(emu).begin_create(
+            emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_enable_input(c, machine)
+        )
     emu.admin.reset_stats()
     client = emu.target.site_recovery_client()
     assert len(list(client.replication_migration_items.list(emu.rg, emu.vault))) == 12
-    container_items = client.replication_migration_items.list_by_replication_protection_containers(emu.rg, emu.vault, emu.connection["fabric"], emu.connection["container"])
+    container_items = client.replication_migration_items.list_by_replication_protection_containers(
+        emu.rg, emu.vault, emu.connection["fabric"], emu.connection["container"]
+    )
     assert len(list(container_items)) == 12
     requests = emu.admin.stats()["requests"]
     assert requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"] == 3
-    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"] == 3
+    assert requests[f"LIST {ITEM_TYPE}"] == 3
     assert emu.admin.stats()["peak_concurrent_initial_replications"] == 12
 
 
@@ -256,17 +357,33 @@ def test_migration_item_has_the_shape_of_microsofts_example(emu: Emulated) -> No
     c = emu.connection
     machine = _replicating_machine(emu)
     client = emu.target.site_recovery_client()
-    path = (f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}"
-            f"/replicationFabrics/{c['fabric']}/replicationProtectionContainers/{c['container']}/replicationMigrationItems/{machine['name']}")
+    path = (
+        f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}"
+        f"/replicationFabrics/{c['fabric']}/replicationProtectionContainers/{c['container']}/replicationMigrationItems/{machine['name']}"
+    )
     raw = client.send_request(HttpRequest("GET", path, params={"api-version": "2025-08-01"})).json()
-    assert raw["type"] == "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
+    assert raw["type"] == ITEM_TYPE
     assert raw["id"].lower() == path.lower() and raw["name"] == machine["name"]
     props = raw["properties"]
-    for field in ("machineName", "migrationState", "migrationStateDescription", "testMigrateState", "testMigrateStateDescription",
-                  "policyFriendlyName", "policyId", "allowedOperations", "currentJob", "providerSpecificDetails"):
+    for field in (
+        "machineName",
+        "migrationState",
+        "migrationStateDescription",
+        "testMigrateState",
+        "testMigrateStateDescription",
+        "policyFriendlyName",
+        "policyId",
+        "allowedOperations",
+        "currentJob",
+        "providerSpecificDetails",
+    ):
         assert field in props, field
-    assert (props["migrationState"], props["migrationStateDescription"], props["testMigrateState"], props["testMigrateStateDescription"]) == (
-        "Replicating", "Ready to migrate", "None", "None")
+    assert (
+        props["migrationState"],
+        props["migrationStateDescription"],
+        props["testMigrateState"],
+        props["testMigrateStateDescription"],
+    ) == ("Replicating", "Ready to migrate", "None", "None")
     assert set(props["allowedOperations"]) >= {"Migrate", "DisableMigration", "TestMigrate"}
     assert all(op in {e.value for e in m.MigrationItemOperation} for op in props["allowedOperations"])
     assert props["providerSpecificDetails"]["instanceType"] == "VMwareCbt"
@@ -276,8 +393,13 @@ def test_migration_item_has_the_shape_of_microsofts_example(emu: Emulated) -> No
 def test_unsupported_api_version_is_refused(emu: Emulated) -> None:
     client = emu.target.site_recovery_client()
     c = emu.connection
-    response = client.send_request(HttpRequest("GET", f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}/replicationFabrics",
-                                               params={"api-version": "2016-08-10"}))
+    response = client.send_request(
+        HttpRequest(
+            "GET",
+            f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}/replicationFabrics",
+            params={"api-version": "2016-08-10"},
+        )
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "NoRegisteredProviderFound"
     assert "2025-08-01" in response.json()["error"]["message"]

@@ -20,8 +20,15 @@ from deployments.local_prefect import LocalPrefect
 from deployments.setup import setup
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]  # the machine has no Internet: no background calls home
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]  # the machine has no Internet: no background calls home
 NIGHTLY = NightlyCutover(plan_name="ui-plan", cron="30 21 * * 1-5", timezone="Europe/London")
 
 
@@ -57,7 +64,10 @@ def _deployment_link(page, name: str):  # type: ignore[no-untyped-def]
 def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_deployments: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
     server = prefect_with_deployments
     again = setup(NIGHTLY)  # running setup a second time changes nothing
-    assert not again.work_pool_created and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 10
+    assert (
+        not again.work_pool_created
+        and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 10
+    )
     emu = start_emulator(machines=6, seed=3)
     emu.target.save("ui-target", overwrite=True)
     database = server.home / "prefect.db"  # holds the block secrets and, by default, the key that decrypts them
@@ -69,15 +79,31 @@ def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_dep
 def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    wanted = ["inventory", "import-plan", "replicate-wave", "test-wave", "sign-off", "cutover-now", "nightly-cutover", "harden-wave", "cleanup-wave", "migrate-wave"]
+    wanted = [
+        "inventory",
+        "import-plan",
+        "replicate-wave",
+        "test-wave",
+        "sign-off",
+        "cutover-now",
+        "nightly-cutover",
+        "harden-wave",
+        "cleanup-wave",
+        "migrate-wave",
+    ]
 
     page.goto(f"{server.ui_url}/deployments")
     expect(page.get_by_text(f"{len(wanted)} Deployments")).to_be_visible()
     for name in wanted:
         expect(_deployment_link(page, name)).to_be_visible()
     nightly = httpx.get(f"{server.api_url}/deployments/name/cutover/nightly-cutover").json()
-    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [("30 21 * * 1-5", "Europe/London", True)]
-    assert nightly["global_concurrency_limit"]["limit"] == 1 and nightly["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
+        ("30 21 * * 1-5", "Europe/London", True)
+    ]
+    assert (
+        nightly["global_concurrency_limit"]["limit"] == 1
+        and nightly["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    )
     assert nightly["parameters"] == {"request": {"plan_name": "ui-plan"}}
     _deployment_link(page, "nightly-cutover").click()
     schedule = page.get_by_text("At 09:30 PM, Monday through Friday", exact=True)
@@ -92,16 +118,24 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
     page.goto(f"{server.ui_url}/deployments/deployment/{inventory['id']}")
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Custom run").click()
-    expect(page.get_by_text("The wavelift Azure Migration Target block to read.")).to_be_visible()  # the form shows the parameter's description
+    expect(
+        page.get_by_text("The wavelift Azure Migration Target block to read.")
+    ).to_be_visible()  # the form shows the parameter's description
     field = page.get_by_role("textbox").last
     field.fill("ui-target")
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url(re.compile(r"/deployments/deployment/[^/]+(\?.*)?$"))
-    runs = httpx.post(f"{server.api_url}/flow_runs/filter", json={"deployments": {"id": {"any_": [inventory["id"]]}}}).json()
+    runs = httpx.post(
+        f"{server.api_url}/flow_runs/filter", json={"deployments": {"id": {"any_": [inventory["id"]]}}}
+    ).json()
     assert [r["parameters"] for r in runs] == [{"target_block": "ui-target"}]  # the UI created exactly this run
     run_id = runs[0]["id"]
     for _ in range(90):
-        if httpx.get(f"{server.api_url}/flow_runs/{run_id}").json()["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED"):
+        if httpx.get(f"{server.api_url}/flow_runs/{run_id}").json()["state"]["type"] in (
+            "COMPLETED",
+            "FAILED",
+            "CRASHED",
+        ):
             break
         page.wait_for_timeout(2000)
     assert httpx.get(f"{server.api_url}/flow_runs/{run_id}").json()["state"]["type"] == "COMPLETED"

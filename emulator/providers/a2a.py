@@ -49,22 +49,47 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
     def render(self, item: ProtectedItem) -> dict:
         d = item.details
         return {
-            "id": item.id, "name": item.name, "type": ITEM_TYPE, "location": self.world.config.region,
+            "id": item.id,
+            "name": item.name,
+            "type": ITEM_TYPE,
+            "location": self.world.config.region,
             "properties": {
-                "friendlyName": item.vm["name"], "protectedItemType": "A2A", "policyId": item.policy["id"], "policyFriendlyName": item.policy["name"],
-                "primaryFabricProvider": "Azure", "primaryFabricFriendlyName": self.world.config.region,
-                "recoveryFabricFriendlyName": self.world.config.secondary_region, "activeLocation": "Primary",
-                "protectionState": item.protection, "protectionStateDescription": item.protection,
-                "replicationHealth": "Normal" if item.protection == "Protected" else "None", "failoverHealth": "Normal", "healthErrors": [],
-                "testFailoverState": item.test_failover, "lastSuccessfulTestFailoverTime": item.last_test_failover,
-                "testFailoverStateDescription": {"None": "None", "TestFailoverInProgress": "Test failover in progress", "WaitingForCompletion": "Test failover cleanup pending"}.get(item.test_failover, item.test_failover),
-                "allowedOperations": item.allowed(), "currentScenario": {"scenarioName": "None"} if not Jobs.current(item.job) else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
+                "friendlyName": item.vm["name"],
+                "protectedItemType": "A2A",
+                "policyId": item.policy["id"],
+                "policyFriendlyName": item.policy["name"],
+                "primaryFabricProvider": "Azure",
+                "primaryFabricFriendlyName": self.world.config.region,
+                "recoveryFabricFriendlyName": self.world.config.secondary_region,
+                "activeLocation": "Primary",
+                "protectionState": item.protection,
+                "protectionStateDescription": item.protection,
+                "replicationHealth": "Normal" if item.protection == "Protected" else "None",
+                "failoverHealth": "Normal",
+                "healthErrors": [],
+                "testFailoverState": item.test_failover,
+                "lastSuccessfulTestFailoverTime": item.last_test_failover,
+                "testFailoverStateDescription": {
+                    "None": "None",
+                    "TestFailoverInProgress": "Test failover in progress",
+                    "WaitingForCompletion": "Test failover cleanup pending",
+                }.get(item.test_failover, item.test_failover),
+                "allowedOperations": item.allowed(),
+                "currentScenario": {"scenarioName": "None"}
+                if not Jobs.current(item.job)
+                else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
                 "providerSpecificDetails": {
-                    "instanceType": "A2A", "fabricObjectId": d["fabricObjectId"], "primaryFabricLocation": self.world.config.region,
-                    "recoveryFabricLocation": self.world.config.secondary_region, "recoveryAzureResourceGroupId": d.get("recoveryResourceGroupId"),
-                    "recoveryContainerId": d.get("recoveryContainerId"), "recoveryAzureVMName": item.vm["name"], "osType": item.vm["properties"]["storageProfile"]["osDisk"].get("osType"),
+                    "instanceType": "A2A",
+                    "fabricObjectId": d["fabricObjectId"],
+                    "primaryFabricLocation": self.world.config.region,
+                    "recoveryFabricLocation": self.world.config.secondary_region,
+                    "recoveryAzureResourceGroupId": d.get("recoveryResourceGroupId"),
+                    "recoveryContainerId": d.get("recoveryContainerId"),
+                    "recoveryAzureVMName": item.vm["name"],
+                    "osType": item.vm["properties"]["storageProfile"]["osDisk"].get("osType"),
                     "monitoringPercentageCompletion": 100 if item.protection == "Protected" else 0,
-                    "vmProtectionState": item.protection, "vmProtectionStateDescription": item.protection,
+                    "vmProtectionState": item.protection,
+                    "vmProtectionStateDescription": item.protection,
                     "protectedManagedDisks": copy.deepcopy(d.get("vmManagedDisks", [])),
                 },
             },
@@ -76,14 +101,26 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
         props = call.properties()
         policy = self.world.store.require(props.get("policyId") or "(missing policyId)")
         d = copy.deepcopy(props.get("providerSpecificDetails") or {})
-        fail_unless(d.get("instanceType") == "A2A", 400, "InvalidProviderSpecificInput", "providerSpecificDetails.instanceType must be 'A2A'.")
-        fail_unless(bool(d.get("fabricObjectId")), 400, "InvalidProviderSpecificInput", "providerSpecificDetails.fabricObjectId (the VM id) is required.")
+        fail_unless(
+            d.get("instanceType") == "A2A",
+            400,
+            "InvalidProviderSpecificInput",
+            "providerSpecificDetails.instanceType must be 'A2A'.",
+        )
+        fail_unless(
+            bool(d.get("fabricObjectId")),
+            400,
+            "InvalidProviderSpecificInput",
+            "providerSpecificDetails.fabricObjectId (the VM id) is required.",
+        )
         vm = self.world.store.require(d["fabricObjectId"])
         if d.get("recoveryContainerId"):
             self.world.store.require(d["recoveryContainerId"])
         for other in self.items.values():
             if other.vm["id"].lower() == vm["id"].lower() or other.id.lower() == call.path.item_id.lower():
-                raise conflict("ProtectionAlreadyEnabled", f"Virtual machine {vm['name']} is already protected as {other.name}.")
+                raise conflict(
+                    "ProtectionAlreadyEnabled", f"Virtual machine {vm['name']} is already protected as {other.name}."
+                )
         item = ProtectedItem(call.path.item_id, call.path.names[-1], vm, policy, d)
         self.items[item.id.lower()] = item
         item.job = self.jobs.start(vault_of(item.id), "EnableDr", "Enable replication", item.id, vm["name"])
@@ -100,10 +137,20 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
 
     def test_failover(self, call: Call) -> Reply:
         item = self.get(call)
-        fail_unless("TestFailover" in item.allowed(), 400, "OperationNotAllowed", f"TestFailover is not allowed for {item.name}; allowed operations: {', '.join(item.allowed()) or 'none'}.")
+        fail_unless(
+            "TestFailover" in item.allowed(),
+            400,
+            "OperationNotAllowed",
+            f"TestFailover is not allowed for {item.name}; allowed operations: {', '.join(item.allowed()) or 'none'}.",
+        )
         props = call.properties()
         network_id = props.get("networkId") or ""
-        fail_unless(self.world.store.get(network_id) is not None, 400, "NetworkNotFound", f"The test failover network '{network_id}' was not found.")
+        fail_unless(
+            self.world.store.get(network_id) is not None,
+            400,
+            "NetworkNotFound",
+            f"The test failover network '{network_id}' was not found.",
+        )
         subnet = self.world.store.children(network_id, "subnets")[0]
         item.test_failover = "TestFailoverInProgress"
         item.job = self.jobs.start(vault_of(item.id), "TestFailover", "Test failover", item.id, item.vm["name"])
@@ -111,10 +158,19 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
 
         def complete(t: float) -> None:
             os_disk = item.vm["properties"]["storageProfile"]["osDisk"]
-            nic = self.network.create_nic(rg, f"{item.vm['name']}-drtest-nic", self.world.config.secondary_region, subnet["id"])
-            vm = self.compute.create(resource_group_id=rg, name=f"{item.vm['name']}-drtest", location=self.world.config.secondary_region,
-                                     size=item.vm["properties"]["hardwareProfile"]["vmSize"], os_type=os_disk.get("osType", "Windows"),
-                                     disks=[{"size_gb": os_disk.get("diskSizeGB", 128), "type": "Standard_LRS"}], nic_id=nic["id"], tags={})
+            nic = self.network.create_nic(
+                rg, f"{item.vm['name']}-drtest-nic", self.world.config.secondary_region, subnet["id"]
+            )
+            vm = self.compute.create(
+                resource_group_id=rg,
+                name=f"{item.vm['name']}-drtest",
+                location=self.world.config.secondary_region,
+                size=item.vm["properties"]["hardwareProfile"]["vmSize"],
+                os_type=os_disk.get("osType", "Windows"),
+                disks=[{"size_gb": os_disk.get("diskSizeGB", 128), "type": "Standard_LRS"}],
+                nic_id=nic["id"],
+                tags={},
+            )
             item.test_vm_id, item.test_failover, item.last_test_failover = vm["id"], "WaitingForCompletion", iso(t)
             self.jobs.finish(item.job, t)
 
@@ -126,8 +182,15 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
 
     def test_failover_cleanup(self, call: Call) -> Reply:
         item = self.get(call)
-        fail_unless("TestFailoverCleanup" in item.allowed(), 400, "OperationNotAllowed", f"TestFailoverCleanup is not allowed for {item.name}.")
-        item.job = self.jobs.start(vault_of(item.id), "TestFailoverCleanup", "Test failover cleanup", item.id, item.vm["name"])
+        fail_unless(
+            "TestFailoverCleanup" in item.allowed(),
+            400,
+            "OperationNotAllowed",
+            f"TestFailoverCleanup is not allowed for {item.name}.",
+        )
+        item.job = self.jobs.start(
+            vault_of(item.id), "TestFailoverCleanup", "Test failover cleanup", item.id, item.vm["name"]
+        )
 
         def complete(t: float) -> None:
             if item.test_vm_id:
@@ -135,13 +198,31 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
             item.test_vm_id, item.test_failover = None, "None"
             self.jobs.finish(item.job, t)
 
-        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call,
+            item,
+            self.world.config.capacity.cleanup_seconds,
+            complete,
+            lambda t, e: self.jobs.finish(item.job, t, e),
+        )
 
     def remove(self, call: Call) -> Reply:
         """Disable protection (POST .../remove, the SDK's begin_delete) or purge (DELETE)."""
         item = self.items.get(call.path.item_id.lower())
         if item is None:
-            return Reply(204) if call.method == "DELETE" else Reply(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{call.path.item_id}' was not found."}})
+            return (
+                Reply(204)
+                if call.method == "DELETE"
+                else Reply(
+                    404,
+                    {
+                        "error": {
+                            "code": "ResourceNotFound",
+                            "message": f"The Resource '{call.path.item_id}' was not found.",
+                        }
+                    },
+                )
+            )
         item.job = self.jobs.start(vault_of(item.id), "DisableDr", "Disable replication", item.id, item.vm["name"])
 
         def complete(t: float) -> None:
@@ -150,7 +231,13 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
             self.items.pop(item.id.lower(), None)
             self.jobs.finish(item.job, t)
 
-        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call,
+            item,
+            self.world.config.capacity.cleanup_seconds,
+            complete,
+            lambda t, e: self.jobs.finish(item.job, t, e),
+        )
 
 
 def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> ProtectedItems:

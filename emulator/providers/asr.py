@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..clock import iso
 from ..errors import bad_request, not_found
@@ -24,7 +25,9 @@ JOB_TYPE = f"{NS}/vaults/replicationJobs"
 INFRA = {
     "replicationFabrics": "replicationFabrics",
     "replicationFabrics/replicationProtectionContainers": "replicationProtectionContainers",
-    "replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings": "replicationProtectionContainerMappings",
+    "replicationFabrics/replicationProtectionContainers/replicationProtectionContainerMappings": (
+        "replicationProtectionContainerMappings"
+    ),
     "replicationPolicies": "replicationPolicies",
 }
 
@@ -50,13 +53,31 @@ class Jobs:
             "type": JOB_TYPE,
             "location": self.world.config.region,
             "properties": {
-                "activityId": str(uuid.uuid4()), "scenarioName": scenario, "friendlyName": friendly,
-                "state": "InProgress", "stateDescription": "InProgress", "errors": [],
-                "tasks": [{"taskId": str(uuid.uuid4()), "name": f"{scenario}Task", "friendlyName": friendly, "state": "InProgress",
-                           "stateDescription": "InProgress", "startTime": iso(self.world.clock.now()), "allowedActions": [], "taskType": "TaskDetails",
-                           "customDetails": {"instanceType": "JobTaskDetails"}, "errors": []}],
-                "startTime": iso(self.world.clock.now()), "allowedActions": ["Cancel"],
-                "targetObjectId": target_id, "targetObjectName": target_name, "targetInstanceType": "ProtectionEntity",
+                "activityId": str(uuid.uuid4()),
+                "scenarioName": scenario,
+                "friendlyName": friendly,
+                "state": "InProgress",
+                "stateDescription": "InProgress",
+                "errors": [],
+                "tasks": [
+                    {
+                        "taskId": str(uuid.uuid4()),
+                        "name": f"{scenario}Task",
+                        "friendlyName": friendly,
+                        "state": "InProgress",
+                        "stateDescription": "InProgress",
+                        "startTime": iso(self.world.clock.now()),
+                        "allowedActions": [],
+                        "taskType": "TaskDetails",
+                        "customDetails": {"instanceType": "JobTaskDetails"},
+                        "errors": [],
+                    }
+                ],
+                "startTime": iso(self.world.clock.now()),
+                "allowedActions": ["Cancel"],
+                "targetObjectId": target_id,
+                "targetObjectName": target_name,
+                "targetInstanceType": "ProtectionEntity",
                 "customDetails": {"instanceType": "AsrJobDetails"},
             },
         }
@@ -70,16 +91,27 @@ class Jobs:
         for step in props["tasks"]:
             step.update(state=props["state"], stateDescription=props["stateDescription"], endTime=iso(t))
         if error:
-            props["errors"] = [{
-                "serviceErrorDetails": {"code": error["code"], "message": error["message"], "possibleCauses": "", "recommendedAction": "Retry the operation."},
-                "creationTime": iso(t),
-            }]
+            props["errors"] = [
+                {
+                    "serviceErrorDetails": {
+                        "code": error["code"],
+                        "message": error["message"],
+                        "possibleCauses": "",
+                        "recommendedAction": "Retry the operation.",
+                    },
+                    "creationTime": iso(t),
+                }
+            ]
 
     @staticmethod
     def current(job: dict | None) -> dict | None:
         if job is None or job["properties"]["state"] != "InProgress":
             return None
-        return {"jobName": job["properties"]["scenarioName"], "jobId": job["id"], "startTime": job["properties"]["startTime"]}
+        return {
+            "jobName": job["properties"]["scenarioName"],
+            "jobId": job["id"],
+            "startTime": job["properties"]["startTime"],
+        }
 
 
 class _Item(Protocol):
@@ -94,7 +126,7 @@ class ReplicatedItems(Generic[T]):
     """What Site Recovery's item types share: a table by id, lookups that answer ARM's 404, LROs on
     the vault's monitors, and lists scoped to a vault or a container."""
 
-    def __init__(self, world: World, jobs: Jobs, compute: "Compute", network: "Network") -> None:
+    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network) -> None:
         self.world = world
         self.jobs = jobs
         self.compute = compute
@@ -110,10 +142,24 @@ class ReplicatedItems(Generic[T]):
             raise not_found(call.path.item_id)
         return item
 
-    def lro(self, call: Call, item: T, duration: float, complete: Callable[[float], None], fail: Callable[[float, dict], None]) -> Reply:
+    def lro(
+        self,
+        call: Call,
+        item: T,
+        duration: float,
+        complete: Callable[[float], None],
+        fail: Callable[[float, dict], None],
+    ) -> Reply:
         """Start an action on `item`; its result is the item as it then is (204 once removed)."""
-        return self.world.lro(call, style="asr", monitor_prefix=vault_of(item.id), duration=duration, complete=complete, fail=fail,
-                              result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None))
+        return self.world.lro(
+            call,
+            style="asr",
+            monitor_prefix=vault_of(item.id),
+            duration=duration,
+            complete=complete,
+            fail=fail,
+            result=lambda: (200, self.render(item)) if item.id.lower() in self.items else (204, None),
+        )
 
     def list_in(self, call: Call) -> Reply:
         """The items under the vault or container the path names."""
@@ -150,20 +196,38 @@ class Infrastructure:
             if props.get(ref):
                 self.world.store.require(props[ref])
         props.setdefault("friendlyName", call.path.names[-1])
-        resource = {"id": call.path.item_id, "name": call.path.names[-1], "type": f"{NS}/{call.path.type_path.split('/', 1)[1]}",
-                    "location": self.world.config.region, "properties": props}
+        resource = {
+            "id": call.path.item_id,
+            "name": call.path.names[-1],
+            "type": f"{NS}/{call.path.type_path.split('/', 1)[1]}",
+            "location": self.world.config.region,
+            "properties": props,
+        }
         if self.world.store.get(resource["id"]) is not None:
             raise bad_request("ResourceAlreadyExists", f"{call.path.names[-1]} already exists in the vault.")
         return self.world.lro(
-            call, style="asr", monitor_prefix=vault_of(call.path.item_id), duration=self.world.config.capacity.arm_seconds,
-            complete=lambda t: self.world.store.put(resource) and None, result=lambda: (200, self.world.store.require(resource["id"])),
+            call,
+            style="asr",
+            monitor_prefix=vault_of(call.path.item_id),
+            duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self.world.store.put(resource) and None,
+            result=lambda: (200, self.world.store.require(resource["id"])),
         )
 
     def seed(self, resource_id: str, properties: dict[str, Any]) -> dict:
         """Create an object at start-up, as Azure Migrate's appliance registration would have."""
-        type_path = "/".join(p for i, p in enumerate(resource_id.split("/")[resource_id.split("/").index(NS) + 1 :]) if i % 2 == 0)
-        return self.world.store.put({"id": resource_id, "name": resource_id.rsplit("/", 1)[1], "type": f"{NS}/{type_path}",
-                                     "location": self.world.config.region, "properties": properties})
+        type_path = "/".join(
+            p for i, p in enumerate(resource_id.split("/")[resource_id.split("/").index(NS) + 1 :]) if i % 2 == 0
+        )
+        return self.world.store.put(
+            {
+                "id": resource_id,
+                "name": resource_id.rsplit("/", 1)[1],
+                "type": f"{NS}/{type_path}",
+                "location": self.world.config.region,
+                "properties": properties,
+            }
+        )
 
 
 def register(router: Router, world: World) -> tuple[Infrastructure, Jobs]:
@@ -175,5 +239,19 @@ def register(router: Router, world: World) -> tuple[Infrastructure, Jobs]:
         router.add("GET", ITEM, f"{NS}/vaults/{path}", lambda c: get_item(w, c), API)
         router.add("GET", COLLECTION, f"{NS}/vaults/{path}", lambda c: list_children(w, c), API)
     router.add("GET", ITEM, f"{NS}/vaults/replicationJobs", lambda c: get_item(w, c), API)
-    router.add("GET", COLLECTION, f"{NS}/vaults/replicationJobs", lambda c: list_items(w, c, sorted(w.store.children(w.store.require(c.path.item_id)["id"], "replicationJobs"), key=lambda j: j["properties"]["startTime"], reverse=True)), API)
+    router.add(
+        "GET",
+        COLLECTION,
+        f"{NS}/vaults/replicationJobs",
+        lambda c: list_items(
+            w,
+            c,
+            sorted(
+                w.store.children(w.store.require(c.path.item_id)["id"], "replicationJobs"),
+                key=lambda j: j["properties"]["startTime"],
+                reverse=True,
+            ),
+        ),
+        API,
+    )
     return infra, jobs

@@ -25,7 +25,12 @@ class Backup:
 
     def put_vault(self, call: Call) -> Reply:
         resource = shell(call, f"{NS}/vaults")
-        fail_unless(bool(resource.get("location")), 400, "LocationRequired", "The location property is required for this definition.")
+        fail_unless(
+            bool(resource.get("location")),
+            400,
+            "LocationRequired",
+            "The location property is required for this definition.",
+        )
         resource["sku"] = (call.body or {}).get("sku") or {"name": "RS0", "tier": "Standard"}
         return put_provisioned(self.world, call, resource)
 
@@ -34,16 +39,28 @@ class Backup:
         self.world.store.require(vault_of(call.path.item_id))
         resource = shell(call, f"{NS}/vaults/backupPolicies")
         props = resource["properties"]
-        fail_unless(props.get("backupManagementType") == "AzureIaasVM", 400, "BMSUserErrorInvalidPolicyInput", "properties.backupManagementType must be 'AzureIaasVM' for a VM backup policy.")
+        fail_unless(
+            props.get("backupManagementType") == "AzureIaasVM",
+            400,
+            "BMSUserErrorInvalidPolicyInput",
+            "properties.backupManagementType must be 'AzureIaasVM' for a VM backup policy.",
+        )
         for field in ("schedulePolicy", "retentionPolicy"):
-            fail_unless(isinstance(props.get(field), dict), 400, "BMSUserErrorInvalidPolicyInput", f"properties.{field} is required.")
+            fail_unless(
+                isinstance(props.get(field), dict),
+                400,
+                "BMSUserErrorInvalidPolicyInput",
+                f"properties.{field} is required.",
+            )
         props.setdefault("protectedItemsCount", 0)
         self.world.store.put(resource)
         return Reply(200, self.render_policy(resource))
 
     def render_policy(self, policy: dict) -> dict:
         out = copy.deepcopy(policy)
-        out["properties"]["protectedItemsCount"] = sum(1 for i in self._items() if (i["properties"].get("policyId") or "").lower() == policy["id"].lower())
+        out["properties"]["protectedItemsCount"] = sum(
+            1 for i in self._items() if (i["properties"].get("policyId") or "").lower() == policy["id"].lower()
+        )
         return out
 
     def _items(self) -> list[dict]:
@@ -53,21 +70,56 @@ class Backup:
         vault_id = vault_of(call.path.item_id)
         self.world.store.require(vault_id)
         props = copy.deepcopy(call.properties())
-        fail_unless(props.get("protectedItemType") == "Microsoft.Compute/virtualMachines", 400, "BMSUserErrorInvalidInput", "properties.protectedItemType must be 'Microsoft.Compute/virtualMachines'.")
+        fail_unless(
+            props.get("protectedItemType") == "Microsoft.Compute/virtualMachines",
+            400,
+            "BMSUserErrorInvalidInput",
+            "properties.protectedItemType must be 'Microsoft.Compute/virtualMachines'.",
+        )
         vm = self.world.store.get(props.get("sourceResourceId") or "")
-        fail_unless(vm is not None, 400, "BMSUserErrorVmNotFound", f"The virtual machine '{props.get('sourceResourceId')}' was not found.")
+        fail_unless(
+            vm is not None,
+            400,
+            "BMSUserErrorVmNotFound",
+            f"The virtual machine '{props.get('sourceResourceId')}' was not found.",
+        )
         policy = self.world.store.get(props.get("policyId") or "")
-        fail_unless(policy is not None, 400, "BMSUserErrorPolicyNotFound", f"The backup policy '{props.get('policyId')}' was not found.")
+        fail_unless(
+            policy is not None,
+            400,
+            "BMSUserErrorPolicyNotFound",
+            f"The backup policy '{props.get('policyId')}' was not found.",
+        )
         existing = self.world.store.get(call.path.item_id)
-        props.update({"friendlyName": vm["name"], "virtualMachineId": vm["id"], "workloadType": "VM", "backupManagementType": "AzureIaasVM",
-                      "protectionStatus": "Healthy", "healthStatus": "Passed", "policyName": policy["name"]})
+        props.update(
+            {
+                "friendlyName": vm["name"],
+                "virtualMachineId": vm["id"],
+                "workloadType": "VM",
+                "backupManagementType": "AzureIaasVM",
+                "protectionStatus": "Healthy",
+                "healthStatus": "Passed",
+                "policyName": policy["name"],
+            }
+        )
         props["protectionState"] = existing["properties"]["protectionState"] if existing else "IRPending"
         props.setdefault("lastBackupStatus", existing["properties"].get("lastBackupStatus", "") if existing else "")
-        resource = {"id": call.path.item_id, "name": call.path.names[-1], "type": f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems", "properties": props}
+        resource = {
+            "id": call.path.item_id,
+            "name": call.path.names[-1],
+            "type": f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems",
+            "properties": props,
+        }
         job = self._job(vault_id, "ConfigureBackup", vm["name"])
-        return self.world.lro(call, style="backup", monitor_prefix=call.path.item_id, duration=self.world.config.capacity.arm_seconds,
-                              complete=lambda t: self._configured(resource, job, t), fail=lambda t, e: self._finish(job, t, e),
-                              result=lambda: (200, self.world.store.require(resource["id"])))
+        return self.world.lro(
+            call,
+            style="backup",
+            monitor_prefix=call.path.item_id,
+            duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self._configured(resource, job, t),
+            fail=lambda t, e: self._finish(job, t, e),
+            result=lambda: (200, self.world.store.require(resource["id"])),
+        )
 
     def _configured(self, resource: dict, job: dict, t: float) -> None:
         self.world.store.put(resource)
@@ -76,16 +128,30 @@ class Backup:
     def trigger(self, call: Call) -> Reply:
         item = self.world.store.require(call.path.item_id)
         body = call.properties()
-        fail_unless(body.get("objectType") == "IaasVMBackupRequest", 400, "BMSUserErrorInvalidInput", "properties.objectType must be 'IaasVMBackupRequest'.")
+        fail_unless(
+            body.get("objectType") == "IaasVMBackupRequest",
+            400,
+            "BMSUserErrorInvalidInput",
+            "properties.objectType must be 'IaasVMBackupRequest'.",
+        )
         job = self._job(vault_of(item["id"]), "Backup", item["properties"]["friendlyName"])
 
         def complete(t: float) -> None:
             if self.world.store.get(item["id"]) is not None:
-                item["properties"].update({"protectionState": "Protected", "lastBackupStatus": "Completed", "lastBackupTime": iso(t)})
+                item["properties"].update(
+                    {"protectionState": "Protected", "lastBackupStatus": "Completed", "lastBackupTime": iso(t)}
+                )
             self._finish(job, t)
 
-        started = self.world.lro(call, style="backup", monitor_prefix=item["id"], duration=self.world.config.capacity.test_migrate_seconds,
-                                 complete=complete, fail=lambda t, e: self._finish(job, t, e), result=lambda: (204, None))
+        started = self.world.lro(
+            call,
+            style="backup",
+            monitor_prefix=item["id"],
+            duration=self.world.config.capacity.test_migrate_seconds,
+            complete=complete,
+            fail=lambda t, e: self._finish(job, t, e),
+            result=lambda: (204, None),
+        )
         return self._location_only(started)
 
     @staticmethod
@@ -98,15 +164,35 @@ class Backup:
         item = self.world.store.delete(call.path.item_id)
         if item is None:
             return Reply(204)
-        return self._location_only(self.world.lro(call, style="backup", monitor_prefix=item["id"], duration=0, complete=lambda t: None, result=lambda: (204, None)))
+        return self._location_only(
+            self.world.lro(
+                call,
+                style="backup",
+                monitor_prefix=item["id"],
+                duration=0,
+                complete=lambda t: None,
+                result=lambda: (204, None),
+            )
+        )
 
     def _job(self, vault_id: str, operation: str, entity: str) -> dict:
         name = str(uuid.uuid4())
-        return self.world.store.put({
-            "id": f"{vault_id}/backupJobs/{name}", "name": name, "type": f"{NS}/vaults/backupJobs",
-            "properties": {"jobType": "AzureIaaSVMJob", "entityFriendlyName": entity, "backupManagementType": "AzureIaasVM",
-                           "operation": operation, "status": "InProgress", "startTime": iso(self.world.clock.now()), "activityId": str(uuid.uuid4())},
-        })
+        return self.world.store.put(
+            {
+                "id": f"{vault_id}/backupJobs/{name}",
+                "name": name,
+                "type": f"{NS}/vaults/backupJobs",
+                "properties": {
+                    "jobType": "AzureIaaSVMJob",
+                    "entityFriendlyName": entity,
+                    "backupManagementType": "AzureIaasVM",
+                    "operation": operation,
+                    "status": "InProgress",
+                    "startTime": iso(self.world.clock.now()),
+                    "activityId": str(uuid.uuid4()),
+                },
+            }
+        )
 
     @staticmethod
     def _finish(job: dict, t: float, error: dict | None = None) -> None:
@@ -125,10 +211,24 @@ def register(router: Router, world: World) -> Backup:
     router.add("PUT", ITEM, f"{NS}/vaults", backup.put_vault, VAULT_API)
     router.add("GET", ITEM, f"{NS}/vaults", lambda c: get_item(w, c), VAULT_API)
     router.add("DELETE", ITEM, f"{NS}/vaults", lambda c: delete_with_lro(w, c), VAULT_API)
-    router.add("GET", COLLECTION, f"{NS}/vaults", lambda c: list_children(w, c) if c.path.resource_group else list_items(w, c, list(w.store.of_type(f"{NS}/vaults"))), VAULT_API)
+    router.add(
+        "GET",
+        COLLECTION,
+        f"{NS}/vaults",
+        lambda c: (
+            list_children(w, c) if c.path.resource_group else list_items(w, c, list(w.store.of_type(f"{NS}/vaults")))
+        ),
+        VAULT_API,
+    )
     router.add("PUT", ITEM, f"{NS}/vaults/backupPolicies", backup.put_policy, BACKUP_API)
     router.add("GET", ITEM, f"{NS}/vaults/backupPolicies", lambda c: get_item(w, c, backup.render_policy), BACKUP_API)
-    router.add("GET", COLLECTION, f"{NS}/vaults/backupPolicies", lambda c: list_children(w, c, backup.render_policy), BACKUP_API)
+    router.add(
+        "GET",
+        COLLECTION,
+        f"{NS}/vaults/backupPolicies",
+        lambda c: list_children(w, c, backup.render_policy),
+        BACKUP_API,
+    )
     router.add("PUT", ITEM, ITEM_PATH, backup.put_item, BACKUP_API)
     router.add("GET", ITEM, ITEM_PATH, lambda c: get_item(w, c), BACKUP_API)
     router.add("DELETE", ITEM, ITEM_PATH, backup.delete_item, BACKUP_API)

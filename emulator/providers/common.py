@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ArmError, bad_request
 from ..paging import page
@@ -13,7 +14,7 @@ from ..world import World
 
 # Azure's resource naming rules (Microsoft.Network names; VM names are stricter, see vm_name_problem)
 _GENERIC_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
-_VM_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&~!#$%^(){}\'')
+_VM_FORBIDDEN = set("\\/\"[]:|<>+=;,?*@&~!#$%^(){}'")
 
 
 def vm_name_problem(name: str) -> str | None:
@@ -28,12 +29,27 @@ def vm_name_problem(name: str) -> str | None:
 
 
 def check_name(name: str, kind: str, problem: Callable[[str], str | None] | None = None) -> None:
-    reason = problem(name) if problem else (None if _GENERIC_NAME.match(name) else "must be 1 to 80 letters, digits, '_', '.' or '-', starting with a letter or digit")
+    reason = (
+        problem(name)
+        if problem
+        else (
+            None
+            if _GENERIC_NAME.match(name)
+            else "must be 1 to 80 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    )
     if reason:
         raise bad_request("InvalidResourceName", f"The {kind} name '{name}' is invalid: it {reason}.")
 
 
-def shell(call: Call, resource_type: str, *, location: str | None = None, tags: dict | None = None, properties: dict | None = None) -> dict[str, Any]:
+def shell(
+    call: Call,
+    resource_type: str,
+    *,
+    location: str | None = None,
+    tags: dict | None = None,
+    properties: dict | None = None,
+) -> dict[str, Any]:
     """A new resource's outer fields, named by the call's path."""
     body = call.body if isinstance(call.body, dict) else {}
     resource: dict[str, Any] = {"id": call.path.item_id, "name": call.path.names[-1], "type": resource_type}
@@ -53,7 +69,17 @@ def get_item(world: World, call: Call, render: Callable[[dict], dict] = lambda r
 def list_items(world: World, call: Call, items: list[dict], render: Callable[[dict], dict] = lambda r: r) -> Reply:
     if call.query.get("$filter"):
         raise bad_request("InvalidFilter", "The emulator does not support $filter on this collection.")
-    return Reply(200, page(items, base_url=call.base_url, path=call.raw_path, query=call.query, page_size=world.config.page_size, render=render))
+    return Reply(
+        200,
+        page(
+            items,
+            base_url=call.base_url,
+            path=call.raw_path,
+            query=call.query,
+            page_size=world.config.page_size,
+            render=render,
+        ),
+    )
 
 
 def list_children(world: World, call: Call, render: Callable[[dict], dict] = lambda r: r) -> Reply:
@@ -70,7 +96,9 @@ def require_parent(world: World, call: Call) -> None:
         world.store.require(parent_id)
 
 
-def put_provisioned(world: World, call: Call, resource: dict[str, Any], render: Callable[[dict], dict] = lambda r: r) -> Reply:
+def put_provisioned(
+    world: World, call: Call, resource: dict[str, Any], render: Callable[[dict], dict] = lambda r: r
+) -> Reply:
     """Create or update as Compute and Network do: 201 (200 if it existed), `provisioningState`
     Creating/Updating, Azure-AsyncOperation; the state becomes Succeeded when the LRO ends."""
     existed = world.store.get(resource["id"]) is not None

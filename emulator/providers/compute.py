@@ -12,14 +12,31 @@ from ..clock import iso
 from ..errors import bad_request, conflict
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
-from .common import check_name, delete_with_lro, fail_unless, get_item, list_children, list_items, put_provisioned, reference, require_parent, shell, vm_name_problem
+from .common import (
+    check_name,
+    delete_with_lro,
+    fail_unless,
+    get_item,
+    list_children,
+    list_items,
+    put_provisioned,
+    reference,
+    require_parent,
+    shell,
+    vm_name_problem,
+)
 
 API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
 ADE_PUBLISHER = "Microsoft.Azure.Security"
 ADE_TYPE = {"Windows": "AzureDiskEncryption", "Linux": "AzureDiskEncryptionForLinux"}
-POWER_DISPLAY = {"running": "VM running", "stopped": "VM stopped", "deallocated": "VM deallocated", "starting": "VM starting"}
+POWER_DISPLAY = {
+    "running": "VM running",
+    "stopped": "VM stopped",
+    "deallocated": "VM deallocated",
+    "starting": "VM starting",
+}
 
 
 class Compute:
@@ -44,7 +61,10 @@ class Compute:
             e["properties"].get("type") in ADE_TYPE.values() and e["properties"].get("provisioningState") == "Succeeded"
             for e in self.world.store.children(vm["id"], "extensions")
         )
-        disks = [vm["properties"]["storageProfile"].get("osDisk", {}), *vm["properties"]["storageProfile"].get("dataDisks", [])]
+        disks = [
+            vm["properties"]["storageProfile"].get("osDisk", {}),
+            *vm["properties"]["storageProfile"].get("dataDisks", []),
+        ]
         return {
             "computerName": vm["name"][:15],
             "osName": vm["properties"].get("storageProfile", {}).get("osDisk", {}).get("osType"),
@@ -53,12 +73,25 @@ class Compute:
                 {"code": f"PowerState/{power}", "level": "Info", "displayStatus": POWER_DISPLAY.get(power, power)},
             ],
             "disks": [
-                {"name": d.get("name"), "statuses": [{"code": f"EncryptionState/{'encrypted' if encrypted else 'notEncrypted'}", "level": "Info"}]}
+                {
+                    "name": d.get("name"),
+                    "statuses": [
+                        {"code": f"EncryptionState/{'encrypted' if encrypted else 'notEncrypted'}", "level": "Info"}
+                    ],
+                }
                 for d in disks
             ],
             "extensions": [
-                {"name": e["name"], "type": f"{e['properties'].get('publisher')}.{e['properties'].get('type')}",
-                 "statuses": [{"code": f"ProvisioningState/{e['properties'].get('provisioningState', '').lower()}", "level": "Info"}]}
+                {
+                    "name": e["name"],
+                    "type": f"{e['properties'].get('publisher')}.{e['properties'].get('type')}",
+                    "statuses": [
+                        {
+                            "code": f"ProvisioningState/{e['properties'].get('provisioningState', '').lower()}",
+                            "level": "Info",
+                        }
+                    ],
+                }
                 for e in self.world.store.children(vm["id"], "extensions")
             ],
         }
@@ -81,10 +114,22 @@ class Compute:
             self._check_update(existing, merged)
             return put_provisioned(self.world, call, merged, self.render)
         props = resource["properties"]
-        fail_unless(bool((props.get("hardwareProfile") or {}).get("vmSize")), 400, "InvalidParameter", "The value of parameter hardwareProfile.vmSize is required.")
-        fail_unless("storageProfile" in props, 400, "InvalidParameter", "The value of parameter storageProfile is required.")
+        fail_unless(
+            bool((props.get("hardwareProfile") or {}).get("vmSize")),
+            400,
+            "InvalidParameter",
+            "The value of parameter hardwareProfile.vmSize is required.",
+        )
+        fail_unless(
+            "storageProfile" in props, 400, "InvalidParameter", "The value of parameter storageProfile is required."
+        )
         nic_ids = [n.get("id", "") for n in (props.get("networkProfile") or {}).get("networkInterfaces", [])]
-        fail_unless(bool(nic_ids), 400, "InvalidParameter", "A virtual machine needs at least one network interface in networkProfile.networkInterfaces.")
+        fail_unless(
+            bool(nic_ids),
+            400,
+            "InvalidParameter",
+            "A virtual machine needs at least one network interface in networkProfile.networkInterfaces.",
+        )
         for nic_id in nic_ids:
             nic = self.world.store.require(nic_id)
             owner = reference(nic["properties"], "virtualMachine")
@@ -95,7 +140,10 @@ class Compute:
         self._attach(resource)
         reply = put_provisioned(self.world, call, resource, self.render)
         self.power[resource["id"].lower()] = "starting"
-        self.world.scheduler.at(self.world.clock.now() + self.world.config.capacity.arm_seconds, lambda t: self._set_power(resource["id"], "running"))
+        self.world.scheduler.at(
+            self.world.clock.now() + self.world.config.capacity.arm_seconds,
+            lambda t: self._set_power(resource["id"], "running"),
+        )
         return reply
 
     def patch_vm(self, call: Call) -> Reply:
@@ -105,7 +153,9 @@ class Compute:
         merged = copy.deepcopy(existing)
         for section, value in (body.get("properties") or {}).items():
             current = merged["properties"].get(section)
-            merged["properties"][section] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+            merged["properties"][section] = (
+                {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+            )
         if "tags" in body:
             merged["tags"] = body["tags"]
         self._check_update(existing, merged)
@@ -113,11 +163,16 @@ class Compute:
 
     def _check_update(self, existing: dict, updated: dict) -> None:
         """Azure changes encryption at host only while the VM is deallocated."""
+
         def at_host(vm: dict) -> bool:
             return bool((vm["properties"].get("securityProfile") or {}).get("encryptionAtHost"))
 
         if at_host(existing) != at_host(updated) and self.power.get(existing["id"].lower()) != "deallocated":
-            raise conflict("OperationNotAllowed", f"Encryption at host of virtual machine {existing['name']} can only be changed while the VM is deallocated.")
+            raise conflict(
+                "OperationNotAllowed",
+                f"Encryption at host of virtual machine {existing['name']} can only be changed while the VM is "
+                "deallocated.",
+            )
 
     def _attach(self, vm: dict) -> None:
         for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
@@ -128,21 +183,52 @@ class Compute:
         if self.world.store.get(vm_id) is not None:
             self.power[vm_id.lower()] = state
 
-    def create(self, *, resource_group_id: str, name: str, location: str, size: str, os_type: str, disks: list[dict], nic_id: str, tags: dict) -> dict:
+    def create(
+        self,
+        *,
+        resource_group_id: str,
+        name: str,
+        location: str,
+        size: str,
+        os_type: str,
+        disks: list[dict],
+        nic_id: str,
+        tags: dict,
+    ) -> dict:
         """Create a running VM directly (the end of a migration or a test migration)."""
         vm_id = f"{resource_group_id}/providers/{VM_TYPE}/{name}"
         os_disk, *data = disks
         vm = {
-            "id": vm_id, "name": name, "type": VM_TYPE, "location": location, "tags": tags,
+            "id": vm_id,
+            "name": name,
+            "type": VM_TYPE,
+            "location": location,
+            "tags": tags,
             "properties": {
                 "vmId": str(uuid.uuid4()),
                 "hardwareProfile": {"vmSize": size},
                 "storageProfile": {
-                    "osDisk": {"osType": os_type, "name": f"{name}-osdisk", "createOption": "Attach", "diskSizeGB": os_disk["size_gb"],
-                               "managedDisk": {"id": f"{resource_group_id}/providers/{NS}/disks/{name}-osdisk", "storageAccountType": os_disk["type"]}},
+                    "osDisk": {
+                        "osType": os_type,
+                        "name": f"{name}-osdisk",
+                        "createOption": "Attach",
+                        "diskSizeGB": os_disk["size_gb"],
+                        "managedDisk": {
+                            "id": f"{resource_group_id}/providers/{NS}/disks/{name}-osdisk",
+                            "storageAccountType": os_disk["type"],
+                        },
+                    },
                     "dataDisks": [
-                        {"lun": lun, "name": f"{name}-datadisk{lun}", "createOption": "Attach", "diskSizeGB": d["size_gb"],
-                         "managedDisk": {"id": f"{resource_group_id}/providers/{NS}/disks/{name}-datadisk{lun}", "storageAccountType": d["type"]}}
+                        {
+                            "lun": lun,
+                            "name": f"{name}-datadisk{lun}",
+                            "createOption": "Attach",
+                            "diskSizeGB": d["size_gb"],
+                            "managedDisk": {
+                                "id": f"{resource_group_id}/providers/{NS}/disks/{name}-datadisk{lun}",
+                                "storageAccountType": d["type"],
+                            },
+                        }
                         for lun, d in enumerate(data)
                     ],
                 },
@@ -170,7 +256,12 @@ class Compute:
     def power_action(self, call: Call, target: str, transitional: str) -> Reply:
         vm = self.world.store.require(call.path.item_id)
         self.power[vm["id"].lower()] = transitional
-        return self.world.lro(call, duration=self.world.config.capacity.arm_seconds, complete=lambda t: self._set_power(vm["id"], target), result=lambda: (200, None))
+        return self.world.lro(
+            call,
+            duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self._set_power(vm["id"], target),
+            result=lambda: (200, None),
+        )
 
     def delete_vm(self, call: Call) -> Reply:
         def detach(vm: dict) -> None:
@@ -192,7 +283,12 @@ class Compute:
         resource = shell(call, f"{VM_TYPE}/extensions")
         props = resource["properties"]
         for field in ("publisher", "type", "typeHandlerVersion"):
-            fail_unless(bool(props.get(field)), 400, "InvalidParameter", f"The value of parameter properties.{field} is required.")
+            fail_unless(
+                bool(props.get(field)),
+                400,
+                "InvalidParameter",
+                f"The value of parameter properties.{field} is required.",
+            )
         if props["publisher"] == ADE_PUBLISHER:
             self._check_ade(vm, props, call)
         return put_provisioned(self.world, call, resource)
@@ -222,17 +318,38 @@ def register(router: Router, world: World) -> Compute:
         (ITEM, "virtualMachines", "GET", vms.get_vm, ""),
         (ITEM, "virtualMachines", "PATCH", vms.patch_vm, ""),
         (ITEM, "virtualMachines", "DELETE", vms.delete_vm, ""),
-        (COLLECTION, "virtualMachines", "GET",
-         lambda c: list_children(w, c, vms.render) if c.path.resource_group else list_items(w, c, list(w.store.of_type(VM_TYPE)), vms.render), ""),
+        (
+            COLLECTION,
+            "virtualMachines",
+            "GET",
+            lambda c: (
+                list_children(w, c, vms.render)
+                if c.path.resource_group
+                else list_items(w, c, list(w.store.of_type(VM_TYPE)), vms.render)
+            ),
+            "",
+        ),
         (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "running", "starting"), "start"),
         (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "stopped", "stopping"), "powerOff"),
         (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "deallocated", "deallocating"), "deallocate"),
         (ACTION, "virtualMachines", "POST", lambda c: vms.power_action(c, "running", "starting"), "restart"),
-        (ACTION, "virtualMachines", "GET", lambda c: Reply(200, vms.instance_view(w.store.require(c.path.item_id))), "instanceView"),
+        (
+            ACTION,
+            "virtualMachines",
+            "GET",
+            lambda c: Reply(200, vms.instance_view(w.store.require(c.path.item_id))),
+            "instanceView",
+        ),
         (ITEM, "virtualMachines/extensions", "PUT", vms.put_extension, ""),
         (ITEM, "virtualMachines/extensions", "GET", lambda c: get_item(w, c), ""),
         (ITEM, "virtualMachines/extensions", "DELETE", lambda c: delete_with_lro(w, c), ""),
-        (COLLECTION, "virtualMachines/extensions", "GET", lambda c: Reply(200, {"value": w.store.children(w.store.require(c.path.item_id)["id"], "extensions")}), ""),
+        (
+            COLLECTION,
+            "virtualMachines/extensions",
+            "GET",
+            lambda c: Reply(200, {"value": w.store.children(w.store.require(c.path.item_id)["id"], "extensions")}),
+            "",
+        ),
     ]
     for kind, path, method, handler, action in routes:
         router.add(method, kind, f"{NS}/{path}", handler, API, action)

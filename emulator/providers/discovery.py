@@ -32,21 +32,91 @@ class Discovery:
         """The resources Azure Migrate's appliance registration leaves behind."""
         cfg = self.world.config
         put = self.world.store.put
-        put({"id": self.project_id, "name": cfg.migrate_project, "type": f"{MIG}/migrateProjects", "location": cfg.region,
-             "properties": {"registeredTools": ["ServerDiscovery", "ServerMigration"], "provisioningState": "Succeeded"}})
-        put({"id": f"{self.project_id}/solutions/Servers-Migration-ServerMigration", "name": "Servers-Migration-ServerMigration", "type": f"{MIG}/migrateProjects/solutions",
-             "properties": {"tool": "ServerMigration", "purpose": "Migration", "goal": "Servers", "status": "Active",
-                            "details": {"extendedDetails": {"vaultId": vault_id}}}})
-        put({"id": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery", "name": "Servers-Discovery-ServerDiscovery", "type": f"{MIG}/migrateProjects/solutions",
-             "properties": {"tool": "ServerDiscovery", "purpose": "Discovery", "goal": "Servers", "status": "Active",
-                            "details": {"extendedDetails": {"applianceNameToSiteIdMapV2": json.dumps([{"ApplianceName": cfg.appliance, "SiteId": self.site_id}])}}}})
-        put({"id": self.site_id, "name": cfg.site, "type": f"{OFF}/VMwareSites", "location": cfg.region,
-             "properties": {"applianceName": cfg.appliance, "discoverySolutionId": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery",
-                            "servicePrincipalIdentityDetails": {"tenantId": cfg.tenant_id}}})
-        put({"id": self.vcenter_id, "name": f"{cfg.site}-vcenter", "type": f"{OFF}/VMwareSites/vCenters",
-             "properties": {"fqdn": "vcenter.onprem.local", "port": "443", "runAsAccountId": self.run_as_id, "version": "7.0.3", "perfStatisticsLevel": "Level 1"}})
-        put({"id": self.run_as_id, "name": f"{cfg.site}-vcenter-account", "type": f"{OFF}/VMwareSites/runasaccounts",
-             "properties": {"displayName": "vcenter-readonly", "credentialType": "VMwareFabric", "createdTimestamp": "2026-01-05T10:00:00Z"}})
+        put(
+            {
+                "id": self.project_id,
+                "name": cfg.migrate_project,
+                "type": f"{MIG}/migrateProjects",
+                "location": cfg.region,
+                "properties": {
+                    "registeredTools": ["ServerDiscovery", "ServerMigration"],
+                    "provisioningState": "Succeeded",
+                },
+            }
+        )
+        put(
+            {
+                "id": f"{self.project_id}/solutions/Servers-Migration-ServerMigration",
+                "name": "Servers-Migration-ServerMigration",
+                "type": f"{MIG}/migrateProjects/solutions",
+                "properties": {
+                    "tool": "ServerMigration",
+                    "purpose": "Migration",
+                    "goal": "Servers",
+                    "status": "Active",
+                    "details": {"extendedDetails": {"vaultId": vault_id}},
+                },
+            }
+        )
+        put(
+            {
+                "id": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery",
+                "name": "Servers-Discovery-ServerDiscovery",
+                "type": f"{MIG}/migrateProjects/solutions",
+                "properties": {
+                    "tool": "ServerDiscovery",
+                    "purpose": "Discovery",
+                    "goal": "Servers",
+                    "status": "Active",
+                    "details": {
+                        "extendedDetails": {
+                            "applianceNameToSiteIdMapV2": json.dumps(
+                                [{"ApplianceName": cfg.appliance, "SiteId": self.site_id}]
+                            )
+                        }
+                    },
+                },
+            }
+        )
+        put(
+            {
+                "id": self.site_id,
+                "name": cfg.site,
+                "type": f"{OFF}/VMwareSites",
+                "location": cfg.region,
+                "properties": {
+                    "applianceName": cfg.appliance,
+                    "discoverySolutionId": f"{self.project_id}/solutions/Servers-Discovery-ServerDiscovery",
+                    "servicePrincipalIdentityDetails": {"tenantId": cfg.tenant_id},
+                },
+            }
+        )
+        put(
+            {
+                "id": self.vcenter_id,
+                "name": f"{cfg.site}-vcenter",
+                "type": f"{OFF}/VMwareSites/vCenters",
+                "properties": {
+                    "fqdn": "vcenter.onprem.local",
+                    "port": "443",
+                    "runAsAccountId": self.run_as_id,
+                    "version": "7.0.3",
+                    "perfStatisticsLevel": "Level 1",
+                },
+            }
+        )
+        put(
+            {
+                "id": self.run_as_id,
+                "name": f"{cfg.site}-vcenter-account",
+                "type": f"{OFF}/VMwareSites/runasaccounts",
+                "properties": {
+                    "displayName": "vcenter-readonly",
+                    "credentialType": "VMwareFabric",
+                    "createdTimestamp": "2026-01-05T10:00:00Z",
+                },
+            }
+        )
 
     def machine_id(self, machine: SourceMachine) -> str:
         return f"{self.site_id}/machines/{machine.name}"
@@ -55,21 +125,63 @@ class Discovery:
         """A VMware machine as `VMwareMachine_Get.json` (2020-01-01) shows one."""
         datastore = "[datastore1]"
         return {
-            "id": self.machine_id(m), "name": m.name, "type": f"{OFF}/VMwareSites/machines",
+            "id": self.machine_id(m),
+            "name": m.name,
+            "type": f"{OFF}/VMwareSites/machines",
             "properties": {
-                "displayName": m.display_name, "instanceUuid": m.name.split("_")[0], "vCenterId": self.vcenter_id, "vCenterFQDN": "vcenter.onprem.local",
-                "dataCenterScope": "datacenter-1", "firmware": "efi" if m.firmware == "UEFI" else "bios", "description": "",
-                "numberOfProcessorCore": m.cores, "allocatedMemoryInMB": float(m.memory_mb), "powerStatus": m.power_state, "isDeleted": False,
-                "changeTrackingSupported": True, "changeTrackingEnabled": True, "vMwareToolsStatus": "Running", "hostInMaintenanceMode": False,
-                "hostName": "esx01.onprem.local", "hostPowerState": "poweredOn", "hostVersion": "7.0.3",
-                "operatingSystemDetails": {"osType": "windowsguest" if m.os_type == "Windows" else "linuxguest", "osName": m.os_name, "osVersion": None},
+                "displayName": m.display_name,
+                "instanceUuid": m.name.split("_")[0],
+                "vCenterId": self.vcenter_id,
+                "vCenterFQDN": "vcenter.onprem.local",
+                "dataCenterScope": "datacenter-1",
+                "firmware": "efi" if m.firmware == "UEFI" else "bios",
+                "description": "",
+                "numberOfProcessorCore": m.cores,
+                "allocatedMemoryInMB": float(m.memory_mb),
+                "powerStatus": m.power_state,
+                "isDeleted": False,
+                "changeTrackingSupported": True,
+                "changeTrackingEnabled": True,
+                "vMwareToolsStatus": "Running",
+                "hostInMaintenanceMode": False,
+                "hostName": "esx01.onprem.local",
+                "hostPowerState": "poweredOn",
+                "hostVersion": "7.0.3",
+                "operatingSystemDetails": {
+                    "osType": "windowsguest" if m.os_type == "Windows" else "linuxguest",
+                    "osName": m.os_name,
+                    "osVersion": None,
+                },
                 "vmConfigurationFileLocation": f"{datastore} {m.display_name}/{m.display_name}.vmx",
-                "disks": [{"uuid": d.uuid, "name": d.name, "label": f"Hard disk {i + 1}", "maxSizeInBytes": d.size_gb * 1024**3, "lun": i,
-                           "diskType": "Static", "diskMode": "persistent", "diskProvisioningPolicy": "ThinProvisioned", "diskScrubbingPolicy": "LazilyScrubbed",
-                           "path": f"{datastore} {m.display_name}/{m.display_name}_{i}.vmdk"} for i, d in enumerate(m.disks)],
-                "networkAdapters": [{"label": "Network adapter 1", "nicId": "4000", "macAddress": m.mac, "ipAddressList": [m.ip],
-                                     "ipAddressType": "Static", "networkName": "VM Network"}],
-                "tags": m.tags, "errors": [], "createdTimestamp": "2026-01-05T10:00:00Z", "updatedTimestamp": "2026-01-05T10:00:00Z",
+                "disks": [
+                    {
+                        "uuid": d.uuid,
+                        "name": d.name,
+                        "label": f"Hard disk {i + 1}",
+                        "maxSizeInBytes": d.size_gb * 1024**3,
+                        "lun": i,
+                        "diskType": "Static",
+                        "diskMode": "persistent",
+                        "diskProvisioningPolicy": "ThinProvisioned",
+                        "diskScrubbingPolicy": "LazilyScrubbed",
+                        "path": f"{datastore} {m.display_name}/{m.display_name}_{i}.vmdk",
+                    }
+                    for i, d in enumerate(m.disks)
+                ],
+                "networkAdapters": [
+                    {
+                        "label": "Network adapter 1",
+                        "nicId": "4000",
+                        "macAddress": m.mac,
+                        "ipAddressList": [m.ip],
+                        "ipAddressType": "Static",
+                        "networkName": "VM Network",
+                    }
+                ],
+                "tags": m.tags,
+                "errors": [],
+                "createdTimestamp": "2026-01-05T10:00:00Z",
+                "updatedTimestamp": "2026-01-05T10:00:00Z",
             },
         }
 
@@ -94,5 +206,11 @@ def register(router: Router, world: World) -> Discovery:
     router.add("GET", COLLECTION, f"{OFF}/VMwareSites/machines", disc.list_machines, OFFAZURE_API)
     for kind in ("vCenters", "runasaccounts"):
         router.add("GET", ITEM, f"{OFF}/VMwareSites/{kind}", lambda c: get_item(w, c), OFFAZURE_API)
-        router.add("GET", COLLECTION, f"{OFF}/VMwareSites/{kind}", lambda c: list_items(w, c, w.store.children(w.store.require(c.path.item_id)["id"], c.path.tail or "")), OFFAZURE_API)
+        router.add(
+            "GET",
+            COLLECTION,
+            f"{OFF}/VMwareSites/{kind}",
+            lambda c: list_items(w, c, w.store.children(w.store.require(c.path.item_id)["id"], c.path.tail or "")),
+            OFFAZURE_API,
+        )
     return disc

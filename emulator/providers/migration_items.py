@@ -20,8 +20,19 @@ from .compute import Compute
 from .network import Network
 
 ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
-DISK_TYPES = {"Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "PremiumV2_LRS", "UltraSSD_LRS", "StandardSSD_ZRS", "Premium_ZRS"}
-LICENSES = {"licenseType": {"NoLicenseType", "WindowsServer"}, "sqlServerLicenseType": {"NoLicenseType", "PAYG", "AHUB"}}
+DISK_TYPES = {
+    "Standard_LRS",
+    "Premium_LRS",
+    "StandardSSD_LRS",
+    "PremiumV2_LRS",
+    "UltraSSD_LRS",
+    "StandardSSD_ZRS",
+    "Premium_ZRS",
+}
+LICENSES = {
+    "licenseType": {"NoLicenseType", "WindowsServer"},
+    "sqlServerLicenseType": {"NoLicenseType", "PAYG", "AHUB"},
+}
 SEEDING_STATES = {"EnableMigrationInProgress", "InitialSeedingInProgress"}
 STATE_TEXT = {
     "EnableMigrationInProgress": "Enabling replication",
@@ -124,20 +135,36 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             "seedDiskTags": d.get("seedDiskTags", {}),
             "protectedDisks": [
                 {
-                    "diskId": disk.uuid, "diskName": disk.name, "diskPath": f"[datastore1] {item.machine.display_name}/{disk.name}.vmdk",
-                    "isOSDisk": disks_by_id[disk.uuid].get("isOSDisk", "false"), "capacityInBytes": disk.size_gb * 1024**3,
+                    "diskId": disk.uuid,
+                    "diskName": disk.name,
+                    "diskPath": f"[datastore1] {item.machine.display_name}/{disk.name}.vmdk",
+                    "isOSDisk": disks_by_id[disk.uuid].get("isOSDisk", "false"),
+                    "capacityInBytes": disk.size_gb * 1024**3,
                     "diskType": disks_by_id[disk.uuid].get("diskType", "Standard_LRS"),
                     "logStorageAccountId": disks_by_id[disk.uuid].get("logStorageAccountId"),
                     "logStorageAccountSasSecretName": disks_by_id[disk.uuid].get("logStorageAccountSasSecretName"),
-                    "targetDiskName": f"{d.get('targetVmName', item.machine.display_name)}-{disk.name.replace(':', '-')}",
-                    "seedManagedDiskId": f"{d['targetResourceGroupId']}/providers/Microsoft.Compute/disks/seed-{disk.uuid}" if item.state != "EnableMigrationInProgress" else None,
+                    "targetDiskName": (
+                        f"{d.get('targetVmName', item.machine.display_name)}-{disk.name.replace(':', '-')}"
+                    ),
+                    "seedManagedDiskId": (
+                        f"{d['targetResourceGroupId']}/providers/Microsoft.Compute/disks/seed-{disk.uuid}"
+                    )
+                    if item.state != "EnableMigrationInProgress"
+                    else None,
                 }
-                for disk in item.machine.disks if disk.uuid in disks_by_id
+                for disk in item.machine.disks
+                if disk.uuid in disks_by_id
             ],
             "vmNics": [self._nic_details(item)],
             "initialSeedingProgressPercentage": 100 if item.seeded_at is not None else (seeding_pct or 0),
-            "deltaSyncProgressPercentage": int(100 * ((now - rps[-1][1]) % cap.delta_cycle_seconds) / cap.delta_cycle_seconds) if rps else 0,
-            "migrationProgressPercentage": 100 if item.state == "MigrationSucceeded" else (50 if item.state == "MigrationInProgress" else 0),
+            "deltaSyncProgressPercentage": int(
+                100 * ((now - rps[-1][1]) % cap.delta_cycle_seconds) / cap.delta_cycle_seconds
+            )
+            if rps
+            else 0,
+            "migrationProgressPercentage": 100
+            if item.state == "MigrationSucceeded"
+            else (50 if item.state == "MigrationInProgress" else 0),
             "resyncProgressPercentage": self.world.seeding.progress(item.id) if item.resyncing else 0,
             "resyncRequired": "false",
             "resyncState": "StartedResynchronization" if item.resyncing else "None",
@@ -154,7 +181,9 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             "policyId": item.policy["id"],
             "policyFriendlyName": item.policy["name"],
             "migrationState": item.state,
-            "migrationStateDescription": "Resynchronizing" if item.resyncing else STATE_TEXT.get(item.state, item.state),
+            "migrationStateDescription": "Resynchronizing"
+            if item.resyncing
+            else STATE_TEXT.get(item.state, item.state),
             "testMigrateState": item.test_state,
             "testMigrateStateDescription": TEST_TEXT.get(item.test_state, item.test_state),
             "health": "Normal",
@@ -175,11 +204,17 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         d = item.details
         nic = d.get("nic", {})
         details = {
-            "nicId": "4000", "isPrimaryNic": "true", "sourceIPAddress": item.machine.ip, "sourceIPAddressType": "Static",
-            "sourceNetworkId": "VM Network", "targetSubnetName": nic.get("targetSubnetName", d.get("targetSubnetName")),
-            "testNetworkId": d.get("testNetworkId"), "testSubnetName": nic.get("testSubnetName", d.get("testSubnetName")),
+            "nicId": "4000",
+            "isPrimaryNic": "true",
+            "sourceIPAddress": item.machine.ip,
+            "sourceIPAddressType": "Static",
+            "sourceNetworkId": "VM Network",
+            "targetSubnetName": nic.get("targetSubnetName", d.get("targetSubnetName")),
+            "testNetworkId": d.get("testNetworkId"),
+            "testSubnetName": nic.get("testSubnetName", d.get("testSubnetName")),
             "targetIPAddressType": "Static" if nic.get("targetStaticIPAddress") else "Dynamic",
-            "targetIPAddress": nic.get("targetStaticIPAddress"), "isSelectedForMigration": "true",
+            "targetIPAddress": nic.get("targetStaticIPAddress"),
+            "isSelectedForMigration": "true",
             "targetNicName": nic.get("targetNicName"),
         }
         return {k: v for k, v in details.items() if v is not None}
@@ -189,10 +224,19 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         if item.seeded_at is None:
             return []
         cycle = self.world.config.capacity.delta_cycle_seconds
-        if item.state in ("MigrationInProgress", "MigrationSucceeded", "ProtectionSuspended") and "frozen_at" in item.extra:
+        if (
+            item.state in ("MigrationInProgress", "MigrationSucceeded", "ProtectionSuspended")
+            and "frozen_at" in item.extra
+        ):
             now = item.extra["frozen_at"]
         count = int((now - item.seeded_at) // cycle)
-        return [(f"{item.id}/migrationRecoveryPoints/{uuid.uuid5(uuid.NAMESPACE_URL, f'{item.id}/{k}')}", item.seeded_at + k * cycle) for k in range(max(0, count - 23), count + 1)]
+        return [
+            (
+                f"{item.id}/migrationRecoveryPoints/{uuid.uuid5(uuid.NAMESPACE_URL, f'{item.id}/{k}')}",
+                item.seeded_at + k * cycle,
+            )
+            for k in range(max(0, count - 23), count + 1)
+        ]
 
     # -- enable replication ---------------------------------------------------------------------
     def create(self, call: Call) -> Reply:
@@ -200,14 +244,19 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         self.world.store.require(container_id)
         vault_id = vault_of(call.path.item_id)
         if call.path.item_id.lower() in self.items:
-            raise conflict("ReplicationAlreadyEnabled", f"Replication is already enabled for migration item {call.path.names[-1]}.")
+            raise conflict(
+                "ReplicationAlreadyEnabled", f"Replication is already enabled for migration item {call.path.names[-1]}."
+            )
         props = call.properties()
         policy = self.world.store.require(props.get("policyId") or "(missing policyId)")
         details = copy.deepcopy(props.get("providerSpecificDetails") or {})
         machine = self._validate_enable(details)
         for other in self.items.values():
             if other.machine is machine:
-                raise conflict("ReplicationAlreadyEnabled", f"Machine {machine.display_name} is already replicating as migration item {other.name}.")
+                raise conflict(
+                    "ReplicationAlreadyEnabled",
+                    f"Machine {machine.display_name} is already replicating as migration item {other.name}.",
+                )
         item = MigrationItem(call.path.item_id, call.path.names[-1], machine, policy, details)
         self.items[item.id.lower()] = item
         item.job = self.jobs.start(vault_id, "EnableMigration", "Enable migration", item.id, machine.display_name)
@@ -217,7 +266,9 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         def complete(t: float) -> None:
             self.jobs.finish(item.job, t)
             item.state = "InitialSeedingInProgress"
-            sizes = [disk.size_gb for disk in machine.disks if disk.uuid in {x["diskId"] for x in details["disksToInclude"]}]
+            sizes = [
+                disk.size_gb for disk in machine.disks if disk.uuid in {x["diskId"] for x in details["disksToInclude"]}
+            ]
             self.world.seeding.add(item.id, sizes, t)
 
         def fail(t: float, error: dict) -> None:
@@ -230,40 +281,104 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
 
     def _validate_enable(self, d: dict) -> SourceMachine:
         """Refuse an enable request as Site Recovery would, naming the field and the reason."""
-        fail_unless(d.get("instanceType") == "VMwareCbt", 400, "InvalidProviderSpecificInput", f"providerSpecificDetails.instanceType must be 'VMwareCbt', not {d.get('instanceType')!r}.")
-        required = ["vmwareMachineId", "disksToInclude", "dataMoverRunAsAccountId", "snapshotRunAsAccountId", "targetResourceGroupId", "targetNetworkId"]
+        fail_unless(
+            d.get("instanceType") == "VMwareCbt",
+            400,
+            "InvalidProviderSpecificInput",
+            f"providerSpecificDetails.instanceType must be 'VMwareCbt', not {d.get('instanceType')!r}.",
+        )
+        required = [
+            "vmwareMachineId",
+            "disksToInclude",
+            "dataMoverRunAsAccountId",
+            "snapshotRunAsAccountId",
+            "targetResourceGroupId",
+            "targetNetworkId",
+        ]
         missing = [f for f in required if not d.get(f)]
-        fail_unless(not missing, 400, "InvalidProviderSpecificInput", f"providerSpecificDetails is missing required field(s): {', '.join(missing)}.")
+        fail_unless(
+            not missing,
+            400,
+            "InvalidProviderSpecificInput",
+            f"providerSpecificDetails is missing required field(s): {', '.join(missing)}.",
+        )
         machine_id = d["vmwareMachineId"]
         machine = self.world.machine(machine_id.rstrip("/").rsplit("/", 1)[-1])
-        fail_unless(machine is not None and "/Microsoft.OffAzure/VMwareSites/".lower() in machine_id.lower(), 400, "DiscoveredMachineNotFound", f"The discovered machine '{machine_id}' was not found.")
+        fail_unless(
+            machine is not None and "/Microsoft.OffAzure/VMwareSites/".lower() in machine_id.lower(),
+            400,
+            "DiscoveredMachineNotFound",
+            f"The discovered machine '{machine_id}' was not found.",
+        )
         assert machine is not None
         for ref in ("dataMoverRunAsAccountId", "snapshotRunAsAccountId"):
             self.world.store.require(d[ref])
         vnet = self.world.store.get(d["targetNetworkId"])
-        fail_unless(vnet is not None, 400, "TargetNetworkNotFound", f"The target network '{d['targetNetworkId']}' was not found.")
+        fail_unless(
+            vnet is not None,
+            400,
+            "TargetNetworkNotFound",
+            f"The target network '{d['targetNetworkId']}' was not found.",
+        )
         if d.get("targetSubnetName"):
-            fail_unless(self.world.store.get(f"{d['targetNetworkId']}/subnets/{d['targetSubnetName']}") is not None, 400, "TargetSubnetNotFound", f"Subnet '{d['targetSubnetName']}' was not found in {d['targetNetworkId']}.")
+            fail_unless(
+                self.world.store.get(f"{d['targetNetworkId']}/subnets/{d['targetSubnetName']}") is not None,
+                400,
+                "TargetSubnetNotFound",
+                f"Subnet '{d['targetSubnetName']}' was not found in {d['targetNetworkId']}.",
+            )
         if d.get("testNetworkId"):
-            fail_unless(self.world.store.get(d["testNetworkId"]) is not None, 400, "TestNetworkNotFound", f"The test network '{d['testNetworkId']}' was not found.")
+            fail_unless(
+                self.world.store.get(d["testNetworkId"]) is not None,
+                400,
+                "TestNetworkNotFound",
+                f"The test network '{d['testNetworkId']}' was not found.",
+            )
         if d.get("targetVmName"):
             reason = vm_name_problem(d["targetVmName"])
             fail_unless(reason is None, 400, "InvalidTargetVmName", f"targetVmName '{d['targetVmName']}' {reason}.")
         if d.get("targetVmSize"):
-            fail_unless(str(d["targetVmSize"]).startswith(("Standard_", "Basic_")), 400, "InvalidTargetVmSize", f"targetVmSize '{d['targetVmSize']}' is not an Azure VM size.")
+            fail_unless(
+                str(d["targetVmSize"]).startswith(("Standard_", "Basic_")),
+                400,
+                "InvalidTargetVmSize",
+                f"targetVmSize '{d['targetVmSize']}' is not an Azure VM size.",
+            )
         for name, allowed in LICENSES.items():
-            fail_unless(d.get(name) in (None, *allowed), 400, "InvalidProviderSpecificInput", f"{name} '{d.get(name)}' must be one of {sorted(allowed)}.")
+            fail_unless(
+                d.get(name) in (None, *allowed),
+                400,
+                "InvalidProviderSpecificInput",
+                f"{name} '{d.get(name)}' must be one of {sorted(allowed)}.",
+            )
         known = {disk.uuid for disk in machine.disks}
         os_disks = 0
         for index, disk in enumerate(d["disksToInclude"]):
             where = f"disksToInclude[{index}]"
             for f in ("diskId", "isOSDisk", "logStorageAccountId", "logStorageAccountSasSecretName"):
                 fail_unless(bool(disk.get(f)), 400, "InvalidProviderSpecificInput", f"{where}.{f} is required.")
-            fail_unless(disk["diskId"] in known, 400, "DiskNotFound", f"{where}.diskId '{disk['diskId']}' is not a disk of {machine.display_name}.")
-            fail_unless(disk.get("diskType") in (None, *DISK_TYPES), 400, "InvalidDiskType", f"{where}.diskType '{disk.get('diskType')}' must be one of {sorted(DISK_TYPES)}.")
-            fail_unless(disk["isOSDisk"] in ("true", "false"), 400, "InvalidProviderSpecificInput", f"{where}.isOSDisk must be the string 'true' or 'false'.")
+            fail_unless(
+                disk["diskId"] in known,
+                400,
+                "DiskNotFound",
+                f"{where}.diskId '{disk['diskId']}' is not a disk of {machine.display_name}.",
+            )
+            fail_unless(
+                disk.get("diskType") in (None, *DISK_TYPES),
+                400,
+                "InvalidDiskType",
+                f"{where}.diskType '{disk.get('diskType')}' must be one of {sorted(DISK_TYPES)}.",
+            )
+            fail_unless(
+                disk["isOSDisk"] in ("true", "false"),
+                400,
+                "InvalidProviderSpecificInput",
+                f"{where}.isOSDisk must be the string 'true' or 'false'.",
+            )
             os_disks += disk["isOSDisk"] == "true"
-        fail_unless(os_disks == 1, 400, "InvalidOsDiskSelection", f"Exactly one disk must be the OS disk; {os_disks} are.")
+        fail_unless(
+            os_disks == 1, 400, "InvalidOsDiskSelection", f"Exactly one disk must be the OS disk; {os_disks} are."
+        )
         return machine
 
     def _seeded(self, owner: str, t: float) -> None:
@@ -283,43 +398,78 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
     def update(self, call: Call) -> Reply:
         item = self.get(call)
         specific = call.properties().get("providerSpecificDetails") or {}
-        fail_unless(specific.get("instanceType") == "VMwareCbt", 400, "InvalidProviderSpecificInput", "providerSpecificDetails.instanceType must be 'VMwareCbt'.")
+        fail_unless(
+            specific.get("instanceType") == "VMwareCbt",
+            400,
+            "InvalidProviderSpecificInput",
+            "providerSpecificDetails.instanceType must be 'VMwareCbt'.",
+        )
         if specific.get("targetVmName"):
             reason = vm_name_problem(specific["targetVmName"])
-            fail_unless(reason is None, 400, "InvalidTargetVmName", f"targetVmName '{specific['targetVmName']}' {reason}.")
+            fail_unless(
+                reason is None, 400, "InvalidTargetVmName", f"targetVmName '{specific['targetVmName']}' {reason}."
+            )
         for ref in ("targetNetworkId", "testNetworkId"):
             if specific.get(ref):
                 self.world.store.require(specific[ref])
         changes = {k: v for k, v in specific.items() if k not in ("instanceType", "vmNics", "vmDisks")}
         nics = specific.get("vmNics") or []
-        item.job = self.jobs.start(vault_of(item.id), "UpdateMigrationItem", "Update migration item", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "UpdateMigrationItem", "Update migration item", item.id, item.machine.display_name
+        )
 
         def complete(t: float) -> None:
             item.details.update(changes)
             if nics:
-                item.details["nic"] = {**item.details.get("nic", {}), **{k: v for k, v in nics[0].items() if k != "nicId"}}
+                item.details["nic"] = {
+                    **item.details.get("nic", {}),
+                    **{k: v for k, v in nics[0].items() if k != "nicId"},
+                }
             self.jobs.finish(item.job, t)
 
-        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e)
+        )
 
     def test_migrate(self, call: Call) -> Reply:
         item = self.get(call)
         self._require_allowed(item, "TestMigrate")
         specific = self._specific(call)
         network_id = specific.get("networkId") or ""
-        fail_unless(self.world.store.get(network_id) is not None, 400, "TestNetworkNotFound", f"The test network '{network_id}' was not found.")
+        fail_unless(
+            self.world.store.get(network_id) is not None,
+            400,
+            "TestNetworkNotFound",
+            f"The test network '{network_id}' was not found.",
+        )
         rps = [rp for rp, _ in self._recovery_points(item, self.world.clock.now())]
-        fail_unless(specific.get("recoveryPointId") in rps, 400, "RecoveryPointNotFound", f"The recovery point '{specific.get('recoveryPointId')}' is not a recovery point of {item.name}.")
+        fail_unless(
+            specific.get("recoveryPointId") in rps,
+            400,
+            "RecoveryPointNotFound",
+            f"The recovery point '{specific.get('recoveryPointId')}' is not a recovery point of {item.name}.",
+        )
         nics = specific.get("vmNics") or []
         known_nic = self._nic_details(item)["nicId"]
         for index, nic in enumerate(nics):
-            fail_unless(nic.get("nicId") == known_nic, 400, "NicNotFound", f"vmNics[{index}].nicId '{nic.get('nicId')}' is not a NIC of {item.name} (it has '{known_nic}').")
-        subnet = (nics or [{}])[0].get("testSubnetName") or item.details.get("nic", {}).get("testSubnetName") or item.details.get("testSubnetName")
+            fail_unless(
+                nic.get("nicId") == known_nic,
+                400,
+                "NicNotFound",
+                f"vmNics[{index}].nicId '{nic.get('nicId')}' is not a NIC of {item.name} (it has '{known_nic}').",
+            )
+        subnet = (
+            (nics or [{}])[0].get("testSubnetName")
+            or item.details.get("nic", {}).get("testSubnetName")
+            or item.details.get("testSubnetName")
+        )
         subnet = subnet or self.world.store.children(network_id, "subnets")[0]["name"]
         subnet_id = f"{network_id}/subnets/{subnet}"
         self.world.store.require(subnet_id)
         item.test_state = "TestMigrationInProgress"
-        item.job = self.jobs.start(vault_of(item.id), "TestMigration", "Test migration", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "TestMigration", "Test migration", item.id, item.machine.display_name
+        )
         self.world.record(item.machine.name, "test_migrate_started", network=network_id)
 
         def complete(t: float) -> None:
@@ -341,14 +491,18 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         self._require_allowed(item, "TestMigrateCleanup")
         previous = item.test_state
         item.test_state = "TestMigrationCleanupInProgress"
-        item.job = self.jobs.start(vault_of(item.id), "TestMigrationCleanup", "Test migration cleanup", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "TestMigrationCleanup", "Test migration cleanup", item.id, item.machine.display_name
+        )
 
         def complete(t: float) -> None:
             if item.test_vm_id:
                 self.compute.remove(item.test_vm_id)
             item.test_vm_id, item.test_state = None, "None"
             self.jobs.finish(item.job, t)
-            self.world.record(item.machine.name, "test_cleaned_up", t, comments=(call.properties() or {}).get("comments"))
+            self.world.record(
+                item.machine.name, "test_cleaned_up", t, comments=(call.properties() or {}).get("comments")
+            )
 
         def fail(t: float, error: dict) -> None:
             item.test_state = previous
@@ -361,7 +515,12 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         self._require_allowed(item, "Migrate")
         specific = self._specific(call)
         shutdown = specific.get("performShutdown", "false")
-        fail_unless(shutdown in ("true", "false"), 400, "InvalidProviderSpecificInput", "performShutdown must be the string 'true' or 'false'.")
+        fail_unless(
+            shutdown in ("true", "false"),
+            400,
+            "InvalidProviderSpecificInput",
+            "performShutdown must be the string 'true' or 'false'.",
+        )
         cap = self.world.config.capacity
         now = self.world.clock.now()
         rps = self._recovery_points(item, now)
@@ -369,13 +528,21 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         duration = changed_mb / cap.disk_mbps + cap.boot_seconds
         item.state, item.extra["frozen_at"] = "MigrationInProgress", now
         item.job = self.jobs.start(vault_of(item.id), "Migration", "Migration", item.id, item.machine.display_name)
-        self.world.record(item.machine.name, "migrate_started", perform_shutdown=shutdown, final_sync_seconds=round(duration - cap.boot_seconds, 1))
+        self.world.record(
+            item.machine.name,
+            "migrate_started",
+            perform_shutdown=shutdown,
+            final_sync_seconds=round(duration - cap.boot_seconds, 1),
+        )
         if shutdown == "true":
             item.machine.power_state = "OFF"
             self.world.record(item.machine.name, "source_shutdown")
 
         def complete(t: float) -> None:
-            subnet_id = f"{item.details['targetNetworkId']}/subnets/{item.details.get('nic', {}).get('targetSubnetName') or item.details.get('targetSubnetName') or 'default'}"
+            subnet = (
+                item.details.get("nic", {}).get("targetSubnetName") or item.details.get("targetSubnetName") or "default"
+            )
+            subnet_id = f"{item.details['targetNetworkId']}/subnets/{subnet}"
             vm = self._create_vm(item, item.details.get("targetVmName", item.machine.display_name), subnet_id)
             item.vm_id, item.state, item.last_migration = vm["id"], "MigrationSucceeded", (iso(t), "Succeeded")
             self.jobs.finish(item.job, t)
@@ -407,21 +574,27 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         self._require_allowed(item, "PauseReplication")
         item.state = "SuspendingProtection"
         item.extra["frozen_at"] = self.world.clock.now()
-        item.job = self.jobs.start(vault_of(item.id), "PauseReplication", "Pause replication", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "PauseReplication", "Pause replication", item.id, item.machine.display_name
+        )
 
         def complete(t: float) -> None:
             item.state = "ProtectionSuspended"
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "paused", t)
 
-        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e)
+        )
 
     def resume(self, call: Call) -> Reply:
         item = self.get(call)
         self._require_allowed(item, "ResumeReplication")
         self._specific(call)
         item.state = "ResumeInProgress"
-        item.job = self.jobs.start(vault_of(item.id), "ResumeReplication", "Resume replication", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "ResumeReplication", "Resume replication", item.id, item.machine.display_name
+        )
 
         def complete(t: float) -> None:
             item.state = "Replicating"
@@ -429,7 +602,9 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "resumed", t)
 
-        return self.lro(call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call, item, self.world.config.capacity.arm_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e)
+        )
 
     def delete(self, call: Call) -> Reply:
         """Stop replication, or complete a finished migration: the item and its seed disks go."""
@@ -438,10 +613,15 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             return Reply(204)
         option = call.query.get("deleteOption")
         if item.job is not None and item.job["properties"]["state"] == "InProgress" and not option:
-            raise conflict("OperationNotAllowed", f"Migration item {item.name} has job {item.job['properties']['scenarioName']} in progress.")
+            raise conflict(
+                "OperationNotAllowed",
+                f"Migration item {item.name} has job {item.job['properties']['scenarioName']} in progress.",
+            )
         was_seeding = item.state in SEEDING_STATES
         item.state = "DisableMigrationInProgress"
-        item.job = self.jobs.start(vault_of(item.id), "DisableMigration", "Disable migration", item.id, item.machine.display_name)
+        item.job = self.jobs.start(
+            vault_of(item.id), "DisableMigration", "Disable migration", item.id, item.machine.display_name
+        )
 
         def complete(t: float) -> None:
             self.world.seeding.remove(item.id, t)
@@ -451,9 +631,17 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
                 self.compute.remove(item.test_vm_id)
             self.items.pop(item.id.lower(), None)
             self.jobs.finish(item.job, t)
-            self.world.record(item.machine.name, "replication_removed", t, delete_option=option, migrated=item.vm_id is not None)
+            self.world.record(
+                item.machine.name, "replication_removed", t, delete_option=option, migrated=item.vm_id is not None
+            )
 
-        return self.lro(call, item, self.world.config.capacity.cleanup_seconds, complete, lambda t, e: self.jobs.finish(item.job, t, e))
+        return self.lro(
+            call,
+            item,
+            self.world.config.capacity.cleanup_seconds,
+            complete,
+            lambda t, e: self.jobs.finish(item.job, t, e),
+        )
 
     # -- helpers --------------------------------------------------------------------------------
     def _require_allowed(self, item: MigrationItem, operation: str) -> None:
@@ -461,13 +649,19 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         if operation not in allowed:
             raise bad_request(
                 "OperationNotAllowed",
-                f"{operation} is not allowed for migration item {item.name} in state {item.state}/{item.test_state}; allowed operations: {', '.join(allowed) or 'none'}.",
+                f"{operation} is not allowed for migration item {item.name} in state {item.state}/{item.test_state}; "
+                f"allowed operations: {', '.join(allowed) or 'none'}.",
             )
 
     @staticmethod
     def _specific(call: Call) -> dict:
         specific = call.properties().get("providerSpecificDetails") or {}
-        fail_unless(specific.get("instanceType") == "VMwareCbt", 400, "InvalidProviderSpecificInput", "providerSpecificDetails.instanceType must be 'VMwareCbt'.")
+        fail_unless(
+            specific.get("instanceType") == "VMwareCbt",
+            400,
+            "InvalidProviderSpecificInput",
+            "providerSpecificDetails.instanceType must be 'VMwareCbt'.",
+        )
         return specific
 
     def _create_vm(self, item: MigrationItem, name: str, subnet_id: str) -> dict:
@@ -475,19 +669,39 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         rg_id = d["targetResourceGroupId"]
         existing = self.world.store.get(f"{rg_id}/providers/Microsoft.Compute/virtualMachines/{name}")
         if existing is not None:
-            raise ArmError(409, "TargetVmNameAlreadyExists", f"A virtual machine named {name} already exists in {rg_id}.")
+            raise ArmError(
+                409, "TargetVmNameAlreadyExists", f"A virtual machine named {name} already exists in {rg_id}."
+            )
         nic = self.network.create_nic(rg_id, f"{name}-nic", self.world.config.region, subnet_id, d.get("targetNicTags"))
         types = {x["diskId"]: x.get("diskType", "Standard_LRS") for x in d["disksToInclude"]}
-        disks = sorted(({"size_gb": disk.size_gb, "type": types[disk.uuid], "os": disk.is_os} for disk in item.machine.disks if disk.uuid in types), key=lambda x: not x["os"])
+        disks = sorted(
+            (
+                {"size_gb": disk.size_gb, "type": types[disk.uuid], "os": disk.is_os}
+                for disk in item.machine.disks
+                if disk.uuid in types
+            ),
+            key=lambda x: not x["os"],
+        )
         return self.compute.create(
-            resource_group_id=rg_id, name=name, location=self.world.config.region, size=d.get("targetVmSize") or item.machine.recommended_size,
-            os_type=item.machine.os_type, disks=disks, nic_id=nic["id"], tags=d.get("targetVmTags", {}),
+            resource_group_id=rg_id,
+            name=name,
+            location=self.world.config.region,
+            size=d.get("targetVmSize") or item.machine.recommended_size,
+            os_type=item.machine.os_type,
+            disks=disks,
+            nic_id=nic["id"],
+            tags=d.get("targetVmTags", {}),
         )
 
     def recovery_points(self, call: Call) -> Reply:
         item = self.get(call)
         points = [
-            {"id": rp, "name": rp.rsplit("/", 1)[1], "type": f"{ITEM_TYPE}/migrationRecoveryPoints", "properties": {"recoveryPointTime": iso(t), "recoveryPointType": "CrashConsistent"}}
+            {
+                "id": rp,
+                "name": rp.rsplit("/", 1)[1],
+                "type": f"{ITEM_TYPE}/migrationRecoveryPoints",
+                "properties": {"recoveryPointTime": iso(t), "recoveryPointType": "CrashConsistent"},
+            }
             for rp, t in self._recovery_points(item, self.world.clock.now())
         ]
         return list_items(self.world, call, points)
@@ -500,8 +714,12 @@ def register(router: Router, world: World, jobs: Jobs, compute: Compute, network
     router.add("DELETE", ITEM, base, items.delete, API)
     router.add("GET", COLLECTION, f"{base}/migrationRecoveryPoints", items.recovery_points, API)
     for action, handler in [
-        ("testMigrate", items.test_migrate), ("testMigrateCleanup", items.test_migrate_cleanup), ("migrate", items.migrate),
-        ("resync", items.resync), ("pauseReplication", items.pause), ("resumeReplication", items.resume),
+        ("testMigrate", items.test_migrate),
+        ("testMigrateCleanup", items.test_migrate_cleanup),
+        ("migrate", items.migrate),
+        ("resync", items.resync),
+        ("pauseReplication", items.pause),
+        ("resumeReplication", items.resume),
     ]:
         router.add("POST", ACTION, base, handler, API, action)
     return items

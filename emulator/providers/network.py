@@ -9,7 +9,18 @@ from typing import Any
 from ..errors import bad_request
 from ..routing import COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
-from .common import check_name, delete_with_lro, fail_unless, get_item, list_children, list_items, put_provisioned, reference, require_parent, shell
+from .common import (
+    check_name,
+    delete_with_lro,
+    fail_unless,
+    get_item,
+    list_children,
+    list_items,
+    put_provisioned,
+    reference,
+    require_parent,
+    shell,
+)
 
 API = {"2026-03-01", "2024-05-01", "2024-07-01", "2023-09-01"}
 NS = "Microsoft.Network"
@@ -36,7 +47,9 @@ class Network:
         resource = shell(call, f"{NS}/virtualNetworks")
         props = resource["properties"]
         prefixes = (props.get("addressSpace") or {}).get("addressPrefixes") or []
-        fail_unless(bool(prefixes), 400, "InvalidAddressSpace", "The virtual network needs addressSpace.addressPrefixes.")
+        fail_unless(
+            bool(prefixes), 400, "InvalidAddressSpace", "The virtual network needs addressSpace.addressPrefixes."
+        )
         for prefix in prefixes:
             self._network(prefix, "addressSpace.addressPrefixes")
         for subnet in props.pop("subnets", []) or []:
@@ -52,7 +65,12 @@ class Network:
     def _store_subnet(self, vnet_id: str, name: str, props: dict) -> dict:
         check_name(name, "subnet")
         self._network(props.get("addressPrefix", ""), "properties.addressPrefix")
-        subnet = {"id": f"{vnet_id}/subnets/{name}", "name": name, "type": f"{NS}/virtualNetworks/subnets", "properties": {**props, "provisioningState": "Succeeded"}}
+        subnet = {
+            "id": f"{vnet_id}/subnets/{name}",
+            "name": name,
+            "type": f"{NS}/virtualNetworks/subnets",
+            "properties": {**props, "provisioningState": "Succeeded"},
+        }
         return self.world.store.put(subnet)
 
     @staticmethod
@@ -60,12 +78,16 @@ class Network:
         try:
             return ipaddress.ip_network(prefix)
         except ValueError:
-            raise bad_request("InvalidAddressPrefix", f"The value '{prefix}' of {field} is not a valid CIDR address prefix.") from None
+            raise bad_request(
+                "InvalidAddressPrefix", f"The value '{prefix}' of {field} is not a valid CIDR address prefix."
+            ) from None
 
     def render_vnet(self, vnet: dict) -> dict:
         out = copy.deepcopy(vnet)
         out["properties"]["subnets"] = self.world.store.children(vnet["id"], "subnets")
-        out["properties"]["virtualNetworkPeerings"] = [self.render_peering(p) for p in self.world.store.children(vnet["id"], "virtualNetworkPeerings")]
+        out["properties"]["virtualNetworkPeerings"] = [
+            self.render_peering(p) for p in self.world.store.children(vnet["id"], "virtualNetworkPeerings")
+        ]
         return out
 
     # -- peerings ----------------------------------------------------------------------------------
@@ -79,24 +101,39 @@ class Network:
         props = call.properties()
         remote_id = reference(props, "remoteVirtualNetwork") or ""
         remote = self.world.store.get(remote_id)
-        fail_unless(remote is not None, 400, "ReferencedResourceNotProvisioned",  # code not documented by Microsoft
-                    f"The remote virtual network {remote_id or '(none)'} of the peering does not exist.")
+        fail_unless(
+            remote is not None,
+            400,
+            "ReferencedResourceNotProvisioned",  # code not documented by Microsoft
+            f"The remote virtual network {remote_id or '(none)'} of the peering does not exist.",
+        )
         mine, theirs = self._address_space(vnet), self._address_space(remote)  # type: ignore[arg-type]
         overlap = next(((a, b) for a in mine for b in theirs if a.overlaps(b)), None)
-        fail_unless(overlap is None, 400, "VnetAddressSpacesOverlap",  # code not documented by Microsoft
-                    f"Cannot peer {vnet['id']} with {remote_id}: address space {overlap and overlap[0]} overlaps {overlap and overlap[1]}.")
+        fail_unless(
+            overlap is None,
+            400,
+            "VnetAddressSpacesOverlap",  # code not documented by Microsoft
+            f"Cannot peer {vnet['id']} with {remote_id}: address space {overlap and overlap[0]} overlaps "
+            f"{overlap and overlap[1]}.",
+        )
         resource = shell(call, f"{NS}/virtualNetworks/virtualNetworkPeerings", properties=props)
         return put_provisioned(self.world, call, resource, self.render_peering)
 
     def _address_space(self, vnet: dict) -> list[ipaddress.IPv4Network]:
-        return [self._network(p, "addressSpace.addressPrefixes") for p in vnet["properties"]["addressSpace"]["addressPrefixes"]]
+        return [
+            self._network(p, "addressSpace.addressPrefixes")
+            for p in vnet["properties"]["addressSpace"]["addressPrefixes"]
+        ]
 
     def render_peering(self, peering: dict) -> dict:
         out = copy.deepcopy(peering)
         local_vnet = peering["id"].rsplit("/", 2)[0]
         remote_id = reference(peering["properties"], "remoteVirtualNetwork") or ""
-        back = [p for p in self.world.store.children(remote_id, "virtualNetworkPeerings")
-                if (reference(p["properties"], "remoteVirtualNetwork") or "").lower() == local_vnet.lower()]
+        back = [
+            p
+            for p in self.world.store.children(remote_id, "virtualNetworkPeerings")
+            if (reference(p["properties"], "remoteVirtualNetwork") or "").lower() == local_vnet.lower()
+        ]
         out["properties"]["peeringState"] = "Connected" if back else "Initiated"
         remote = self.world.store.get(remote_id)
         if remote is not None:
@@ -116,7 +153,12 @@ class Network:
     def _configure_nic(self, nic: dict) -> None:
         props = nic["properties"]
         configs = props.get("ipConfigurations") or []
-        fail_unless(bool(configs), 400, "NetworkInterfaceMustHaveIpConfiguration", f"Network interface {nic['id']} must have one or more IP configurations.")
+        fail_unless(
+            bool(configs),
+            400,
+            "NetworkInterfaceMustHaveIpConfiguration",
+            f"Network interface {nic['id']} must have one or more IP configurations.",
+        )
         nsg_id = reference(props, "networkSecurityGroup")
         if nsg_id:
             self.world.store.require(nsg_id)
@@ -125,16 +167,28 @@ class Network:
             config.setdefault("name", f"ipconfig{index + 1}")
             config["id"] = f"{nic['id']}/ipConfigurations/{config['name']}"
             subnet_id = reference(ip_props, "subnet")
-            fail_unless(bool(subnet_id), 400, "InvalidRequestFormat", f"ipConfigurations[{index}].properties.subnet.id is required.")
+            fail_unless(
+                bool(subnet_id),
+                400,
+                "InvalidRequestFormat",
+                f"ipConfigurations[{index}].properties.subnet.id is required.",
+            )
             subnet = self.world.store.require(subnet_id)
             method = ip_props.get("privateIPAllocationMethod", "Dynamic")
-            fail_unless(method in ("Dynamic", "Static"), 400, "InvalidRequestFormat", f"privateIPAllocationMethod '{method}' must be Dynamic or Static.")
+            fail_unless(
+                method in ("Dynamic", "Static"),
+                400,
+                "InvalidRequestFormat",
+                f"privateIPAllocationMethod '{method}' must be Dynamic or Static.",
+            )
             ip_props["privateIPAllocationMethod"] = method
             if method == "Dynamic" or not ip_props.get("privateIPAddress"):
                 ip_props["privateIPAddress"] = self._free_ip(subnet, nic["id"])
             ip_props.setdefault("primary", index == 0)
             ip_props["provisioningState"] = "Succeeded"
-        props.setdefault("macAddress", "00-0D-3A-" + "-".join(f"{b:02X}" for b in abs(hash(nic["id"])).to_bytes(8, "big")[-3:]))
+        props.setdefault(
+            "macAddress", "00-0D-3A-" + "-".join(f"{b:02X}" for b in abs(hash(nic["id"])).to_bytes(8, "big")[-3:])
+        )
 
     def _free_ip(self, subnet: dict, nic_id: str) -> str:
         """The lowest address Azure would hand out (it reserves the first four and the last)."""
@@ -142,14 +196,19 @@ class Network:
         used = set()
         for nic in self.world.store.of_type(f"{NS}/networkInterfaces"):
             for config in nic["properties"].get("ipConfigurations", []):
-                if nic["id"].lower() != nic_id.lower() and (reference(config.get("properties"), "subnet") or "").lower() == subnet["id"].lower():
+                if (
+                    nic["id"].lower() != nic_id.lower()
+                    and (reference(config.get("properties"), "subnet") or "").lower() == subnet["id"].lower()
+                ):
                     used.add(config["properties"].get("privateIPAddress"))
         for host in list(network.hosts())[3:-1]:
             if str(host) not in used:
                 return str(host)
         raise bad_request("SubnetIsFull", f"Subnet {subnet['id']} has no free private IP address.")
 
-    def create_nic(self, resource_group_id: str, name: str, location: str, subnet_id: str, tags: dict | None = None) -> dict:
+    def create_nic(
+        self, resource_group_id: str, name: str, location: str, subnet_id: str, tags: dict | None = None
+    ) -> dict:
         """Create a NIC directly (a migration or test migration creates one with its VM)."""
         nic = {
             "id": f"{resource_group_id}/providers/{NS}/networkInterfaces/{name}",
@@ -157,7 +216,14 @@ class Network:
             "type": f"{NS}/networkInterfaces",
             "location": location,
             "tags": tags or {},
-            "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"}}]},
+            "properties": {
+                "ipConfigurations": [
+                    {
+                        "name": "ipconfig1",
+                        "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"},
+                    }
+                ]
+            },
         }
         self._configure_nic(nic)
         nic["properties"]["provisioningState"] = "Succeeded"
@@ -166,7 +232,11 @@ class Network:
     def delete_nic(self, call: Call) -> Reply:
         nic = self.world.store.get(call.path.item_id)
         if nic is not None and "virtualMachine" in nic["properties"]:
-            raise bad_request("NicInUse", f"Network Interface {nic['id']} is used by existing resource {nic['properties']['virtualMachine']['id']}.")
+            raise bad_request(
+                "NicInUse",
+                f"Network Interface {nic['id']} is used by existing resource "
+                f"{nic['properties']['virtualMachine']['id']}.",
+            )
         return delete_with_lro(self.world, call)
 
     # -- network security groups -------------------------------------------------------------------
@@ -179,9 +249,22 @@ class Network:
         for rule in rules:
             self._store_rule(resource["id"], rule.get("name", ""), rule.get("properties") or {})
         resource["properties"]["defaultSecurityRules"] = [
-            {"id": f"{resource['id']}/defaultSecurityRules/{name}", "name": name, "type": f"{NS}/networkSecurityGroups/defaultSecurityRules",
-             "properties": {"protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*", "sourceAddressPrefix": src, "destinationAddressPrefix": dst,
-                            "access": access, "priority": priority, "direction": direction, "provisioningState": "Succeeded"}}
+            {
+                "id": f"{resource['id']}/defaultSecurityRules/{name}",
+                "name": name,
+                "type": f"{NS}/networkSecurityGroups/defaultSecurityRules",
+                "properties": {
+                    "protocol": "*",
+                    "sourcePortRange": "*",
+                    "destinationPortRange": "*",
+                    "sourceAddressPrefix": src,
+                    "destinationAddressPrefix": dst,
+                    "access": access,
+                    "priority": priority,
+                    "direction": direction,
+                    "provisioningState": "Succeeded",
+                },
+            }
             for name, priority, direction, access, src, dst in DEFAULT_RULES
         ]
         return put_provisioned(self.world, call, resource, self.render_nsg)
@@ -196,31 +279,76 @@ class Network:
         check_name(name, "security rule")
         where = f"Security rule {name}"
         priority = props.get("priority")
-        fail_unless(isinstance(priority, int) and 100 <= priority <= 4096, 400, "SecurityRuleInvalidPriority", f"{where} has invalid priority {priority!r}: it must be an integer from 100 to 4096.")
-        for field, allowed in (("access", {"Allow", "Deny"}), ("direction", {"Inbound", "Outbound"}), ("protocol", PROTOCOLS)):
-            fail_unless(props.get(field) in allowed, 400, "SecurityRuleParameterContainsUnsupportedValue", f"{where} has invalid {field} {props.get(field)!r}: expected one of {sorted(allowed)}.")
-        fail_unless(bool(props.get("sourceAddressPrefix") or props.get("sourceAddressPrefixes")), 400, "SecurityRuleInvalidAddressPrefix", f"{where} needs sourceAddressPrefix or sourceAddressPrefixes.")
-        fail_unless(bool(props.get("destinationPortRange") or props.get("destinationPortRanges")), 400, "SecurityRuleInvalidPortRange", f"{where} needs destinationPortRange or destinationPortRanges.")
+        fail_unless(
+            isinstance(priority, int) and 100 <= priority <= 4096,
+            400,
+            "SecurityRuleInvalidPriority",
+            f"{where} has invalid priority {priority!r}: it must be an integer from 100 to 4096.",
+        )
+        for field, allowed in (
+            ("access", {"Allow", "Deny"}),
+            ("direction", {"Inbound", "Outbound"}),
+            ("protocol", PROTOCOLS),
+        ):
+            fail_unless(
+                props.get(field) in allowed,
+                400,
+                "SecurityRuleParameterContainsUnsupportedValue",
+                f"{where} has invalid {field} {props.get(field)!r}: expected one of {sorted(allowed)}.",
+            )
+        fail_unless(
+            bool(props.get("sourceAddressPrefix") or props.get("sourceAddressPrefixes")),
+            400,
+            "SecurityRuleInvalidAddressPrefix",
+            f"{where} needs sourceAddressPrefix or sourceAddressPrefixes.",
+        )
+        fail_unless(
+            bool(props.get("destinationPortRange") or props.get("destinationPortRanges")),
+            400,
+            "SecurityRuleInvalidPortRange",
+            f"{where} needs destinationPortRange or destinationPortRanges.",
+        )
         rule_id = f"{nsg_id}/securityRules/{name}"
         for other in self.world.store.children(nsg_id, "securityRules"):
-            same_slot = other["properties"]["priority"] == priority and other["properties"]["direction"] == props["direction"]
-            fail_unless(other["id"].lower() == rule_id.lower() or not same_slot, 400, "SecurityRuleConflict", f"{where} has the same priority and direction as rule {other['name']}.")
-        rule = {"id": rule_id, "name": name, "type": f"{NS}/networkSecurityGroups/securityRules", "properties": {**props, "provisioningState": "Succeeded"}}
+            same_slot = (
+                other["properties"]["priority"] == priority and other["properties"]["direction"] == props["direction"]
+            )
+            fail_unless(
+                other["id"].lower() == rule_id.lower() or not same_slot,
+                400,
+                "SecurityRuleConflict",
+                f"{where} has the same priority and direction as rule {other['name']}.",
+            )
+        rule = {
+            "id": rule_id,
+            "name": name,
+            "type": f"{NS}/networkSecurityGroups/securityRules",
+            "properties": {**props, "provisioningState": "Succeeded"},
+        }
         return self.world.store.put(rule)
 
     def render_nsg(self, nsg: dict) -> dict:
         out = copy.deepcopy(nsg)
         out["properties"]["securityRules"] = self.world.store.children(nsg["id"], "securityRules")
         out["properties"]["networkInterfaces"] = [
-            {"id": nic["id"]} for nic in self.world.store.of_type(f"{NS}/networkInterfaces") if (reference(nic["properties"], "networkSecurityGroup") or "").lower() == nsg["id"].lower()
+            {"id": nic["id"]}
+            for nic in self.world.store.of_type(f"{NS}/networkInterfaces")
+            if (reference(nic["properties"], "networkSecurityGroup") or "").lower() == nsg["id"].lower()
         ]
         return out
 
     def delete_nsg(self, call: Call) -> Reply:
         nsg = self.world.store.get(call.path.item_id)
         if nsg is not None and self.render_nsg(nsg)["properties"]["networkInterfaces"]:
-            raise bad_request("InUseNetworkSecurityGroupCannotBeDeleted", f"Network security group {nsg['id']} cannot be deleted because it is in use by a network interface.")
-        return delete_with_lro(self.world, call, lambda r: [self.world.store.delete(x["id"]) for x in self.world.store.children(r["id"], "securityRules")])
+            raise bad_request(
+                "InUseNetworkSecurityGroupCannotBeDeleted",
+                f"Network security group {nsg['id']} cannot be deleted because it is in use by a network interface.",
+            )
+        return delete_with_lro(
+            self.world,
+            call,
+            lambda r: [self.world.store.delete(x["id"]) for x in self.world.store.children(r["id"], "securityRules")],
+        )
 
     def list_all(self, call: Call, arm_type: str, render: Any = lambda r: r) -> Reply:
         """Subscription-wide list: every resource of the type, across resource groups."""
@@ -241,15 +369,34 @@ def register(router: Router, world: World) -> Network:
         (ITEM, "virtualNetworks/virtualNetworkPeerings", "PUT", net.put_peering),
         (ITEM, "virtualNetworks/virtualNetworkPeerings", "GET", lambda c: get_item(w, c, net.render_peering)),
         (ITEM, "virtualNetworks/virtualNetworkPeerings", "DELETE", lambda c: delete_with_lro(w, c)),
-        (COLLECTION, "virtualNetworks/virtualNetworkPeerings", "GET", lambda c: list_children(w, c, net.render_peering)),
+        (
+            COLLECTION,
+            "virtualNetworks/virtualNetworkPeerings",
+            "GET",
+            lambda c: list_children(w, c, net.render_peering),
+        ),
         (ITEM, "networkInterfaces", "PUT", net.put_nic),
         (ITEM, "networkInterfaces", "GET", lambda c: get_item(w, c)),
         (ITEM, "networkInterfaces", "DELETE", net.delete_nic),
-        (COLLECTION, "networkInterfaces", "GET", lambda c: list_children(w, c) if c.path.resource_group else net.list_all(c, f"{NS}/networkInterfaces")),
+        (
+            COLLECTION,
+            "networkInterfaces",
+            "GET",
+            lambda c: list_children(w, c) if c.path.resource_group else net.list_all(c, f"{NS}/networkInterfaces"),
+        ),
         (ITEM, "networkSecurityGroups", "PUT", net.put_nsg),
         (ITEM, "networkSecurityGroups", "GET", lambda c: get_item(w, c, net.render_nsg)),
         (ITEM, "networkSecurityGroups", "DELETE", net.delete_nsg),
-        (COLLECTION, "networkSecurityGroups", "GET", lambda c: list_children(w, c, net.render_nsg) if c.path.resource_group else net.list_all(c, f"{NS}/networkSecurityGroups", net.render_nsg)),
+        (
+            COLLECTION,
+            "networkSecurityGroups",
+            "GET",
+            lambda c: (
+                list_children(w, c, net.render_nsg)
+                if c.path.resource_group
+                else net.list_all(c, f"{NS}/networkSecurityGroups", net.render_nsg)
+            ),
+        ),
         (ITEM, "networkSecurityGroups/securityRules", "PUT", net.put_rule),
         (ITEM, "networkSecurityGroups/securityRules", "GET", lambda c: get_item(w, c)),
         (ITEM, "networkSecurityGroups/securityRules", "DELETE", lambda c: delete_with_lro(w, c)),

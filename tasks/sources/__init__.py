@@ -32,7 +32,13 @@ class SourceAdapter(Protocol):
     def enable_input(self, target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> Any:
         """The body of enable-replication (`replication_migration_items.begin_create`)."""
 
-    def test_input(self, target: AzureMigrationTarget, machine: MachinePlan, recovery_point_id: str | None, primary_nic_id: str | None) -> Any:
+    def test_input(
+        self,
+        target: AzureMigrationTarget,
+        machine: MachinePlan,
+        recovery_point_id: str | None,
+        primary_nic_id: str | None,
+    ) -> Any:
         """The body of a test migration into the target's test network."""
 
     def migrate_input(self, machine: MachinePlan) -> Any:

@@ -32,40 +32,77 @@ class VMwareAgentless:
 
         storage_name = infra.log_storage_account_id.rsplit("/", 1)[1]
         disks = [
-            m.VMwareCbtDiskInput(disk_id=d.uuid, is_os_disk="true" if d.is_os else "false", disk_type=d.disk_type,
-                                 log_storage_account_id=infra.log_storage_account_id,
-                                 log_storage_account_sas_secret_name=f"{storage_name}{LOG_STORAGE_SAS_SUFFIX}")
+            m.VMwareCbtDiskInput(
+                disk_id=d.uuid,
+                is_os_disk="true" if d.is_os else "false",
+                disk_type=d.disk_type,
+                log_storage_account_id=infra.log_storage_account_id,
+                log_storage_account_sas_secret_name=f"{storage_name}{LOG_STORAGE_SAS_SUFFIX}",
+            )
             for d in machine.disks
         ]
         details = m.VMwareCbtEnableMigrationInput(
-            vmware_machine_id=machine.machine_id, disks_to_include=disks,
-            data_mover_run_as_account_id=infra.run_as_account_id, snapshot_run_as_account_id=infra.run_as_account_id,
-            target_resource_group_id=target.target_resource_group_id, target_network_id=target.target_network_id,
-            target_subnet_name=machine.target_subnet or target.target_subnet, test_network_id=target.test_network_id,
-            test_subnet_name=machine.test_subnet or target.test_subnet, target_vm_name=machine.target_vm_name,
-            target_vm_size=machine.target_vm_size, license_type=machine.license_type, sql_server_license_type=machine.sql_server_license_type,
-            target_vm_tags=machine.tags or None, perform_auto_resync="true",
+            vmware_machine_id=machine.machine_id,
+            disks_to_include=disks,
+            data_mover_run_as_account_id=infra.run_as_account_id,
+            snapshot_run_as_account_id=infra.run_as_account_id,
+            target_resource_group_id=target.target_resource_group_id,
+            target_network_id=target.target_network_id,
+            target_subnet_name=machine.target_subnet or target.target_subnet,
+            test_network_id=target.test_network_id,
+            test_subnet_name=machine.test_subnet or target.test_subnet,
+            target_vm_name=machine.target_vm_name,
+            target_vm_size=machine.target_vm_size,
+            license_type=machine.license_type,
+            sql_server_license_type=machine.sql_server_license_type,
+            target_vm_tags=machine.tags or None,
+            perform_auto_resync="true",
         )
-        return m.EnableMigrationInput(properties=m.EnableMigrationInputProperties(policy_id=infra.policy_id, provider_specific_details=details))
+        return m.EnableMigrationInput(
+            properties=m.EnableMigrationInputProperties(policy_id=infra.policy_id, provider_specific_details=details)
+        )
 
-    def test_input(self, target: AzureMigrationTarget, machine: MachinePlan, recovery_point_id: str | None, primary_nic_id: str | None) -> Any:
+    def test_input(
+        self,
+        target: AzureMigrationTarget,
+        machine: MachinePlan,
+        recovery_point_id: str | None,
+        primary_nic_id: str | None,
+    ) -> Any:
         from azure.mgmt.recoveryservicessiterecovery import models as m
 
-        nic = m.VMwareCbtNicInput(nic_id=primary_nic_id, is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet)
-        return m.TestMigrateInput(properties=m.TestMigrateInputProperties(provider_specific_details=m.VMwareCbtTestMigrateInput(
-            recovery_point_id=recovery_point_id, network_id=target.test_network_id, vm_nics=[nic] if primary_nic_id else None)))
+        nic = m.VMwareCbtNicInput(
+            nic_id=primary_nic_id, is_primary_nic="true", test_subnet_name=machine.test_subnet or target.test_subnet
+        )
+        return m.TestMigrateInput(
+            properties=m.TestMigrateInputProperties(
+                provider_specific_details=m.VMwareCbtTestMigrateInput(
+                    recovery_point_id=recovery_point_id,
+                    network_id=target.test_network_id,
+                    vm_nics=[nic] if primary_nic_id else None,
+                )
+            )
+        )
 
     def migrate_input(self, machine: MachinePlan) -> Any:
         from azure.mgmt.recoveryservicessiterecovery import models as m
 
         shutdown = "true" if machine.perform_shutdown else "false"  # Site Recovery's flags are strings
-        return m.MigrateInput(properties=m.MigrateInputProperties(provider_specific_details=m.VMwareCbtMigrateInput(perform_shutdown=shutdown)))
+        return m.MigrateInput(
+            properties=m.MigrateInputProperties(
+                provider_specific_details=m.VMwareCbtMigrateInput(perform_shutdown=shutdown)
+            )
+        )
 
     def details(self, provider_specific_details: Any) -> VMwareCbtDetails:
         d = provider_specific_details
         return VMwareCbtDetails(
-            seeding_percent=getattr(d, "initial_seeding_progress_percentage", None), last_recovery_point_id=getattr(d, "last_recovery_point_id", None),
-            primary_nic_id=next((n.nic_id for n in getattr(d, "vm_nics", None) or [] if n.is_primary_nic == "true"), None))
+            seeding_percent=getattr(d, "initial_seeding_progress_percentage", None),
+            last_recovery_point_id=getattr(d, "last_recovery_point_id", None),
+            primary_nic_id=next(
+                (n.nic_id for n in getattr(d, "vm_nics", None) or [] if n.is_primary_nic == "true"), None
+            ),
+        )
 
 
 register(VMwareAgentless())
