@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
 _CREDENTIALS: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
+EMULATED_POLL_SECONDS = 300.0  # the emulator's target polls every five emulated minutes, as against Azure
 PUBLIC_AUTHORITIES = {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
 AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 
@@ -150,6 +151,13 @@ class AzureMigrationTarget(Block):
     polling_interval: float = Field(
         default=30.0, ge=0, description="Seconds between long-running-operation polls when Azure sends no Retry-After."
     )
+    poll_interval: float = Field(
+        default=300.0,
+        ge=0.1,
+        le=3600,
+        description="Seconds between vault reads while machines seed, test or migrate: the flows' default (300 against "
+        "Azure, where seeding takes hours; the emulator's target carries five emulated minutes).",
+    )
 
     @model_validator(mode="after")
     def _isolated_test_network(self) -> AzureMigrationTarget:
@@ -258,6 +266,7 @@ class AzureMigrationTarget(Block):
             arm_endpoint=c["base_url"],
             ca_bundle=c["ca_cert"],
             polling_interval=1.0,
+            poll_interval=max(0.1, EMULATED_POLL_SECONDS / c.get("speed", 1.0)),
         )
 
 

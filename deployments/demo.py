@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 BLOCK_NAME = "emulator"
 PLAN_NAME = "demo"
 DEMO_APPROVER = "make demo (explicit demo sign-off, no human review)"
-POLL_EMULATED_SECONDS = 300.0
 GRACE_HOURS = 1.0
 PHASES = ("replicated", "tested", "migrated", "hardened", "cleaned up")
 BACKUP_ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
@@ -206,7 +205,6 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
                 "request": {
                     "plan_name": PLAN_NAME,
                     "wave": wave.name,
-                    "poll_interval": POLL_EMULATED_SECONDS / speed,
                     "pre_approved_by": DEMO_APPROVER,
                     "hardening_policy": BLOCK_NAME,
                     "cleanup_policy": BLOCK_NAME,

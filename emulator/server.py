@@ -31,6 +31,7 @@ def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, An
     return {
         "base_url": base_url,
         "ca_cert": str(ca_cert),
+        "speed": cfg.speed,
         "tenant_id": cfg.tenant_id,
         "authority_host": base_url,
         "client_id": cfg.client_id,

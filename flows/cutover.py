@@ -66,8 +66,10 @@ class CutoverRequest(BaseModel):
         max_length=2000,
         description="Why the prediction is shorter than wavelift's default; required then, and recorded.",
     )
-    poll_interval: PollInterval = Field(
-        default=60.0, description="Seconds between vault reads while a migration started earlier is awaited (0.1–3600)."
+    poll_interval: PollInterval | None = Field(
+        default=None,
+        description="Seconds between vault reads while a migration started earlier is awaited (0.1–3600); "
+        "empty means the target block's.",
     )
 
     @model_validator(mode="after")
@@ -123,7 +125,8 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
     plan = WavePlanBlock.load(request.plan_name).plan
     target = AzureMigrationTarget.load(plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
-    statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, request.poll_interval).refresh()
+    poll_interval = request.poll_interval or target.poll_interval
+    statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh()
     vms = target_vms(target)
     now = datetime.now(UTC)
     results: list[CutoverResult] = []
@@ -161,7 +164,7 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
             if reason:
                 results.append(_skip(machine, reason))
             else:
-                futures.append((machine, cut_over.submit(plan.target_block, infra, machine, request.poll_interval)))
+                futures.append((machine, cut_over.submit(plan.target_block, infra, machine, poll_interval)))
     results += gather(
         futures,
         lambda m, error: CutoverResult(

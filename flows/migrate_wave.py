@@ -33,8 +33,10 @@ class MigrateWaveRequest(BaseModel):
 
     plan_name: PlanName
     wave: WaveName = Field(description="The wave to migrate.")
-    poll_interval: PollInterval = Field(
-        default=300.0, description="Seconds between vault reads while machines seed or migrate (0.1–3600)."
+    poll_interval: PollInterval | None = Field(
+        default=None,
+        description="Seconds between vault reads while machines seed or migrate (0.1–3600); "
+        "empty means the target block's.",
     )
     pre_approved_by: PersonName | None = Field(
         default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos)."

@@ -66,7 +66,7 @@ def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> li
 def replicate_wave(
     plan_name: PlanName,
     wave: WaveName,
-    poll_interval: PollInterval = 300.0,
+    poll_interval: PollInterval | None = None,
     batch: Annotated[int, Field(ge=1, le=1000)] | None = None,
 ) -> ReplicationSummary:
     """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
@@ -74,7 +74,7 @@ def replicate_wave(
     Args:
         plan_name: The plan (a wavelift Wave Plan block).
         wave: The wave to replicate.
-        poll_interval: Seconds between vault reads while machines seed.
+        poll_interval: Seconds between vault reads while machines seed; empty means the target block's.
         batch: Only this batch of the wave (1 = the largest machines); empty replicates the whole wave.
             Runs of several batches may go to different workers: the global limit holds across them.
     """
@@ -93,6 +93,7 @@ def replicate_wave(
     scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
+    poll_interval = poll_interval or target.poll_interval
     board = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
     progress = create_progress_artifact(
         progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}."

@@ -34,18 +34,22 @@ def _not_testable(stage: Stage) -> str | None:
     flow_run_name="test-{plan_name}-{wave}",
     task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS),
 )
-def test_wave(plan_name: PlanName, wave: WaveName, poll_interval: PollInterval = 60.0) -> list[MigrationTestReport]:
+def test_wave(
+    plan_name: PlanName, wave: WaveName, poll_interval: PollInterval | None = None
+) -> list[MigrationTestReport]:
     """Test-migrate the wave's machines (those whose plan waives the test are listed, not tested).
 
     Args:
         plan_name: The plan (a wavelift Wave Plan block).
         wave: The wave to test.
-        poll_interval: Seconds between vault reads while a test started earlier is awaited.
+        poll_interval: Seconds between vault reads while a test started earlier is awaited; empty means the
+            target block's.
     """
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
+    poll_interval = poll_interval or target.poll_interval
     states = observe(
         selected.machines,
         VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh(),

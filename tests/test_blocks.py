@@ -120,3 +120,8 @@ def test_clients_are_built_once_per_process_and_target(emu: Emulated) -> None:
         update={"credentials": again.credentials.model_copy(update={"client_secret": SecretStr("rotated")})}
     )
     assert rotated.site_recovery_client() is not client
+
+
+def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -> None:
+    assert emu.connection["speed"] == 1000.0 and emu.target.poll_interval == 0.3  # 300 emulated seconds at x1000
+    assert AzureMigrationTarget.model_fields["poll_interval"].default == 300.0  # against Azure, where seeding takes hours
