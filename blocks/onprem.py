@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import ssl
 from abc import ABC, abstractmethod
 from pathlib import Path
 from urllib.parse import quote
@@ -94,7 +95,10 @@ class HttpBackupCatalog(BackupCatalog):
     def _client(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.api_token.get_secret_value()}"} if self.api_token else {}
         return httpx.Client(
-            base_url=self.url.rstrip("/"), verify=self.ca_bundle or True, headers=headers, timeout=self.timeout_seconds
+            base_url=self.url.rstrip("/"),
+            verify=ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True,
+            headers=headers,
+            timeout=self.timeout_seconds,
         )
 
     @staticmethod

@@ -3,6 +3,7 @@ benchmarks and the demo. Azure itself is only ever reached through the SDK clien
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -12,7 +13,9 @@ class EmulatorAdmin:
     """Talks to `/_emulator/*` and `/_onprem/*` of a running emulator, trusting its CA."""
 
     def __init__(self, connection: dict[str, Any]) -> None:
-        self._http = httpx.Client(base_url=connection["base_url"], verify=connection["ca_cert"], timeout=30)
+        self._http = httpx.Client(
+            base_url=connection["base_url"], verify=ssl.create_default_context(cafile=connection["ca_cert"]), timeout=30
+        )
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = self._http.request(method, path, json=body)

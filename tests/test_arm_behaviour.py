@@ -3,6 +3,7 @@ error shapes, throttling with Retry-After, transient faults and latency; and the
 
 from __future__ import annotations
 
+import ssl
 import time
 
 import httpx
@@ -21,7 +22,11 @@ def _vault_path(emu: Emulated) -> str:
 def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
     headers = {"Authorization": "Bearer test"} | kwargs.pop("headers", {})
     return httpx.request(
-        method, emu.connection["base_url"] + path, verify=emu.connection["ca_cert"], headers=headers, **kwargs
+        method,
+        emu.connection["base_url"] + path,
+        verify=ssl.create_default_context(cafile=emu.connection["ca_cert"]),
+        headers=headers,
+        **kwargs,
     )
 
 
@@ -152,7 +157,9 @@ def test_injected_latency_delays_the_answer(emu: Emulated) -> None:
 
 def test_a_fault_rule_needs_an_effect(emu: Emulated) -> None:
     response = httpx.post(
-        emu.connection["base_url"] + "/_emulator/faults", json={"path": "x"}, verify=emu.connection["ca_cert"]
+        emu.connection["base_url"] + "/_emulator/faults",
+        json={"path": "x"},
+        verify=ssl.create_default_context(cafile=emu.connection["ca_cert"]),
     )
     assert response.status_code == 400 and "status, lro_error or latency_ms" in response.json()["error"]["message"]
 

@@ -124,4 +124,6 @@ def test_clients_are_built_once_per_process_and_target(emu: Emulated) -> None:
 
 def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -> None:
     assert emu.connection["speed"] == 1000.0 and emu.target.poll_interval == 0.3  # 300 emulated seconds at x1000
-    assert AzureMigrationTarget.model_fields["poll_interval"].default == 300.0  # against Azure, where seeding takes hours
+    assert (
+        AzureMigrationTarget.model_fields["poll_interval"].default == 300.0
+    )  # against Azure, where seeding takes hours

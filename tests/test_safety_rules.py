@@ -5,6 +5,7 @@ parameters have bounds, and files holding secrets are private from their first b
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def test_the_backup_catalog_sends_a_name_as_one_quoted_segment(emu: Emulated) ->
 def _first_server(emu: Emulated) -> str:
     import httpx
 
-    with httpx.Client(verify=emu.connection["ca_cert"]) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=emu.connection["ca_cert"])) as client:
         return client.get(f"{emu.connection['onprem_url']}/machines").json()["machines"][0]["display_name"]
 
 
