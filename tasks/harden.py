@@ -4,6 +4,8 @@ and Azure Backup protection."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -84,20 +86,46 @@ def nsg_rules(os_types: list[str], policy: HardeningPolicy) -> list[dict]:
         rules.append(extra.model_dump())
     return [
         {
-            "name": r["name"],
+            "name": name,
             "properties": {
                 "protocol": r["protocol"],
                 "sourcePortRange": "*",
                 "destinationPortRange": str(r["port"]),
-                "sourceAddressPrefixes": r["sources"],
+                **sources,
                 "destinationAddressPrefix": "*",
                 "access": "Allow",
                 "priority": 200 + 10 * index,
                 "direction": "Inbound",
             },
         }
-        for index, r in enumerate(rules)
+        for index, (name, r, sources) in enumerate(
+            (n, r, s) for r in rules for n, s in _source_fields(r["name"], r["sources"])
+        )
     ]
+
+
+def _source_fields(name: str, sources: list[str]) -> list[tuple[str, dict[str, object]]]:
+    """A rule's sources as Azure takes them: addresses and ranges together in `sourceAddressPrefixes`, each service
+    tag (VirtualNetwork, AzureLoadBalancer, ...) alone in `sourceAddressPrefix` of a rule of its own — Azure refuses
+    a tag in `sourceAddressPrefixes` ("Security rules in Azure": a service tag is one prefix)."""
+    tags = [s for s in sources if not _is_address(s)]
+    addresses = [s for s in sources if _is_address(s)]
+    fields: list[tuple[str, dict[str, object]]] = [(name, {"sourceAddressPrefixes": addresses})] if addresses else []
+    return fields + [
+        (
+            name if not fields and i == 0 else f"{name}-{re.sub(r'[^a-z0-9]+', '-', tag.lower()).strip('-') or 'any'}",
+            {"sourceAddressPrefix": tag},
+        )
+        for i, tag in enumerate(tags)
+    ]
+
+
+def _is_address(source: str) -> bool:
+    try:
+        ipaddress.ip_network(source, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def ensure_nsg(
@@ -114,7 +142,12 @@ def ensure_nsg(
     name = spec.name
     changed = False
     if _rule_summary(network, rg, name) != {
-        k: (v["destinationPortRange"], sorted(v["sourceAddressPrefixes"]), v["access"]) for k, v in wanted.items()
+        k: (
+            v["destinationPortRange"],
+            sorted(v.get("sourceAddressPrefixes") or [v["sourceAddressPrefix"]]),
+            v["access"],
+        )
+        for k, v in wanted.items()
     }:
         rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
         tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
@@ -152,7 +185,7 @@ def _rule_summary(network, rg: str, name: str) -> dict | None:  # type: ignore[n
     except ResourceNotFoundError:
         return None
     return {
-        r.name: (r.destination_port_range, sorted(r.source_address_prefixes or []), r.access)
+        r.name: (r.destination_port_range, sorted(r.source_address_prefixes or [r.source_address_prefix]), r.access)
         for r in nsg.security_rules or []
     }
 

@@ -186,3 +186,47 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
     assert all(r.ok for r in again.values())
     assert next(s for s in again[machines[0]].steps if s.step == "encryption").changed
     assert not any(s.changed for s in again[machines[1]].steps)
+
+
+def test_service_tags_go_alone_in_source_address_prefix() -> None:
+    rules = nsg_rules(
+        ["Linux"],
+        _policy(
+            extra_inbound=[
+                InboundRule(name="app", port=8443, sources=["10.1.0.0/16", "VirtualNetwork", "AzureLoadBalancer"])
+            ]
+        ),
+    )
+    by_name = {r["name"]: r["properties"] for r in rules}
+    assert by_name["allow-ssh"]["sourceAddressPrefixes"] == ["10.99.0.0/24"]
+    assert by_name["app"]["sourceAddressPrefixes"] == ["10.1.0.0/16"] and "sourceAddressPrefix" not in by_name["app"]
+    assert by_name["app-virtualnetwork"]["sourceAddressPrefix"] == "VirtualNetwork"
+    assert by_name["app-azureloadbalancer"]["sourceAddressPrefix"] == "AzureLoadBalancer"
+    assert len({r["priority"] for r in by_name.values()}) == len(by_name) == 4
+
+
+def test_the_emulator_refuses_a_service_tag_among_address_prefixes(emu) -> None:  # type: ignore[no-untyped-def]
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.network import models as nm
+
+    rule = nm.SecurityRule(
+        name="vnet",
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="443",
+        destination_address_prefix="*",
+        source_address_prefixes=["10.0.0.0/8", "VirtualNetwork"],
+        access="Allow",
+        priority=200,
+        direction="Inbound",
+    )
+    with pytest.raises(HttpResponseError) as refused:
+        emu.target.network_client().network_security_groups.begin_create_or_update(
+            emu.connection["target_resource_group"],
+            "tags",
+            nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule]),
+        ).result()
+    assert (
+        refused.value.error.code == "SecurityRuleParameterContainsUnsupportedValue"
+        and "VirtualNetwork" in refused.value.error.message
+    )

@@ -35,6 +35,15 @@ DEFAULT_RULES = [
 ]
 
 
+def _is_address(prefix: str) -> bool:
+    """An IP address or range, as opposed to a service tag such as VirtualNetwork or '*'."""
+    try:
+        ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 class Network:
     """The network side of the world, also used by Compute and Site Recovery to place NICs."""
 
@@ -302,6 +311,17 @@ class Network:
             "SecurityRuleInvalidAddressPrefix",
             f"{where} needs sourceAddressPrefix or sourceAddressPrefixes.",
         )
+        for field in ("sourceAddressPrefixes", "destinationAddressPrefixes"):
+            # Learn, "Network security groups: security rules": a service tag is one prefix (the message is ARM's own).
+            tag = next((p for p in props.get(field) or [] if not _is_address(p)), None)
+            fail_unless(
+                tag is None,
+                400,
+                "SecurityRuleParameterContainsUnsupportedValue",
+                f"Security rule parameter {field[0].upper()}{field[1:]} for rule with Id {nsg_id}/securityRules/{name} "
+                "cannot specify existing VIRTUALNETWORK, INTERNET, AZURELOADBALANCER, '*' or system tags. "
+                f"Unsupported value used: {tag}.",
+            )
         fail_unless(
             bool(props.get("destinationPortRange") or props.get("destinationPortRanges")),
             400,
