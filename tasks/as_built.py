@@ -36,6 +36,7 @@ class AsBuiltRecord(BaseModel):
     onprem_backup_jobs: list[str]
     onprem_disk_files: int
     test_waiver: str | None = None
+    disk_encryption: list[str] = []
 
 
 def as_built(
@@ -67,6 +68,7 @@ def as_built(
         onprem_backup_jobs=backup_jobs,
         onprem_disk_files=disk_files,
         test_waiver=machine.waiver_note,
+        disk_encryption=vm.encryption,
     )
 
 
@@ -83,7 +85,8 @@ def machine_markdown(record: AsBuiltRecord) -> str:
         ("Azure VM", f"{record.vm_name}, {record.vm_size}"),
         ("Region", record.region),
         ("Resource group", record.resource_group),
-        ("Migrated at (VM created)", record.migrated_at or "unknown"),
+        ("Migrated at (VM created, by Azure's clock, UTC)", record.migrated_at or "unknown"),
+        ("Disk encryption", ", ".join(record.disk_encryption) or "platform-managed keys only"),
         ("Network security group", _name(record.nsg_id)),
         ("Backup policy", record.backup_policy or "NOT PROTECTED"),
         ("Disaster recovery", f"replicated to {record.dr_region}" if record.dr_region else "none"),

@@ -24,6 +24,7 @@ class VmFacts(BaseModel):
     nsg_id: str | None = None
     created: datetime | None = None
     read_at: datetime | None = None
+    encryption: list[str] = []
 
 
 def read_vm(target: AzureMigrationTarget, name: str) -> VmFacts:
@@ -65,4 +66,14 @@ def read_vm(target: AzureMigrationTarget, name: str) -> VmFacts:
         nsg_id=nic.network_security_group.id if nic.network_security_group else None,
         created=vm.time_created,
         read_at=parsedate_to_datetime(date) if date else None,
+        encryption=_encryption(vm),
     )
+
+
+def _encryption(vm: object) -> list[str]:
+    """The disk encryption the VM has: encryption at host, and Azure Disk Encryption's extension if installed."""
+    found = (
+        ["encryption at host"] if getattr(getattr(vm, "security_profile", None), "encryption_at_host", False) else []
+    )
+    extensions = getattr(getattr(vm, "instance_view", None), "extensions", None) or []
+    return found + [f"Azure Disk Encryption ({e.type})" for e in extensions if "AzureDiskEncryption" in (e.type or "")]

@@ -134,6 +134,7 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
         )
         page = (docs_repo / "clean-a" / "wave-1" / f"{name}.md").read_text()
         assert f"{name}-nsg" in page and "wavelift-daily" in page and "replicated to northeurope" in page
+        assert "| Disk encryption | Azure Disk Encryption (" in page and "by Azure's clock" in page
     assert (
         "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s")
         and _git(docs_repo, "status", "--porcelain") == ""
