@@ -120,6 +120,11 @@ def _source_fields(name: str, sources: list[str]) -> list[tuple[str, dict[str, o
     ]
 
 
+def _sources(rule: dict) -> list[str]:
+    """A rule's sources, whichever of the two fields holds them."""
+    return rule.get("sourceAddressPrefixes") or [rule["sourceAddressPrefix"]]
+
+
 def _is_address(source: str) -> bool:
     try:
         ipaddress.ip_network(source, strict=False)
@@ -142,12 +147,7 @@ def ensure_nsg(
     name = spec.name
     changed = False
     if _rule_summary(network, rg, name) != {
-        k: (
-            v["destinationPortRange"],
-            sorted(v.get("sourceAddressPrefixes") or [v["sourceAddressPrefix"]]),
-            v["access"],
-        )
-        for k, v in wanted.items()
+        k: (v["destinationPortRange"], sorted(_sources(v)), v["access"]) for k, v in wanted.items()
     }:
         rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
         tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
@@ -170,9 +170,7 @@ def ensure_nsg(
         ok=ok,
         changed=changed,
         detail=f"{name} on {nic.name}: "
-        + ", ".join(
-            f"{k} {v['destinationPortRange']} from {', '.join(v['sourceAddressPrefixes'])}" for k, v in wanted.items()
-        ),
+        + ", ".join(f"{k} {v['destinationPortRange']} from {', '.join(_sources(v))}" for k, v in wanted.items()),
     )
 
 
