@@ -287,7 +287,7 @@ def test_flow_parameters_are_bounded_before_a_run_starts() -> None:
     ):
         with pytest.raises(ParameterTypeError):
             replicate_wave.validate_parameters({"plan_name": "plan", "wave": "wave-1"} | bad)
-    schema = replicate_wave.parameters.model_dump()["properties"]["poll_interval"]
+    schema = replicate_wave.parameters.model_dump()["properties"]["poll_interval"]["anyOf"][0]  # a number, or empty
     assert (schema["minimum"], schema["maximum"]) == (0.1, 3600)
     with pytest.raises(ValidationError, match="prediction_reason"):
         CutoverRequest(plan_name="plan", fixed_minutes=1)
