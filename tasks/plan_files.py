@@ -230,8 +230,8 @@ def open_workbook(data: bytes, source: str) -> Any:
 def sheet_rows(sheet: Any, source: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
     """(row number, values) of a sheet, ignoring its declared dimensions (which can claim a million rows),
     at most `MAX_COLUMNS` wide and refused past `MAX_ROWS` rows or at a cell longer than `MAX_CELL`."""
-    sheet.reset_dimensions()
     try:
+        sheet.reset_dimensions()  # a chart sheet under that name has none: refused below like any unreadable sheet
         for number, values in enumerate(sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1), start=1):
             if number > MAX_ROWS + 1:
                 raise _refuse(source, f"has more than {MAX_ROWS} rows", field="rows", row=number)

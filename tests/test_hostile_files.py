@@ -301,3 +301,14 @@ def test_generated_workbooks_are_read_or_refused(tmp_path: Path, sheets: list[st
             sheet.append([re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", "", v) if isinstance(v, str) else v for v in row])
     book.save(tmp_path / "generated.xlsx")
     _no_crash(tmp_path / "generated.xlsx")
+
+
+def test_a_chart_sheet_under_the_expected_name_is_refused(tmp_path: Path) -> None:
+    from openpyxl.chart import BarChart
+
+    book = openpyxl.Workbook()
+    book.active.title = "All_Assessed_Disks"
+    book.create_chartsheet("All_Assessed_Machines").add_chart(BarChart())
+    book.save(tmp_path / "assessment.xlsx")
+    code, output = _check(tmp_path / "assessment.xlsx")
+    assert code == 1 and "assessment.xlsx:All_Assessed_Machines, field file: cannot be read" in output
