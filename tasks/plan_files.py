@@ -25,6 +25,7 @@ from tasks.problems import InputRefused, Problem
 MAX_FILE_BYTES = 32 * 1024**2  # a 5,000-machine Input.csv is ~5 MB, its assessment export less
 MAX_UNPACKED_BYTES = 256 * 1024**2  # what a workbook's parts may unpack to (a zip bomb stops here)
 MAX_ROWS = 20_000
+MAX_LINES = 10 * MAX_ROWS  # quoted cells may span lines, but not this many
 MAX_COLUMNS = 200
 MAX_CELL = 4_096  # characters; Azure names and ids are far shorter
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .xls, or an encrypted (password-protected) .xlsx
@@ -125,6 +126,9 @@ def _text_only(text: str, source: str) -> str:
 def csv_rows(text: str, source: str, required: list[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header and (row number, cells by column) of a CSV, refusing missing or repeated columns, a header with
     no rows, and rows, columns or cells past the bounds; the delimiter is whichever splits the header most."""
+    lines = text.count("\n")
+    if lines > MAX_LINES:  # blank lines cost a loop turn each: count them in C before reading any
+        raise _refuse(source, f"has {lines} lines; a plan file may have at most {MAX_LINES}", field="rows")
     first_line = text.split("\n", 1)[0]
     delimiter = max(DELIMITERS, key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
@@ -180,6 +184,15 @@ def _header_problems(header: list[str], source: str, required: list[str]) -> lis
 
 
 def _cell_problems(cells: list[str], header: list[str], source: str, number: int) -> list[Problem]:
+    if len(cells) > MAX_COLUMNS:
+        return [
+            Problem(
+                source=source,
+                row=number,
+                field=f"column {MAX_COLUMNS + 1}",
+                reason=f"the row has {len(cells)} cells; at most {MAX_COLUMNS}",
+            )
+        ]
     problems = [
         Problem(
             source=source,

@@ -24,7 +24,7 @@ from deployments.cli import app
 from flows.plan import PlanImport, build_plan
 from tasks.assessment import read_assessment
 from tasks.migrate_csv import REQUIRED, read_migrate_csv
-from tasks.plan_files import MAX_CELL, MAX_ROWS
+from tasks.plan_files import MAX_CELL, MAX_LINES, MAX_ROWS
 from tasks.planning import PlanSettings
 from tasks.problems import InputRefused
 
@@ -114,8 +114,31 @@ def test_excel_unicode_text_and_windows_1252_csvs_are_read(tmp_path: Path) -> No
             "rows",
             f"more than {MAX_ROWS} rows",
         ),
+        (
+            lambda p: p.write_bytes(",".join(REQUIRED).encode() + b"\n" * (MAX_LINES + 1)),
+            None,
+            "rows",
+            "a plan file may have at most",
+        ),
+        (
+            lambda p: _write_csv(p, REQUIRED, [["a", "b", "Y", "Y", *[""] * 500]]),
+            2,
+            "column 201",
+            "the row has 504 cells",
+        ),
     ],
-    ids=["nul-byte", "binary", "empty", "duplicate-column", "header-only", "long-cell", "huge-cell", "too-many-rows"],
+    ids=[
+        "nul-byte",
+        "binary",
+        "empty",
+        "duplicate-column",
+        "header-only",
+        "long-cell",
+        "huge-cell",
+        "too-many-rows",
+        "blank-lines",
+        "wide-row",
+    ],
 )
 def test_a_bad_csv_is_refused_by_row_and_field(
     tmp_path: Path, make: callable, row: int | None, field: str, words: str
