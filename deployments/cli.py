@@ -93,6 +93,33 @@ def check_plan_file(
         raise typer.Exit(1) from None
 
 
+@app.command("emulator-blocks")
+def emulator_blocks(
+    connection: Annotated[Path, typer.Argument(help="The connection.json a running `wavelift emulator` wrote.")],
+    name: Annotated[str, typer.Option(help="Block document name for the target, catalog and datastore.")] = "emulator",
+) -> None:
+    """Save the blocks that point wavelift at a running emulator (target with its credentials, backup catalog,
+    datastore) on the Prefect server that PREFECT_API_URL names, as the demo does."""
+    from deployments.emulator_blocks import save_emulator_blocks
+
+    _require_prefect_server()
+    for reference in save_emulator_blocks(connection, name):
+        typer.echo(f"saved {reference}")
+
+
+def _require_prefect_server() -> None:
+    """Refuse to go on without PREFECT_API_URL: Prefect would use a temporary server that vanishes with the command."""
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        typer.echo(
+            "PREFECT_API_URL is not set: point it at your Prefect server (e.g. export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api) and run the command again; nothing was changed.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @app.command()
 def setup(
     nightly_plan: Annotated[str, typer.Option(help="Plan the nightly cutover works through.")] = "main",
@@ -103,7 +130,6 @@ def setup(
 ) -> None:
     """Create the work pool, the 100-slot limit, the block types and the deployments on the Prefect server
     that PREFECT_API_URL names. Running it again changes nothing."""
-    from prefect.settings import PREFECT_API_URL
     from pydantic import ValidationError
 
     from deployments.definitions import NightlyCutover
@@ -115,16 +141,7 @@ def setup(
         raise typer.BadParameter(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from None
-    if (
-        not PREFECT_API_URL.value()
-    ):  # without it Prefect would set up a temporary server that vanishes with this command
-        typer.echo(
-            "PREFECT_API_URL is not set: point it at your Prefect server (e.g. export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api) "
-            "and run wavelift setup again; nothing was changed.",
-            err=True,
-        )
-        raise typer.Exit(2)
+    _require_prefect_server()
     report = run_setup(nightly)
     typer.echo(
         f"work pool {report.work_pool} ({'created' if report.work_pool_created else 'already there'}); "

@@ -101,22 +101,17 @@ def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
 
 
 def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: Path) -> None:
-    from blocks.azure import AzureMigrationTarget
     from blocks.cleanup import CleanupPolicy
     from blocks.docs import DocsTarget
     from blocks.hardening import HardeningPolicy
-    from blocks.onprem import HttpBackupCatalog, LocalDatastore
+    from deployments.emulator_blocks import save_emulator_blocks
 
-    AzureMigrationTarget.from_emulator(connection_file).save(BLOCK_NAME, overwrite=True)
+    save_emulator_blocks(connection_file, BLOCK_NAME)
     HardeningPolicy(
         management_cidrs=["10.99.0.0/24"],
         key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
         key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
     ).save(BLOCK_NAME, overwrite=True)
-    HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"]).save(
-        BLOCK_NAME, overwrite=True
-    )
-    LocalDatastore(root=connection["san_path"]).save(BLOCK_NAME, overwrite=True)
     DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
     CleanupPolicy(
         hardening_policy=BLOCK_NAME,

@@ -127,3 +127,17 @@ def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -
     assert (
         AzureMigrationTarget.model_fields["poll_interval"].default == 300.0
     )  # against Azure, where seeding takes hours
+
+
+def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None) -> None:
+    from typer.testing import CliRunner
+
+    from blocks.onprem import HttpBackupCatalog, LocalDatastore
+    from deployments.cli import app
+
+    result = CliRunner().invoke(app, ["emulator-blocks", str(emu.connection_file), "--name", "by-hand"])
+    assert result.exit_code == 0, result.output
+    assert "saved wavelift-azure-migration-target/by-hand" in result.output
+    assert AzureMigrationTarget.load("by-hand").arm_endpoint == emu.connection["base_url"]
+    assert HttpBackupCatalog.load("by-hand").jobs_of("no-such-server") == []
+    assert LocalDatastore.load("by-hand").root == emu.connection["san_path"]
