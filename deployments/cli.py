@@ -166,5 +166,30 @@ def demo(
     raise typer.Exit(run_demo(state_dir.resolve(), machines, speed, port))
 
 
+@app.command()
+def ui(
+    state_dir: Annotated[
+        Path, typer.Option(help="The demo's state directory (its Prefect database is under prefect/).")
+    ] = Path(".state/demo"),
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI on 127.0.0.1.")] = 4200,
+) -> None:
+    """Re-open the Prefect UI on a finished (or interrupted) demo's database, until Ctrl-C."""
+    import time
+
+    from deployments.local_prefect import LocalPrefect
+
+    home = state_dir.resolve() / "prefect"
+    if not (home / "prefect.db").is_file():
+        typer.echo(f"{home / 'prefect.db'} does not exist: run `make demo` (or wavelift demo) first", err=True)
+        raise typer.Exit(2)
+    with LocalPrefect(home, port) as server:
+        typer.echo(f"Prefect UI on the demo's database: {server.ui_url} (Ctrl-C stops it)")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            typer.echo("stopped")
+
+
 if __name__ == "__main__":
     app()

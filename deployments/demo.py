@@ -259,12 +259,14 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
             wave, counts, total = _migrate(EmulatorAdmin(emu.connection), prefect, speed)
     except KeyboardInterrupt:
         print(
-            "\nInterrupted: the worker and its flow runs, the Prefect server and the emulator are stopped; the "
-            f"emulator's state export is in {emulator_dir / 'state.json'}"
+            "\nInterrupted: the worker and its flow runs (ended Crashed in the run history), the Prefect server and "
+            f"the emulator are stopped; the emulator's state export is in {emulator_dir / 'state.json'}; "
+            f"`wavelift ui --state-dir {state_dir}` re-opens the UI on the demo's runs"
         )
         return 130
     print(f"Emulator connection: {emulator_dir / 'connection.json'}; final state export: {emulator_dir / 'state.json'}")
     print(
         f"As-built docs: {state_dir / 'as-built' / PLAN_NAME / wave}; Prefect server and worker logs: {prefect.log_dir}"
     )
+    print(f"Re-open the UI on the demo's runs, artifacts and board: wavelift ui --state-dir {state_dir}")
     return 0 if all(count == total for count in counts.values()) else 1

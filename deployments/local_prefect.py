@@ -110,6 +110,10 @@ class LocalPrefect:
         for pid in runs:
             with suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in runs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self._end_interrupted_runs()
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -123,6 +127,31 @@ class LocalPrefect:
             with suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         self.processes.clear()
+
+    def _end_interrupted_runs(self) -> None:
+        """Flow runs stopped with the server would show Running for good (no process is left to end them):
+        end them Crashed, saying why, so the run history tells what happened."""
+        try:
+            found = httpx.post(
+                f"{self.api_url}/flow_runs/filter",
+                timeout=10,
+                json={"flow_runs": {"state": {"type": {"any_": ["RUNNING", "PENDING", "CANCELLING"]}}}},
+            )
+            for run in found.json() if found.status_code == 200 else []:
+                httpx.post(
+                    f"{self.api_url}/flow_runs/{run['id']}/set_state",
+                    timeout=10,
+                    json={
+                        "force": True,
+                        "state": {
+                            "type": "CRASHED",
+                            "name": "Crashed",
+                            "message": "Interrupted: wavelift stopped the worker and the server",
+                        },
+                    },
+                )
+        except httpx.TransportError:  # the server is gone already: there is nothing left to record it in
+            pass
 
     def __enter__(self) -> LocalPrefect:
         return self.start()

@@ -1,0 +1,55 @@
+"""The local Prefect server the demo runs: stopping it (Ctrl-C in the demo) leaves no run Running for good —
+child runs included — and the UI re-opens on the saved database afterwards."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from blocks.plan import WavePlanBlock
+from deployments.definitions import WORK_POOL, NightlyCutover
+from deployments.local_prefect import LocalPrefect
+from deployments.setup import setup
+from tasks.assessment import read_assessment
+from tasks.discovery import parse_machine
+from tasks.planning import PlanSettings, plan_from_assessment
+from tests.azure_inputs import discovered
+
+
+def _states(api_url: str) -> dict[str, str]:
+    """Every started flow run's name and state type (the nightly cutover's scheduled runs left out)."""
+    runs = httpx.post(f"{api_url}/flow_runs/filter", json={}, timeout=10).json()
+    return {r["name"]: r["state"]["type"] for r in runs if r["state"]["type"] != "SCHEDULED"}
+
+
+@pytest.mark.timeout(400)
+def test_stopping_leaves_no_run_running_and_the_ui_reopens(start_emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    emu = start_emulator(machines=3, seed=9, speed=1)  # seeding takes hours: the wave is still replicating when stopped
+    home = tmp_path / "prefect"
+    with LocalPrefect(home) as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        setup(NightlyCutover())
+        emu.target.save("lp-target", overwrite=True)
+        plan = plan_from_assessment(
+            [parse_machine(m) for m in discovered(emu)],
+            read_assessment(emu.connection["assessment_workbook"]),
+            PlanSettings(plan_name="lp", target_block="lp-target"),
+        )
+        WavePlanBlock(plan=plan).save("lp", overwrite=True)
+        server.start_worker(WORK_POOL, "lp-worker")
+        run_deployment(
+            "migrate-wave/migrate-wave", parameters={"request": {"plan_name": "lp", "wave": "wave-1"}}, timeout=0
+        )
+        deadline = time.monotonic() + 180
+        while list(_states(server.api_url).values()).count("RUNNING") < 2 and time.monotonic() < deadline:
+            time.sleep(1)
+        running = [name for name, state in _states(server.api_url).items() if state == "RUNNING"]
+        assert sorted(running) == ["migrate-lp-wave-1", "replicate-lp-wave-1"]  # the wave and its replicate child
+    with LocalPrefect(home) as again:
+        states = _states(again.api_url)
+        assert {name: state for name, state in states.items() if state not in ("CRASHED", "CANCELLED")} == {}, states
+        assert {"migrate-lp-wave-1", "replicate-lp-wave-1"} <= set(states)
