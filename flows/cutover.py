@@ -21,7 +21,7 @@ from blocks.azure import AzureMigrationTarget
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
 from flows.parameters import PlanName, PollInterval, WaveName
-from tasks.board import refresh_board
+from tasks.board import publish_board
 from tasks.cutover import FAILURE_OPTIONS, CutoverResult, cut_over, eligibility
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
@@ -126,7 +126,8 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
     target = AzureMigrationTarget.load(plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     poll_interval = request.poll_interval or target.poll_interval
-    statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh()
+    vault = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
+    statuses = vault.refresh()
     vms = target_vms(target)
     now = datetime.now(UTC)
     results: list[CutoverResult] = []
@@ -203,8 +204,9 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
         ),
     )
     failures = {r.machine: r.detail for r in results if r.outcome == "failed"}
+    after, vms_after = vault.refresh(), target_vms(target)  # one read after the cutovers serves every wave's board
     for wave in [plan.wave(name) for name in request.waves] or plan.waves:
-        refresh_board(plan.target_block, plan.name, wave, infra.vault_id, failures)
+        publish_board(plan.name, wave, observe(wave.machines, after, vms_after), failures)
     if failures or not results or any(r.outcome == "migrated" for r in results):
         return finish(results, f"cutover of {plan.name}", len(results), failures)
     return Completed(data=results, name="Nothing cut over", message=nothing_moved(results))
