@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from tasks.events import machine_event
+from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 
@@ -207,6 +208,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     A run that died between the steps left the VM deallocated with the setting on; the next run sees
     the setting and starts the VM again, so hardening never leaves a migrated VM stopped.
     """
+    from azure.core.exceptions import HttpResponseError
     from azure.mgmt.compute import models as cm
 
     compute = target.compute_client().virtual_machines
@@ -215,9 +217,18 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     changed = False
     if not encrypted:
         compute.begin_deallocate(rg, name).result()
-        compute.begin_update(
-            rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))
-        ).result()
+        try:
+            compute.begin_update(
+                rg, name, cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))
+            ).result()
+        except HttpResponseError as exc:  # never leave a production VM deallocated: start it, then report the refusal
+            compute.begin_start(rg, name).result()
+            return StepResult(
+                step="encryption",
+                ok=False,
+                changed=True,
+                detail=f"encryption at host refused ({error_text(exc)}); the VM was started again",
+            )
         changed = True
     if changed or not running:
         compute.begin_start(rg, name).result()

@@ -167,6 +167,21 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
         ).result()
     assert refused.value.error.code == "OperationNotAllowed"
 
+    emu.admin.add_fault(
+        method="PATCH",
+        path=f"/virtualMachines/{machines[0]}$",
+        status=409,
+        code="OperationNotAllowed",
+        message="The VM size does not support encryption at host.",
+        count=1,
+    )
+    refused_once = {r.machine: r for r in harden_wave("hard-host", "wave-1", "host-policy")}
+    step = next(s for s in refused_once[machines[0]].steps if s.step == "encryption")
+    assert not step.ok and "does not support encryption at host" in step.detail and "started again" in step.detail
+    assert "PowerState/running" in [
+        s.code for s in compute.virtual_machines.get(rg, machines[0], expand="instanceView").instance_view.statuses
+    ]
+
     reports = harden_wave("hard-host", "wave-1", "host-policy")
     assert sorted(r.machine for r in reports) == sorted(machines) and all(r.ok for r in reports)
     for name in machines:
