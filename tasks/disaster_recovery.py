@@ -8,6 +8,8 @@ creates what is missing once per wave, then protects each VM. Every step reads b
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import BaseModel
 
@@ -179,6 +181,22 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
     )
 
 
+def _drill_vm(target: AzureMigrationTarget, item: Any) -> Any | None:
+    """The test-failover VM Site Recovery reports (`tfoAzureVMName`, in the recovery resource group), or None."""
+    details = getattr(getattr(item, "properties", None), "provider_specific_details", None)
+    name, group = (
+        getattr(details, "tfo_azure_vm_name", None),
+        getattr(details, "recovery_azure_resource_group_id", None),
+    )
+    if not name:
+        return None
+    try:
+        resource_group = group.rsplit("/", 1)[1] if group else target.target_resource_group
+        return target.compute_client().virtual_machines.get(resource_group, name, expand="instanceView")
+    except ResourceNotFoundError:
+        return None
+
+
 def run_dr_drill(
     target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure, network_id: str
 ) -> StepResult:
@@ -193,6 +211,7 @@ def run_dr_drill(
     args = (dr.resource_group, dr.vault, dr.primary_fabric, dr.primary_container, machine.target_vm_name)
     item = items.get(*args)
     changed, detail = False, f"drilled earlier ({item.properties.last_successful_test_failover_time})"
+    proven = True  # a drill succeeded before, or the one run now found its VM running
     if item.properties.test_failover_state == "None" and not item.properties.last_successful_test_failover_time:
         item = items.begin_test_failover(
             *args,
@@ -205,15 +224,20 @@ def run_dr_drill(
                 )
             ),
         ).result()
-        drill_vm = target.compute_client().virtual_machines.get(
-            target.target_resource_group, f"{machine.target_vm_name}-drtest", expand="instanceView"
+        drill_vm = _drill_vm(target, item)
+        running = drill_vm is not None and any(
+            s.code == "PowerState/running" for s in drill_vm.instance_view.statuses or []
         )
-        running = any(s.code == "PowerState/running" for s in drill_vm.instance_view.statuses or [])
         changed, detail = (
             True,
-            f"test failover: {drill_vm.name} {'running' if running else 'NOT running'} in {drill_vm.location}",
+            (
+                f"test failover: {drill_vm.name} {'running' if running else 'NOT running'} in {drill_vm.location}"
+                if drill_vm is not None
+                else "test failover: Site Recovery names no drill VM (tfoAzureVMName) that can be found"
+            ),
         )
-        if not running:
+        proven = running
+        if drill_vm is not None and not running:
             return StepResult(
                 step="dr_drill", ok=False, changed=True, detail=detail + "; left for inspection, not cleaned up"
             )
@@ -223,5 +247,9 @@ def run_dr_drill(
             m.TestFailoverCleanupInput(properties=m.TestFailoverCleanupInputProperties(comments="wavelift DR drill")),
         ).result()
         changed, detail = True, detail + "; cleaned up"
-    ok = item.properties.test_failover_state == "None" and bool(item.properties.last_successful_test_failover_time)
+    ok = (
+        proven
+        and item.properties.test_failover_state == "None"
+        and bool(item.properties.last_successful_test_failover_time)
+    )
     return StepResult(step="dr_drill", ok=ok, changed=changed, detail=detail)

@@ -154,6 +154,9 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     )
     item = asr.replication_protected_items.begin_test_failover(rg, vault, fabric, container, "crm-01", drill).result()
     assert item.properties.test_failover_state == "WaitingForCompletion"
+    assert (
+        item.properties.provider_specific_details.tfo_azure_vm_name == "crm-01-drtest"
+    )  # Site Recovery names the drill VM
     drill_vm = emu.target.compute_client().virtual_machines.get(target_rg, "crm-01-drtest")
     assert drill_vm.location == "northeurope"
     item = asr.replication_protected_items.begin_test_failover_cleanup(

@@ -91,6 +91,9 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
                     "vmProtectionState": item.protection,
                     "vmProtectionStateDescription": item.protection,
                     "protectedManagedDisks": copy.deepcopy(d.get("vmManagedDisks", [])),
+                    # the test-failover VM, as A2AReplicationDetails.tfoAzureVMName reports it; its name is
+                    # Site Recovery's to choose, so a client reads it here rather than guessing it
+                    "tfoAzureVMName": item.test_vm_id.rsplit("/", 1)[1] if item.test_vm_id else None,
                 },
             },
         }
