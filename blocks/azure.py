@@ -33,7 +33,13 @@ _CLIENTS: dict[tuple[str, str, str], Any] = {}
 _CREDENTIALS: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 EMULATED_POLL_SECONDS = 300.0  # the emulator's target polls every five emulated minutes, as against Azure
-PUBLIC_AUTHORITIES = {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
+CLOUDS = {"public": "AZURE_PUBLIC_CLOUD", "us_government": "AZURE_US_GOVERNMENT", "china": "AZURE_CHINA_CLOUD"}
+AUTHORITIES = {
+    "public": "login.microsoftonline.com",
+    "us_government": "login.microsoftonline.us",
+    "china": "login.chinacloudapi.cn",
+}
+PUBLIC_AUTHORITIES = set(AUTHORITIES.values())  # Microsoft's own clouds: instance discovery vouches for them
 AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 
 
@@ -80,16 +86,20 @@ class AzureCredentials(Block):
                 raise ValueError(f"a service principal needs {', '.join(missing)}")
         return self
 
-    def get_credential(self, connection_verify: str | None = None) -> TokenCredential:
-        """Build the azure-identity credential; `connection_verify` is a CA bundle for a private authority."""
+    def get_credential(
+        self, connection_verify: str | None = None, cloud_authority: str | None = None
+    ) -> TokenCredential:
+        """Build the azure-identity credential; `connection_verify` is a CA bundle for a private authority, and
+        `cloud_authority` the sign-in host of the target's cloud when the block names none."""
         from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
 
         options: dict[str, Any] = {}
         if connection_verify:
             options["connection_verify"] = connection_verify
-        if self.authority_host:
-            options["authority"] = self.authority_host
-            host = self.authority_host.split("://")[-1].split("/")[0]
+        authority = self.authority_host or cloud_authority
+        if authority:
+            options["authority"] = authority
+            host = authority.split("://")[-1].split("/")[0]
             # Instance discovery asks login.microsoft.com to vouch for the authority: only public clouds pass it.
             options["disable_instance_discovery"] = host not in PUBLIC_AUTHORITIES
         if self.kind == "service_principal":
@@ -140,9 +150,14 @@ class AzureMigrationTarget(Block):
     target_subnet: str = Field(description="Subnet of the target network for the migrated VMs.")
     test_network_id: str = Field(description="Resource id of the isolated virtual network for test migrations.")
     test_subnet: str = Field(description="Subnet of the test network.")
+    cloud: Literal["public", "us_government", "china"] = Field(
+        default="public",
+        description="Azure cloud: sets the ARM endpoint, the sign-in authority (unless the credentials name one) "
+        "and the token scope.",
+    )
     arm_endpoint: str | None = Field(
         default=None,
-        description="Azure Resource Manager endpoint; empty means Azure public cloud (management.azure.com).",
+        description="Azure Resource Manager endpoint; empty means the cloud's (management.azure.com for public).",
     )
     ca_bundle: str | None = Field(
         default=None,
@@ -182,7 +197,13 @@ class AzureMigrationTarget(Block):
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.target_resource_group}"
 
     def _client_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"polling_interval": self.polling_interval}
+        from azure.core import AzureClouds
+
+        # the cloud sets the ARM endpoint and the token scope (a US Government client asks for a .usgovcloudapi token)
+        options: dict[str, Any] = {
+            "polling_interval": self.polling_interval,
+            "cloud_setting": AzureClouds[CLOUDS[self.cloud]],
+        }
         if self.arm_endpoint:
             options["base_url"] = self.arm_endpoint.rstrip("/")
         if self.ca_bundle:
@@ -207,7 +228,7 @@ class AzureMigrationTarget(Block):
         with _CACHE_LOCK:
             if key not in _CLIENTS:
                 if fingerprint not in _CREDENTIALS:
-                    _CREDENTIALS[fingerprint] = self.credentials.get_credential(self.ca_bundle)
+                    _CREDENTIALS[fingerprint] = self.credentials.get_credential(self.ca_bundle, AUTHORITIES[self.cloud])
                 _CLIENTS[key] = client_type(_CREDENTIALS[fingerprint], key[2], **self._client_options())
             return _CLIENTS[key]
 

@@ -141,3 +141,30 @@ def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: N
     assert AzureMigrationTarget.load("by-hand").arm_endpoint == emu.connection["base_url"]
     assert HttpBackupCatalog.load("by-hand").jobs_of("no-such-server") == []
     assert LocalDatastore.load("by-hand").root == emu.connection["san_path"]
+
+
+def test_a_sovereign_cloud_sets_the_endpoint_the_authority_and_the_token_scope() -> None:
+    credentials = AzureCredentials(kind="service_principal", tenant_id="t", client_id="c", client_secret=SecretStr("s"))
+    target = AzureMigrationTarget(
+        subscription_id="s",
+        resource_group="rg",
+        migrate_project="p",
+        vault="v",
+        site="site",
+        target_region="usgovvirginia",
+        target_resource_group="t",
+        target_network_id=f"{NETWORKS}/prod",
+        target_subnet="default",
+        test_network_id=f"{NETWORKS}/test",
+        test_subnet="default",
+        cloud="us_government",
+        credentials=credentials,
+    )
+    client = target.compute_client()
+    assert client._config.base_url == "https://management.usgovcloudapi.net/"
+    assert client._config.credential_scopes == ["https://management.core.usgovcloudapi.net/.default"]
+    assert client._config.credential._authority == "https://login.microsoftonline.us"  # signs in where the cloud does
+    assert (
+        target.model_copy(update={"cloud": "public"}).compute_client()._config.base_url
+        == "https://management.azure.com/"
+    )
