@@ -54,7 +54,15 @@ class ReplicationInfrastructure(BaseModel):
     policy_id: str
     log_storage_account_id: str
     target_location: str
-    run_as_account_id: str
+    run_as_account_id: str = Field(description="The first vCenter's run-as account (for a machine that names none).")
+    run_as_by_vcenter: dict[str, str] = Field(
+        default_factory=dict, description="Run-as account of each vCenter of the site, by lower-cased vCenter id."
+    )
+
+    def run_as_for(self, vcenter_id: str | None) -> str:
+        """The run-as account of the machine's own vCenter, as Az.Migrate follows vCenterId (an appliance serves
+        up to ten vCenters, each with its own credentials)."""
+        return self.run_as_by_vcenter.get((vcenter_id or "").lower(), self.run_as_account_id)
 
     def item_args(self, item_name: str) -> tuple[str, str, str, str, str]:
         """The leading arguments of every `replication_migration_items` call for one item."""
@@ -191,4 +199,5 @@ def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
         log_storage_account_id=details.storage_account_id,
         target_location=details.target_location,
         run_as_account_id=vcenters[0]["properties"]["runAsAccountId"],
+        run_as_by_vcenter={v["id"].lower(): v["properties"]["runAsAccountId"] for v in vcenters},
     )

@@ -168,6 +168,9 @@ class MachinePlan(BaseModel):
     )
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)
     source_ip: str | None = None
+    vcenter_id: str | None = Field(
+        default=None, description="The vCenter that discovered the machine (its run-as account)."
+    )
     perform_shutdown: bool = Field(
         default=True, description="Shut the source down before the final sync (DESIGN rule 1)."
     )

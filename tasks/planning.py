@@ -92,6 +92,7 @@ def _machine_plan(
         target_vm_size=size,
         disks=disks,
         source_ip=next(iter(machine.ip_addresses), None),
+        vcenter_id=machine.vcenter_id,
         **options,
     )
 

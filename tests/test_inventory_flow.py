@@ -28,6 +28,13 @@ def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_
     assert report.infrastructure.container == emu.connection["container"]
     assert report.infrastructure.policy_id == emu.connection["policy_id"]
     assert report.infrastructure.run_as_account_id == emu.connection["run_as_account_id"]
+    infra = report.infrastructure  # each machine's run-as account is its own vCenter's, as Az.Migrate follows vCenterId
+    assert {infra.run_as_for(m.vcenter_id) for m in report.machines} == {emu.connection["run_as_account_id"]}
+    assert all(m.vcenter_id and m.vcenter_id.lower() in infra.run_as_by_vcenter for m in report.machines)
+    other = infra.model_copy(
+        update={"run_as_by_vcenter": infra.run_as_by_vcenter | {"/vcenters/second": "/runasaccounts/b"}}
+    )
+    assert other.run_as_for("/vCenters/SECOND") == "/runasaccounts/b"
     assert report.infrastructure.log_storage_account_id == emu.connection["log_storage_account_id"]
     assert emu.admin.stats()["requests"]["LIST Microsoft.OffAzure/VMwareSites/machines"] == 3
     table = asyncio.run(_latest_artifact("inventory-machines"))

@@ -44,8 +44,8 @@ class VMwareAgentless:
         details = m.VMwareCbtEnableMigrationInput(
             vmware_machine_id=machine.machine_id,
             disks_to_include=disks,
-            data_mover_run_as_account_id=infra.run_as_account_id,
-            snapshot_run_as_account_id=infra.run_as_account_id,
+            data_mover_run_as_account_id=infra.run_as_for(machine.vcenter_id),
+            snapshot_run_as_account_id=infra.run_as_for(machine.vcenter_id),
             target_resource_group_id=target.target_resource_group_id,
             target_network_id=target.target_network_id,
             target_subnet_name=machine.target_subnet or target.target_subnet,
