@@ -65,6 +65,7 @@ def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
     from flows.migrate_wave import migrate_wave
     from flows.plan import import_plan
     from flows.replicate import replicate_wave
+    from flows.resync import resync_wave
     from flows.signoff import sign_off
     from flows.test_wave import test_wave
 
@@ -107,4 +108,5 @@ def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
             "Clean up after a wave (a dry run unless execute): replication, on-prem backups and disks, as-built docs.",
         ),
         _deployment(migrate_wave, "migrate-wave", "A wave from replication to clean-up, as child runs."),
+        _deployment(resync_wave, "resync-wave", "Repair replications that need it (a dry run unless execute)."),
     ]

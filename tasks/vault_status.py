@@ -38,6 +38,7 @@ class ItemStatus(BaseModel):
     current_job: str | None = None
     current_job_started: str | None = None
     primary_nic_id: str | None = None
+    resync_required: bool = False
 
 
 def _plain(value: object) -> str:
@@ -67,6 +68,7 @@ def item_status(item: object) -> ItemStatus:
         if props.current_job and props.current_job.start_time
         else None,
         primary_nic_id=details.primary_nic_id if details else None,
+        resync_required=details.resync_required if details else False,
     )
 
 

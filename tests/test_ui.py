@@ -66,7 +66,7 @@ def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_dep
     again = setup(NIGHTLY)  # running setup a second time changes nothing
     assert (
         not again.work_pool_created
-        and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 10
+        and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 11
     )
     emu = start_emulator(machines=6, seed=3)
     emu.target.save("ui-target", overwrite=True)
@@ -90,6 +90,7 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
         "harden-wave",
         "cleanup-wave",
         "migrate-wave",
+        "resync-wave",
     ]
 
     page.goto(f"{server.ui_url}/deployments")

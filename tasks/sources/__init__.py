@@ -21,6 +21,7 @@ class ItemDetails(Protocol):
     seeding_percent: int | None
     last_recovery_point_id: str | None
     primary_nic_id: str | None
+    resync_required: bool
 
 
 class SourceAdapter(Protocol):
@@ -43,6 +44,9 @@ class SourceAdapter(Protocol):
 
     def migrate_input(self, machine: MachinePlan) -> Any:
         """The body of the migration, shutting the source down unless the plan opts out."""
+
+    def resync_input(self) -> Any:
+        """The body of a resync (Site Recovery's repair of a replication that needs it)."""
 
     def details(self, provider_specific_details: Any) -> ItemDetails:
         """The item's provider-specific details as the phases read them."""

@@ -19,6 +19,7 @@ class VMwareCbtDetails:
     seeding_percent: int | None
     last_recovery_point_id: str | None
     primary_nic_id: str | None
+    resync_required: bool
 
 
 class VMwareAgentless:
@@ -94,11 +95,20 @@ class VMwareAgentless:
             )
         )
 
+    def resync_input(self) -> Any:
+        from azure.mgmt.recoveryservicessiterecovery import models as m
+
+        # skipCbtReset "true" keeps VMware's changed-block tracking: the resync compares disks, it does not re-seed them
+        return m.ResyncInput(
+            properties=m.ResyncInputProperties(provider_specific_details=m.VMwareCbtResyncInput(skip_cbt_reset="true"))
+        )
+
     def details(self, provider_specific_details: Any) -> VMwareCbtDetails:
         d = provider_specific_details
         return VMwareCbtDetails(
             seeding_percent=getattr(d, "initial_seeding_progress_percentage", None),
             last_recovery_point_id=getattr(d, "last_recovery_point_id", None),
+            resync_required=str(getattr(d, "resync_required", "false")).lower() == "true",
             primary_nic_id=next(
                 (n.nic_id for n in getattr(d, "vm_nics", None) or [] if n.is_primary_nic == "true"), None
             ),
