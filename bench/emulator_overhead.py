@@ -60,7 +60,8 @@ def measure(machines: int) -> dict[str, float]:
                         disks_to_include=disks,
                         data_mover_run_as_account_id=c["run_as_account_id"],
                         snapshot_run_as_account_id=c["run_as_account_id"],
-                        target_resource_group_id=f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['target_resource_group']}",
+                        target_resource_group_id=f"/subscriptions/{c['subscription_id']}"
+                        f"/resourceGroups/{c['target_resource_group']}",
                         target_network_id=c["target_network_id"],
                     ),
                 )

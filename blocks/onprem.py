@@ -21,7 +21,10 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from tasks.names import segment_problem
 
 ONPREM_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
-DECOMMISSION_DOCS = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
+DECOMMISSION_DOCS = (
+    "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs"
+    "#best-practice-decommission-on-premises-resources"
+)
 
 
 class ConfinementError(ValueError):

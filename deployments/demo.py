@@ -110,7 +110,8 @@ def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: P
     HardeningPolicy(
         management_cidrs=["10.99.0.0/24"],
         key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
-        key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
+        key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security"
+        "/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
     ).save(BLOCK_NAME, overwrite=True)
     DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
     CleanupPolicy(

@@ -130,7 +130,8 @@ def cut_over(
     status = item_status(items.get(*args))
     if status.migration_state in MIGRATING:
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
-        status = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state not in MIGRATING)  # type: ignore[assignment]
+        waited = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state not in MIGRATING)
+        status = waited if waited is not None else status
     already = status.migration_state in MIGRATED
     if not already:
         if not machine.perform_shutdown:

@@ -106,7 +106,8 @@ def run_test_migration(
     status = item_status(items.get(*args))
     if status.test_state in TESTING:  # started by a run that died: wait for it, do not start another
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
-        status = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)  # type: ignore[assignment]
+        waited = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)
+        status = waited if waited is not None else status
     if has_passed_test(status) and status.test_state == NO_TEST:
         return MigrationTestReport(
             machine=machine.display_name,

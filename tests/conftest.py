@@ -25,6 +25,7 @@ from emulator.admin import EmulatorAdmin  # noqa: E402
 from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.server import EmulatorThread  # noqa: E402
 
+StartEmulator = Callable[..., "Emulated"]  # the start_emulator fixture: start(**config overrides) -> Emulated
 INTEGRATION_FIXTURES = {"prefect_server", "start_emulator", "emu", "replication_limit"}
 
 

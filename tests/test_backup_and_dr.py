@@ -133,7 +133,8 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
             provider_specific_details=sm.A2AEnableProtectionInput(
                 fabric_object_id=vm.id,
                 recovery_container_id=recovery_container_id,
-                recovery_resource_group_id=f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{target_rg}",
+                recovery_resource_group_id=f"/subscriptions/{emu.connection['subscription_id']}"
+                f"/resourceGroups/{target_rg}",
             ),
         )
     )

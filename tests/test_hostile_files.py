@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -68,7 +69,7 @@ def _write_csv(
     return path
 
 
-def _rewrite_member(source: Path, target: Path, member_suffix: str, change: callable) -> Path:  # type: ignore[valid-type]
+def _rewrite_member(source: Path, target: Path, member_suffix: str, change: Callable[[bytes], bytes]) -> Path:
     """Copy a workbook, changing the XML of the members whose names end with `member_suffix`."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
         for item in zin.infolist():
@@ -141,8 +142,8 @@ def test_excel_unicode_text_and_windows_1252_csvs_are_read(tmp_path: Path) -> No
     ],
 )
 def test_a_bad_csv_is_refused_by_row_and_field(
-    tmp_path: Path, make: callable, row: int | None, field: str, words: str
-) -> None:  # type: ignore[valid-type]
+    tmp_path: Path, make: Callable[[Path], object], row: int | None, field: str, words: str
+) -> None:
     path = tmp_path / "input.csv"
     make(path)
     for refusal in (_refused(path), pytest.raises(InputRefused, read_migrate_csv, path).value):
@@ -195,7 +196,9 @@ def _far_row(data: bytes) -> bytes:
         "duplicate-machine",
     ],
 )
-def test_a_bad_workbook_is_refused_with_what_to_do(tmp_path: Path, make: callable, field: str, words: str) -> None:  # type: ignore[valid-type]
+def test_a_bad_workbook_is_refused_with_what_to_do(
+    tmp_path: Path, make: Callable[[Path], object], field: str, words: str
+) -> None:
     path = tmp_path / "assessment.xlsx"
     make(path)
     for refusal in (_refused(path), pytest.raises(InputRefused, read_assessment, path).value):

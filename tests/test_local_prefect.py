@@ -19,6 +19,7 @@ from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
+from tests.conftest import StartEmulator
 
 
 def _states(api_url: str) -> dict[str, str]:
@@ -28,7 +29,7 @@ def _states(api_url: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(400)
-def test_stopping_leaves_no_run_running_and_the_ui_reopens(start_emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stopping_leaves_no_run_running_and_the_ui_reopens(start_emulator: StartEmulator, tmp_path: Path) -> None:
     emu = start_emulator(machines=3, seed=9, speed=1)  # seeding takes hours: the wave is still replicating when stopped
     home = tmp_path / "prefect"
     with LocalPrefect(home) as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):

@@ -16,7 +16,7 @@ from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 from tests.test_inventory_flow import _latest_artifact
 
 ITEM_TYPE = (
@@ -48,7 +48,9 @@ def small_limit(replication_limit):  # type: ignore[no-untyped-def]
     replication_limit(100)
 
 
-def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(
+    start_emulator: StartEmulator, small_limit: None
+) -> None:
     emu: Emulated = start_emulator(machines=16, seed=21, speed=3000)
     machines = _plan(emu, "rep-a", "rep-target")
     summary = replicate_wave("rep-a", "wave-1", poll_interval=0.3)
@@ -76,7 +78,7 @@ def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(start_emula
     assert _enables(emu) == Counter({name: 1 for name in machines})
 
 
-def test_machines_already_seeding_are_adopted_and_hold_a_slot(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+def test_machines_already_seeding_are_adopted_and_hold_a_slot(start_emulator: StartEmulator, small_limit: None) -> None:
     from tests.azure_inputs import build_enable_input
 
     emu: Emulated = start_emulator(machines=8, seed=22, speed=3000)
@@ -97,7 +99,7 @@ def test_machines_already_seeding_are_adopted_and_hold_a_slot(start_emulator, sm
     assert _enables(emu)[machines[0]] == 1
 
 
-def test_polling_cost_does_not_grow_with_the_wave(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+def test_polling_cost_does_not_grow_with_the_wave(start_emulator: StartEmulator, small_limit: None) -> None:
     emu: Emulated = start_emulator(machines=12, seed=23, speed=3000)
     _plan(emu, "rep-c", "rep-target-c")
     emu.admin.reset_stats()
@@ -115,7 +117,7 @@ def test_polling_cost_does_not_grow_with_the_wave(start_emulator, small_limit: N
     assert lists >= 2
 
 
-def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator, small_limit: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator: StartEmulator, small_limit: None) -> None:
     emu: Emulated = start_emulator(machines=6, seed=24, speed=3000)
     machines = _plan(emu, "rep-d", "rep-target-d")
     plan = WavePlanBlock.load("rep-d").plan

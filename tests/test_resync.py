@@ -7,10 +7,11 @@ from flows.cutover import CutoverRequest, cutover
 from flows.resync import ResyncRequest, resync_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave as run_test_wave
+from tests.conftest import StartEmulator
 from tests.test_lifecycle import _events, _replicated_plan
 
 
-def test_a_failed_cutover_is_resynced_after_a_dry_run(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_cutover_is_resynced_after_a_dry_run(start_emulator: StartEmulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "resync-a", 3, seed=37)
     run_test_wave("resync-a", "wave-1")
     sign_off(SignOffRequest(plan_name="resync-a", wave="wave-1", decision="approve", approver="olga", comment="ok"))

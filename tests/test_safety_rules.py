@@ -28,7 +28,7 @@ from tasks.cleanup import Gate, OnPremIdentity, _clean_up_onprem
 from tasks.discovery import DiscoveredMachine, onprem_identity
 from tasks.plan_models import MachinePlan, PlannedDisk
 from tasks.test_network import isolation_problem
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 from tests.test_lifecycle import _replicated_plan
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site/machines"
@@ -320,7 +320,9 @@ def test_files_holding_secrets_are_private_from_their_first_byte(
         os.umask(old)
 
 
-def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(
+    start_emulator: StartEmulator, prefect_server: None
+) -> None:
     emu, machines = _replicated_plan(start_emulator, "safe-w", 2, seed=41)
     plan = WavePlanBlock.load("safe-w").plan
     with pytest.raises(ValidationError, match="needs a written reason"):
@@ -348,7 +350,9 @@ def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(start_emulator,
     )
 
 
-def test_no_test_vm_goes_to_a_test_network_peered_with_production(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_no_test_vm_goes_to_a_test_network_peered_with_production(
+    start_emulator: StartEmulator, prefect_server: None
+) -> None:
     emu, machines = _replicated_plan(start_emulator, "safe-t", 2, seed=42)
     test_rg, test_vnet = (
         emu.connection["test_network_id"].split("/")[4],

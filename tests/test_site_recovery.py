@@ -358,8 +358,9 @@ def test_migration_item_has_the_shape_of_microsofts_example(emu: Emulated) -> No
     machine = _replicating_machine(emu)
     client = emu.target.site_recovery_client()
     path = (
-        f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}"
-        f"/replicationFabrics/{c['fabric']}/replicationProtectionContainers/{c['container']}/replicationMigrationItems/{machine['name']}"
+        f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}"
+        f"/providers/Microsoft.RecoveryServices/vaults/{emu.vault}/replicationFabrics/{c['fabric']}"
+        f"/replicationProtectionContainers/{c['container']}/replicationMigrationItems/{machine['name']}"
     )
     raw = client.send_request(HttpRequest("GET", path, params={"api-version": "2025-08-01"})).json()
     assert raw["type"] == ITEM_TYPE
@@ -396,7 +397,8 @@ def test_unsupported_api_version_is_refused(emu: Emulated) -> None:
     response = client.send_request(
         HttpRequest(
             "GET",
-            f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}/providers/Microsoft.RecoveryServices/vaults/{emu.vault}/replicationFabrics",
+            f"/subscriptions/{c['subscription_id']}/resourceGroups/{emu.rg}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{emu.vault}/replicationFabrics",
             params={"api-version": "2016-08-10"},
         )
     )
