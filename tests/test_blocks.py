@@ -89,8 +89,9 @@ def test_saved_blocks_load_with_the_secret_intact(emu: Emulated, prefect_server:
 NETWORKS = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks"
 
 
-def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
-    target = AzureMigrationTarget(
+def _azure_target(**fields: object) -> AzureMigrationTarget:
+    """A target in Azure itself (no emulator endpoint), with these fields changed."""
+    defaults: dict[str, object] = dict(
         subscription_id="s",
         resource_group="rg",
         migrate_project="p",
@@ -103,6 +104,11 @@ def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
         test_network_id=f"{NETWORKS}/test",
         test_subnet="default",
     )
+    return AzureMigrationTarget(**(defaults | fields))
+
+
+def test_public_cloud_defaults_leave_the_endpoint_alone() -> None:
+    target = _azure_target()
     assert target.credentials.kind == "default"
     assert "base_url" not in target._client_options()
     assert "connection_verify" not in target._client_options()
@@ -145,21 +151,7 @@ def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: N
 
 def test_a_sovereign_cloud_sets_the_endpoint_the_authority_and_the_token_scope() -> None:
     credentials = AzureCredentials(kind="service_principal", tenant_id="t", client_id="c", client_secret=SecretStr("s"))
-    target = AzureMigrationTarget(
-        subscription_id="s",
-        resource_group="rg",
-        migrate_project="p",
-        vault="v",
-        site="site",
-        target_region="usgovvirginia",
-        target_resource_group="t",
-        target_network_id=f"{NETWORKS}/prod",
-        target_subnet="default",
-        test_network_id=f"{NETWORKS}/test",
-        test_subnet="default",
-        cloud="us_government",
-        credentials=credentials,
-    )
+    target = _azure_target(target_region="usgovvirginia", cloud="us_government", credentials=credentials)
     client = target.compute_client()
     assert client._config.base_url == "https://management.usgovcloudapi.net/"
     assert client._config.credential_scopes == ["https://management.core.usgovcloudapi.net/.default"]
