@@ -55,11 +55,6 @@ def chromium_page() -> Iterator:  # type: ignore[type-arg]
         browser.close()
 
 
-def _deployment_link(page, name: str):  # type: ignore[no-untyped-def]
-    """The link of the deployments list to a deployment's page."""
-    return page.locator(f'a[title="{name}"][href*="/deployments/deployment/"]')
-
-
 @pytest.mark.timeout(600)
 def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_deployments: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
     server = prefect_with_deployments
@@ -95,8 +90,11 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
 
     page.goto(f"{server.ui_url}/deployments")
     expect(page.get_by_text(f"{len(wanted)} Deployments")).to_be_visible()
-    for name in wanted:
-        expect(_deployment_link(page, name)).to_be_visible()
+    ids = {d["name"]: d["id"] for d in httpx.post(f"{server.api_url}/deployments/filter", json={}).json()}
+    assert sorted(ids) == sorted(wanted)
+    for name in wanted:  # the list shows ten a page: each deployment on its own page
+        page.goto(f"{server.ui_url}/deployments/deployment/{ids[name]}")
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
     nightly = httpx.get(f"{server.api_url}/deployments/name/cutover/nightly-cutover").json()
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
         ("30 21 * * 1-5", "Europe/London", True)
@@ -106,7 +104,7 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
         and nightly["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     )
     assert nightly["parameters"] == {"request": {"plan_name": "ui-plan"}}
-    _deployment_link(page, "nightly-cutover").click()
+    page.goto(f"{server.ui_url}/deployments/deployment/{ids['nightly-cutover']}")
     schedule = page.get_by_text("At 09:30 PM, Monday through Friday", exact=True)
     expect(schedule).to_be_visible()
     schedule.locator("xpath=ancestor::*[.//button][1]").get_by_role("button").last.click()  # the schedule's menu
