@@ -62,15 +62,15 @@ def register(adapter: SourceAdapter) -> SourceAdapter:
 
 def adapter_for(machine: MachinePlan) -> SourceAdapter:
     """The adapter of the machine's source platform."""
-    from tasks.sources import vmware  # noqa: F401 - registers the VMware agentless adapter
-
     return ADAPTERS[machine.source_type]
 
 
 def details_of(provider_specific_details: Any) -> ItemDetails | None:
     """An item's details, read by the adapter whose instance type they carry (None for an unknown platform)."""
-    from tasks.sources import vmware  # noqa: F401 - registers the VMware agentless adapter
-
     instance_type = getattr(provider_specific_details, "instance_type", None)
     adapter = next((a for a in ADAPTERS.values() if a.instance_type == instance_type), None)
     return adapter.details(provider_specific_details) if adapter else None
+
+
+# The platforms register themselves once, when this package is first imported (not on every item of every list).
+from tasks.sources import vmware  # noqa: E402, F401
