@@ -40,7 +40,6 @@ AUTHORITIES = {
     "china": "login.chinacloudapi.cn",
 }
 PUBLIC_AUTHORITIES = set(AUTHORITIES.values())  # Microsoft's own clouds: instance discovery vouches for them
-AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 
 
 class AzureCredentials(Block):
@@ -57,7 +56,6 @@ class AzureCredentials(Block):
 
     _block_type_name = "wavelift Azure Credentials"
     _block_type_slug = "wavelift-azure-credentials"
-    _logo_url = AZURE_LOGO
     _documentation_url = "https://learn.microsoft.com/python/api/overview/azure/identity-readme"
 
     kind: Literal["default", "service_principal", "managed_identity"] = Field(
@@ -128,7 +126,6 @@ class AzureMigrationTarget(Block):
 
     _block_type_name = "wavelift Azure Migration Target"
     _block_type_slug = "wavelift-azure-migration-target"
-    _logo_url = AZURE_LOGO
     _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware"
 
     credentials: AzureCredentials = Field(default_factory=AzureCredentials, description="How to sign in.")

@@ -33,7 +33,6 @@ class CleanupPolicy(Block):
 
     _block_type_name = "wavelift Cleanup Policy"
     _block_type_slug = "wavelift-cleanup-policy"
-    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs#best-practice-decommission-on-premises-resources"
 
     hardening_policy: str = Field(

@@ -22,7 +22,6 @@ class DocsTarget(Block):
 
     _block_type_name = "wavelift Docs Target"
     _block_type_slug = "wavelift-docs-target"
-    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
 
     folder: str = Field(description="Folder the records are written to; created if missing.")

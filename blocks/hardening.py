@@ -13,8 +13,6 @@ from typing import Literal
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-AZURE_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
-
 
 class InboundRule(BaseModel):
     """An inbound port the VM serves, and from where."""
@@ -38,7 +36,6 @@ class HardeningPolicy(Block):
 
     _block_type_name = "wavelift Hardening Policy"
     _block_type_slug = "wavelift-hardening-policy"
-    _logo_url = AZURE_LOGO
     _documentation_url = "https://learn.microsoft.com/azure/migrate/migrate-best-practices-security-management"
 
     management_cidrs: list[str] = Field(

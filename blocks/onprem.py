@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from tasks.names import segment_problem
 
-ONPREM_LOGO = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
 DECOMMISSION_DOCS = (
     "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs"
     "#best-practice-decommission-on-premises-resources"
@@ -87,7 +86,6 @@ class HttpBackupCatalog(BackupCatalog):
 
     _block_type_name = "wavelift HTTP Backup Catalog"
     _block_type_slug = "wavelift-http-backup-catalog"
-    _logo_url = ONPREM_LOGO
     _documentation_url = DECOMMISSION_DOCS
 
     url: str = Field(description="Base URL of the catalog API, e.g. https://backup.corp.example/api.")
@@ -143,7 +141,6 @@ class LocalDatastore(DiskDatastore):
 
     _block_type_name = "wavelift Local Datastore"
     _block_type_slug = "wavelift-local-datastore"
-    _logo_url = ONPREM_LOGO
     _documentation_url = DECOMMISSION_DOCS
 
     root: str = Field(description="Folder where the datastore is mounted (an absolute path).")

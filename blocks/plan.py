@@ -23,7 +23,6 @@ class WavePlanBlock(Block):
 
     _block_type_name = "wavelift Wave Plan"
     _block_type_slug = "wavelift-wave-plan"
-    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/how-to-create-group-machine-dependencies"
 
     plan: WavePlan = Field(

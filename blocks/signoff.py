@@ -43,7 +43,6 @@ class SignOffLedger(Block):
 
     _block_type_name = "wavelift Sign-off Ledger"
     _block_type_slug = "wavelift-sign-off-ledger"
-    _logo_url = "https://cdn.sanity.io/images/3ugk85nk/production/54e3fa7e00197a4fbd1d82ed62494cb58d08c96a-250x250.png"
     _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware#run-a-test-migration"
 
     records: list[SignOff] = Field(

@@ -41,6 +41,11 @@ class TestBlockStandards(BlockStandardTestSuite):
     def block(self, block_type: type[Block]) -> type[Block]:
         return block_type
 
+    def test_has_a_valid_image(self, block: type[Block]) -> None:
+        """Prefect's check fetches the logo from the Internet; a site without it shows a broken image, so
+        the block types carry none and the UI draws Prefect's own block icon."""
+        assert block._logo_url is None and block._to_block_type().logo_url is None
+
 
 def test_a_service_principal_needs_tenant_client_and_secret() -> None:
     with pytest.raises(ValidationError, match="a service principal needs tenant_id, client_secret"):
