@@ -106,7 +106,7 @@ def run(machines: int) -> dict[str, object]:
             read_assessment(connection["assessment_workbook"]),
             PlanSettings(plan_name=f"bench-{machines}", target_block="bench"),
         )
-        WavePlanBlock(plan=plan).save(plan.name, overwrite=True)
+        WavePlanBlock.of(plan).save(plan.name, overwrite=True)
         ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
         admin.reset_stats()
         cpu_before, started = time.process_time(), time.monotonic()

@@ -143,6 +143,8 @@ def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] 
 
 def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> None:
     """Steps 2 and 3: `wavelift setup`, a worker, the blocks, then inventory and a plan through the deployments."""
+    from blocks.azure import AzureMigrationTarget
+    from blocks.parameters import reference
     from deployments.definitions import WORK_POOL, NightlyCutover
     from deployments.setup import setup
 
@@ -156,12 +158,16 @@ def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> Non
         flush=True,
     )
     print("3/5 inventory and import-plan (from the emulator's Azure Migrate assessment export) ...", flush=True)
-    _run("inventory/inventory", {"target_block": BLOCK_NAME})
+    _run("inventory/inventory", {"target_block": reference(AzureMigrationTarget, BLOCK_NAME)})
     _run(
         "import-plan/import-plan",
         {
             "source": {"source": "assessment", "path": emu.connection["assessment_workbook"], "overwrite": True},
-            "settings": {"plan_name": PLAN_NAME, "target_block": BLOCK_NAME, "window": _window_around_now()},
+            "settings": {
+                "plan_name": PLAN_NAME,
+                "target_block": reference(AzureMigrationTarget, BLOCK_NAME),
+                "window": _window_around_now(),
+            },
         },
     )
 
@@ -172,6 +178,9 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
     Returns (wave, counts, machines)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from blocks.cleanup import CleanupPolicy
+    from blocks.hardening import HardeningPolicy
+    from blocks.parameters import reference
     from blocks.plan import WavePlanBlock
 
     plan = WavePlanBlock.load(PLAN_NAME).plan
@@ -199,11 +208,11 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
             "migrate-wave/migrate-wave",
             {
                 "request": {
-                    "plan_name": PLAN_NAME,
+                    "plan_name": reference(WavePlanBlock, PLAN_NAME),
                     "wave": wave.name,
                     "pre_approved_by": DEMO_APPROVER,
-                    "hardening_policy": BLOCK_NAME,
-                    "cleanup_policy": BLOCK_NAME,
+                    "hardening_policy": reference(HardeningPolicy, BLOCK_NAME),
+                    "cleanup_policy": reference(CleanupPolicy, BLOCK_NAME),
                     "execute_cleanup": True,
                 }
             },
@@ -217,7 +226,14 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
             time.sleep(GRACE_HOURS * 3600 / speed)
             _run(
                 "cleanup-wave/cleanup-wave",
-                {"request": {"plan_name": PLAN_NAME, "wave": wave.name, "policy_block": BLOCK_NAME, "execute": True}},
+                {
+                    "request": {
+                        "plan_name": reference(WavePlanBlock, PLAN_NAME),
+                        "wave": wave.name,
+                        "policy_block": reference(CleanupPolicy, BLOCK_NAME),
+                        "execute": True,
+                    }
+                },
                 watch,
             )
     counts, stats = phase_counts(admin.state(), names), admin.stats()

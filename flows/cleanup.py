@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 
 from blocks.cleanup import CleanupPolicy
 from blocks.docs import DocsTarget
+from blocks.parameters import CleanupPolicyName, PlanName
 from blocks.plan import WavePlanBlock
-from flows.parameters import BlockName, PlanName, WaveName
+from flows.parameters import WaveName
 from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
 from tasks.board import refresh_board
 from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
@@ -30,7 +31,9 @@ class CleanupRequest(BaseModel):
 
     plan_name: PlanName
     wave: WaveName = Field(description="The wave to clean up after.")
-    policy_block: BlockName = Field(description="CleanupPolicy block: grace period, on-prem adapters, docs target.")
+    policy_block: CleanupPolicyName = Field(
+        description="CleanupPolicy block: grace period, on-prem adapters, docs target."
+    )
     execute: bool = Field(
         default=False, description="Really remove things. Off (the default) is a dry run that lists what would go."
     )

@@ -18,9 +18,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.azure import AzureMigrationTarget
+from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
-from flows.parameters import PlanName, PollInterval, WaveName
+from flows.parameters import PollInterval, WaveName
 from tasks.board import publish_board
 from tasks.cutover import FAILURE_OPTIONS, CutoverResult, cut_over, eligibility
 from tasks.discovery import resolve_infrastructure

@@ -8,8 +8,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
+from blocks.parameters import HardeningPolicyName, PlanName
 from blocks.plan import WavePlanBlock
-from flows.parameters import BlockName, PlanName, WaveName
+from flows.parameters import WaveName
 from tasks.board import refresh_board
 from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
 from tasks.discovery import resolve_infrastructure
@@ -38,7 +39,7 @@ def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrast
     flow_run_name="harden-{plan_name}-{wave}",
     task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_HARDENING),
 )
-def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: BlockName) -> list[HardeningReport]:
+def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPolicyName) -> list[HardeningReport]:
     """Harden the wave's migrated machines; machines not migrated yet are left for a later run.
 
     Args:

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel
 
-from flows.parameters import BlockName
+from blocks.parameters import TargetName
 from tasks.discovery import DiscoveredMachine, ReplicationInfrastructure, discover_machines, resolve_infrastructure
 
 
@@ -28,7 +28,7 @@ class InventoryReport(BaseModel):
 
 
 @flow(name="inventory", flow_run_name="inventory-{target_block}")
-def inventory(target_block: BlockName = "default") -> InventoryReport:
+def inventory(target_block: TargetName) -> InventoryReport:
     """Discover the servers and resolve the vault's replication infrastructure.
 
     Args:

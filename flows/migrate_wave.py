@@ -14,10 +14,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed
 from pydantic import BaseModel, Field
 
+from blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.cutover import CutoverRequest, cutover, nothing_moved
 from flows.harden import harden_wave
-from flows.parameters import BlockName, PersonName, PlanName, PollInterval, WaveName
+from flows.parameters import PersonName, PollInterval, WaveName
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave
@@ -49,10 +50,10 @@ class MigrateWaveRequest(BaseModel):
         description="Cut over the signed-off machines if the wave's window is open; otherwise the nightly cutover "
         "does.",
     )
-    hardening_policy: BlockName | None = Field(
+    hardening_policy: HardeningPolicyName | None = Field(
         default=None, description="HardeningPolicy block to harden the migrated VMs with; empty skips hardening."
     )
-    cleanup_policy: BlockName | None = Field(
+    cleanup_policy: CleanupPolicyName | None = Field(
         default=None,
         description="CleanupPolicy block to clean up after the migrated VMs with; empty skips the clean-up.",
     )

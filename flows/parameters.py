@@ -1,7 +1,7 @@
 """Bounded types for flow parameters: the UI's form and Prefect's API refuse a value outside them before a run starts.
 
 A negative poll interval once listed the vault 22 times a second: every number an operator types has
-a range, and every name that picks a block or a wave has the shape of one.
+a range, and every wave name has the shape of one (`blocks.parameters` types the names of blocks).
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
+from tasks.names import NAME_PATTERN
 
-PlanName = Annotated[str, Field(pattern=NAME_PATTERN, description="The plan (a wavelift Wave Plan block).")]
 WaveName = Annotated[str, Field(pattern=NAME_PATTERN, description="The wave: lower-case letters, digits and '-'.")]
-BlockName = Annotated[str, Field(pattern=BLOCK_NAME_PATTERN, description="Name of a block document.")]
 PollInterval = Annotated[
     float, Field(ge=0.1, le=3600, description="Seconds between vault reads (0.1–3600; 60–300 against Azure).")
 ]

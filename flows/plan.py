@@ -79,7 +79,7 @@ def save_plan(plan: WavePlan, overwrite: bool) -> str:
             pass
         else:
             raise ValueError(f"a plan named {plan.name} exists; set overwrite to replace it")
-    WavePlanBlock(plan=plan).save(plan.name, overwrite=overwrite)
+    WavePlanBlock.of(plan).save(plan.name, overwrite=overwrite)
     return plan.name
 
 

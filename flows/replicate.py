@@ -20,8 +20,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
+from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
-from flows.parameters import PlanName, PollInterval, WaveName
+from flows.parameters import PollInterval, WaveName
 from tasks.board import publish_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms

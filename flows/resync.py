@@ -6,8 +6,9 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
+from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
-from flows.parameters import PlanName, WaveName
+from flows.parameters import WaveName
 from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.outcomes import finish, gather

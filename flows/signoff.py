@@ -15,9 +15,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from blocks.azure import AzureMigrationTarget
+from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOff, SignOffLedger
-from flows.parameters import PersonName, PlanName, WaveName
+from flows.parameters import PersonName, WaveName
 from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import has_passed_test

@@ -8,8 +8,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.azure import AzureMigrationTarget
+from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
-from flows.parameters import PlanName, PollInterval, WaveName
+from flows.parameters import PollInterval, WaveName
 from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms

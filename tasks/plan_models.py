@@ -77,7 +77,7 @@ class MaintenanceWindow(BaseModel):
 
     timezone: str = Field(default="Europe/London", description="IANA time zone, e.g. Europe/Berlin.")
     days: list[Weekday] = Field(
-        default_factory=lambda: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        default=WEEKDAYS,  # a default, not a factory: the UI's form then shows the days it means
         min_length=1,
         description="Days on which the window opens.",
     )
@@ -265,12 +265,16 @@ class Wave(BaseModel):
 class WavePlan(BaseModel):
     """A whole migration plan: its waves and the machines left out with their reasons."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, description="The plan's name (the block document it is saved as).")
     target_block: str = Field(
         pattern=BLOCK_NAME_PATTERN, description="Name of the AzureMigrationTarget block the plan migrates to."
     )
-    waves: list[Wave] = Field(min_length=1)
-    excluded: list[Exclusion] = Field(default_factory=list)
+    waves: list[Wave] = Field(
+        min_length=1, description="The waves in order: each with its maintenance window, batches and machines."
+    )
+    excluded: list[Exclusion] = Field(
+        default_factory=list, description="Discovered machines left out of every wave, each with the reason."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> WavePlan:
@@ -297,4 +301,6 @@ class WavePlan(BaseModel):
         for wave in self.waves:
             if wave.name == name:
                 return wave
-        raise KeyError(f"plan {self.name} has no wave {name!r}; it has {', '.join(w.name for w in self.waves)}")
+        raise LookupError(
+            f"plan {self.name} has no wave {name!r}; choose one of {', '.join(w.name for w in self.waves)}"
+        )

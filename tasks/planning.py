@@ -10,10 +10,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from blocks.parameters import TargetName
 from tasks.assessment import AssessedMachine
 from tasks.discovery import DiscoveredMachine
 from tasks.migrate_csv import CsvMachine
-from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
+from tasks.names import NAME_PATTERN
 from tasks.plan_models import MAX_BATCH, Exclusion, MachinePlan, MaintenanceWindow, PlannedDisk, Wave, WavePlan
 from tasks.problems import InputRefused, Problem
 
@@ -24,9 +25,7 @@ class PlanSettings(BaseModel):
     """What an operator chooses when importing a plan (the import flow's form)."""
 
     plan_name: str = Field(pattern=NAME_PATTERN, description="Name of the plan (the block document it is saved as).")
-    target_block: str = Field(
-        pattern=BLOCK_NAME_PATTERN, description="AzureMigrationTarget block the plan migrates to."
-    )
+    target_block: TargetName = Field(description="AzureMigrationTarget block the plan migrates to.")
     wave: str = Field(default="wave-1", pattern=NAME_PATTERN, description="Wave for rows that name none.")
     window: MaintenanceWindow = Field(
         default_factory=MaintenanceWindow, description="Maintenance window of every wave of this import."

@@ -43,7 +43,7 @@ def _replicated_plan(
         read_assessment(emu.connection["assessment_workbook"]),
         PlanSettings(plan_name=name, target_block=f"{name}-target", window=_window(open_now)),
     )
-    WavePlanBlock(plan=plan).save(name, overwrite=True)
+    WavePlanBlock.of(plan).save(name, overwrite=True)
     ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
     replicate_wave(name, "wave-1", poll_interval=0.3)
     return emu, [m.display_name for m in plan.waves[0].machines]
@@ -189,7 +189,7 @@ def test_a_planned_shutdown_opt_out_is_honoured_and_recorded(start_emulator, pre
         )
     )
     plan.waves[0].machines[0] = opted
-    WavePlanBlock(plan=plan).save("life-f", overwrite=True)
+    WavePlanBlock.of(plan).save("life-f", overwrite=True)
     run_test_wave("life-f", "wave-1")
     sign_off(SignOffRequest(plan_name="life-f", wave="wave-1", decision="approve", approver="gina", comment="ok"))
     results = {r.machine: r for r in cutover(CutoverRequest(plan_name="life-f"))}

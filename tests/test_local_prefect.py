@@ -11,6 +11,7 @@ import pytest
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from blocks.parameters import reference
 from blocks.plan import WavePlanBlock
 from deployments.definitions import WORK_POOL, NightlyCutover
 from deployments.local_prefect import LocalPrefect
@@ -40,10 +41,12 @@ def test_stopping_leaves_no_run_running_and_the_ui_reopens(start_emulator: Start
             read_assessment(emu.connection["assessment_workbook"]),
             PlanSettings(plan_name="lp", target_block="lp-target"),
         )
-        WavePlanBlock(plan=plan).save("lp", overwrite=True)
+        WavePlanBlock.of(plan).save("lp", overwrite=True)
         server.start_worker(WORK_POOL, "lp-worker")
         run_deployment(
-            "migrate-wave/migrate-wave", parameters={"request": {"plan_name": "lp", "wave": "wave-1"}}, timeout=0
+            "migrate-wave/migrate-wave",
+            parameters={"request": {"plan_name": reference(WavePlanBlock, "lp"), "wave": "wave-1"}},
+            timeout=0,
         )
         deadline = time.monotonic() + 180
         while list(_states(server.api_url).values()).count("RUNNING") < 2 and time.monotonic() < deadline:

@@ -59,7 +59,7 @@ def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator
         read_assessment(emu.connection["assessment_workbook"]),
         PlanSettings(plan_name="kill-a", target_block="kill-target", window=_window(True)),
     )
-    WavePlanBlock(plan=plan).save("kill-a", overwrite=True)
+    WavePlanBlock.of(plan).save("kill-a", overwrite=True)
     machines = [m.display_name for m in plan.waves[0].machines]
     request = MigrateWaveRequest(plan_name="kill-a", wave="wave-1", poll_interval=0.3, pre_approved_by="rehearsal-bot")
 
@@ -90,7 +90,7 @@ def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) ->
         read_assessment(emu.connection["assessment_workbook"]),
         PlanSettings(plan_name="big", target_block="big-target", window=_window(True)),
     )
-    WavePlanBlock(plan=plan).save("big", overwrite=True)
+    WavePlanBlock.of(plan).save("big", overwrite=True)
     outcome = migrate_wave(
         MigrateWaveRequest(plan_name="big", wave="wave-1", poll_interval=2.0, pre_approved_by="test-suite")
     )

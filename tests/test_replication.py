@@ -31,7 +31,7 @@ def _plan(emu: Emulated, name: str, target_block: str) -> list[str]:
         read_assessment(emu.connection["assessment_workbook"]),
         PlanSettings(plan_name=name, target_block=target_block, batch_size=4),
     )
-    WavePlanBlock(plan=plan).save(name, overwrite=True)
+    WavePlanBlock.of(plan).save(name, overwrite=True)
     return [m.display_name for m in plan.waves[0].machines]
 
 

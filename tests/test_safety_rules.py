@@ -16,7 +16,9 @@ from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
 from blocks.azure import AzureMigrationTarget
+from blocks.cleanup import CleanupPolicy
 from blocks.onprem import ConfinementError, DiskFile, HttpBackupCatalog, LocalDatastore
+from blocks.parameters import reference
 from blocks.plan import WavePlanBlock
 from emulator.config import EmulatorConfig
 from emulator.server import EmulatorThread
@@ -335,7 +337,7 @@ def test_a_waived_machine_cuts_over_with_who_waived_it_on_record(
         .model_copy(update={"test_waiver_reason": "appliance image, tested by its vendor", "test_waived_by": "ivy"})
     )
     plan.waves[0].machines[0] = waived
-    WavePlanBlock(plan=plan).save("safe-w", overwrite=True)
+    WavePlanBlock.of(plan).save("safe-w", overwrite=True)
     results = {r.machine: r for r in cutover(CutoverRequest(plan_name="safe-w"))}
     assert results[waived.display_name].outcome == "migrated"
     assert (
@@ -378,10 +380,12 @@ def test_the_api_refuses_out_of_range_parameters_before_a_run_starts(prefect_ser
     from deployments.setup import setup
 
     setup(NightlyCutover())
+    plan, policy = reference(WavePlanBlock, "p"), reference(CleanupPolicy, "c")
     for name, parameters in [
-        ("replicate-wave/replicate-wave", {"plan_name": "p", "wave": "wave-1", "poll_interval": -1}),
-        ("cutover/cutover-now", {"request": {"plan_name": "p", "fixed_minutes": 0}}),
-        ("cleanup-wave/cleanup-wave", {"request": {"plan_name": "p", "wave": "../w", "policy_block": "c"}}),
+        ("replicate-wave/replicate-wave", {"plan_name": plan, "wave": "wave-1", "poll_interval": -1}),
+        ("cutover/cutover-now", {"request": {"plan_name": plan, "fixed_minutes": 0}}),
+        ("cleanup-wave/cleanup-wave", {"request": {"plan_name": plan, "wave": "../w", "policy_block": policy}}),
+        ("harden-wave/harden-wave", {"plan_name": "p", "wave": "wave-1", "policy_block": policy}),  # a name, no pick
     ]:
         with pytest.raises(PrefectHTTPStatusError, match="Validation failed"):
             run_deployment(name, parameters=parameters, timeout=0)

@@ -16,6 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from blocks.parameters import reference
 from blocks.plan import WavePlanBlock
 from deployments.definitions import WORK_POOL, NightlyCutover
 from deployments.local_prefect import LocalPrefect
@@ -64,7 +65,7 @@ def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefe
         read_assessment(emu.connection["assessment_workbook"]),
         PlanSettings(plan_name="scale", target_block="scale-target", window=_window(True)),
     )
-    WavePlanBlock(plan=plan).save("scale", overwrite=True)
+    WavePlanBlock.of(plan).save("scale", overwrite=True)
     batches = plan.waves[0].batches()
     assert len(batches) >= 2 and len(batches[0]) + len(batches[1]) > 100
     workers = ["worker-a", "worker-b"]
@@ -76,7 +77,12 @@ def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefe
     runs = [
         run_deployment(
             "replicate-wave/replicate-wave",
-            parameters={"plan_name": "scale", "wave": "wave-1", "poll_interval": 1.0, "batch": number},
+            parameters={
+                "plan_name": reference(WavePlanBlock, "scale"),
+                "wave": "wave-1",
+                "poll_interval": 1.0,
+                "batch": number,
+            },
             timeout=0,
         )
         for number in range(1, len(batches) + 1)

@@ -1,0 +1,67 @@
+"""Parameters that name a saved block: a picker in the UI, a name in the flow.
+
+The JSON schema of each type is the block type's, so the Prefect UI offers the saved documents of that
+type instead of a text box where a typo is found only when the run fails. The UI sends the choice as a
+reference (`{"$ref": {"block_document_id": ...}}`), and so can the API or the CLI
+(`{"$ref": {"block_document_slug": "wavelift-wave-plan/q3"}}`); Prefect loads the block before the flow
+validates its parameters, and the validator here keeps only the document's name. Inside wavelift a block is
+always named, never passed around: every step loads what it needs, so a run's parameters and a
+Python call (`harden_wave("q3", "wave-1", "standard")`) stay names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect.blocks.core import Block
+from pydantic import BeforeValidator, Field
+
+from blocks.azure import AzureMigrationTarget
+from blocks.cleanup import CleanupPolicy
+from blocks.hardening import HardeningPolicy
+from blocks.plan import WavePlanBlock
+from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
+
+
+def _document_name(block_type: type[Block]) -> BeforeValidator:
+    """Keep the name of the chosen document; refuse a block given inline, which has no name to record."""
+
+    def name(value: Any) -> Any:
+        if isinstance(value, Block):
+            if not isinstance(value, block_type) or value._block_document_name is None:
+                raise ValueError(f"choose a saved {block_type.get_block_type_name()} block")
+            return value._block_document_name
+        if isinstance(value, dict):
+            raise ValueError(
+                f"choose a saved {block_type.get_block_type_name()} block by name or reference, not its fields"
+            )
+        return value
+
+    return BeforeValidator(name, json_schema_input_type=block_type)
+
+
+PlanName = Annotated[
+    str,
+    _document_name(WavePlanBlock),
+    Field(pattern=NAME_PATTERN, description="The plan (a wavelift Wave Plan block)."),
+]
+TargetName = Annotated[
+    str,
+    _document_name(AzureMigrationTarget),
+    Field(pattern=BLOCK_NAME_PATTERN, description="The wavelift Azure Migration Target block."),
+]
+HardeningPolicyName = Annotated[
+    str,
+    _document_name(HardeningPolicy),
+    Field(pattern=BLOCK_NAME_PATTERN, description="A wavelift Hardening Policy block."),
+]
+CleanupPolicyName = Annotated[
+    str,
+    _document_name(CleanupPolicy),
+    Field(pattern=BLOCK_NAME_PATTERN, description="A wavelift Cleanup Policy block."),
+]
+
+
+def reference(block_type: type[Block], name: str) -> dict[str, Any]:
+    """What a deployment's parameters hold for a saved block: resolved by name when a run starts."""
+    return {"$ref": {"block_document_slug": f"{block_type.get_block_type_slug()}/{name}"}}
