@@ -80,7 +80,7 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPoli
         table=[
             {
                 "machine": r.machine,
-                **{s.step: ("ok" if s.ok else "FAILED") + (" (changed)" if s.changed else "") for s in r.steps},
+                **{s.step: s.summary for s in r.steps},
                 "detail": " | ".join(s.detail for s in r.steps),
             }
             for r in reports

@@ -177,6 +177,7 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
         step="disaster_recovery",
         ok=state == "Protected",
         changed=changed,
+        resource=f"DR vault {dr.vault} in {target.secondary_region}",
         detail=f"A2A to {target.secondary_region} in vault {dr.vault}: {state}",
     )
 

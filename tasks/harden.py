@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from prefect import task
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
@@ -36,6 +36,15 @@ class StepResult(BaseModel):
     ok: bool
     changed: bool
     detail: str
+    resource: str = Field(
+        default="", description="What the step created or found in Azure (NSG, key vault, backup policy, DR vault)."
+    )
+
+    @property
+    def summary(self) -> str:
+        """The hardening table's cell: did it hold, did this run create or change it, and what."""
+        verdict = "FAILED" if not self.ok else "created or updated" if self.changed else "in place"
+        return f"{verdict}: {self.resource}" if self.resource else verdict
 
 
 class NsgSpec(BaseModel):
@@ -170,6 +179,7 @@ def ensure_nsg(
         step="nsg",
         ok=ok,
         changed=changed,
+        resource=f"NSG {name}",
         detail=f"{name} on {nic.name}: "
         + ", ".join(f"{k} {v['destinationPortRange']} from {', '.join(_sources(v))}" for k, v in wanted.items()),
     )
@@ -227,6 +237,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
                 step="encryption",
                 ok=False,
                 changed=True,
+                resource=f"encryption at host of VM {name}",
                 detail=f"encryption at host refused ({error_text(exc)}); the VM was started again",
             )
         changed = True
@@ -239,6 +250,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
         step="encryption",
         ok=ok,
         changed=changed,
+        resource=f"encryption at host of VM {name}",
         detail=f"encryption at host {'on' if encrypted else 'NOT on'}, VM {'running' if running else 'NOT running'}",
     )
 
@@ -298,6 +310,7 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
         step="encryption",
         ok=encrypted,
         changed=changed,
+        resource=f"{ext_type} keys in key vault {policy.key_vault_resource_id.rsplit('/', 1)[-1]}",
         detail=f"{ext_type} {version}: disks {'encrypted' if encrypted else 'NOT encrypted'}",
     )
 
@@ -386,6 +399,7 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         step="backup",
         ok=protected,
         changed=changed,
+        resource=f"backup policy {policy.backup_policy} in vault {vault}",
         detail=f"policy {policy.backup_policy} daily at {policy.backup_hour:02d}:00 {zone}, {policy.retention_days} "
         "days",
     )

@@ -4,6 +4,9 @@ region; a second run changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import ValidationError
@@ -13,6 +16,7 @@ from blocks.plan import WavePlanBlock
 from flows.harden import harden_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tasks.harden import nsg_rules, nsg_specs
+from tests.test_inventory_flow import _latest_artifact
 from tests.test_lifecycle import _replicated_plan
 
 KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
@@ -93,6 +97,18 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
 
     again = harden_wave("hard-a", "wave-1", "hard-policy")
     assert all(r.ok for r in again) and not any(s.changed for r in again for s in r.steps)
+    table = {
+        row["machine"]: row for row in json.loads(asyncio.run(_latest_artifact("hardening-hard-a-wave-1")).data)
+    }  # the second run's table
+    key_vault = _policy().key_vault_resource_id.rsplit("/", 1)[-1]
+    for name in machines:  # each cell names what hardening made, and says it was already in place this time
+        assert table[name]["nsg"] == f"in place: NSG {name}-nsg"
+        assert (
+            table[name]["encryption"].startswith("in place: AzureDiskEncryption")
+            and key_vault in table[name]["encryption"]
+        )
+        assert table[name]["backup"] == f"in place: backup policy wavelift-daily in vault {emu.vault}"
+        assert table[name]["disaster_recovery"] == f"in place: DR vault {emu.vault}-dr in northeurope"
 
 
 def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> None:
