@@ -16,7 +16,15 @@ from blocks.docs import DocsTarget
 from blocks.parameters import CleanupPolicyName, PlanName
 from blocks.plan import WavePlanBlock
 from flows.parameters import WaveName
-from tasks.as_built import AsBuiltRecord, artifact_key, file_name, machine_markdown, wave_markdown
+from tasks.as_built import (
+    AsBuiltRecord,
+    artifact_key,
+    artifact_link,
+    file_name,
+    index_key,
+    machine_markdown,
+    wave_markdown,
+)
 from tasks.board import refresh_board
 from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
 from tasks.discovery import DiscoveredMachine, discover_machines, onprem_identity, resolve_infrastructure
@@ -59,6 +67,12 @@ def publish_as_built(
             key=artifact_key(record),
             markdown=machine_markdown(record),
             description=f"As-built record of {record.machine}.",
+        )
+    if records:
+        create_markdown_artifact(
+            key=index_key(plan_name, wave),
+            markdown=wave_markdown(plan_name, wave, records, artifact_link),
+            description=f"As-built index of {plan_name}/{wave}: each machine links to its record.",
         )
     if not docs_block:
         return AsBuiltDocs(written=[], commit=None)

@@ -7,6 +7,7 @@ leaves the docs (and their git history) untouched.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -104,8 +105,12 @@ def machine_markdown(record: AsBuiltRecord) -> str:
     )
 
 
-def wave_markdown(plan_name: str, wave: str, records: list[AsBuiltRecord]) -> str:
-    """The wave's index page: every machine with its old and new IP."""
+def wave_markdown(
+    plan_name: str, wave: str, records: list[AsBuiltRecord], link: Callable[[AsBuiltRecord], str] | None = None
+) -> str:
+    """The wave's index page: every machine with its old and new IP, linked to its page (beside the index in
+    the docs, or `link` of it, e.g. its artifact in the Prefect UI)."""
+    link = link or file_name
     lines = [
         f"# {plan_name} / {wave} — as built",
         "",
@@ -113,7 +118,7 @@ def wave_markdown(plan_name: str, wave: str, records: list[AsBuiltRecord]) -> st
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| [{r.machine}]({file_name(r)}) | {r.old_ip or ''} | {r.new_ip or ''} | {r.vm_name} | {r.vm_size} | "
+        f"| [{r.machine}]({link(r)}) | {r.old_ip or ''} | {r.new_ip or ''} | {r.vm_name} | {r.vm_size} | "
         f"{r.region} | {r.backup_policy or 'none'} | {r.dr_region or 'none'} |"
         for r in sorted(records, key=lambda r: r.machine)
     ]
@@ -127,3 +132,13 @@ def file_name(record: AsBuiltRecord) -> str:
 def artifact_key(record: AsBuiltRecord) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes."""
     return "as-built-" + re.sub(r"[^a-z0-9-]+", "-", record.vm_name.lower()).strip("-")
+
+
+def artifact_link(record: AsBuiltRecord) -> str:
+    """The UI page of the record's artifact: its latest version, with the history of earlier ones."""
+    return f"/artifacts/key/{artifact_key(record)}"
+
+
+def index_key(plan_name: str, wave: str) -> str:
+    """The wave's as-built index artifact, one place that reaches every machine's record."""
+    return f"as-built-{plan_name}-{wave}"

@@ -4,6 +4,7 @@ list every new IP, committed to git; a machine failing a gate is reported and ke
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from blocks.signoff import SignOffLedger
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tests.test_harden import _policy
+from tests.test_inventory_flow import _latest_artifact
 from tests.test_lifecycle import _replicated_plan
 
 GRACE_HOURS = 1000.0
@@ -139,6 +141,14 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
         "as-built: clean-a/wave-1" in _git(docs_repo, "log", "-1", "--format=%s")
         and _git(docs_repo, "status", "--porcelain") == ""
     )
+
+    artifact_index = asyncio.run(_latest_artifact("as-built-clean-a-wave-1")).data  # one place reaches every record
+    for name in machines[1:]:
+        record = late[name].record
+        assert (
+            record is not None and f"| [{name}](/artifacts/key/as-built-{name}) | {record.old_ip} |" in artifact_index
+        )
+        assert f"# {name} — as built" in asyncio.run(_latest_artifact(f"as-built-{name}")).data
 
     plan = WavePlanBlock.load("clean-a").plan.waves[0].machines
     source = {m.display_name: f"wavelift.machine.{m.source_name}" for m in plan}
