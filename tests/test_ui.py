@@ -1,12 +1,17 @@
-"""The Prefect UI in a real browser (Debian's Chromium, driven by Playwright, no browser download):
-every wavelift deployment is listed, the nightly cutover with its cron and time zone, and a run
-started from the UI's form with a parameter completes and shows its artifacts."""
+"""The Prefect UI in a real browser (Debian's Chromium, driven by Playwright, no browser download),
+played as an on-call operator following the README's runbook: every wavelift deployment is listed with
+the nightly cutover's cron and time zone; the blocks come from the documented command; then inventory,
+import-plan, migrate-wave, sign-off and cutover-now each run from their form, filled in as a person
+would (plans and targets picked from the saved blocks), and the wave board says where each machine is."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +35,19 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]  # the machine has no Internet: no background calls home
 NIGHTLY = NightlyCutover(plan_name="ui-plan", cron="30 21 * * 1-5", timezone="Europe/London")
+DEPLOYMENTS = [
+    "inventory",
+    "import-plan",
+    "replicate-wave",
+    "test-wave",
+    "sign-off",
+    "cutover-now",
+    "nightly-cutover",
+    "harden-wave",
+    "cleanup-wave",
+    "migrate-wave",
+    "resync-wave",
+]
 
 
 @pytest.fixture
@@ -56,43 +74,37 @@ def chromium_page() -> Iterator:  # type: ignore[type-arg]
 
 
 @pytest.mark.timeout(600)
-def test_operators_run_a_deployment_from_the_ui(start_emulator, prefect_with_deployments: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
+def test_an_operator_runs_a_first_wave_from_the_ui(start_emulator, prefect_with_deployments: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
     server = prefect_with_deployments
     again = setup(NIGHTLY)  # running setup a second time changes nothing
     assert (
         not again.work_pool_created
         and len(httpx.post(f"{server.api_url}/deployments/filter", json={}).json()) == len(again.deployments) == 11
     )
-    emu = start_emulator(machines=6, seed=3)
-    emu.target.save("ui-target", overwrite=True)
     database = server.home / "prefect.db"  # holds the block secrets and, by default, the key that decrypts them
     assert stat.S_IMODE(database.stat().st_mode) == 0o600 and stat.S_IMODE(server.home.stat().st_mode) == 0o700
+    emu = start_emulator(machines=6, seed=3, speed=3000)
+    saved = subprocess.run(  # the runbook's command, as typed
+        [str(Path(sys.executable).parent / "wavelift"), "emulator-blocks", str(emu.connection_file), "--name", "ui"],
+        env=os.environ | {"PREFECT_API_URL": server.api_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "saved wavelift-azure-migration-target/ui" in saved.stdout
     with chromium_page() as page:
-        _check_deployments_and_run_inventory(server, page)
+        _check_deployments_and_the_nightly_schedule(server, page)
+        _run_the_first_wave(server, page, emu.connection["assessment_workbook"])
 
 
-def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    wanted = [
-        "inventory",
-        "import-plan",
-        "replicate-wave",
-        "test-wave",
-        "sign-off",
-        "cutover-now",
-        "nightly-cutover",
-        "harden-wave",
-        "cleanup-wave",
-        "migrate-wave",
-        "resync-wave",
-    ]
-
     page.goto(f"{server.ui_url}/deployments")
-    expect(page.get_by_text(f"{len(wanted)} Deployments")).to_be_visible()
+    expect(page.get_by_text(f"{len(DEPLOYMENTS)} Deployments")).to_be_visible()
     ids = {d["name"]: d["id"] for d in httpx.post(f"{server.api_url}/deployments/filter", json={}).json()}
-    assert sorted(ids) == sorted(wanted)
-    for name in wanted:  # the list shows ten a page: each deployment on its own page
+    assert sorted(ids) == sorted(DEPLOYMENTS)
+    for name in DEPLOYMENTS:  # the list shows ten a page: each deployment on its own page
         page.goto(f"{server.ui_url}/deployments/deployment/{ids[name]}")
         expect(page.get_by_text(name, exact=True).first).to_be_visible()
     nightly = httpx.get(f"{server.api_url}/deployments/name/cutover/nightly-cutover").json()
@@ -103,7 +115,9 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
         nightly["global_concurrency_limit"]["limit"] == 1
         and nightly["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     )
-    assert nightly["parameters"] == {"request": {"plan_name": "ui-plan"}}
+    assert nightly["parameters"] == {
+        "request": {"plan_name": {"$ref": {"block_document_slug": "wavelift-wave-plan/ui-plan"}}}
+    }
     page.goto(f"{server.ui_url}/deployments/deployment/{ids['nightly-cutover']}")
     schedule = page.get_by_text("At 09:30 PM, Monday through Friday", exact=True)
     expect(schedule).to_be_visible()
@@ -113,34 +127,111 @@ def _check_deployments_and_run_inventory(server: LocalPrefect, page) -> None:  #
     expect(dialog.get_by_text("Europe / London")).to_be_visible()  # the time zone, as the schedule editor shows it
     page.keyboard.press("Escape")
 
-    inventory = httpx.get(f"{server.api_url}/deployments/name/inventory/inventory").json()
-    page.goto(f"{server.ui_url}/deployments/deployment/{inventory['id']}")
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("Custom run").click()
-    expect(
-        page.get_by_text("The wavelift Azure Migration Target block to read.")
-    ).to_be_visible()  # the form shows the parameter's description
-    field = page.get_by_role("textbox").last
-    field.fill("ui-target")
-    page.get_by_role("button", name="Submit").click()
-    page.wait_for_url(re.compile(r"/deployments/deployment/[^/]+(\?.*)?$"))
-    runs = httpx.post(
-        f"{server.api_url}/flow_runs/filter", json={"deployments": {"id": {"any_": [inventory["id"]]}}}
-    ).json()
-    assert [r["parameters"] for r in runs] == [{"target_block": "ui-target"}]  # the UI created exactly this run
-    run_id = runs[0]["id"]
-    for _ in range(90):
-        if httpx.get(f"{server.api_url}/flow_runs/{run_id}").json()["state"]["type"] in (
-            "COMPLETED",
-            "FAILED",
-            "CRASHED",
-        ):
-            break
-        page.wait_for_timeout(2000)
-    assert httpx.get(f"{server.api_url}/flow_runs/{run_id}").json()["state"]["type"] == "COMPLETED"
-    page.goto(f"{server.ui_url}/runs/flow-run/{run_id}")
-    expect(page.get_by_text("inventory-ui-target").first).to_be_visible()  # the run's name
-    expect(page.get_by_text("Completed").first).to_be_visible()
+
+def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    form = _Form(server, page)
+    form.open("inventory/inventory")
+    expect(page.get_by_text("The wavelift Azure Migration Target block to read.")).to_be_visible()  # the description
+    form.pick("target_block", "ui")  # a flow's own parameter is titled by its name
+    inventory = form.submit()
+    assert inventory["parameters"]["target_block"]["$ref"]["block_document_id"]  # the picked document
+    page.goto(f"{server.ui_url}/runs/flow-run/{inventory['id']}")
+    expect(page.get_by_text("inventory-ui").first).to_be_visible()  # the run's name: the picked block's name
     page.get_by_text("Artifacts", exact=True).click()
-    expect(page.get_by_text("inventory-summary")).to_be_visible()
     expect(page.get_by_text("inventory-machines")).to_be_visible()
+
+    form.open("import-plan/import-plan")
+    expect(form.field("Days").get_by_text("Mon")).to_be_visible()  # the window's default days, shown as meant
+    form.pick("Source", "assessment")
+    form.type("Path", workbook)
+    form.type("Plan Name", "first")
+    form.pick("Target Block", "ui")
+    form.type("Start", "00:00")  # open all day, so that the cutover runs now
+    form.type("End", "23:59")
+    assert form.submit()["name"] == "import-plan-first"
+    page.goto(f"{server.ui_url}/blocks")
+    page.get_by_text("first", exact=True).first.click()
+    for label in ("Name", "Target Block", "Waves", "Excluded"):  # the plan reads as a plan: its fields, not a string
+        expect(page.get_by_text(label, exact=True).first).to_be_visible()
+    plan = httpx.get(  # Playwright's loop runs in this thread: Prefect's client is read over plain HTTP here
+        f"{server.api_url}/block_types/slug/wavelift-wave-plan/block_documents/name/first"
+    ).json()["data"]
+    wave = plan["waves"][0]["name"]
+    machines = sorted(m["display_name"] for m in plan["waves"][0]["machines"])
+
+    form.open("migrate-wave/migrate-wave")
+    form.pick("Plan Name", "first")
+    form.type("Wave", wave)
+    form.field("Cut Over").get_by_role("switch").click()  # replicate and test only
+    expect(form.field("Cut Over").get_by_role("switch")).to_have_attribute("aria-checked", "false")
+    migrate = form.submit()
+    assert (migrate["name"], migrate["parameters"]["request"]["cut_over"]) == ("migrate-first-wave-1", False)
+
+    form.open("sign-off/sign-off")
+    form.pick("Plan Name", "first")
+    form.type("Wave", wave)
+    form.pick("Decision", "approve")
+    form.type("Approver", "Olivia On-call")
+    form.type("Comment", "the application owner checked the test VMs")
+    assert form.submit()["name"] == "sign-off-first-wave-1-approve"
+
+    form.open("cutover/cutover-now")
+    form.pick("Plan Name", "first")
+    cutover = form.submit()
+    assert (cutover["name"], cutover["state"]["name"]) == ("cutover-first-all-waves", "Completed")
+
+    page.goto(f"{server.ui_url}/runs/flow-run/{cutover['id']}")
+    page.get_by_text("Artifacts", exact=True).click()
+    page.get_by_text(f"wave-board-first-{wave}").first.click()
+    expect(page.get_by_text(f"first/{wave} at ")).to_contain_text(f"{len(machines)} migrated")
+    for name in machines:  # one row per machine: where it is and what comes next
+        row = page.get_by_role("row").filter(has_text=name)
+        expect(row).to_contain_text("migrated")
+        expect(row).to_contain_text("harden and clean up")
+
+
+class _Form:
+    """A deployment's Run → Custom run form, filled in field by field as a person does."""
+
+    def __init__(self, server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+        self.server, self.page, self.deployment = server, page, {}
+
+    def open(self, name: str) -> None:
+        self.deployment = httpx.get(f"{self.server.api_url}/deployments/name/{name}").json()
+        self.page.goto(f"{self.server.ui_url}/deployments/deployment/{self.deployment['id']}")
+        self.page.get_by_role("button", name="Run", exact=True).click()
+        self.page.get_by_text("Custom run").click()
+
+    def field(self, label: str):  # type: ignore[no-untyped-def]
+        """The form property under this label (optional ones carry ' (Optional)')."""
+        title = self.page.locator("span.schema-form-property__label").filter(
+            has_text=re.compile(rf"^{re.escape(label)}( \(Optional\))?$")
+        )
+        return title.locator(
+            "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' schema-form-property ')][1]"
+        )
+
+    def type(self, label: str, text: str) -> None:
+        self.field(label).locator("textarea, input").first.fill(text)
+
+    def pick(self, label: str, option: str) -> None:
+        """Choose from a select (an enum, or a block picker listing the saved documents); it opens from the keyboard."""
+        self.field(label).locator("button.p-select-button__control").first.focus()
+        self.page.keyboard.press("ArrowDown")
+        self.page.locator(".p-select-option").filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+
+    def submit(self) -> dict:  # type: ignore[type-arg]
+        """Submit, then wait for the run the form created to end; it must end Completed."""
+        self.page.get_by_role("button", name="Submit").click()
+        self.page.wait_for_url(re.compile(r"/runs/flow-run/|/deployments/deployment/[^/]+(\?.*)?$"))
+        filter_ = {"deployments": {"id": {"any_": [self.deployment["id"]]}}}
+        for _ in range(150):
+            runs = httpx.post(f"{self.server.api_url}/flow_runs/filter", json=filter_).json()
+            if len(runs) == 1 and runs[0]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                break
+            self.page.wait_for_timeout(2000)
+        assert len(runs) == 1, f"the form created {len(runs)} runs"  # exactly the one submitted
+        assert runs[0]["state"]["type"] == "COMPLETED", (runs[0]["name"], runs[0]["state"]["message"])
+        return runs[0]
