@@ -63,5 +63,18 @@ CleanupPolicyName = Annotated[
 
 
 def reference(block_type: type[Block], name: str) -> dict[str, Any]:
-    """What a deployment's parameters hold for a saved block: resolved by name when a run starts."""
+    """A reference to a block by name, resolved when a run starts: what the API and the CLI send."""
     return {"$ref": {"block_document_slug": f"{block_type.get_block_type_slug()}/{name}"}}
+
+
+def saved_reference(block_type: type[Block], name: str) -> dict[str, Any]:
+    """A deployment's default for a block: the document's id when it is saved already, which the UI's
+    picker shows as chosen (it shows a reference by name as nothing chosen); by name until then. Saving
+    a block again keeps its id, so a re-imported plan stays the one referenced."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        document_id = block_type.load(name)._block_document_id
+    except (ObjectNotFound, ValueError):  # Prefect says "Unable to find block document named ..." as ValueError
+        return reference(block_type, name)
+    return {"$ref": {"block_document_id": str(document_id)}}

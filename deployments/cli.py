@@ -96,14 +96,23 @@ def check_plan_file(
 @app.command("emulator-blocks")
 def emulator_blocks(
     connection: Annotated[Path, typer.Argument(help="The connection.json a running `wavelift emulator` wrote.")],
-    name: Annotated[str, typer.Option(help="Block document name for the target, catalog and datastore.")] = "emulator",
+    name: Annotated[str, typer.Option(help="Block document name of every block saved.")] = "emulator",
+    docs_folder: Annotated[
+        Path | None, typer.Option(help="Folder for the as-built records (a DocsTarget); none: artifacts only.")
+    ] = None,
+    grace_hours: Annotated[
+        float, typer.Option(min=0, help="Hours after cutover before the clean-up touches on-prem backups and disks.")
+    ] = 24.0,
 ) -> None:
-    """Save the blocks that point wavelift at a running emulator (target with its credentials, backup catalog,
-    datastore) on the Prefect server that PREFECT_API_URL names, as the demo does."""
+    """Save the blocks that point wavelift at a running emulator on the Prefect server that PREFECT_API_URL
+    names, as the demo does: the target with its credentials, the backup catalog, the datastore, a hardening
+    policy and a clean-up policy (and a docs target with --docs-folder)."""
     from deployments.emulator_blocks import save_emulator_blocks
 
     _require_prefect_server()
-    for reference in save_emulator_blocks(connection, name):
+    for reference in save_emulator_blocks(
+        connection, name, docs_folder.resolve() if docs_folder else None, grace_hours
+    ):
         typer.echo(f"saved {reference}")
 
 
@@ -129,7 +138,8 @@ def setup(
     timezone: Annotated[str, typer.Option(help="IANA time zone of the nightly cron, e.g. Europe/London.")] = "UTC",
 ) -> None:
     """Create the work pool, the 100-slot limit, the block types and the deployments on the Prefect server
-    that PREFECT_API_URL names. Running it again changes nothing."""
+    that PREFECT_API_URL names. Running it again changes nothing; run it again once the nightly plan is
+    imported, so that the nightly cutover's form in the UI shows that plan as chosen."""
     from pydantic import ValidationError
 
     from deployments.definitions import NightlyCutover

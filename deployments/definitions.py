@@ -56,8 +56,9 @@ def _deployment(flow: Any, name: str, description: str, **options: Any) -> Runne
     )
 
 
-def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
-    """Every wavelift deployment, the nightly cutover scheduled as `nightly` says."""
+def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = None) -> list[RunnerDeployment]:
+    """Every wavelift deployment, the nightly cutover scheduled as `nightly` says, for the plan `nightly_plan`
+    refers to (`blocks.parameters.saved_reference`; by name when not given)."""
     from blocks.parameters import reference
     from blocks.plan import WavePlanBlock
     from flows.cleanup import cleanup_wave
@@ -96,7 +97,7 @@ def deployments(nightly: NightlyCutover) -> list[RunnerDeployment]:
             f"Every night at {nightly.cron} ({nightly.timezone}): cut over what is signed off, inside the windows; one "
             "run at a time.",
             schedules=[Cron(nightly.cron, timezone=nightly.timezone)],
-            parameters={"request": {"plan_name": reference(WavePlanBlock, nightly.plan_name)}},
+            parameters={"request": {"plan_name": nightly_plan or reference(WavePlanBlock, nightly.plan_name)}},
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
         ),
         _deployment(

@@ -100,27 +100,10 @@ def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
     }
 
 
-def _save_blocks(connection_file: Path, connection: dict[str, Any], state_dir: Path) -> None:
-    from blocks.cleanup import CleanupPolicy
-    from blocks.docs import DocsTarget
-    from blocks.hardening import HardeningPolicy
+def _save_blocks(connection_file: Path, state_dir: Path) -> None:
     from deployments.emulator_blocks import save_emulator_blocks
 
-    save_emulator_blocks(connection_file, BLOCK_NAME)
-    HardeningPolicy(
-        management_cidrs=["10.99.0.0/24"],
-        key_vault_url="https://kv-wavelift-demo.vault.azure.net/",
-        key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security"
-        "/providers/Microsoft.KeyVault/vaults/kv-wavelift-demo",
-    ).save(BLOCK_NAME, overwrite=True)
-    DocsTarget(folder=str(_docs_folder(state_dir))).save(BLOCK_NAME, overwrite=True)
-    CleanupPolicy(
-        hardening_policy=BLOCK_NAME,
-        grace_period_hours=GRACE_HOURS,
-        backup_catalog=f"wavelift-http-backup-catalog/{BLOCK_NAME}",
-        datastore=f"wavelift-local-datastore/{BLOCK_NAME}",
-        docs_target=BLOCK_NAME,
-    ).save(BLOCK_NAME, overwrite=True)
+    save_emulator_blocks(connection_file, BLOCK_NAME, docs_folder=_docs_folder(state_dir), grace_hours=GRACE_HOURS)
 
 
 def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] | None = None) -> Any:
@@ -151,7 +134,7 @@ def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> Non
     print(f"2/5 Prefect server on SQLite under {prefect.home}: UI at {prefect.ui_url}", flush=True)
     report = setup(NightlyCutover(plan_name=PLAN_NAME))
     prefect.start_worker(WORK_POOL, "demo-worker")
-    _save_blocks(emu.emulator.config.state_dir / "connection.json", emu.connection, state_dir)
+    _save_blocks(emu.emulator.config.state_dir / "connection.json", state_dir)
     print(
         f"    wavelift setup: work pool '{WORK_POOL}' with a worker, global limit {report.concurrency_limit} (100 "
         f"slots), {len(report.deployments)} deployments",

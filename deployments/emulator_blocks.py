@@ -6,19 +6,51 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prefect.blocks.core import Block
 
-def save_emulator_blocks(connection_file: Path, name: str) -> list[str]:
-    """Save the target (with its service-principal credentials), the backup catalog and the datastore under
-    `name`; returns their `<block-type-slug>/<name>` references, as a CleanupPolicy names adapters."""
+MANAGEMENT_CIDR = "10.99.0.0/24"  # the emulated jump-host subnet the NSGs open RDP/SSH to
+GRACE_HOURS = 24.0
+
+
+def save_emulator_blocks(
+    connection_file: Path, name: str, docs_folder: Path | None = None, grace_hours: float = GRACE_HOURS
+) -> list[str]:
+    """Save, all under `name`: the target (with its service-principal credentials), the backup catalog, the
+    datastore, a hardening policy (NSG, Azure Disk Encryption with the emulator's key vault, backup, DR) and a
+    clean-up policy using those adapters (and a docs folder, if given); returns their references
+    `<block-type-slug>/<name>`, the form a CleanupPolicy names adapters in."""
     from blocks.azure import AzureMigrationTarget
+    from blocks.cleanup import CleanupPolicy
+    from blocks.docs import DocsTarget
+    from blocks.hardening import HardeningPolicy
     from blocks.onprem import HttpBackupCatalog, LocalDatastore
 
     connection = json.loads(connection_file.read_text())
-    blocks = [
+    catalog = HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"])
+    datastore = LocalDatastore(root=connection["san_path"])
+    key_vault = f"kv-{name}"[:24]
+    blocks: list[Block] = [
         AzureMigrationTarget.from_emulator(connection_file),
-        HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"]),
-        LocalDatastore(root=connection["san_path"]),
+        catalog,
+        datastore,
+        HardeningPolicy(
+            management_cidrs=[MANAGEMENT_CIDR],
+            key_vault_url=f"https://{key_vault}.vault.azure.net/",
+            key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security"
+            f"/providers/Microsoft.KeyVault/vaults/{key_vault}",
+        ),
     ]
+    if docs_folder is not None:
+        blocks.append(DocsTarget(folder=str(docs_folder)))
+    blocks.append(
+        CleanupPolicy(
+            hardening_policy=name,
+            grace_period_hours=grace_hours,
+            backup_catalog=f"{catalog.get_block_type_slug()}/{name}",
+            datastore=f"{datastore.get_block_type_slug()}/{name}",
+            docs_target=name if docs_folder is not None else None,
+        )
+    )
     for block in blocks:
         block.save(name, overwrite=True)
     return [f"{block.get_block_type_slug()}/{name}" for block in blocks]

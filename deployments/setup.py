@@ -1,5 +1,6 @@
 """What a Prefect server needs before wavelift's flows run: the work pool, the global concurrency
-limit, the block types and the deployments. Running it again changes nothing."""
+limit, the block types and the deployments. Running it again changes nothing, except that the nightly
+cutover's plan, once imported, is referred to by id (which the UI's form shows as chosen)."""
 
 from __future__ import annotations
 
@@ -79,7 +80,10 @@ def setup(nightly: NightlyCutover) -> SetupReport:
     ensure_concurrency_limit(LEDGER_LOCK, 1)
     slugs = register_block_types()
     names = []
-    for deployment in deployments(nightly):
+    from blocks.parameters import saved_reference
+    from blocks.plan import WavePlanBlock
+
+    for deployment in deployments(nightly, saved_reference(WavePlanBlock, nightly.plan_name)):
         deployment.apply()
         names.append(f"{deployment.flow_name}/{deployment.name}")
     return SetupReport(

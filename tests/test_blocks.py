@@ -140,18 +140,25 @@ def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -
     )  # against Azure, where seeding takes hours
 
 
-def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None) -> None:
+def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     from blocks.onprem import HttpBackupCatalog, LocalDatastore
     from deployments.cli import app
 
-    result = CliRunner().invoke(app, ["emulator-blocks", str(emu.connection_file), "--name", "by-hand"])
+    command = ["emulator-blocks", str(emu.connection_file), "--name", "by-hand", "--grace-hours", "2"]
+    result = CliRunner().invoke(app, [*command, "--docs-folder", str(tmp_path / "docs")])
     assert result.exit_code == 0, result.output
     assert "saved wavelift-azure-migration-target/by-hand" in result.output
     assert AzureMigrationTarget.load("by-hand").arm_endpoint == emu.connection["base_url"]
     assert HttpBackupCatalog.load("by-hand").jobs_of("no-such-server") == []
     assert LocalDatastore.load("by-hand").root == emu.connection["san_path"]
+    policy = CleanupPolicy.load("by-hand")  # the policies too: harden-wave and cleanup-wave run without Python
+    assert (policy.hardening_policy, policy.grace_period_hours, policy.docs_target) == ("by-hand", 2.0, "by-hand")
+    assert isinstance(policy.catalog(), HttpBackupCatalog) and isinstance(policy.disks(), LocalDatastore)
+    assert DocsTarget.load("by-hand").folder == str(tmp_path / "docs")
+    hardening = HardeningPolicy.load("by-hand")
+    assert hardening.key_vault_resource_id.endswith("/vaults/kv-by-hand") and hardening.management_cidrs
 
 
 def test_a_sovereign_cloud_sets_the_endpoint_the_authority_and_the_token_scope() -> None:

@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]  # the machine has no Internet: no background calls home
-NIGHTLY = NightlyCutover(plan_name="ui-plan", cron="30 21 * * 1-5", timezone="Europe/London")
+NIGHTLY = NightlyCutover(plan_name="first", cron="30 21 * * 1-5", timezone="Europe/London")
 DEPLOYMENTS = [
     "inventory",
     "import-plan",
@@ -84,17 +84,23 @@ def test_an_operator_runs_a_first_wave_from_the_ui(start_emulator, prefect_with_
     database = server.home / "prefect.db"  # holds the block secrets and, by default, the key that decrypts them
     assert stat.S_IMODE(database.stat().st_mode) == 0o600 and stat.S_IMODE(server.home.stat().st_mode) == 0o700
     emu = start_emulator(machines=6, seed=3, speed=3000)
-    saved = subprocess.run(  # the runbook's command, as typed
-        [str(Path(sys.executable).parent / "wavelift"), "emulator-blocks", str(emu.connection_file), "--name", "ui"],
+    saved = _wavelift(server, "emulator-blocks", str(emu.connection_file), "--name", "ui")  # the runbook's command
+    assert "saved wavelift-azure-migration-target/ui" in saved and "saved wavelift-cleanup-policy/ui" in saved
+    with chromium_page() as page:
+        _check_deployments_and_the_nightly_schedule(server, page)
+        _run_the_first_wave(server, page, emu.connection["assessment_workbook"])
+        _submit_every_other_form(server, page)
+
+
+def _wavelift(server: LocalPrefect, *arguments: str) -> str:
+    """The `wavelift` command as an operator types it, against this server; its output."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "wavelift"), *arguments],
         env=os.environ | {"PREFECT_API_URL": server.api_url},
         capture_output=True,
         text=True,
         check=True,
-    )
-    assert "saved wavelift-azure-migration-target/ui" in saved.stdout
-    with chromium_page() as page:
-        _check_deployments_and_the_nightly_schedule(server, page)
-        _run_the_first_wave(server, page, emu.connection["assessment_workbook"])
+    ).stdout
 
 
 def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +122,7 @@ def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> N
         and nightly["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
     )
     assert nightly["parameters"] == {
-        "request": {"plan_name": {"$ref": {"block_document_slug": "wavelift-wave-plan/ui-plan"}}}
+        "request": {"plan_name": {"$ref": {"block_document_slug": "wavelift-wave-plan/first"}}}
     }
     page.goto(f"{server.ui_url}/deployments/deployment/{ids['nightly-cutover']}")
     schedule = page.get_by_text("At 09:30 PM, Monday through Friday", exact=True)
@@ -192,17 +198,49 @@ def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:  # t
         expect(row).to_contain_text("harden and clean up")
 
 
+def _submit_every_other_form(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+    """The remaining forms submit with their defaults and the required fields, and their runs complete: on a
+    migrated wave they find nothing to replicate, test or resync, harden it, and clean up as a dry run."""
+    from playwright.sync_api import expect
+
+    form = _Form(server, page)
+    for deployment, plan_label, policy_label in [
+        ("replicate-wave/replicate-wave", "plan_name", None),
+        ("test-wave/test-wave", "plan_name", None),
+        ("harden-wave/harden-wave", "plan_name", "policy_block"),
+        ("cleanup-wave/cleanup-wave", "Plan Name", "Policy Block"),
+        ("resync-wave/resync-wave", "Plan Name", None),
+    ]:
+        form.open(deployment)
+        form.pick(plan_label, "first")
+        form.type("wave" if plan_label == "plan_name" else "Wave", "wave-1")
+        if policy_label:
+            form.pick(policy_label, "ui")
+        run = form.submit()
+        assert run["name"].endswith("-first-wave-1"), run["name"]
+    _wavelift(
+        server, "setup", "--nightly-plan", "first", "--nightly-cron", NIGHTLY.cron, "--timezone", NIGHTLY.timezone
+    )
+    form.open("cutover/nightly-cutover")  # its plan is chosen already: the defaults alone make a run
+    expect(form.field("Plan Name").get_by_text("first", exact=True)).to_be_visible()
+    nightly = form.submit()
+    assert (nightly["name"], nightly["state"]["name"]) == ("cutover-first-all-waves", "Nothing cut over")
+    assert nightly["state"]["message"].startswith("nothing to cut over: ")
+
+
 class _Form:
     """A deployment's Run → Custom run form, filled in field by field as a person does."""
 
     def __init__(self, server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
-        self.server, self.page, self.deployment = server, page, {}
+        self.server, self.page, self.deployment, self.before = server, page, {}, set()
 
     def open(self, name: str) -> None:
         self.deployment = httpx.get(f"{self.server.api_url}/deployments/name/{name}").json()
+        self.before = {r["id"] for r in self._runs()}  # earlier runs
         self.page.goto(f"{self.server.ui_url}/deployments/deployment/{self.deployment['id']}")
         self.page.get_by_role("button", name="Run", exact=True).click()
         self.page.get_by_text("Custom run").click()
+        self.page.wait_for_url(re.compile(r"/deployment/[^/]+/run"), wait_until="commit")
 
     def field(self, label: str):  # type: ignore[no-untyped-def]
         """The form property under this label (optional ones carry ' (Optional)')."""
@@ -218,20 +256,28 @@ class _Form:
 
     def pick(self, label: str, option: str) -> None:
         """Choose from a select (an enum, or a block picker listing the saved documents); it opens from the keyboard."""
-        self.field(label).locator("button.p-select-button__control").first.focus()
+        from playwright.sync_api import expect
+
+        control = self.field(label).locator("button.p-select-button__control").first
+        control.focus()
         self.page.keyboard.press("ArrowDown")
         self.page.locator(".p-select-option").filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+        expect(control).to_contain_text(option)  # chosen, as the form shows it
 
     def submit(self) -> dict:  # type: ignore[type-arg]
-        """Submit, then wait for the run the form created to end; it must end Completed."""
+        """Submit, then wait for the one run the form created to end; it must end Completed. A form that makes
+        no run within half a minute refused its input: the failure quotes what the form says."""
         self.page.get_by_role("button", name="Submit").click()
-        self.page.wait_for_url(re.compile(r"/runs/flow-run/|/deployments/deployment/[^/]+(\?.*)?$"))
-        filter_ = {"deployments": {"id": {"any_": [self.deployment["id"]]}}}
-        for _ in range(150):
-            runs = httpx.post(f"{self.server.api_url}/flow_runs/filter", json=filter_).json()
+        for attempt in range(200):
+            runs = [r for r in self._runs() if r["id"] not in self.before and not r["auto_scheduled"]]
             if len(runs) == 1 and runs[0]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
                 break
+            assert runs or attempt < 15, f"no run from the form: {self.page.locator('main').inner_text()[:3000]}"
             self.page.wait_for_timeout(2000)
         assert len(runs) == 1, f"the form created {len(runs)} runs"  # exactly the one submitted
         assert runs[0]["state"]["type"] == "COMPLETED", (runs[0]["name"], runs[0]["state"]["message"])
         return runs[0]
+
+    def _runs(self) -> list[dict]:  # type: ignore[type-arg]
+        filter_ = {"deployments": {"id": {"any_": [self.deployment["id"]]}}}
+        return httpx.post(f"{self.server.api_url}/flow_runs/filter", json=filter_).json()
