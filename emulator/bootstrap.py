@@ -5,6 +5,7 @@ target and test networks), plus the on-prem datastore."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from .config import EmulatorConfig
@@ -68,10 +69,14 @@ def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: di
     log_storage_id = f"{rg_id}/providers/Microsoft.Storage/storageAccounts/migratelsa{suffix}"
     infra.seed(
         fabric_id,
-        {
+        {  # the properties of Microsoft's example ReplicationFabrics_Get.json (2025-08-01)
             "friendlyName": f"{cfg.site}-vmwarefabric",
-            "encryptionDetails": {},
+            "encryptionDetails": {"kekState": "None"},
+            "rolloverEncryptionDetails": {"kekState": "None"},
+            "internalIdentifier": str(uuid.uuid5(uuid.NAMESPACE_URL, fabric_id)),
+            "bcdrState": "Valid",
             "health": "Normal",
+            "healthErrorDetails": [],
             "customDetails": {
                 "instanceType": "VMwareV2",
                 "vmwareSiteId": disc.site_id,

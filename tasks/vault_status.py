@@ -50,6 +50,7 @@ def item_status(item: object) -> ItemStatus:
     """An SDK `MigrationItem` as an `ItemStatus` (plain strings, so it can be logged and stored)."""
     props = item.properties  # type: ignore[attr-defined]
     details = details_of(props.provider_specific_details)
+    job = props.current_job if props.current_job and props.current_job.job_name != "None" else None  # "None": idle
     return ItemStatus(
         name=item.name,
         id=item.id,  # type: ignore[attr-defined]
@@ -63,10 +64,8 @@ def item_status(item: object) -> ItemStatus:
         last_migration_status=props.last_migration_status,
         last_test_time=props.last_test_migration_time.isoformat() if props.last_test_migration_time else None,
         last_migration_time=props.last_migration_time.isoformat() if props.last_migration_time else None,
-        current_job=props.current_job.job_name if props.current_job else None,
-        current_job_started=props.current_job.start_time.isoformat()
-        if props.current_job and props.current_job.start_time
-        else None,
+        current_job=job.job_name if job else None,
+        current_job_started=job.start_time.isoformat() if job and job.start_time else None,
         primary_nic_id=details.primary_nic_id if details else None,
         resync_required=details.resync_required if details else False,
     )

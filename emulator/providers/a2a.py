@@ -76,7 +76,7 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
                 }.get(item.test_failover, item.test_failover),
                 "allowedOperations": item.allowed(),
                 "currentScenario": {"scenarioName": "None"}
-                if not Jobs.current(item.job)
+                if not Jobs.in_progress(item.job)
                 else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
                 "providerSpecificDetails": {
                     "instanceType": "A2A",

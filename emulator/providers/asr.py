@@ -78,7 +78,10 @@ class Jobs:
                 "targetObjectId": target_id,
                 "targetObjectName": target_name,
                 "targetInstanceType": "ProtectionEntity",
-                "customDetails": {"instanceType": "AsrJobDetails"},
+                "customDetails": {  # as in Microsoft's example ReplicationJobs_Get.json (2025-08-01)
+                    "instanceType": "AsrJobDetails",
+                    "affectedObjectDetails": {"ProtectionEntityName": target_name, "RecoveryFabricProviderId": "Azure"},
+                },
             },
         }
         return self.world.store.put(job)
@@ -105,13 +108,22 @@ class Jobs:
 
     @staticmethod
     def current(job: dict | None) -> dict | None:
-        if job is None or job["properties"]["state"] != "InProgress":
+        """An item's `currentJob`: the job in progress, or (as Microsoft's example ReplicationMigrationItems_Get.json
+        shows for 2025-08-01) a job named "None" with the last job's start time once none is."""
+        if job is None:
             return None
+        if job["properties"]["state"] != "InProgress":
+            vault_jobs = job["id"].rsplit("/", 1)[0]
+            return {"jobName": "None", "jobId": f"{vault_jobs}/None", "startTime": job["properties"]["startTime"]}
         return {
             "jobName": job["properties"]["scenarioName"],
             "jobId": job["id"],
             "startTime": job["properties"]["startTime"],
         }
+
+    @staticmethod
+    def in_progress(job: dict | None) -> bool:
+        return job is not None and job["properties"]["state"] == "InProgress"
 
 
 class _Item(Protocol):
