@@ -94,6 +94,9 @@ class Operations:
                 op.status, op.error = "Failed", exc.body()["error"]
                 if fail is not None:
                     fail(t, op.error)
+            except Exception as exc:  # an emulator bug: the operation fails loudly instead of running for ever
+                op.status, op.error = "Failed", {"code": "InternalServerError", "message": f"emulator: {exc!r}"}
+                raise
 
         self._scheduler.at(now + max(0.0, duration), finish)
         return op

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
+from tasks.backup_discovery import protectable_vm
 from tasks.events import machine_event
 from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
@@ -378,6 +379,17 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         vm_id = (
             f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
         )
+        discovered = protectable_vm(target, vault, vm_id)  # the vault protects only what it has discovered
+        if discovered is None:
+            return StepResult(
+                step="backup",
+                ok=False,
+                changed=False,
+                resource=f"vault {vault}",
+                detail=f"vault {vault} does not discover {machine.target_vm_name}: Azure Backup protects a VM only "
+                "from a Recovery Services vault in the VM's region",
+            )
+        container, item_name = f"iaasvmcontainer;{discovered}", f"vm;{discovered}"
         item = backup.protected_items.begin_create_or_update(
             vault,
             rg,

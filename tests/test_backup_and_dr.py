@@ -8,6 +8,7 @@ from azure.mgmt.recoveryservices import models as vm_models
 from azure.mgmt.recoveryservicesbackup import models as bm
 from azure.mgmt.recoveryservicessiterecovery import models as sm
 
+from tasks.backup_discovery import VM_FILTER, protectable_vm
 from tests.conftest import Emulated
 from tests.test_compute_network import _vm
 
@@ -29,19 +30,27 @@ def _policy() -> bm.ProtectionPolicyResource:
     )
 
 
-def test_vm_backup_policy_protection_and_first_backup(emu: Emulated) -> None:
+def test_vm_backup_policy_discovery_protection_and_first_backup(emu: Emulated) -> None:
     rg, vault, target_rg = emu.rg, emu.vault, emu.connection["target_resource_group"]
     vm = _vm(emu, "erp-01", os_type="Windows")
     backup = emu.target.backup_client()
     policy = backup.protection_policies.create_or_update(vault, rg, "daily-30d", _policy())
     assert policy.name == "daily-30d"
-    container = f"iaasvmcontainer;iaasvmcontainerv2;{target_rg};erp-01"
-    item_name = f"vm;iaasvmcontainerv2;{target_rg};erp-01"
     item = bm.ProtectedItemResource(
         properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm.id, policy_id=policy.id)
     )
+    name = f"iaasvmcontainerv2;{target_rg};erp-01".lower()
+    container, item_name = f"iaasvmcontainer;{name}", f"vm;{name}"
+    with pytest.raises(ResourceNotFoundError):  # the vault has not discovered the VM: no container to protect it in
+        backup.protected_items.begin_create_or_update(vault, rg, "Azure", container, item_name, item).result()
+    assert list(backup.backup_protectable_items.list(vault, rg, filter=VM_FILTER)) == []
+
+    assert protectable_vm(emu.target, vault, vm.id) == name  # refreshContainers, its operation, the listing
+    (listed,) = backup.backup_protectable_items.list(vault, rg, filter=VM_FILTER)
+    assert (listed.properties["virtualMachineId"], listed.properties["protectionState"]) == (vm.id, "NotProtected")
     protected = backup.protected_items.begin_create_or_update(vault, rg, "Azure", container, item_name, item).result()
     assert protected.properties["protectionState"] == "IRPending"
+    assert list(backup.backup_protectable_items.list(vault, rg, filter=VM_FILTER)) == []  # protected: not listed
     backup.backups.trigger(
         vault, rg, "Azure", container, item_name, bm.BackupRequestResource(properties=bm.IaasVMBackupRequest())
     )
@@ -56,7 +65,18 @@ def test_vm_backup_policy_protection_and_first_backup(emu: Emulated) -> None:
     assert backup.protection_policies.get(vault, rg, "daily-30d").properties.protected_items_count == 1
 
 
+def test_a_vault_discovers_only_the_vms_of_its_region(emu: Emulated) -> None:
+    vm = _vm(emu, "erp-02")  # in westeurope
+    emu.target.recovery_services_client().vaults.begin_create_or_update(
+        emu.rg, "vault-ne", vm_models.Vault(location="northeurope", sku=vm_models.Sku(name="RS0", tier="Standard"))
+    ).result()
+    assert protectable_vm(emu.target, "vault-ne", vm.id) is None
+    assert protectable_vm(emu.target, emu.vault, vm.id) is not None
+
+
 def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
+    vm = _vm(emu, "erp-03")
+    name = protectable_vm(emu.target, emu.vault, vm.id)
     backup = emu.target.backup_client()
     item = bm.ProtectedItemResource(
         properties=bm.AzureIaaSComputeVMProtectedItem(
@@ -65,7 +85,9 @@ def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
         )
     )
     with pytest.raises(HttpResponseError) as excinfo:
-        backup.protected_items.begin_create_or_update(emu.vault, emu.rg, "Azure", "c", "vm;ghost", item).result()
+        backup.protected_items.begin_create_or_update(
+            emu.vault, emu.rg, "Azure", f"iaasvmcontainer;{name}", f"vm;{name}", item
+        ).result()
     assert excinfo.value.error.code == "BMSUserErrorVmNotFound"  # type: ignore[union-attr]
 
 
@@ -185,3 +207,20 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     ).result()
     with pytest.raises(ResourceNotFoundError):
         asr.replication_protected_items.get(rg, vault, fabric, container, "crm-01")
+
+
+def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu: Emulated) -> None:
+    from types import SimpleNamespace
+
+    from blocks.hardening import HardeningPolicy
+    from tasks.harden import ensure_backup
+
+    _vm(emu, "erp-04")
+    emu.target.recovery_services_client().vaults.begin_create_or_update(
+        emu.rg, "vault-ne", vm_models.Vault(location="northeurope", sku=vm_models.Sku(name="RS0", tier="Standard"))
+    ).result()
+    target = emu.target.model_copy(update={"vault": "vault-ne"})
+    step = ensure_backup(
+        target, SimpleNamespace(target_vm_name="erp-04"), HardeningPolicy(management_cidrs=["10.0.0.0/24"]), "UTC"
+    )  # type: ignore[arg-type]
+    assert not step.ok and "protects a VM only from a Recovery Services vault in the VM's region" in step.detail

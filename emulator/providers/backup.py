@@ -1,20 +1,38 @@
-"""Microsoft.RecoveryServices vaults and Azure Backup: policies, protected VMs and on-demand backups."""
+"""Microsoft.RecoveryServices vaults and Azure Backup: policies, VM discovery, protected VMs and on-demand backups.
+
+A vault protects only the VMs it has discovered ("Back up an Azure VM using Azure Backup via REST API",
+Microsoft Learn: POST `backupFabrics/Azure/refreshContainers`, then `backupProtectableItems`), and it
+discovers only the VMs of its own region ("Support matrix for Azure VM backup": the vault must be in the
+VM's region). Protecting a VM it has not discovered names a protection container that does not exist:
+404, as for any child of a missing resource (Microsoft documents the step, not the refusal's code)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
 
 from ..clock import iso
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
 from .asr import vault_of
-from .common import delete_with_lro, fail_unless, get_item, list_children, list_items, put_provisioned, shell
+from .common import (
+    delete_with_lro,
+    fail_unless,
+    get_item,
+    list_children,
+    list_items,
+    put_provisioned,
+    require_parent,
+    shell,
+)
 
 VAULT_API = {"2026-11-01", "2025-02-01", "2024-04-01"}
 BACKUP_API = {"2026-10-01", "2025-02-01", "2024-04-01"}
 NS = "Microsoft.RecoveryServices"
 ITEM_PATH = f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems"
+CONTAINER_TYPE = f"{NS}/vaults/backupFabrics/protectionContainers"
+VM_FILTER = "backupManagementType eq 'AzureIaasVM'"
 
 
 class Backup:
@@ -66,9 +84,85 @@ class Backup:
     def _items(self) -> list[dict]:
         return [r for r in self.world.store.of_type(f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems")]
 
+    def refresh(self, call: Call) -> Reply:
+        """Discover the vault region's VMs (202 with a Location answering 202, then 204 once done)."""
+        vault = self.world.store.require(vault_of(call.path.item_id))
+        fail_unless(call.path.names[-1].lower() == "azure", 400, "BMSUserErrorInvalidInput", "The fabric is 'Azure'.")
+        fail_unless(
+            call.query.get("$filter") in (None, VM_FILTER),
+            400,
+            "BMSUserErrorInvalidInput",
+            f"The emulator discovers Azure VMs only ($filter={VM_FILTER}).",
+        )
+        started = self.world.lro(
+            call,
+            style="backup",
+            monitor_prefix=call.path.item_id,
+            duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self._discover(vault),
+            result=lambda: (204, None),
+        )
+        return self._location_only(started)
+
+    def _discover(self, vault: dict) -> None:
+        subscription = vault["id"].split("/")[2].lower()
+        for vm in list(self.world.store.of_type("Microsoft.Compute/virtualMachines")):  # puts below change the store
+            if vm["id"].split("/")[2].lower() != subscription or vm["location"].lower() != vault["location"].lower():
+                continue
+            rg = vm["id"].split("/")[4]
+            name = f"iaasvmcontainerv2;{rg};{vm['name']}".lower()
+            self.world.store.put(
+                {
+                    "id": f"{vault['id']}/backupFabrics/Azure/protectionContainers/iaasvmcontainer;{name}",
+                    "name": f"iaasvmcontainer;{name}",
+                    "type": CONTAINER_TYPE,
+                    "properties": {
+                        "friendlyName": vm["name"],
+                        "backupManagementType": "AzureIaasVM",
+                        "registrationStatus": "Registered",
+                        "containerType": "Microsoft.Compute/virtualMachines",
+                        "virtualMachineId": vm["id"],
+                        "virtualMachineVersion": "Compute",
+                        "resourceGroup": rg,
+                    },
+                }
+            )
+
+    def list_protectable(self, call: Call) -> Reply:
+        """The discovered VMs not yet protected, as Azure lists them (the names protection then uses)."""
+        vault_id = self.world.store.require(call.path.item_id)["id"].lower()
+        fail_unless(
+            call.query.get("$filter") in (None, VM_FILTER),
+            400,
+            "BMSUserErrorInvalidInput",
+            f"The emulator lists Azure VMs only ($filter={VM_FILTER}).",
+        )
+        protected = {i["id"].lower().rsplit("/protecteditems/", 1)[0] for i in self._items()}
+        items = [
+            {
+                "id": f"{c['id']}/protectableItems/vm;{c['name'].split(';', 1)[1]}",
+                "name": c["name"].split(";", 1)[1],
+                "type": f"{CONTAINER_TYPE}/protectableItems",
+                "properties": {
+                    "virtualMachineId": c["properties"]["virtualMachineId"],
+                    "virtualMachineVersion": "Compute",
+                    "resourceGroup": c["properties"]["resourceGroup"],
+                    "backupManagementType": "AzureIaasVM",
+                    "protectableItemType": "Microsoft.Compute/virtualMachines",
+                    "friendlyName": c["properties"]["friendlyName"],
+                    "protectionState": "NotProtected",
+                },
+            }
+            for c in self.world.store.of_type(CONTAINER_TYPE)
+            if c["id"].lower().startswith(vault_id + "/") and c["id"].lower() not in protected
+        ]
+        unfiltered = dataclasses.replace(call, query={k: v for k, v in call.query.items() if k != "$filter"})
+        return list_items(self.world, unfiltered, items)
+
     def put_item(self, call: Call) -> Reply:
         vault_id = vault_of(call.path.item_id)
         self.world.store.require(vault_id)
+        require_parent(self.world, call)  # the VM's protection container: there once the vault discovered the VM
         props = copy.deepcopy(call.properties())
         fail_unless(
             props.get("protectedItemType") == "Microsoft.Compute/virtualMachines",
@@ -229,6 +323,9 @@ def register(router: Router, world: World) -> Backup:
         lambda c: list_children(w, c, backup.render_policy),
         BACKUP_API,
     )
+    router.add("POST", ACTION, f"{NS}/vaults/backupFabrics", backup.refresh, BACKUP_API, "refreshContainers")
+    router.add("GET", ITEM, CONTAINER_TYPE, lambda c: get_item(w, c), BACKUP_API)
+    router.add("GET", COLLECTION, f"{NS}/vaults/backupProtectableItems", backup.list_protectable, BACKUP_API)
     router.add("PUT", ITEM, ITEM_PATH, backup.put_item, BACKUP_API)
     router.add("GET", ITEM, ITEM_PATH, lambda c: get_item(w, c), BACKUP_API)
     router.add("DELETE", ITEM, ITEM_PATH, backup.delete_item, BACKUP_API)
