@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+    from azure.mgmt.resource.features import FeatureClient
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
 _CREDENTIALS: dict[str, Any] = {}
@@ -255,6 +256,12 @@ class AzureMigrationTarget(Block):
         from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 
         return self._build(RecoveryServicesBackupClient)
+
+    def feature_client(self) -> FeatureClient:
+        """Subscription preview features (encryption at host needs one registered)."""
+        from azure.mgmt.resource.features import FeatureClient
+
+        return self._build(FeatureClient)
 
     @classmethod
     def from_emulator(cls, connection_file: Path | str) -> AzureMigrationTarget:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .config import EmulatorConfig
 from .onprem import OnPrem
-from .providers import a2a, asr, backup, compute, discovery, migration_items, network
+from .providers import a2a, asr, backup, compute, discovery, features, migration_items, network
 from .routing import Router
 from .world import World
 
@@ -34,7 +34,7 @@ def build(config: EmulatorConfig) -> Emulator:
     world = World(config)
     router = Router()
     net = network.register(router, world)
-    vms = compute.register(router, world)
+    vms = compute.register(router, world, features.register(router, world))
     infra, jobs = asr.register(router, world)
     items = migration_items.register(router, world, jobs, vms, net)
     protected = a2a.register(router, world, jobs, vms, net)

@@ -17,6 +17,7 @@ from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from tasks.backup_discovery import protectable_vm
 from tasks.events import machine_event
+from tasks.host_encryption import host_encryption_problem
 from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
@@ -226,6 +227,14 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     rg, name = target.target_resource_group, machine.target_vm_name
     encrypted, running = _host_encryption_and_power(compute, rg, name)
     changed = False
+    if not encrypted and (problem := host_encryption_problem(target, compute.get(rg, name))):
+        return StepResult(  # checked while the VM runs: never deallocated for a change Azure would refuse
+            step="encryption",
+            ok=False,
+            changed=False,
+            resource=f"encryption at host of VM {name}",
+            detail=f"encryption at host not possible: {problem}; the VM was left running",
+        )
     if not encrypted:
         compute.begin_deallocate(rg, name).result()
         try:

@@ -26,12 +26,12 @@ def _nic(emu: Emulated, name: str, nsg_id: str | None = None) -> nm.NetworkInter
     ).result()
 
 
-def _vm(emu: Emulated, name: str, os_type: str = "Linux") -> cm.VirtualMachine:
+def _vm(emu: Emulated, name: str, os_type: str = "Linux", size: str = "Standard_D2s_v3") -> cm.VirtualMachine:
     nic = _nic(emu, f"{name}-nic")
     body = cm.VirtualMachine(
         location="westeurope",
         properties=cm.VirtualMachineProperties(
-            hardware_profile=cm.HardwareProfile(vm_size="Standard_D2s_v3"),
+            hardware_profile=cm.HardwareProfile(vm_size=size),
             storage_profile=cm.StorageProfile(
                 os_disk=cm.OSDisk(
                     create_option="Attach",
@@ -115,6 +115,65 @@ def test_azure_disk_encryption_matches_the_os(emu: Emulated) -> None:
     view = compute.virtual_machines.get(rg, "db-01", expand="instanceView").instance_view
     assert view.disks[0].statuses[0].code == "EncryptionState/encrypted"
     assert "Microsoft.Azure.Security.AzureDiskEncryptionForLinux" in [e.type for e in view.extensions]
+
+
+def test_encryption_at_host_needs_the_feature_a_capable_size_and_no_disk_encryption(emu: Emulated) -> None:
+    rg = emu.connection["target_resource_group"]
+    compute, features = emu.target.compute_client(), emu.target.feature_client().features
+    at_host = cm.VirtualMachineUpdate(security_profile=cm.SecurityProfile(encryption_at_host=True))
+    for name, size in (("app-01", "Standard_D2s_v3"), ("old-01", "Standard_A2_v2")):
+        _vm(emu, name, size=size)
+        compute.virtual_machines.begin_deallocate(rg, name).result()
+    assert (
+        features.get("Microsoft.Compute", "EncryptionAtHost").properties.state == "NotRegistered"
+    )  # a new subscription
+    with pytest.raises(HttpResponseError) as refused:
+        compute.virtual_machines.begin_update(rg, "app-01", at_host).result()
+    assert (refused.value.error.code, refused.value.error.target) == (  # type: ignore[union-attr]
+        "InvalidParameter",
+        "securityProfile.encryptionAtHost",
+    )
+    assert "'Microsoft.Compute/EncryptionAtHost' feature is not enabled for this subscription" in str(refused.value)
+
+    assert features.register("Microsoft.Compute", "EncryptionAtHost").properties.state == "Registering"
+    emu.admin.skip(3600)
+    assert features.get("Microsoft.Compute", "EncryptionAtHost").properties.state == "Registered"
+    assert compute.virtual_machines.begin_update(rg, "app-01", at_host).result().security_profile.encryption_at_host
+    with pytest.raises(HttpResponseError, match="not supported for the VM size 'Standard_A2_v2'"):
+        compute.virtual_machines.begin_update(rg, "old-01", at_host).result()
+    skus = {s.name: s for s in compute.resource_skus.list(filter="location eq 'westeurope'")}
+    assert {c.name: c.value for c in skus["Standard_A2_v2"].capabilities}["EncryptionAtHostSupported"] == "False"
+    assert {c.name: c.value for c in skus["Standard_D2s_v3"].capabilities}["EncryptionAtHostSupported"] == "True"
+    with pytest.raises(HttpResponseError) as no_such:
+        features.get("Microsoft.Compute", "NoSuchFeature")
+    assert no_such.value.status_code == 404
+
+    _vm(emu, "ade-01")  # running: Azure Disk Encryption first, then encryption at host is refused
+    settings = {
+        "EncryptionOperation": "EnableEncryption",
+        "KeyVaultURL": "https://kv.vault.azure.net/",
+        "KeyVaultResourceId": "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
+    }
+    compute.virtual_machine_extensions.begin_create_or_update(
+        rg,
+        "ade-01",
+        "AzureDiskEncryption",
+        cm.VirtualMachineExtension(
+            location="westeurope",
+            properties=cm.VirtualMachineExtensionProperties(
+                publisher="Microsoft.Azure.Security",
+                type="AzureDiskEncryptionForLinux",
+                type_handler_version="1.1",
+                settings=settings,
+            ),
+        ),
+    ).result()
+    assert [e.publisher for e in compute.virtual_machine_extensions.list(rg, "ade-01").value] == [
+        "Microsoft.Azure.Security"
+    ]
+    compute.virtual_machines.begin_deallocate(rg, "ade-01").result()
+    with pytest.raises(HttpResponseError, match="has had Azure Disk Encryption"):
+        compute.virtual_machines.begin_update(rg, "ade-01", at_host).result()
 
 
 def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> None:

@@ -183,6 +183,17 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
         ).result()
     assert refused.value.error.code == "OperationNotAllowed"
 
+    unregistered = {r.machine: r for r in harden_wave("hard-host", "wave-1", "host-policy")}
+    for name in machines:  # checked while running: a change Azure would refuse never deallocates the VM
+        step = next(s for s in unregistered[name].steps if s.step == "encryption")
+        assert not step.ok and not step.changed and "Microsoft.Compute/EncryptionAtHost is NotRegistered" in step.detail
+    assert not [label for label in emu.admin.stats()["requests"] if "deallocate" in label.lower()]
+    assert "PowerState/running" in [
+        s.code for s in compute.virtual_machines.get(rg, machines[0], expand="instanceView").instance_view.statuses
+    ]
+    emu.target.feature_client().features.register("Microsoft.Compute", "EncryptionAtHost")
+    emu.admin.skip(3600)
+
     emu.admin.add_fault(
         method="PATCH",
         path=f"/virtualMachines/{machines[0]}$",

@@ -9,7 +9,6 @@ VM's region). Protecting a VM it has not discovered names a protection container
 from __future__ import annotations
 
 import copy
-import dataclasses
 import uuid
 
 from ..clock import iso
@@ -19,6 +18,7 @@ from .asr import vault_of
 from .common import (
     delete_with_lro,
     fail_unless,
+    filtered,
     get_item,
     list_children,
     list_items,
@@ -156,8 +156,7 @@ class Backup:
             for c in self.world.store.of_type(CONTAINER_TYPE)
             if c["id"].lower().startswith(vault_id + "/") and c["id"].lower() not in protected
         ]
-        unfiltered = dataclasses.replace(call, query={k: v for k, v in call.query.items() if k != "$filter"})
-        return list_items(self.world, unfiltered, items)
+        return list_items(self.world, filtered(call), items)
 
     def put_item(self, call: Call) -> Reply:
         vault_id = vault_of(call.path.item_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -80,6 +81,11 @@ def list_items(world: World, call: Call, items: list[dict], render: Callable[[di
             render=render,
         ),
     )
+
+
+def filtered(call: Call) -> Call:
+    """The call without its `$filter`, for a handler that has applied the filter itself before listing."""
+    return dataclasses.replace(call, query={k: v for k, v in call.query.items() if k != "$filter"})
 
 
 def list_children(world: World, call: Call, render: Callable[[dict], dict] = lambda r: r) -> Reply:

@@ -5,17 +5,20 @@ encryption at host changes only on a deallocated VM."""
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from typing import Any
 
 from ..clock import iso
-from ..errors import bad_request, conflict
+from ..errors import ArmError, bad_request, conflict
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from ..skus import VM_SIZES, sku
 from ..world import World
 from .common import (
     check_name,
     delete_with_lro,
     fail_unless,
+    filtered,
     get_item,
     list_children,
     list_items,
@@ -25,8 +28,10 @@ from .common import (
     shell,
     vm_name_problem,
 )
+from .features import Features
 
 API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
+SKUS_API = {"2021-07-01"}
 NS = "Microsoft.Compute"
 VM_TYPE = f"{NS}/virtualMachines"
 ADE_PUBLISHER = "Microsoft.Azure.Security"
@@ -42,9 +47,11 @@ POWER_DISPLAY = {
 class Compute:
     """Virtual machines and their power state."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, features: Features) -> None:
         self.world = world
+        self.features = features
         self.power: dict[str, str] = {}
+        self.had_disk_encryption: set[str] = set()  # VM ids that ever had the ADE extension
 
     # -- reads ----------------------------------------------------------------------------------
     def render(self, vm: dict, expand: bool = False) -> dict:
@@ -173,6 +180,45 @@ class Compute:
                 f"Encryption at host of virtual machine {existing['name']} can only be changed while the VM is "
                 "deallocated.",
             )
+        if at_host(updated) and not at_host(existing):
+            self._check_host_encryption(updated)
+
+    def _check_host_encryption(self, vm: dict) -> None:
+        """Microsoft Learn, "Encryption at host": the subscription feature registered (the message is Azure's own),
+        a size that supports it, and never Azure Disk Encryption on the same VM (codes not documented)."""
+        if self.features.state("Microsoft.Compute/EncryptionAtHost") != "Registered":
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "The property 'securityProfile.encryptionAtHost' is not valid because the "
+                "'Microsoft.Compute/EncryptionAtHost' feature is not enabled for this subscription.",
+                target="securityProfile.encryptionAtHost",
+            )
+        size = (vm["properties"].get("hardwareProfile") or {}).get("vmSize", "")
+        known = VM_SIZES.get(size)
+        fail_unless(
+            known is None or known.encryption_at_host,
+            400,
+            "InvalidParameter",
+            f"Encryption at host is not supported for the VM size '{size}'.",
+        )
+        fail_unless(
+            vm["id"].lower() not in self.had_disk_encryption,
+            400,
+            "InvalidParameter",
+            f"Encryption at host cannot be enabled on virtual machine {vm['name']}: it has had Azure Disk Encryption.",
+        )
+
+    def list_skus(self, call: Call) -> Reply:
+        """The Resource SKUs API's VM sizes, in the regions asked for (`$filter=location eq '<region>'`)."""
+        wanted = call.query.get("$filter")
+        regions = [self.world.config.region, self.world.config.secondary_region]
+        if wanted:
+            match = re.fullmatch(r"\s*location\s+eq\s+'([^']+)'\s*", wanted)
+            fail_unless(match is not None, 400, "InvalidFilter", "Only $filter=location eq '<region>' is supported.")
+            regions = [r for r in regions if r.lower() == match.group(1).lower()]  # type: ignore[union-attr]
+        items = [sku(name, size, region) for region in regions for name, size in VM_SIZES.items()]
+        return list_items(self.world, filtered(call), items)
 
     def _attach(self, vm: dict) -> None:
         for ref in vm["properties"]["networkProfile"]["networkInterfaces"]:
@@ -291,6 +337,7 @@ class Compute:
             )
         if props["publisher"] == ADE_PUBLISHER:
             self._check_ade(vm, props, call)
+            self.had_disk_encryption.add(vm["id"].lower())
         return put_provisioned(self.world, call, resource)
 
     def _check_ade(self, vm: dict, props: dict, call: Call) -> None:
@@ -310,8 +357,8 @@ class Compute:
             }
 
 
-def register(router: Router, world: World) -> Compute:
-    vms = Compute(world)
+def register(router: Router, world: World, features: Features) -> Compute:
+    vms = Compute(world, features)
     w = world
     routes: list[tuple[str, str, str, Any, str]] = [
         (ITEM, "virtualMachines", "PUT", vms.put_vm, ""),
@@ -342,6 +389,13 @@ def register(router: Router, world: World) -> Compute:
         ),
         (ITEM, "virtualMachines/extensions", "PUT", vms.put_extension, ""),
         (ITEM, "virtualMachines/extensions", "GET", lambda c: get_item(w, c), ""),
+        (  # not paged: a VirtualMachineExtensionsListResult is one {"value": [...]}
+            COLLECTION,
+            "virtualMachines/extensions",
+            "GET",
+            lambda c: Reply(200, {"value": w.store.children(w.store.require(c.path.item_id)["id"], "extensions")}),
+            "",
+        ),
         (ITEM, "virtualMachines/extensions", "DELETE", lambda c: delete_with_lro(w, c), ""),
         (
             COLLECTION,
@@ -353,4 +407,5 @@ def register(router: Router, world: World) -> Compute:
     ]
     for kind, path, method, handler, action in routes:
         router.add(method, kind, f"{NS}/{path}", handler, API, action)
+    router.add("GET", COLLECTION, f"{NS}/skus", vms.list_skus, SKUS_API)
     return vms
