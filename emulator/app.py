@@ -70,12 +70,7 @@ class ArmDispatcher:
     async def _serve(self, request: Request) -> Reply:
         path: str = request.scope["path"]
         method = request.method.upper()
-        if not request.headers.get("authorization", "").lower().startswith("bearer "):
-            raise ArmError(
-                401,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing or not a bearer token.",
-            )
+        self.emu.tokens.check(request.headers.get("authorization", ""))
         retry_after, rate_headers = self.world.throttle.admit(method)
         if retry_after is not None:
             raise ArmError(
@@ -281,7 +276,7 @@ def create_app(emulator: Emulator) -> ASGIApp:
 
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))
-        status, body = issue_token(emulator.config, request.path_params["tenant"], form)
+        status, body = issue_token(emulator.config, emulator.tokens, request.path_params["tenant"], form)
         return _json(status, body)
 
     routes = [

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import EmulatorConfig
+from .identity import Tokens
 from .onprem import OnPrem
 from .providers import a2a, asr, backup, compute, discovery, features, migration_items, network
 from .routing import Router
@@ -28,6 +29,7 @@ class Emulator:
     protected_items: a2a.ProtectedItems
     onprem: OnPrem
     names: dict[str, str]
+    tokens: Tokens = field(default_factory=Tokens)
 
 
 def build(config: EmulatorConfig) -> Emulator:

@@ -2,17 +2,76 @@
 against the emulator unchanged: point its authority at the emulator and the same code path that
 signs in to real Azure signs in here.
 
-ARM requests need a bearer token; the emulator accepts any, since it has no tenant to verify it
-against. The service principal's secret is checked here, at sign-in, as Entra ID does.
+The service principal's secret is checked here, at sign-in, as Entra ID does; and, as ARM does, every
+ARM request must carry a token this endpoint issued, for ARM's audience, not expired: otherwise 401
+`InvalidAuthenticationToken`, `InvalidAuthenticationTokenAudience` or `ExpiredAuthenticationToken`
+(ARM's codes and messages). A client that asks for another cloud's scope (say US Government's) is
+refused at its first request, as public Azure would refuse it.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
 from typing import Any
 
 from .config import EmulatorConfig
+from .errors import ArmError
+
+ARM_AUDIENCES = (  # what public ARM accepts, as its audience error lists them
+    "https://management.core.windows.net/",
+    "https://management.core.windows.net",
+    "https://management.azure.com/",
+    "https://management.azure.com",
+)
+ALLOWED = "','".join(ARM_AUDIENCES)
+LIFETIME = 3599
+
+
+class Tokens:
+    """The access tokens the emulator's Entra ID endpoint issued: their audience and expiry (wall-clock)."""
+
+    def __init__(self) -> None:
+        self._issued: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def issue(self, scope: str, lifetime: float = LIFETIME) -> str:
+        token = secrets.token_urlsafe(32)
+        audience = scope.removesuffix(".default") if scope.endswith("/.default") else scope
+        with self._lock:
+            self._issued[token] = (audience, time.time() + lifetime)
+        return token
+
+    def check(self, authorization: str) -> None:
+        """Raise ARM's 401 unless `authorization` is a bearer token issued here, for ARM, still valid."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or not a bearer token.",
+            )
+        with self._lock:
+            issued = self._issued.get(token.strip())
+        if issued is None:
+            raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.")
+        audience, expires = issued
+        if audience not in ARM_AUDIENCES:
+            raise ArmError(
+                401,
+                "InvalidAuthenticationTokenAudience",
+                f"The access token has been obtained for wrong audience or resource '{audience}'. It should exactly "
+                f"match with one of the allowed audiences '{ALLOWED}'.",
+            )
+        if time.time() >= expires:
+            raise ArmError(
+                401,
+                "ExpiredAuthenticationToken",
+                f"The access token expiry UTC time '{time.strftime('%m/%d/%Y %H:%M:%S', time.gmtime(expires))}' is "
+                "earlier than current UTC time.",
+            )
 
 
 def openid_configuration(config: EmulatorConfig, base_url: str, tenant: str) -> dict[str, Any]:
@@ -29,7 +88,9 @@ def openid_configuration(config: EmulatorConfig, base_url: str, tenant: str) -> 
     }
 
 
-def issue_token(config: EmulatorConfig, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+def issue_token(
+    config: EmulatorConfig, tokens: Tokens, tenant: str, form: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
     """Answer a client-credentials grant as Entra ID does (AADSTS codes on failure)."""
     if form.get("grant_type") != "client_credentials":
         return 400, {
@@ -45,9 +106,15 @@ def issue_token(config: EmulatorConfig, tenant: str, form: dict[str, str]) -> tu
         }
     if not hmac.compare_digest(form.get("client_secret", ""), config.client_secret):
         return 401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}
+    scope = form.get("scope", "")
+    if not scope:
+        return 400, {
+            "error": "invalid_scope",
+            "error_description": "AADSTS1002012: The provided value for scope is empty.",
+        }
     return 200, {
         "token_type": "Bearer",
-        "expires_in": 3599,
-        "ext_expires_in": 3599,
-        "access_token": secrets.token_urlsafe(32),
+        "expires_in": LIFETIME,
+        "ext_expires_in": LIFETIME,
+        "access_token": tokens.issue(scope),
     }

@@ -19,8 +19,13 @@ def _vault_path(emu: Emulated) -> str:
     return f"{rg_id}/providers/Microsoft.RecoveryServices/vaults/{c['vault']}"
 
 
+def _token(emu: Emulated, scope: str = "https://management.azure.com/.default") -> str:
+    """An access token from the emulator's Entra ID endpoint, signed in as the SDK clients are."""
+    return emu.target.credentials.get_credential(emu.connection["ca_cert"]).get_token(scope).token
+
+
 def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
-    headers = {"Authorization": "Bearer test"} | kwargs.pop("headers", {})
+    headers = {"Authorization": f"Bearer {_token(emu)}"} | kwargs.pop("headers", {})
     return httpx.request(
         method,
         emu.connection["base_url"] + path,
@@ -28,6 +33,41 @@ def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # 
         headers=headers,
         **kwargs,
     )
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        ("Bearer made-up", "InvalidAuthenticationToken"),  # not issued by the emulator's Entra ID
+        ("usgov", "InvalidAuthenticationTokenAudience"),  # a US Government token shown to public ARM
+        ("Basic dXNlcjpwYXNz", "AuthenticationFailed"),
+    ],
+)
+def test_arm_refuses_a_token_it_did_not_issue_or_for_another_audience(
+    emu: Emulated, authorization: str, code: str
+) -> None:
+    if authorization == "usgov":
+        authorization = f"Bearer {_token(emu, 'https://management.core.usgovcloudapi.net/.default')}"
+    response = _raw(
+        emu,
+        "GET",
+        f"{_vault_path(emu)}/replicationFabrics",
+        params={"api-version": "2025-08-01"},
+        headers={"Authorization": authorization},
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == code
+
+
+def test_an_expired_token_is_refused(emu: Emulated) -> None:
+    token = emu.thread.emulator.tokens.issue("https://management.azure.com/.default", lifetime=0)
+    response = _raw(
+        emu,
+        "GET",
+        f"{_vault_path(emu)}/replicationFabrics",
+        params={"api-version": "2025-08-01"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "ExpiredAuthenticationToken"
 
 
 @pytest.mark.parametrize(
