@@ -111,11 +111,17 @@ def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: di
     )
     infra.seed(
         f"{container_id}/replicationProtectionContainerMappings/containermapping",
-        {
+        {  # the properties of Microsoft's example ReplicationProtectionContainerMappings_Get.json (2025-08-01)
             "policyId": policy_id,
             "policyFriendlyName": f"migrate{cfg.site}policy",
             "state": "Paired",
             "health": "Normal",
+            "healthErrorDetails": [],
+            "targetProtectionContainerId": "Microsoft Azure",
+            "targetProtectionContainerFriendlyName": "Microsoft Azure",
+            "sourceProtectionContainerFriendlyName": f"{cfg.site}-vmwarecontainer",
+            "sourceFabricFriendlyName": f"{cfg.site}-vmwarefabric",
+            "targetFabricFriendlyName": "Microsoft Azure",
             "providerSpecificDetails": {
                 "instanceType": "VMwareCbt",
                 "targetLocation": cfg.region,

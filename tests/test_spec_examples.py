@@ -26,6 +26,7 @@ SITE_RECOVERY = (
 )
 
 
+API = {"api-version": "2025-08-01"}  # what the pinned Site Recovery SDK sends
 FREE_FORM = {"affectedObjectDetails", "tags"}  # maps in the specs (`additionalProperties`): their keys are data
 
 
@@ -81,13 +82,19 @@ def replicating(emu: Emulated) -> tuple[Emulated, dict[str, str]]:
     """A vault with one machine enabled for replication: the resources the examples describe exist."""
     item = _enable(emu, discovered(emu)[0])
     c = emu.connection
-    jobs = _raw(emu, "GET", f"{_vault_path(emu)}/replicationJobs", params={"api-version": "2025-08-01"}).json()
+    jobs = _raw(emu, "GET", f"{_vault_path(emu)}/replicationJobs", params=API).json()
     job = jobs["value"][0]["id"] if jobs["value"] else None
     container = f"{_vault_path(emu)}/replicationFabrics/{c['fabric']}/replicationProtectionContainers/{c['container']}"
+    mappings = _raw(emu, "GET", f"{container}/replicationProtectionContainerMappings", params=API).json()["value"]
+    emu.admin.skip(2 * 24 * 3600)  # seeded, and delta cycles have made recovery points
     return emu, {
         "ReplicationFabrics_Get": f"{_vault_path(emu)}/replicationFabrics/{c['fabric']}",
         "ReplicationProtectionContainers_Get": container,
+        "ReplicationProtectionContainerMappings_Get": mappings[0]["id"] if mappings else "",
         "ReplicationMigrationItems_Get": f"{container}/replicationMigrationItems/{item.name}",
+        "MigrationRecoveryPoints_ListByReplicationMigrationItems": (
+            f"{container}/replicationMigrationItems/{item.name}/migrationRecoveryPoints"
+        ),
         "ReplicationJobs_Get": job or "",
     }
 
@@ -97,7 +104,9 @@ def replicating(emu: Emulated) -> tuple[Emulated, dict[str, str]]:
     [
         "ReplicationFabrics_Get",
         "ReplicationProtectionContainers_Get",
+        "ReplicationProtectionContainerMappings_Get",
         "ReplicationMigrationItems_Get",
+        "MigrationRecoveryPoints_ListByReplicationMigrationItems",
         "ReplicationJobs_Get",
     ],
 )
@@ -106,6 +115,7 @@ def test_the_emulator_answers_like_microsofts_example(
 ) -> None:
     emu, paths = replicating
     assert paths[operation], f"no {operation} resource to read"
-    response = _raw(emu, "GET", paths[operation], params={"api-version": "2025-08-01"})
+    response = _raw(emu, "GET", paths[operation], params=API)
     assert response.status_code == 200, response.text
+    assert response.json().get("value", [None]), "an empty list compares nothing"
     assert shape_differences(_example(operation), response.json()) == []
