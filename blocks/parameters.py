@@ -23,8 +23,9 @@ from blocks.plan import WavePlanBlock
 from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
 
 
-def _document_name(block_type: type[Block]) -> BeforeValidator:
-    """Keep the name of the chosen document; refuse a block given inline, which has no name to record."""
+def _saved_block_name(block_type: type[Block], pattern: str, description: str) -> Any:
+    """A name typed as `block_type` for the UI: keeps the chosen document's name, refuses a block given inline
+    (it has no name to record) or one of another type."""
 
     def name(value: Any) -> Any:
         if isinstance(value, Block):
@@ -37,29 +38,17 @@ def _document_name(block_type: type[Block]) -> BeforeValidator:
             )
         return value
 
-    return BeforeValidator(name, json_schema_input_type=block_type)
+    return Annotated[
+        str,
+        BeforeValidator(name, json_schema_input_type=block_type),
+        Field(pattern=pattern, description=description),
+    ]
 
 
-PlanName = Annotated[
-    str,
-    _document_name(WavePlanBlock),
-    Field(pattern=NAME_PATTERN, description="The plan (a wavelift Wave Plan block)."),
-]
-TargetName = Annotated[
-    str,
-    _document_name(AzureMigrationTarget),
-    Field(pattern=BLOCK_NAME_PATTERN, description="The wavelift Azure Migration Target block."),
-]
-HardeningPolicyName = Annotated[
-    str,
-    _document_name(HardeningPolicy),
-    Field(pattern=BLOCK_NAME_PATTERN, description="A wavelift Hardening Policy block."),
-]
-CleanupPolicyName = Annotated[
-    str,
-    _document_name(CleanupPolicy),
-    Field(pattern=BLOCK_NAME_PATTERN, description="A wavelift Cleanup Policy block."),
-]
+PlanName = _saved_block_name(WavePlanBlock, NAME_PATTERN, "The plan (a wavelift Wave Plan block).")
+TargetName = _saved_block_name(AzureMigrationTarget, BLOCK_NAME_PATTERN, "The wavelift Azure Migration Target block.")
+HardeningPolicyName = _saved_block_name(HardeningPolicy, BLOCK_NAME_PATTERN, "A wavelift Hardening Policy block.")
+CleanupPolicyName = _saved_block_name(CleanupPolicy, BLOCK_NAME_PATTERN, "A wavelift Cleanup Policy block.")
 
 
 def reference(block_type: type[Block], name: str) -> dict[str, Any]:

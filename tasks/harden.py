@@ -17,7 +17,7 @@ from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from tasks.backup_discovery import protectable_vm
 from tasks.events import machine_event
-from tasks.host_encryption import host_encryption_problem
+from tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
 from tasks.outcomes import error_text
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
@@ -225,9 +225,10 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
 
     compute = target.compute_client().virtual_machines
     rg, name = target.target_resource_group, machine.target_vm_name
-    encrypted, running = _host_encryption_and_power(compute, rg, name)
+    vm = compute.get(rg, name, expand="instanceView")
+    encrypted, running = _host_encryption_and_power(vm)
     changed = False
-    if not encrypted and (problem := host_encryption_problem(target, compute.get(rg, name))):
+    if not encrypted and (problem := host_encryption_problem(target, vm)):
         return StepResult(  # checked while the VM runs: never deallocated for a change Azure would refuse
             step="encryption",
             ok=False,
@@ -254,7 +255,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     if changed or not running:
         compute.begin_start(rg, name).result()
         changed = True
-    encrypted, running = _host_encryption_and_power(compute, rg, name)  # read back
+    encrypted, running = _host_encryption_and_power(compute.get(rg, name, expand="instanceView"))  # read back
     ok = encrypted and running
     return StepResult(
         step="encryption",
@@ -265,9 +266,8 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     )
 
 
-def _host_encryption_and_power(compute, rg: str, name: str) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
-    """(encryption at host on, VM running), from one read of the VM with its instance view."""
-    vm = compute.get(rg, name, expand="instanceView")
+def _host_encryption_and_power(vm) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+    """(encryption at host on, VM running), from a read of the VM with its instance view."""
     running = any(s.code == "PowerState/running" for s in vm.instance_view.statuses or [])
     return bool(vm.security_profile and vm.security_profile.encryption_at_host), running
 
@@ -303,7 +303,7 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
         body = cm.VirtualMachineExtension(
             location=target.target_region,
             properties=cm.VirtualMachineExtensionProperties(
-                publisher="Microsoft.Azure.Security",
+                publisher=ADE_PUBLISHER,
                 type=ext_type,
                 type_handler_version=version,
                 auto_upgrade_minor_version=True,

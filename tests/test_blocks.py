@@ -4,6 +4,7 @@ secrets that never show, and sign-in through azure-identity against the emulator
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
@@ -140,7 +141,7 @@ def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -
     )  # against Azure, where seeding takes hours
 
 
-def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from blocks.onprem import HttpBackupCatalog, LocalDatastore

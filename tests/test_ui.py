@@ -23,6 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from deployments.definitions import WORK_POOL, NightlyCutover
 from deployments.local_prefect import LocalPrefect
 from deployments.setup import setup
+from tests.conftest import StartEmulator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -74,7 +75,9 @@ def chromium_page() -> Iterator:  # type: ignore[type-arg]
 
 
 @pytest.mark.timeout(900)
-def test_an_operator_runs_a_first_wave_from_the_ui(start_emulator, prefect_with_deployments: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
+def test_an_operator_runs_a_first_wave_from_the_ui(
+    start_emulator: StartEmulator, prefect_with_deployments: LocalPrefect
+) -> None:
     server = prefect_with_deployments
     again = setup(NIGHTLY)  # running setup a second time changes nothing
     assert (
