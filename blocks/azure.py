@@ -24,7 +24,9 @@ from tasks.names import subnet_name_problem, vnet_id_problem, within
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.quota import QuotaMgmtClient
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
@@ -262,6 +264,19 @@ class AzureMigrationTarget(Block):
         from azure.mgmt.resource.features import FeatureClient
 
         return self._build(FeatureClient)
+
+    def key_vault_client(self, subscription_id: str | None = None) -> KeyVaultManagementClient:
+        """Key Vault management (where Azure Disk Encryption keeps its keys; the vault may be in another
+        subscription's resource group)."""
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return self._build(KeyVaultManagementClient, subscription_id)
+
+    def quota_client(self) -> QuotaMgmtClient:
+        """The Quota API (raising a regional vCPU limit, as `az quota update` does)."""
+        from azure.mgmt.quota import QuotaMgmtClient
+
+        return self._build(QuotaMgmtClient)
 
     @classmethod
     def from_emulator(cls, connection_file: Path | str) -> AzureMigrationTarget:

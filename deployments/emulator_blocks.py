@@ -28,16 +28,14 @@ def save_emulator_blocks(
     connection = json.loads(connection_file.read_text())
     catalog = HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"])
     datastore = LocalDatastore(root=connection["san_path"])
-    key_vault = f"kv-{name}"[:24]
     blocks: list[Block] = [
         AzureMigrationTarget.from_emulator(connection_file),
         catalog,
         datastore,
         HardeningPolicy(
             management_cidrs=[MANAGEMENT_CIDR],
-            key_vault_url=f"https://{key_vault}.vault.azure.net/",
-            key_vault_resource_id=f"/subscriptions/{connection['subscription_id']}/resourceGroups/rg-security"
-            f"/providers/Microsoft.KeyVault/vaults/{key_vault}",
+            key_vault_url=connection["key_vault_url"],
+            key_vault_resource_id=connection["key_vault_id"],
         ),
     ]
     if docs_folder is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .config import EmulatorConfig
 from .identity import Tokens
 from .onprem import OnPrem
-from .providers import a2a, asr, backup, compute, discovery, features, migration_items, network
+from .providers import a2a, asr, backup, compute, discovery, features, keyvault, migration_items, network, quotas
 from .routing import Router
 from .world import World
 
@@ -36,13 +36,20 @@ def build(config: EmulatorConfig) -> Emulator:
     world = World(config)
     router = Router()
     net = network.register(router, world)
-    vms = compute.register(router, world, features.register(router, world))
+    key_vaults = keyvault.register(router, world)
+    vms = compute.register(router, world, features.register(router, world), quotas.register(router, world), key_vaults)
     infra, jobs = asr.register(router, world)
     items = migration_items.register(router, world, jobs, vms, net)
     protected = a2a.register(router, world, jobs, vms, net)
     backup.register(router, world)
     disc = discovery.register(router, world)
     names = _seed(config, world, infra, disc)
+    names["key_vault_id"] = key_vaults.seed(
+        f"/subscriptions/{config.subscription_id}/resourceGroups/{config.security_resource_group}/providers/"
+        f"{keyvault.TYPE}/{config.key_vault}",
+        config.region,
+        config.tenant_id,
+    )["id"]
     onprem = OnPrem(list(world.machines.values()), config.san_dir)
     onprem.create_datastore()
     return Emulator(config, world, router, vms, disc, items, protected, onprem, names)

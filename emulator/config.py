@@ -59,9 +59,16 @@ class EmulatorConfig(BaseModel):
     target_subnet: str = "default"
     test_vnet: str = "vnet-test"
     test_subnet: str = "default"
+    security_resource_group: str = "rg-security"
+    key_vault: str = Field(default="kv-wavelift", description="Key Vault for Azure Disk Encryption, in the region.")
     client_id: str = "wavelift-emulator-client"
     client_secret: str = "emulator-secret"
     capacity: CapacityModel = CapacityModel()
+    vcpu_quota: dict[str, int] = Field(
+        default_factory=dict,
+        description="Regional vCPU limits by VM family (or 'cores' for the regional total) where they differ from "
+        "the generous defaults: a subscription that needs a quota increase before a wave.",
+    )
     throttle: ThrottleLimits = ThrottleLimits()
 
     @property

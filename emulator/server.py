@@ -22,6 +22,7 @@ from .certs import ensure_certificates
 from .config import EmulatorConfig
 from .files import PRIVATE, PUBLIC, write_atomic
 from .inspection import export_state
+from .providers.keyvault import vault_uri
 from .workbook import write_assessment, write_migrate_csv
 
 
@@ -54,6 +55,8 @@ def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, An
         "policy_id": emu.names["policy_id"],
         "run_as_account_id": emu.names["run_as_account_id"],
         "log_storage_account_id": emu.names["log_storage_account_id"],
+        "key_vault_id": emu.names["key_vault_id"],
+        "key_vault_url": vault_uri(cfg.key_vault),
         "san_path": str(cfg.san_dir),
         "backup_catalog_url": f"{base_url}/_onprem/backup",
         "onprem_url": f"{base_url}/_onprem",

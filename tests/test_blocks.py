@@ -159,7 +159,7 @@ def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: N
     assert isinstance(policy.catalog(), HttpBackupCatalog) and isinstance(policy.disks(), LocalDatastore)
     assert DocsTarget.load("by-hand").folder == str(tmp_path / "docs")
     hardening = HardeningPolicy.load("by-hand")
-    assert hardening.key_vault_resource_id.endswith("/vaults/kv-by-hand") and hardening.management_cidrs
+    assert hardening.key_vault_resource_id == emu.connection["key_vault_id"] and hardening.management_cidrs
 
 
 def test_a_sovereign_cloud_sets_the_endpoint_the_authority_and_the_token_scope() -> None:

@@ -73,7 +73,7 @@ def docs_repo(tmp_path: Path) -> Path:
 
 def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_server: None, docs_repo: Path) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "clean-a", 4, seed=53)
-    _policy().save("clean-hardening", overwrite=True)
+    _policy(emu).save("clean-hardening", overwrite=True)
     migrate_wave(
         MigrateWaveRequest(
             plan_name="clean-a",

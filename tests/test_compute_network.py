@@ -7,7 +7,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute import models as cm
 from azure.mgmt.network import models as nm
 
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 
 
 def _subnet_id(emu: Emulated) -> str:
@@ -89,8 +89,8 @@ def test_azure_disk_encryption_matches_the_os(emu: Emulated) -> None:
     _vm(emu, "db-01", os_type="Linux")
     settings = {
         "EncryptionOperation": "EnableEncryption",
-        "KeyVaultURL": "https://kv.vault.azure.net/",
-        "KeyVaultResourceId": "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
+        "KeyVaultURL": emu.connection["key_vault_url"],
+        "KeyVaultResourceId": emu.connection["key_vault_id"],
         "VolumeType": "All",
     }
 
@@ -151,8 +151,8 @@ def test_encryption_at_host_needs_the_feature_a_capable_size_and_no_disk_encrypt
     _vm(emu, "ade-01")  # running: Azure Disk Encryption first, then encryption at host is refused
     settings = {
         "EncryptionOperation": "EnableEncryption",
-        "KeyVaultURL": "https://kv.vault.azure.net/",
-        "KeyVaultResourceId": "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
+        "KeyVaultURL": emu.connection["key_vault_url"],
+        "KeyVaultResourceId": emu.connection["key_vault_id"],
     }
     compute.virtual_machine_extensions.begin_create_or_update(
         rg,
@@ -308,3 +308,65 @@ def test_vnets_and_subnets(emu: Emulated) -> None:
             rg, "vnet-dr", "bad", nm.Subnet(address_prefix="10.40.300.0/24")
         ).result()
     assert excinfo.value.error.code == "InvalidAddressPrefix"  # type: ignore[union-attr]
+
+
+def test_disk_encryption_needs_a_key_vault_of_the_vms_region_enabled_for_it(emu: Emulated) -> None:
+    from azure.mgmt.keyvault import models as kv
+
+    rg, tenant = emu.connection["target_resource_group"], emu.connection["tenant_id"]
+    vaults = emu.target.key_vault_client().vaults
+    for name, region, enabled in (("kv-closed", "westeurope", False), ("kv-far", "northeurope", True)):
+        properties = kv.VaultProperties(
+            tenant_id=tenant, sku=kv.Sku(family="A", name="standard"), enabled_for_disk_encryption=enabled
+        )
+        vaults.begin_create_or_update(
+            "rg-security", name, kv.VaultCreateOrUpdateParameters(location=region, properties=properties)
+        ).result()
+    assert vaults.get("rg-security", "kv-far").properties.vault_uri == "https://kv-far.vault.azure.net/"
+    _vm(emu, "db-01")
+    compute = emu.target.compute_client()
+    for vault, code in (
+        ("kv-closed", "KeyVaultAccessForbidden"),
+        ("kv-far", "KeyVaultAndVMInDifferentRegions"),
+        ("kv-gone", "KeyVaultNotFound"),
+    ):
+        vault_id = emu.connection["key_vault_id"].rsplit("/", 1)[0] + f"/{vault}"
+        settings = {
+            "EncryptionOperation": "EnableEncryption",
+            "KeyVaultURL": f"https://{vault}.vault.azure.net/",
+            "KeyVaultResourceId": vault_id,
+        }
+        body = cm.VirtualMachineExtension(
+            location="westeurope",
+            properties=cm.VirtualMachineExtensionProperties(
+                publisher="Microsoft.Azure.Security",
+                type="AzureDiskEncryptionForLinux",
+                type_handler_version="1.1",
+                settings=settings,
+            ),
+        )
+        with pytest.raises(HttpResponseError) as refused:
+            compute.virtual_machine_extensions.begin_create_or_update(rg, "db-01", "ade", body).result()
+        error = refused.value.error
+        assert refused.value.status_code == 400 and error is not None and error.code == code
+
+
+def test_a_vm_beyond_the_quota_is_refused_and_the_usage_list_counts_what_runs(start_emulator: StartEmulator) -> None:
+    emu: Emulated = start_emulator(vcpu_quota={"standardDSv3Family": 6})
+    _vm(emu, "vm-1", size="Standard_D4s_v3")
+    usage = {u.name.value: (u.current_value, u.limit) for u in emu.target.compute_client().usage.list("westeurope")}
+    assert usage["standardDSv3Family"] == (4, 6) and usage["cores"][0] == 4
+    with pytest.raises(HttpResponseError) as refused:
+        _vm(emu, "vm-2", size="Standard_D4s_v3")
+    error = refused.value.error
+    assert refused.value.status_code == 409 and error is not None and error.code == "OperationNotAllowed"
+    assert "Maximum allowed: 6, Current in use: 4, Additional requested: 4" in (error.message or "")
+    _nic(emu, "spare")  # the refused VM's NIC was made before it; an address in use either way
+    subnets = {u.id.rsplit("/", 1)[-1]: (u.current_value, u.limit) for u in _vnet_usage(emu)}
+    assert subnets == {"default": (3, 4091)}  # vm-1's, vm-2's and the spare NIC in a /20 (4096 less 5 reserved)
+
+
+def _vnet_usage(emu: Emulated) -> list:
+    """Each subnet's addresses in use and its limit, as `Get-AzVirtualNetworkUsageList` reads them."""
+    parts = emu.target.target_network_id.split("/")
+    return list(emu.target.network_client().virtual_networks.list_usage(parts[4], parts[-1]))

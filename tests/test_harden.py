@@ -16,17 +16,19 @@ from blocks.plan import WavePlanBlock
 from flows.harden import harden_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tasks.harden import nsg_rules, nsg_specs
+from tests.conftest import Emulated
 from tests.test_inventory_flow import _latest_artifact
 from tests.test_lifecycle import _replicated_plan
 
 KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
 
 
-def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
+def _policy(emu: Emulated | None = None, **changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
+    """A policy keeping Azure Disk Encryption keys in the emulator's Key Vault (or a made-up one, for pure rules)."""
     return HardeningPolicy(
         management_cidrs=["10.99.0.0/24"],
-        key_vault_url="https://kv-migration.vault.azure.net/",
-        key_vault_resource_id=KEY_VAULT,
+        key_vault_url=emu.connection["key_vault_url"] if emu else "https://kv-migration.vault.azure.net/",
+        key_vault_resource_id=emu.connection["key_vault_id"] if emu else KEY_VAULT,
         **changes,
     )
 
@@ -34,6 +36,7 @@ def _policy(**changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
 def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
     emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
     _policy(
+        emu,
         extra_inbound=[InboundRule(name="https-from-vnet", port=443, sources=["VirtualNetwork"])],
         dr_drill=True,
         dr_drill_network_id=emu.connection["test_network_id"],
@@ -100,7 +103,7 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
     table = {
         row["machine"]: row for row in json.loads(asyncio.run(_latest_artifact("hardening-hard-a-wave-1")).data)
     }  # the second run's table
-    key_vault = _policy().key_vault_resource_id.rsplit("/", 1)[-1]
+    key_vault = emu.connection["key_vault_id"].rsplit("/", 1)[-1]
     for name in machines:  # each cell names what hardening made, and says it was already in place this time
         assert table[name]["nsg"] == f"in place: NSG {name}-nsg"
         assert (
@@ -168,7 +171,7 @@ def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None)
     for machine in stored.plan.waves[0].machines:
         machine.tags["tier"] = "app"
     stored.save("hard-host", overwrite=True)
-    _policy(encryption="encryption_at_host", disaster_recovery=False, nsg_scope="tier").save(
+    _policy(emu, encryption="encryption_at_host", disaster_recovery=False, nsg_scope="tier").save(
         "host-policy", overwrite=True
     )
     rg = emu.connection["target_resource_group"]

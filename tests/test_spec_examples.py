@@ -119,3 +119,28 @@ def test_the_emulator_answers_like_microsofts_example(
     assert response.status_code == 200, response.text
     assert response.json().get("value", [None]), "an empty list compares nothing"
     assert shape_differences(_example(operation), response.json()) == []
+
+
+PREFLIGHT_EXAMPLES = {
+    "Usage_List": (
+        "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-07-01/examples/"
+        "computeRPCommonExamples/Usage_List_MaximumSet_Gen.json",
+        "/providers/Microsoft.Compute/locations/{region}/usages",
+        "2026-04-01",
+    ),
+    "Quota_Get": (
+        "specification/quota/resource-manager/Microsoft.Quota/Quota/examples/2025-09-01/getComputeOneSkuQuotaLimit.json",
+        "/providers/Microsoft.Compute/locations/{region}/providers/Microsoft.Quota/quotas/standardDSv3Family",
+        "2025-09-01",
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(PREFLIGHT_EXAMPLES))
+def test_the_preflights_reads_answer_like_microsofts_example(emu: Emulated, operation: str) -> None:
+    example, path, api_version = PREFLIGHT_EXAMPLES[operation]
+    body = json.loads((EXAMPLES / example).read_text())["responses"]["200"]["body"]
+    scope = f"/subscriptions/{emu.connection['subscription_id']}" + path.format(region=emu.connection["region"])
+    response = _raw(emu, "GET", scope, params={"api-version": api_version})
+    assert response.status_code == 200, response.text
+    assert shape_differences({k: v for k, v in body.items() if k != "nextLink"}, response.json()) == []

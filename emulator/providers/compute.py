@@ -29,6 +29,8 @@ from .common import (
     vm_name_problem,
 )
 from .features import Features
+from .keyvault import KeyVaults
+from .quotas import Quotas
 
 API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
 SKUS_API = {"2021-07-01"}
@@ -47,9 +49,11 @@ POWER_DISPLAY = {
 class Compute:
     """Virtual machines and their power state."""
 
-    def __init__(self, world: World, features: Features) -> None:
+    def __init__(self, world: World, features: Features, quotas: Quotas, key_vaults: KeyVaults) -> None:
         self.world = world
         self.features = features
+        self.quotas = quotas
+        self.key_vaults = key_vaults
         self.power: dict[str, str] = {}
         self.had_disk_encryption: set[str] = set()  # VM ids that ever had the ADE extension
 
@@ -142,6 +146,7 @@ class Compute:
             owner = reference(nic["properties"], "virtualMachine")
             if owner and owner.lower() != resource["id"].lower():
                 raise conflict("NicInUse", f"Network interface {nic_id} is attached to virtual machine {owner}.")
+        self.quotas.check(resource.get("location", ""), props["hardwareProfile"]["vmSize"])
         props["vmId"] = str(uuid.uuid4())
         props["timeCreated"] = iso(self.world.clock.now())
         self._attach(resource)
@@ -241,7 +246,8 @@ class Compute:
         nic_id: str,
         tags: dict,
     ) -> dict:
-        """Create a running VM directly (the end of a migration or a test migration)."""
+        """Create a running VM directly (the end of a migration or a test migration), within the region's quota."""
+        self.quotas.check(location, size)
         vm_id = f"{resource_group_id}/providers/{VM_TYPE}/{name}"
         os_disk, *data = disks
         vm = {
@@ -341,7 +347,8 @@ class Compute:
         return put_provisioned(self.world, call, resource)
 
     def _check_ade(self, vm: dict, props: dict, call: Call) -> None:
-        """Azure Disk Encryption: the VM must run, the type must match its OS, and Key Vault be named."""
+        """Azure Disk Encryption: the VM must run, the type must match its OS, and the Key Vault be one ADE may use
+        (in the VM's region, enabled for disk encryption)."""
         if self.power.get(vm["id"].lower()) != "running":
             raise conflict("OperationNotAllowed", f"Disk encryption needs virtual machine {vm['name']} to be running.")
         os_type = vm["properties"]["storageProfile"].get("osDisk", {}).get("osType", "Windows")
@@ -349,6 +356,11 @@ class Compute:
         missing = [k for k in ("EncryptionOperation", "KeyVaultURL", "KeyVaultResourceId") if not settings.get(k)]
         if missing:
             raise bad_request("InvalidParameter", f"Azure Disk Encryption settings are missing {', '.join(missing)}.")
+        vault = self.key_vaults.disk_encryption_problem(
+            settings["KeyVaultResourceId"], settings["KeyVaultURL"], vm.get("location", "")
+        )
+        if vault is not None:
+            raise bad_request(*vault)
         if props["type"] != ADE_TYPE[os_type] and call.injected_error is None:
             call.injected_error = {
                 "code": "VMExtensionProvisioningError",
@@ -357,8 +369,8 @@ class Compute:
             }
 
 
-def register(router: Router, world: World, features: Features) -> Compute:
-    vms = Compute(world, features)
+def register(router: Router, world: World, features: Features, quotas: Quotas, key_vaults: KeyVaults) -> Compute:
+    vms = Compute(world, features, quotas, key_vaults)
     w = world
     routes: list[tuple[str, str, str, Any, str]] = [
         (ITEM, "virtualMachines", "PUT", vms.put_vm, ""),

@@ -672,6 +672,8 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             raise ArmError(
                 409, "TargetVmNameAlreadyExists", f"A virtual machine named {name} already exists in {rg_id}."
             )
+        size = d.get("targetVmSize") or item.machine.recommended_size
+        self.compute.quotas.check(self.world.config.region, size)  # before the NIC: a refused VM leaves nothing
         nic = self.network.create_nic(rg_id, f"{name}-nic", self.world.config.region, subnet_id, d.get("targetNicTags"))
         types = {x["diskId"]: x.get("diskType", "Standard_LRS") for x in d["disksToInclude"]}
         disks = sorted(
@@ -686,7 +688,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             resource_group_id=rg_id,
             name=name,
             location=self.world.config.region,
-            size=d.get("targetVmSize") or item.machine.recommended_size,
+            size=size,
             os_type=item.machine.os_type,
             disks=disks,
             nic_id=nic["id"],

@@ -91,6 +91,23 @@ class Network:
                 "InvalidAddressPrefix", f"The value '{prefix}' of {field} is not a valid CIDR address prefix."
             ) from None
 
+    def list_usage(self, call: Call) -> Reply:
+        """Each subnet's addresses in use and its limit: the subnet's size less the five Azure reserves
+        (`VirtualNetworks_ListUsage`; Az.Network's Get-AzVirtualNetworkUsageList shows a /24 as 251)."""
+        vnet = self.world.store.require(call.path.item_id)
+        items = [
+            {
+                "id": subnet["id"],
+                "currentValue": len(self._used_ips(subnet["id"])),
+                "limit": self._network(subnet["properties"].get("addressPrefix", ""), "addressPrefix").num_addresses
+                - 5,
+                "name": {"value": "Subnet size and usage", "localizedValue": "Subnet size and usage"},
+                "unit": "Count",
+            }
+            for subnet in self.world.store.children(vnet["id"], "subnets")
+        ]
+        return list_items(self.world, call, items)
+
     def render_vnet(self, vnet: dict) -> dict:
         out = copy.deepcopy(vnet)
         out["properties"]["subnets"] = self.world.store.children(vnet["id"], "subnets")
@@ -199,17 +216,22 @@ class Network:
             "macAddress", "00-0D-3A-" + "-".join(f"{b:02X}" for b in abs(hash(nic["id"])).to_bytes(8, "big")[-3:])
         )
 
-    def _free_ip(self, subnet: dict, nic_id: str) -> str:
-        """The lowest address Azure would hand out (it reserves the first four and the last)."""
-        network = self._network(subnet["properties"].get("addressPrefix", ""), "addressPrefix")
+    def _used_ips(self, subnet_id: str, except_nic: str = "") -> set[str]:
+        """The private addresses NICs hold in a subnet (but `except_nic`'s)."""
         used = set()
         for nic in self.world.store.of_type(f"{NS}/networkInterfaces"):
             for config in nic["properties"].get("ipConfigurations", []):
                 if (
-                    nic["id"].lower() != nic_id.lower()
-                    and (reference(config.get("properties"), "subnet") or "").lower() == subnet["id"].lower()
+                    nic["id"].lower() != except_nic.lower()
+                    and (reference(config.get("properties"), "subnet") or "").lower() == subnet_id.lower()
                 ):
                     used.add(config["properties"].get("privateIPAddress"))
+        return used
+
+    def _free_ip(self, subnet: dict, nic_id: str) -> str:
+        """The lowest address Azure would hand out (it reserves the first four and the last)."""
+        network = self._network(subnet["properties"].get("addressPrefix", ""), "addressPrefix")
+        used = self._used_ips(subnet["id"], nic_id)
         for host in list(network.hosts())[3:-1]:
             if str(host) not in used:
                 return str(host)
@@ -383,6 +405,7 @@ def register(router: Router, world: World) -> Network:
         (ITEM, "virtualNetworks", "GET", lambda c: get_item(w, c, net.render_vnet)),
         (ITEM, "virtualNetworks", "DELETE", lambda c: delete_with_lro(w, c)),
         (COLLECTION, "virtualNetworks", "GET", lambda c: list_children(w, c, net.render_vnet)),
+        (COLLECTION, "virtualNetworks/usages", "GET", net.list_usage),
         (ITEM, "virtualNetworks/subnets", "PUT", net.put_subnet),
         (ITEM, "virtualNetworks/subnets", "GET", lambda c: get_item(w, c)),
         (COLLECTION, "virtualNetworks/subnets", "GET", lambda c: list_children(w, c)),
