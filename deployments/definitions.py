@@ -67,6 +67,7 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
     from flows.inventory import inventory
     from flows.migrate_wave import migrate_wave
     from flows.plan import import_plan
+    from flows.preflight import preflight_wave
     from flows.replicate import replicate_wave
     from flows.resync import resync_wave
     from flows.signoff import sign_off
@@ -82,6 +83,11 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
             import_plan,
             "import-plan",
             "Import a wave plan from an Azure Migrate assessment export or a migrate-at-scale CSV.",
+        ),
+        _deployment(
+            preflight_wave,
+            "preflight-wave",
+            "Check a wave against the target before it starts (quotas, subnets, names, regions, run-as); reads only.",
         ),
         _deployment(
             replicate_wave, "replicate-wave", "Replicate a wave (or one batch of it) under the 100-slot limit."

@@ -3,11 +3,13 @@
 It starts the emulator with a seeded estate, `prefect server start` (SQLite and concurrency leases on
 disk under the state directory, telemetry off, 127.0.0.1) and a process worker, runs `wavelift setup`,
 then triggers the deployments an operator would: inventory, import-plan (from the emulator's assessment
-export), and migrate-wave — replication under the 100-slot limit, test migration, a sign-off given
-explicitly as the demo (recorded as such in the run history), the cutover inside a maintenance window
-opened around now, hardening (NSG, disk encryption, backup, DR) and the clean-up (replication removed,
-on-prem backups and disk files deleted past a one-hour emulated grace period, as-built docs committed to
-a git folder). Progress comes from the emulator, the system of record; Ctrl-C stops everything started.
+export), preflight-wave (the emulated subscription starts one VM family short of vCPU quota: the demo raises
+it through the Quota API, as an operator would, and checks again), and migrate-wave — replication under
+the 100-slot limit, test migration, a sign-off given explicitly as the demo (recorded as such in the run
+history), the cutover inside a maintenance window opened around now, hardening (NSG, disk encryption,
+backup, DR) and the clean-up (replication removed, on-prem backups and disk files deleted past a one-hour
+emulated grace period, as-built docs committed to a git folder). Progress comes from the emulator, the
+system of record; Ctrl-C stops everything started.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ BLOCK_NAME = "emulator"
 PLAN_NAME = "demo"
 DEMO_APPROVER = "make demo (explicit demo sign-off, no human review)"
 GRACE_HOURS = 1.0
+SHORT_QUOTA = {"standardESv3Family": 350}  # the subscription's limit before the wave: the preflight finds it short
 PHASES = ("replicated", "tested", "migrated", "hardened", "cleaned up")
 BACKUP_ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
@@ -155,6 +158,44 @@ def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> Non
     )
 
 
+def _red_findings(wave: str) -> list[dict[str, Any]]:
+    """The red rows of the wave's latest preflight table."""
+    import json
+
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(f"preflight-{PLAN_NAME}-{wave}")
+    return [row for row in json.loads(artifact.data if artifact else "[]") if row["severity"] == "red"]
+
+
+def _preflight(wave: str) -> None:
+    """Run preflight-wave; raise each vCPU quota it finds short through the Quota API (as an operator would with
+    `az quota update`), then check again: nothing else the demo could fix stands in the way."""
+    from blocks.azure import AzureMigrationTarget
+    from blocks.hardening import HardeningPolicy
+    from blocks.parameters import reference
+    from blocks.plan import WavePlanBlock
+    from tasks.quota import raise_vcpu_quota
+
+    parameters = {
+        "plan_name": reference(WavePlanBlock, PLAN_NAME),
+        "wave": wave,
+        "hardening_policy": reference(HardeningPolicy, BLOCK_NAME),
+    }
+    run = _run("preflight-wave/preflight-wave", parameters)
+    red = _red_findings(wave)
+    for row in red:
+        print(f"    red: {row['scope']}: {row['check']}: {row['detail']}", flush=True)
+        if row["quota"] and row["required"]:
+            granted = raise_vcpu_quota(AzureMigrationTarget.load(BLOCK_NAME), row["quota"], row["required"])
+            print(f"    fix: {row['quota']} raised to {granted} vCPUs through the Quota API (az quota update)")
+    if red:
+        run = _run("preflight-wave/preflight-wave", parameters)
+    print(
+        f"    preflight-wave: {run.state.name}, {len(_red_findings(wave))} red (artifact preflight-{PLAN_NAME}-{wave})"
+    )
+
+
 def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple[str, dict[str, int], int]:
     """Steps 4 and 5: migrate-wave with progress bars, then a later cleanup-wave if the grace period held machines.
 
@@ -174,8 +215,10 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
         "(not ready)",
         flush=True,
     )
+    print("4/5 preflight-wave: the wave against the target's quotas, subnets, names, regions ...", flush=True)
+    _preflight(wave.name)
     print(
-        "4/5 migrate-wave: replicate (100 slots), test-migrate, demo sign-off, cut over, harden, clean up ...",
+        "    migrate-wave: preflight, replicate (100 slots), test, demo sign-off, cut over, harden, clean up ...",
         flush=True,
     )
     with Progress(
@@ -247,7 +290,9 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
     print(f"1/5 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)
     try:
         with (
-            EmulatorThread(EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir)) as emu,
+            EmulatorThread(
+                EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir, vcpu_quota=SHORT_QUOTA)
+            ) as emu,
             prefect,
         ):
             print(

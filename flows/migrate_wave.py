@@ -1,6 +1,9 @@
 """`migrate_wave`: a wave from replication to clean-up, as child flow runs an operator can follow.
 
-Replicate, test, cut over what is signed off, then harden the migrated VMs and clean up after them
+A preflight reads the target first and stops the wave on a red finding (a missing quota, a full subnet,
+a taken VM name: what would otherwise fail hours later, or at cutover with the source shut down), unless
+the request overrides it with a written reason, which the run records. Then replicate, test, cut over what
+is signed off, then harden the migrated VMs and clean up after them
 when policies are given (the clean-up is a dry run unless `execute_cleanup` is set). Sign-off normally comes from
 people, through the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
 instead (rehearsals and the demo), visibly, as that person's decision. Every step reads Azure before
@@ -9,16 +12,18 @@ it acts, so running this again after a crash finishes the wave without doing any
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.states import Completed
-from pydantic import BaseModel, Field
+from prefect.events import emit_event
+from prefect.states import Completed, Failed
+from pydantic import BaseModel, Field, model_validator
 
 from blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
 from flows.cleanup import CleanupRequest, cleanup_wave
 from flows.cutover import CutoverRequest, cutover, nothing_moved
 from flows.harden import harden_wave
 from flows.parameters import PersonName, PollInterval, WaveName
+from flows.preflight import preflight_wave
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
 from flows.test_wave import test_wave
@@ -26,6 +31,7 @@ from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
 from tasks.outcomes import finish
+from tasks.preflight import PreflightReport
 from tasks.test_migration import MigrationTestReport
 
 
@@ -60,6 +66,21 @@ class MigrateWaveRequest(BaseModel):
     execute_cleanup: bool = Field(
         default=False, description="Really remove what the clean-up's gates allow; off is a dry run that lists it."
     )
+    preflight_override_reason: str | None = Field(
+        default=None,
+        min_length=10,
+        max_length=2000,
+        description="Start the wave despite red preflight findings, for this written reason (recorded in the run).",
+    )
+    preflight_override_by: PersonName | None = Field(
+        default=None, description="Who overrides the red preflight findings (required with a reason)."
+    )
+
+    @model_validator(mode="after")
+    def _override_names_its_author(self) -> MigrateWaveRequest:
+        if self.preflight_override_reason and not self.preflight_override_by:
+            raise ValueError("a preflight override needs preflight_override_by: who decided it is recorded")
+        return self
 
 
 class WaveOutcome(BaseModel):
@@ -71,8 +92,37 @@ class WaveOutcome(BaseModel):
     cleanup: list[CleanupReport] = Field(default_factory=list)
 
 
+def _overridden(request: MigrateWaveRequest, checked: PreflightReport) -> bool:
+    """Whether the wave may start despite red findings: only with a written reason, which is logged and
+    emitted as an event (`wavelift.preflight.overridden`) for reviewers."""
+    if not request.preflight_override_reason:
+        return False
+    red = [f"{f.scope}: {f.check}: {f.detail}" for f in checked.red]
+    get_run_logger().warning(
+        "Preflight overridden by %s despite %d red finding(s) (%s): %s",
+        request.preflight_override_by,
+        len(red),
+        "; ".join(red[:5]),
+        request.preflight_override_reason,
+    )
+    emit_event(
+        event="wavelift.preflight.overridden",
+        resource={"prefect.resource.id": f"wavelift.wave.{request.plan_name}.{request.wave}"},
+        payload={"by": request.preflight_override_by, "reason": request.preflight_override_reason, "red": red},
+    )
+    return True
+
+
 @flow(name="migrate-wave", flow_run_name="migrate-{request.plan_name}-{request.wave}")
 def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
+    checked = preflight_wave(request.plan_name, request.wave, request.hardening_policy)
+    if checked.red and not _overridden(request, checked):
+        return Failed(
+            name="Stopped by preflight",
+            message=f"preflight found {len(checked.red)} red finding(s); nothing was started: "
+            + "; ".join(f"{f.scope}: {f.check}: {f.detail}" for f in checked.red[:5])
+            + " (fix them, or override with preflight_override_reason and preflight_override_by)",
+        )
     replication = replicate_wave(request.plan_name, request.wave, request.poll_interval)
     tests = test_wave(request.plan_name, request.wave, request.poll_interval)
     if request.pre_approved_by and any(t.passed for t in tests):
@@ -116,6 +166,12 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
             [
                 f"# {request.plan_name} / {request.wave}",
                 "",
+                f"- preflight: {checked.summary()}"
+                + (
+                    f"; red overridden by {request.preflight_override_by}: {request.preflight_override_reason}"
+                    if checked.red
+                    else ""
+                ),
                 f"- test migrations: {sum(t.passed for t in tests)} passed, {sum(not t.passed for t in tests)} failed",
                 "- sign-off: "
                 + (

@@ -55,6 +55,8 @@ def test_every_form_picks_plans_targets_and_policies_from_the_saved_blocks() -> 
     assert picks == {
         "inventory:target_block": "wavelift-azure-migration-target",
         "import-plan:settings.target_block": "wavelift-azure-migration-target",
+        "preflight-wave:plan_name": "wavelift-wave-plan",
+        "preflight-wave:hardening_policy": "wavelift-hardening-policy",
         "replicate-wave:plan_name": "wavelift-wave-plan",
         "test-wave:plan_name": "wavelift-wave-plan",
         "sign-off:request.plan_name": "wavelift-wave-plan",

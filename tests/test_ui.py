@@ -39,6 +39,7 @@ NIGHTLY = NightlyCutover(plan_name="first", cron="30 21 * * 1-5", timezone="Euro
 DEPLOYMENTS = [
     "inventory",
     "import-plan",
+    "preflight-wave",
     "replicate-wave",
     "test-wave",
     "sign-off",
@@ -203,11 +204,12 @@ def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:  # t
 
 def _submit_every_other_form(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
     """The remaining forms submit with their defaults and the required fields, and their runs complete: on a
-    migrated wave they find nothing to replicate, test or resync, harden it, and clean up as a dry run."""
+    migrated wave they find nothing to check, replicate, test or resync, harden it, and clean up as a dry run."""
     from playwright.sync_api import expect
 
     form = _Form(server, page)
     for deployment, plan_label, policy_label in [
+        ("preflight-wave/preflight-wave", "plan_name", "hardening_policy"),
         ("replicate-wave/replicate-wave", "plan_name", None),
         ("test-wave/test-wave", "plan_name", None),
         ("harden-wave/harden-wave", "plan_name", "policy_block"),

@@ -1,0 +1,403 @@
+"""What would make a wave fail later, found before it starts: the preflight's rules.
+
+Each rule compares the wave's plan with what Azure said when the preflight read it (a `TargetReading`,
+read once by `tasks.preflight_reads`), and gives findings: red stops `migrate-wave` unless an operator
+overrides it with a written reason, amber is worth knowing, green says a rule was checked and holds.
+The rules are pure, so they are tested without Azure; only machines that still need something count:
+a machine already migrated needs no quota, address or name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from tasks.lifecycle import MachineState, Stage
+from tasks.plan_models import MachinePlan, Wave
+from tasks.vm_sizes import SizeInfo
+
+APPLIANCE_REPLICATIONS = 300  # per vCenter with one appliance; 500 with a scale-out appliance (Learn, agentless)
+WAVE = "wave"  # the scope of a finding about the whole wave
+
+
+class Severity(StrEnum):
+    RED = "red"
+    AMBER = "amber"
+    GREEN = "green"
+
+
+class Finding(BaseModel):
+    """One rule's verdict, for one machine or for the wave."""
+
+    scope: str = Field(description="The machine's display name, or 'wave'.")
+    check: str
+    severity: Severity
+    detail: str
+    fix: str = ""
+    quota: str | None = Field(default=None, description="For a vCPU quota finding: the quota's name (a VM family).")
+    required: int | None = Field(default=None, description="For a red quota finding: the smallest limit that fits.")
+
+
+class Usage(BaseModel):
+    current: int
+    limit: int
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.current)
+
+
+class TargetReading(BaseModel):
+    """Everything the preflight read from Azure, once: the rules take nothing else."""
+
+    region: str
+    sizes: dict[str, SizeInfo] = Field(description="By lower-cased size name.")
+    vcpu_usage: dict[str, Usage] = Field(description="By quota name: a VM family, or 'cores' for the regional total.")
+    subnets: dict[str, Usage | None] = Field(description="By '<vnet id>/subnets/<name>', lower-cased; None: absent.")
+    states: dict[str, MachineState] = Field(description="Each plan machine's lifecycle state, by source name.")
+    taken_names: set[str] = Field(description="Lower-cased names of the VMs in the target resource group.")
+    run_as_by_vcenter: dict[str, str] = Field(description="Run-as account of each vCenter of the site.")
+    mapping_region: str = Field(description="The target region of the vault's container mapping.")
+    in_initial_replication: int = Field(description="The vault's items in initial seeding now, of every wave.")
+    backup_vault_region: str | None = Field(default=None, description="Region of the vault Azure Backup will use.")
+    host_encryption_feature: str | None = Field(default=None, description="Microsoft.Compute/EncryptionAtHost state.")
+    key_vault_region: str | None = Field(default=None, description="Region of the ADE Key Vault; None: not found.")
+    key_vault_for_disk_encryption: bool = Field(default=False, description="The vault is enabled for disk encryption.")
+    secondary_region: str | None = None
+
+
+class PolicyNeeds(BaseModel):
+    """What the hardening policy will ask of Azure (nothing when the wave is not hardened)."""
+
+    backup: bool = False
+    encryption_at_host: bool = False
+    disaster_recovery: bool = False
+    key_vault_id: str | None = Field(default=None, description="The Key Vault of Azure Disk Encryption, if used.")
+
+
+class PreflightReport(BaseModel):
+    """The preflight's findings for one wave."""
+
+    plan: str
+    wave: str
+    findings: list[Finding]
+
+    @property
+    def red(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == Severity.RED]
+
+    def summary(self) -> str:
+        counts = Counter(f.severity.value for f in self.findings)
+        return ", ".join(f"{counts[s.value]} {s.value}" for s in Severity)
+
+
+def subnet_key(vnet_id: str, subnet: str) -> str:
+    return f"{vnet_id}/subnets/{subnet}".lower()
+
+
+def _pending(wave: Wave, reading: TargetReading) -> list[tuple[MachinePlan, Stage]]:
+    """The wave's machines that will still get an Azure VM, with their stage."""
+    return [
+        (m, stage)
+        for m in wave.machines
+        if (stage := reading.states[m.source_name].stage) not in (Stage.MIGRATED, Stage.COMPLETED)
+    ]
+
+
+def check_quota(wave: Wave, reading: TargetReading) -> list[Finding]:
+    """Each VM family's vCPUs (and the regional total) against the free quota: a machine holds one VM at a
+    time (its test VM is removed before it migrates), so the wave needs the sum of its pending machines'."""
+    needed: Counter[str] = Counter()
+    for machine, _ in _pending(wave, reading):
+        size = reading.sizes.get(machine.target_vm_size.lower())
+        if size is not None:
+            needed[size.family] += size.vcpus
+            needed["cores"] += size.vcpus
+    findings = []
+    for name, vcpus in sorted(needed.items()):
+        usage = reading.vcpu_usage.get(name)
+        if usage is None:
+            severity, detail, fix, required = (
+                Severity.AMBER,
+                f"Azure reports no quota {name} in {reading.region}",
+                "",
+                None,
+            )
+        elif vcpus > usage.free:
+            severity, required = Severity.RED, usage.current + vcpus
+            detail = f"the wave needs {vcpus} vCPUs; {usage.free} of {usage.limit} are free in {reading.region}"
+            fix = (
+                f"raise the limit to at least {required} (az quota update --resource-name {name} "
+                f"--scope subscriptions/<id>/providers/Microsoft.Compute/locations/{reading.region})"
+            )
+        else:
+            severity, detail, fix, required = (
+                Severity.GREEN,
+                f"needs {vcpus}; {usage.free} of {usage.limit} free",
+                "",
+                None,
+            )
+        findings.append(
+            Finding(
+                scope=WAVE,
+                check="vCPU quota",
+                severity=severity,
+                detail=f"{name}: {detail}",
+                fix=fix,
+                quota=name,
+                required=required,
+            )
+        )
+    return findings
+
+
+def check_sizes(wave: Wave, reading: TargetReading, needs: PolicyNeeds) -> list[Finding]:
+    """Every planned size is offered in the region to this subscription (and takes encryption at host if the
+    policy turns it on)."""
+    findings = []
+    for machine, _ in _pending(wave, reading):
+        size = reading.sizes.get(machine.target_vm_size.lower())
+        if size is None or size.restricted:
+            why = "is not offered" if size is None else "is restricted for this subscription"
+            findings.append(
+                Finding(
+                    scope=machine.display_name,
+                    check="VM size",
+                    severity=Severity.RED,
+                    detail=f"{machine.target_vm_size} {why} in {reading.region}",
+                    fix="choose another size in the plan",
+                )
+            )
+        elif needs.encryption_at_host and not size.encryption_at_host:
+            findings.append(
+                Finding(
+                    scope=machine.display_name,
+                    check="VM size",
+                    severity=Severity.RED,
+                    detail=f"{machine.target_vm_size} does not support encryption at host",
+                    fix="choose a size that does, or another encryption in the hardening policy",
+                )
+            )
+    return findings
+
+
+def check_subnets(
+    wave: Wave, reading: TargetReading, target_subnet: tuple[str, str], test_subnet: tuple[str, str]
+) -> list[Finding]:
+    """Free addresses in each target and test subnet against the machines that will take one there: every
+    pending machine a target address, every machine still to be tested a test address."""
+    needed: dict[str, int] = defaultdict(int)
+    labels: dict[str, str] = {}
+    for machine, stage in _pending(wave, reading):
+        uses = [("target", target_subnet[0], machine.target_subnet or target_subnet[1])]
+        if stage in (Stage.PLANNED, Stage.REPLICATING, Stage.SEEDED) and not machine.test_waived:
+            uses.append(("test", test_subnet[0], machine.test_subnet or test_subnet[1]))
+        for role, vnet, subnet in uses:
+            key = subnet_key(vnet, subnet)
+            needed[key] += 1
+            labels[key] = f"{role} subnet {vnet.rsplit('/', 1)[-1]}/{subnet}"
+    findings = []
+    for key, count in sorted(needed.items()):
+        usage = reading.subnets.get(key)
+        if usage is None:
+            findings.append(
+                Finding(
+                    scope=WAVE,
+                    check=labels[key],
+                    severity=Severity.RED,
+                    detail="the subnet does not exist",
+                    fix="create it, or name another in the plan",
+                )
+            )
+        elif count > usage.free:
+            findings.append(
+                Finding(
+                    scope=WAVE,
+                    check=labels[key],
+                    severity=Severity.RED,
+                    detail=f"{count} machines need an address; {usage.free} of {usage.limit} are free",
+                    fix="enlarge the subnet or spread the machines over others",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    scope=WAVE,
+                    check=labels[key],
+                    severity=Severity.GREEN,
+                    detail=f"{count} needed; {usage.free} of {usage.limit} free",
+                )
+            )
+    return findings
+
+
+def check_names(wave: Wave, reading: TargetReading) -> list[Finding]:
+    """A target VM name already taken in the target resource group: the migration would fail at its very
+    end, after the source was shut down. A VM of the name with no replication left reads as this machine's
+    completed migration (nothing else records one); the operator is told, in case it is another server."""
+    findings = [
+        Finding(
+            scope=machine.display_name,
+            check="target VM name",
+            severity=Severity.RED,
+            detail=f"a VM named {machine.target_vm_name} already exists in the target resource group",
+            fix="rename the target VM in the plan, or remove the old VM",
+        )
+        for machine, _ in _pending(wave, reading)
+        if machine.target_vm_name.lower() in reading.taken_names
+    ]
+    findings += [
+        Finding(
+            scope=m.display_name,
+            check="target VM name",
+            severity=Severity.AMBER,
+            detail=f"VM {m.target_vm_name} exists and nothing replicates: taken as this machine's completed "
+            "migration, which nothing will repeat",
+            fix="if that VM is another server's, rename the target VM in the plan",
+        )
+        for m in wave.machines
+        if reading.states[m.source_name].stage == Stage.COMPLETED
+    ]
+    return findings
+
+
+def check_run_as(wave: Wave, reading: TargetReading) -> list[Finding]:
+    """Each machine's own vCenter is in the site and has a run-as account (Az.Migrate follows vCenterId)."""
+    findings = []
+    for machine, stage in _pending(wave, reading):
+        if stage != Stage.PLANNED:
+            continue  # replication is enabled: its run-as account was chosen then
+        vcenter = (machine.vcenter_id or "").lower()
+        if not vcenter:
+            findings.append(
+                Finding(
+                    scope=machine.display_name,
+                    check="run-as account",
+                    severity=Severity.AMBER,
+                    detail="the plan names no vCenter: the site's first vCenter's account is used",
+                    fix="import the plan again from a fresh discovery",
+                )
+            )
+        elif not reading.run_as_by_vcenter.get(vcenter):
+            findings.append(
+                Finding(
+                    scope=machine.display_name,
+                    check="run-as account",
+                    severity=Severity.RED,
+                    detail=f"vCenter {vcenter.rsplit('/', 1)[-1]} is not in the site or has no run-as account",
+                    fix="add the vCenter's credentials on the appliance, then discover again",
+                )
+            )
+    return findings
+
+
+def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds) -> list[Finding]:
+    """The vault replicates to the target region; Backup's vault is in it; DR has a secondary region apart."""
+    same = target_region.lower()
+    rules = [
+        (
+            "replication region",
+            reading.mapping_region.lower() == same,
+            f"the vault's container mapping replicates to {reading.mapping_region}, the target block says "
+            f"{target_region}",
+            "set the target block's region to the project's, or initialise replication for it",
+        ),
+    ]
+    if needs.backup:
+        rules.append(
+            (
+                "backup vault region",
+                (reading.backup_vault_region or "").lower() == same,
+                f"Azure Backup needs a vault in {target_region}; the vault is in {reading.backup_vault_region}",
+                "use a Recovery Services vault in the target region for backup",
+            )
+        )
+    if needs.disaster_recovery:
+        secondary = (reading.secondary_region or "").lower()
+        rules.append(
+            (
+                "secondary region",
+                bool(secondary) and secondary != same,
+                f"disaster recovery needs a secondary region other than {target_region}; the target block "
+                f"has {reading.secondary_region or 'none'}",
+                "set secondary_region on the target block",
+            )
+        )
+    if needs.encryption_at_host:
+        rules.append(
+            (
+                "EncryptionAtHost feature",
+                reading.host_encryption_feature == "Registered",
+                f"Microsoft.Compute/EncryptionAtHost is {reading.host_encryption_feature}",
+                "az feature register --namespace Microsoft.Compute --name EncryptionAtHost",
+            )
+        )
+    if needs.key_vault_id:
+        vault = needs.key_vault_id.rsplit("/", 1)[-1]
+        where = f"in {reading.key_vault_region}" if reading.key_vault_region else "not found"
+        rules += [
+            (
+                "Key Vault region",
+                (reading.key_vault_region or "").lower() == same,
+                f"Key Vault {vault} is {where}; Azure Disk Encryption needs it in {target_region}",
+                "use a Key Vault in the target region",
+            ),
+            (
+                "Key Vault for disk encryption",
+                reading.key_vault_for_disk_encryption,
+                f"Key Vault {vault} is not enabled for disk encryption",
+                f"az keyvault update --name {vault} --enabled-for-disk-encryption true",
+            ),
+        ]
+    return [
+        Finding(
+            scope=WAVE,
+            check=check,
+            severity=Severity.GREEN if ok else Severity.RED,
+            detail="as required" if ok else detail,
+            fix="" if ok else fix,
+        )
+        for check, ok, detail, fix in rules
+    ]
+
+
+def check_appliance(wave: Wave, reading: TargetReading) -> list[Finding]:
+    """Replications already in initial seeding (of any wave or tool) against what an appliance takes: beyond
+    it Azure queues the wave's machines; wavelift itself starts at most 100 at once."""
+    starting = sum(stage == Stage.PLANNED for _, stage in _pending(wave, reading))
+    busy = reading.in_initial_replication
+    return [
+        Finding(
+            scope=WAVE,
+            check="appliance replications",
+            severity=Severity.AMBER if busy >= APPLIANCE_REPLICATIONS else Severity.GREEN,
+            detail=f"{busy} replications in initial seeding now, {starting} of this wave to start (100 at a time); an "
+            f"appliance takes {APPLIANCE_REPLICATIONS} per vCenter (500 with a scale-out appliance)",
+        )
+    ]
+
+
+def preflight(
+    plan: str,
+    wave: Wave,
+    reading: TargetReading,
+    needs: PolicyNeeds,
+    target_subnet: tuple[str, str],
+    test_subnet: tuple[str, str],
+) -> PreflightReport:
+    """Every rule's findings for the wave; `target_subnet` and `test_subnet` are (vnet id, default subnet)."""
+    return PreflightReport(
+        plan=plan,
+        wave=wave.name,
+        findings=[
+            *check_regions(reading, reading.region, needs),
+            *check_quota(wave, reading),
+            *check_subnets(wave, reading, target_subnet, test_subnet),
+            *check_appliance(wave, reading),
+            *check_sizes(wave, reading, needs),
+            *check_names(wave, reading),
+            *check_run_as(wave, reading),
+        ],
+    )

@@ -1,0 +1,85 @@
+"""The preflight's reads: what Azure says about the target before a wave starts, read once and only read.
+
+Nothing here creates or changes anything; each read is the one Microsoft's tools make for the same
+question (`az vm list-usage` for quotas, `Get-AzVirtualNetworkUsageList` for subnet addresses, the
+Resource SKUs list for sizes, `az feature show` for the encryption-at-host feature).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from prefect import task
+
+from blocks.azure import AzureMigrationTarget
+from tasks.discovery import resolve_infrastructure
+from tasks.host_encryption import FEATURE
+from tasks.lifecycle import observe, seeding_over, target_vms
+from tasks.plan_models import Wave
+from tasks.preflight import PolicyNeeds, TargetReading, Usage
+from tasks.transient import retry_transient
+from tasks.vault_status import VaultStatusBoard
+from tasks.vm_sizes import size_catalog
+
+
+def _subnet_usage(target: AzureMigrationTarget, vnet_id: str) -> dict[str, Usage | None]:
+    """Each subnet of a virtual network with its addresses in use and its limit (none if the network is gone)."""
+    parts = vnet_id.split("/")
+    subscription, resource_group, name = parts[2], parts[4], parts[-1]
+    try:
+        usages = list(target.network_client(subscription).virtual_networks.list_usage(resource_group, name))
+    except ResourceNotFoundError:
+        return {}
+    return {(u.id or "").lower(): Usage(current=int(u.current_value or 0), limit=int(u.limit or 0)) for u in usages}
+
+
+def _key_vault(target: AzureMigrationTarget, vault_id: str) -> Any:
+    """The Key Vault (an SDK Vault), or None when it does not exist."""
+    parts = vault_id.split("/")
+    try:
+        return target.key_vault_client(parts[2]).vaults.get(parts[4], parts[-1])
+    except ResourceNotFoundError:
+        return None
+
+
+@task(
+    task_run_name="preflight-read-{target_block}",
+    retries=3,
+    retry_delay_seconds=[5, 20, 60],
+    retry_condition_fn=retry_transient,
+)
+def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetReading:
+    """Read, once each: the vault (its infrastructure and every item), the target VMs, the region's sizes and
+    vCPU usage, the target and test networks' subnets, and what the hardening policy will need."""
+    target = AzureMigrationTarget.load(target_block)
+    infra = resolve_infrastructure(target_block)
+    items = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, 0).refresh()
+    vms = target_vms(target)
+    subnets: dict[str, Usage | None] = {}
+    for vnet in {target.target_network_id, target.test_network_id}:
+        subnets.update(_subnet_usage(target, vnet))
+    usage = target.compute_client().usage.list(target.target_region)
+    key_vault = _key_vault(target, needs.key_vault_id) if needs.key_vault_id else None
+    return TargetReading(
+        region=target.target_region,
+        sizes=size_catalog(target),
+        vcpu_usage={u.name.value: Usage(current=u.current_value, limit=u.limit) for u in usage},
+        subnets=subnets,
+        states=observe(wave.machines, items, vms),
+        taken_names=vms,
+        run_as_by_vcenter=infra.run_as_by_vcenter,
+        mapping_region=infra.target_location,
+        in_initial_replication=sum(not seeding_over(item) for item in items.values()),
+        backup_vault_region=(
+            target.recovery_services_client().vaults.get(target.resource_group, target.vault).location
+            if needs.backup
+            else None
+        ),
+        host_encryption_feature=(
+            target.feature_client().features.get(*FEATURE).properties.state if needs.encryption_at_host else None
+        ),
+        secondary_region=target.secondary_region,
+        key_vault_region=key_vault.location if key_vault else None,
+        key_vault_for_disk_encryption=bool(key_vault and key_vault.properties.enabled_for_disk_encryption),
+    )
