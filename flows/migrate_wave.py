@@ -2,12 +2,13 @@
 
 A preflight reads the target first and stops the wave on a red finding (a missing quota, a full subnet,
 a taken VM name: what would otherwise fail hours later, or at cutover with the source shut down), unless
-the request overrides it with a written reason, which the run records. Then replicate, test, cut over what
-is signed off, then harden the migrated VMs and clean up after them
-when policies are given (the clean-up is a dry run unless `execute_cleanup` is set). Sign-off normally comes from
-people, through the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
-instead (rehearsals and the demo), visibly, as that person's decision. Every step reads Azure before
-it acts, so running this again after a crash finishes the wave without doing anything twice.
+the request overrides it with a written reason, which the run records. Then replicate, testing each
+machine as soon as it is seeded (test-wave then verifies and reports every test), cut over what is signed
+off, then harden the migrated VMs and clean up after them when policies are given (the clean-up is a dry
+run unless `execute_cleanup` is set). Sign-off normally comes from people, through the sign-off
+deployment, while this run is not waiting; `pre_approved_by` records one in this run instead (rehearsals
+and the demo), visibly, as that person's decision. Every step reads Azure before it acts, so running this
+again after a crash finishes the wave without doing anything twice.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class MigrateWaveRequest(BaseModel):
         default=None,
         description="Seconds between vault reads while machines seed or migrate (0.1–3600); "
         "empty means the target block's.",
+    )
+    test_when_seeded: bool = Field(
+        default=True,
+        description="Test-migrate each machine as soon as its initial seeding ends (pipelined), rather than after "
+        "the whole wave has seeded.",
     )
     pre_approved_by: PersonName | None = Field(
         default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos)."
@@ -123,7 +129,9 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
             + "; ".join(f"{f.scope}: {f.check}: {f.detail}" for f in checked.red[:5])
             + " (fix them, or override with preflight_override_reason and preflight_override_by)",
         )
-    replication = replicate_wave(request.plan_name, request.wave, request.poll_interval)
+    replication = replicate_wave(
+        request.plan_name, request.wave, request.poll_interval, test_when_seeded=request.test_when_seeded
+    )
     tests = test_wave(request.plan_name, request.wave, request.poll_interval)
     if request.pre_approved_by and any(t.passed for t in tests):
         sign_off(

@@ -1,8 +1,12 @@
-"""`replicate_wave`: initial replication of a wave as a sliding window.
+"""`replicate_wave`: initial replication of a wave as a sliding window, and optionally each machine's test
+migration as soon as it is seeded.
 
 Machines start largest first. Each holds a slot of the global initial-replication limit (100) from
 enable until seeded, so the next machine starts as soon as any slot frees, in this run or another:
-batches of 100 are how the plan is cut and reported, not a barrier that waits for the slowest.
+batches of 100 are how the plan is cut and reported, not a barrier that waits for the slowest. With
+`test_when_seeded` a machine is test-migrated the moment its seeding ends (a test holds no replication
+slot), so the wave is all tested about one test after its last machine seeded, not after every machine
+seeded and then every test ran: the first machines were ready days earlier.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from tasks.board import publish_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
 from tasks.outcomes import error_text, finish
-from tasks.plan_models import MAX_BATCH
+from tasks.plan_models import MAX_BATCH, MachinePlan
 from tasks.replication import ReplicationOutcome, replicate_machine
+from tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
 from tasks.vault_status import VaultStatusBoard
 
 WAITING_BEYOND_SLOTS = 8  # machines queued for a slot at any time: enough to hand a freed slot over at once
@@ -46,9 +51,22 @@ class ReplicationSummary(BaseModel):
         default_factory=list, description="Migrated and completed earlier: nothing to replicate."
     )
     failed: dict[str, str] = Field(default_factory=dict)
+    tests: list[MigrationTestReport] = Field(
+        default_factory=list, description="The test migrations started as machines seeded (test_when_seeded)."
+    )
 
 
-def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> list[PrefectConcurrentFuture]:
+def _test_report(machine: MachinePlan, future: PrefectConcurrentFuture) -> MigrationTestReport:
+    """A pipelined test's report; a test that raised is a failed row (test-wave reports it again)."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - one machine's failed test is its row
+        return MigrationTestReport(
+            machine=machine.display_name, item=machine.source_name, passed=False, detail=error_text(exc)
+        )
+
+
+def _finished(running: dict[PrefectConcurrentFuture, MachinePlan], timeout: float) -> list[PrefectConcurrentFuture]:
     """The task futures that ended, waiting at most `timeout` for the first.
 
     Waits on the thread pool's own futures: `prefect.futures.wait(..., timeout=)` arms a SIGALRM when
@@ -62,13 +80,14 @@ def _finished(running: dict[PrefectConcurrentFuture, str], timeout: float) -> li
 @flow(
     name="replicate-wave",
     flow_run_name="replicate-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS),
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS + PARALLEL_TESTS),
 )
 def replicate_wave(
     plan_name: PlanName,
     wave: WaveName,
     poll_interval: PollInterval | None = None,
     batch: Annotated[int, Field(ge=1, le=1000)] | None = None,
+    test_when_seeded: bool = False,
 ) -> ReplicationSummary:
     """Replicate every machine of a wave (or of one of its batches); re-running it adopts what already replicates.
 
@@ -78,6 +97,8 @@ def replicate_wave(
         poll_interval: Seconds between vault reads while machines seed; empty means the target block's.
         batch: Only this batch of the wave (1 = the largest machines); empty replicates the whole wave.
             Runs of several batches may go to different workers: the global limit holds across them.
+        test_when_seeded: Test-migrate each machine as soon as it is seeded (unless its plan waives the test),
+            instead of leaving every test to test-wave.
     """
     logger = get_run_logger()
     plan = WavePlanBlock.load(plan_name).plan
@@ -109,21 +130,32 @@ def replicate_wave(
     queue = deque(
         m for _, m in machines if m.display_name not in summary.completed
     )  # a completed migration is never replicated again
-    running: dict[PrefectConcurrentFuture, str] = {}
+    running: dict[PrefectConcurrentFuture, MachinePlan] = {}
+    testing: dict[PrefectConcurrentFuture, MachinePlan] = {}
+    to_test: deque[MachinePlan] = deque()  # seeded, waiting for a test thread: tests never delay a replication's start
+    clean_up = plan.wave(wave).cleanup_test == "immediately"
     board_at = time.monotonic()
-    while queue or running:
+    while queue or running or testing or to_test:
         while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
             machine = queue.popleft()
-            running[replicate_machine.submit(plan.target_block, infra, machine, poll_interval)] = machine.display_name
-        done = _finished(running, 1.0)
+            running[replicate_machine.submit(plan.target_block, infra, machine, poll_interval)] = machine
+        while to_test and len(testing) < PARALLEL_TESTS:
+            machine = to_test.popleft()
+            testing[run_test_migration.submit(plan.target_block, infra, machine, clean_up, poll_interval)] = machine
+        done = _finished(running | testing, 1.0)
         for future in done:
-            name = running.pop(future)
+            if future in testing:
+                summary.tests.append(_test_report(testing.pop(future), future))
+                continue
+            machine = running.pop(future)
             try:
                 outcome: ReplicationOutcome = future.result()
             except Exception as exc:  # noqa: BLE001 - a machine's failure is reported, the wave goes on
-                summary.failed[name] = error_text(exc)
-            else:
-                (summary.adopted if outcome.adopted else summary.seeded).append(name)
+                summary.failed[machine.display_name] = error_text(exc)
+                continue
+            (summary.adopted if outcome.adopted else summary.seeded).append(machine.display_name)
+            if test_when_seeded and not machine.test_waived:
+                to_test.append(machine)
         if done:
             finished = len(summary.seeded) + len(summary.adopted) + len(summary.completed) + len(summary.failed)
             update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
@@ -134,12 +166,13 @@ def replicate_wave(
             board_at = time.monotonic()
     publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.refresh(), vms), summary.failed)
     logger.info(
-        "%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed",
+        "%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed; %d tested as they seeded",
         plan_name,
         wave,
         len(summary.seeded),
         len(summary.adopted),
         len(summary.completed),
         len(summary.failed),
+        len(summary.tests),
     )
     return finish(summary, f"replication of {scope}", len(machines), summary.failed)

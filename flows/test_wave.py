@@ -15,10 +15,8 @@ from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
 from tasks.outcomes import finish, gather
-from tasks.test_migration import MigrationTestReport, run_test_migration
+from tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
 from tasks.vault_status import VaultStatusBoard
-
-PARALLEL_TESTS = 20
 
 
 def _not_testable(stage: Stage) -> str | None:

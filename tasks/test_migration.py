@@ -27,6 +27,8 @@ from tasks.vm_checks import VmFacts, read_vm
 
 READY_DESCRIPTION = "Ready to migrate"
 
+PARALLEL_TESTS = 20  # test migrations at once: each creates a VM and a NIC, and is read back
+
 
 class MigrationTestReport(BaseModel):
     """The outcome of one machine's test migration, as the test report shows it."""
@@ -104,6 +106,7 @@ def run_test_migration(
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
+    ended_now = status.test_state in TESTING  # this run sees the test end: its event is this run's to emit
     if status.test_state in TESTING:  # started by a run that died: wait for it, do not start another
         board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
         waited = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)
@@ -125,6 +128,7 @@ def run_test_migration(
             )
         body = adapter_for(machine).test_input(target, machine, status.last_recovery_point_id, status.primary_nic_id)
         try:
+            ended_now = True
             status = item_status(items.begin_test_migrate(*args, body).result())
         except HttpResponseError as exc:
             if is_transient(exc):
@@ -145,9 +149,10 @@ def run_test_migration(
             passed=False,
             detail=f"test VM {machine.target_vm_name}-test does not exist",
         )
-    machine_event(
-        machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at
-    )
+    if ended_now:  # one event per test: a later run that only verifies it says nothing new
+        machine_event(
+            machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at
+        )
     if clean_up:
         clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
         report.cleaned_up = True
