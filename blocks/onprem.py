@@ -1,8 +1,10 @@
-"""On-prem adapters for the clean-up: the backup catalog a server leaves and the datastore its disks sit on.
+"""On-prem adapters: the backup catalog a server leaves, the datastore its disks sit on (the clean-up), and
+the hypervisor that powers a source server on again (a roll back).
 
-A site plugs in its own by subclassing `BackupCatalog` or `DiskDatastore` (a Veeam or Commvault API, a
-vSphere datastore browser) and naming the saved block as `<block-type-slug>/<block-name>` in the
-`CleanupPolicy`. wavelift ships an HTTP catalog and a mounted datastore folder; the emulator serves both.
+A site plugs in its own by subclassing `BackupCatalog`, `DiskDatastore` or `SourcePower` (a Veeam or
+Commvault API, a vSphere datastore browser, vCenter's VM power API) and naming the saved block as
+`<block-type-slug>/<block-name>` in the `CleanupPolicy` or the roll-back request. wavelift ships HTTP
+adapters and a mounted datastore folder; the emulator serves all of them.
 """
 
 from __future__ import annotations
@@ -71,26 +73,26 @@ class DiskDatastore(Block, ABC):
         the server's own is refused (`ConfinementError`) before anything is deleted."""
 
 
-class HttpBackupCatalog(BackupCatalog):
-    """A backup catalog served over HTTPS: `GET {url}/servers/{server}` lists a server's jobs,
-    `DELETE {url}/jobs/{job}/servers/{server}` takes it out of one. Names travel as single quoted path
-    segments (`a/../b` is `a%2F..%2Fb`, one segment), so a name never reaches another server's entry.
+class SourcePower(Block, ABC):
+    """A source server's power, as the hypervisor that runs it reports and changes it."""
 
-    Example:
-        ```python
-        from blocks.onprem import HttpBackupCatalog
-        catalog = HttpBackupCatalog.load("BLOCK_NAME")
-        print(catalog.jobs_of("web-01"))
-        ```
-    """
+    @abstractmethod
+    def power_state(self, server: str) -> str:
+        """`ON` or `OFF` (anything else is the hypervisor's own word)."""
 
-    _block_type_name = "wavelift HTTP Backup Catalog"
-    _block_type_slug = "wavelift-http-backup-catalog"
-    _documentation_url = DECOMMISSION_DOCS
+    @abstractmethod
+    def power_on(self, server: str) -> None:
+        """Power the server on; doing it twice is harmless."""
 
-    url: str = Field(description="Base URL of the catalog API, e.g. https://backup.corp.example/api.")
+
+class HttpEndpoint(BaseModel):
+    """An on-prem API over HTTPS: its base URL, the CA to trust, an optional bearer token. Names travel as
+    single quoted path segments (`a/../b` is `a%2F..%2Fb`, one segment), so a name never reaches another
+    server's entry."""
+
+    url: str = Field(description="Base URL of the API, e.g. https://backup.corp.example/api.")
     ca_bundle: str | None = Field(default=None, description="Path of a CA bundle to trust for a private certificate.")
-    api_token: SecretStr | None = Field(default=None, description="Bearer token, if the catalog needs one.")
+    api_token: SecretStr | None = Field(default=None, description="Bearer token, if the API needs one.")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for an answer.")
 
     def _client(self) -> httpx.Client:
@@ -105,6 +107,56 @@ class HttpBackupCatalog(BackupCatalog):
     @staticmethod
     def _path(*segments: str) -> str:
         return "".join(f"/{quote(server_segment(s), safe='')}" for s in segments)
+
+
+class HttpSourcePower(HttpEndpoint, SourcePower):
+    """Source servers' power over HTTPS: `GET {url}/{server}` answers its `power_state`, `POST
+    {url}/{server}/powerOn` powers it on (the emulator serves it at `<base_url>/_onprem/machines`; a site
+    puts the same two calls in front of vCenter).
+
+    Example:
+        ```python
+        from blocks.onprem import HttpSourcePower
+        power = HttpSourcePower.load("BLOCK_NAME")
+        print(power.power_state("web-01"))
+        ```
+    """
+
+    _block_type_name = "wavelift HTTP Source Power"
+    _block_type_slug = "wavelift-http-source-power"
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware"
+
+    def _answer(self, response: httpx.Response, server: str) -> str:
+        response.raise_for_status()
+        body = response.json()
+        if body.get("display_name", server) != server:
+            raise ConfinementError(f"the hypervisor answered for {body['display_name']!r} when asked about {server!r}")
+        return str(body["power_state"])
+
+    def power_state(self, server: str) -> str:
+        with self._client() as client:
+            return self._answer(client.get(self._path(server)), server)
+
+    def power_on(self, server: str) -> None:
+        with self._client() as client:
+            self._answer(client.post(self._path(server) + "/powerOn"), server)
+
+
+class HttpBackupCatalog(HttpEndpoint, BackupCatalog):
+    """A backup catalog served over HTTPS: `GET {url}/servers/{server}` lists a server's jobs,
+    `DELETE {url}/jobs/{job}/servers/{server}` takes it out of one.
+
+    Example:
+        ```python
+        from blocks.onprem import HttpBackupCatalog
+        catalog = HttpBackupCatalog.load("BLOCK_NAME")
+        print(catalog.jobs_of("web-01"))
+        ```
+    """
+
+    _block_type_name = "wavelift HTTP Backup Catalog"
+    _block_type_slug = "wavelift-http-backup-catalog"
+    _documentation_url = DECOMMISSION_DOCS
 
     def jobs_of(self, server: str) -> list[str]:
         with self._client() as client:

@@ -70,6 +70,7 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
     from flows.preflight import preflight_wave
     from flows.replicate import replicate_wave
     from flows.resync import resync_wave
+    from flows.rollback import rollback_cutover
     from flows.signoff import sign_off
     from flows.test_wave import test_wave
 
@@ -118,4 +119,10 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
         ),
         _deployment(migrate_wave, "migrate-wave", "A wave from replication to clean-up, as child runs."),
         _deployment(resync_wave, "resync-wave", "Repair replications that need it (a dry run unless execute)."),
+        _deployment(
+            rollback_cutover,
+            "rollback-cutover",
+            "Power sources on again and stop their Azure VMs after a failed or rejected cutover (a dry run unless "
+            "execute).",
+        ),
     ]

@@ -103,6 +103,31 @@ def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
     }
 
 
+def pipelining(state: dict[str, Any], machines: set[str]) -> str:
+    """How far testing overlapped seeding, from the emulator's history: the first test migration ended this
+    long (emulated) before the last machine of the wave was seeded."""
+    from datetime import datetime
+
+    def times(kind: str) -> list[datetime]:
+        return [
+            datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+            for name, events in state["history"].items()
+            if name in machines
+            for e in events
+            if e["event"] == kind
+        ]
+
+    tested, seeded = times("test_migrated"), times("seeded")
+    if not tested or not seeded:
+        return "pipelining: nothing tested"
+    ahead = (max(seeded) - min(tested)).total_seconds() / 3600
+    overlap = sum(t < max(seeded) for t in tested)
+    return (
+        f"pipelining: {overlap} of {len(tested)} test migrations ended before the last machine seeded (the first "
+        f"{ahead:.1f} emulated h before it)"
+    )
+
+
 def _save_blocks(connection_file: Path, state_dir: Path) -> None:
     from deployments.emulator_blocks import save_emulator_blocks
 
@@ -268,6 +293,7 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
         f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM "
         f"requests {stats['requests_total']}"
     )
+    print(f"    {pipelining(admin.state(), names)}; the wave board: artifact wave-board-{PLAN_NAME}-{wave.name}")
     print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
     return wave.name, counts, len(names)
 

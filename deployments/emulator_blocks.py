@@ -16,14 +16,15 @@ def save_emulator_blocks(
     connection_file: Path, name: str, docs_folder: Path | None = None, grace_hours: float = GRACE_HOURS
 ) -> list[str]:
     """Save, all under `name`: the target (with its service-principal credentials), the backup catalog, the
-    datastore, a hardening policy (NSG, Azure Disk Encryption with the emulator's key vault, backup, DR) and a
-    clean-up policy using those adapters (and a docs folder, if given); returns their references
-    `<block-type-slug>/<name>`, the form a CleanupPolicy names adapters in."""
+    datastore, the source servers' power (for a roll back), a hardening policy (NSG, Azure Disk Encryption
+    with the emulator's key vault, backup, DR) and a clean-up policy using those adapters (and a docs folder,
+    if given); returns their references `<block-type-slug>/<name>`, the form a CleanupPolicy names adapters
+    in."""
     from blocks.azure import AzureMigrationTarget
     from blocks.cleanup import CleanupPolicy
     from blocks.docs import DocsTarget
     from blocks.hardening import HardeningPolicy
-    from blocks.onprem import HttpBackupCatalog, LocalDatastore
+    from blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
 
     connection = json.loads(connection_file.read_text())
     catalog = HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"])
@@ -32,6 +33,7 @@ def save_emulator_blocks(
         AzureMigrationTarget.from_emulator(connection_file),
         catalog,
         datastore,
+        HttpSourcePower(url=f"{connection['onprem_url']}/machines", ca_bundle=connection["ca_cert"]),
         HardeningPolicy(
             management_cidrs=[MANAGEMENT_CIDR],
             key_vault_url=connection["key_vault_url"],

@@ -257,14 +257,28 @@ def create_app(emulator: Emulator) -> ASGIApp:
             },
         )
 
+    def _server(request: Request) -> Any:
+        """The source server on-prem systems call by this name (vCenter knows VMs by their names)."""
+        name = request.path_params["name"]
+        return next((m for m in world.machines.values() if m.display_name == name), None)
+
+    async def server(request: Request) -> Response:
+        machine = _server(request)
+        if machine is None:
+            return _error(ArmError(404, "NotFound", "No such server."))
+        return _json(
+            200, {"name": machine.name, "display_name": machine.display_name, "power_state": machine.power_state}
+        )
+
     async def power(request: Request) -> Response:
-        machine = world.machine(request.path_params["name"])
-        action = request.path_params["action"]
+        machine, action = _server(request), request.path_params["action"]
         if machine is None or action not in ("powerOn", "powerOff"):
-            return _error(ArmError(404, "NotFound", "Unknown machine or action (powerOn, powerOff)."))
+            return _error(ArmError(404, "NotFound", "Unknown server or action (powerOn, powerOff)."))
         machine.power_state = "ON" if action == "powerOn" else "OFF"
         world.record(machine.name, "source_powered_on" if action == "powerOn" else "source_powered_off")
-        return _json(200, {"name": machine.name, "power_state": machine.power_state})
+        return _json(
+            200, {"name": machine.name, "display_name": machine.display_name, "power_state": machine.power_state}
+        )
 
     async def openid(request: Request) -> Response:
         return _json(
@@ -285,6 +299,7 @@ def create_app(emulator: Emulator) -> ASGIApp:
         Route("/_onprem/backup/servers/{server}", backup_server, methods=["GET"]),
         Route("/_onprem/backup/jobs/{job}/servers/{server}", backup_member, methods=["DELETE"]),
         Route("/_onprem/machines", machines, methods=["GET"]),
+        Route("/_onprem/machines/{name}", server, methods=["GET"]),
         Route("/_onprem/machines/{name}/{action}", power, methods=["POST"]),
         Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),

@@ -26,10 +26,9 @@ from tasks.as_built import (
     wave_markdown,
 )
 from tasks.board import refresh_board
-from tasks.cleanup import CleanupReport, OnPremIdentity, clean_up_machine
-from tasks.discovery import DiscoveredMachine, discover_machines, onprem_identity, resolve_infrastructure
+from tasks.cleanup import CleanupReport, clean_up_machine, onprem_identities
+from tasks.discovery import discover_machines, resolve_infrastructure
 from tasks.outcomes import finish, gather
-from tasks.plan_models import MachinePlan
 
 PARALLEL_CLEANUPS = 10
 
@@ -87,17 +86,6 @@ def publish_as_built(
     return AsBuiltDocs(written=written, commit=commit)
 
 
-def _identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]) -> dict[str, OnPremIdentity]:
-    """Each machine's on-prem name from discovery, or why the on-prem adapters may not act for it."""
-    identities = {}
-    for machine in machines:
-        try:
-            identities[machine.source_name] = OnPremIdentity(server=onprem_identity(machine, discovered))
-        except LookupError as exc:
-            identities[machine.source_name] = OnPremIdentity(server=None, problem=str(exc))
-    return identities
-
-
 @flow(
     name="cleanup-wave",
     flow_run_name="cleanup-{request.plan_name}-{request.wave}",
@@ -109,7 +97,7 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     selected = plan.wave(request.wave)
     policy = CleanupPolicy.load(request.policy_block)
     infra = resolve_infrastructure(plan.target_block)
-    identities = _identities(selected.machines, discover_machines(plan.target_block))
+    identities = onprem_identities(selected.machines, discover_machines(plan.target_block))
     futures = [
         (
             m,

@@ -25,7 +25,7 @@ from flows.parameters import PollInterval, WaveName
 from tasks.board import publish_board
 from tasks.cutover import FAILURE_OPTIONS, CutoverResult, cut_over, eligibility
 from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import Stage, observe, target_vms
+from tasks.lifecycle import ROLLED_BACK_NEXT, Stage, observe, target_vms
 from tasks.outcomes import finish, gather
 from tasks.plan_models import MachinePlan
 from tasks.vault_status import VaultStatusBoard
@@ -152,7 +152,11 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
         ledger = SignOffLedger.for_wave(plan.name, wave.name)
         for machine in waiting:
             state = states[machine.source_name]
-            reason = eligibility(machine, state.item, ledger.latest(machine.source_name))
+            reason = (
+                ROLLED_BACK_NEXT
+                if state.stage == Stage.ROLLED_BACK
+                else eligibility(machine, state.item, ledger.latest(machine.source_name))
+            )
             if (
                 reason is None
                 and window is not None

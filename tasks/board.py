@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff, SignOffLedger
-from tasks.lifecycle import TEST_FAILED, MachineState, Stage, observe, target_vms
+from tasks.lifecycle import ROLLED_BACK_NEXT, TEST_FAILED, MachineState, Stage, observe, target_vms
 from tasks.plan_models import MachinePlan, Wave
 from tasks.vault_status import VaultStatusBoard
 
@@ -40,6 +40,8 @@ def _next(
     item, stage = state.item, state.stage
     if stage == Stage.PLANNED:
         return "replicate", "a replication slot (replicate-wave)"
+    if stage == Stage.ROLLED_BACK:
+        return "migrate anew, or leave it on-prem", ROLLED_BACK_NEXT
     if stage == Stage.REPLICATING:
         return "finish initial seeding", f"seeding {item.seeding_percent or 0}%" if item else "seeding"
     if stage == Stage.FAILED:

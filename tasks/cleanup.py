@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 
-from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
 from pydantic import BaseModel
 
@@ -21,15 +20,15 @@ from blocks.hardening import HardeningPolicy
 from blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
 from tasks.as_built import AsBuiltRecord, as_built
 from tasks.disaster_recovery import read_dr
-from tasks.discovery import ReplicationInfrastructure
+from tasks.discovery import DiscoveredMachine, ReplicationInfrastructure, onprem_identity
 from tasks.events import machine_event
 from tasks.harden import read_backup
-from tasks.lifecycle import MIGRATED, TEST_FAILED
+from tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
 from tasks.plan_models import MachinePlan
 from tasks.test_migration import clean_up_test
 from tasks.transient import retry_transient
-from tasks.vault_status import ItemStatus, item_status
-from tasks.vm_checks import VmFacts, read_vm
+from tasks.vault_status import read_item
+from tasks.vm_checks import VmFacts, find_vm
 
 
 class Gate(BaseModel):
@@ -101,29 +100,22 @@ def _step(execute: bool, step: str, detail: str, do: Callable[[], object]) -> Ac
     return Action(step=step, outcome="done", detail=detail)
 
 
-def _read_item(
-    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan
-) -> ItemStatus | None:
-    try:
-        return item_status(
-            target.site_recovery_client().replication_migration_items.get(*infra.item_args(machine.source_name))
-        )
-    except ResourceNotFoundError:
-        return None
-
-
-def _read_vm(target: AzureMigrationTarget, name: str) -> VmFacts | None:
-    try:
-        return read_vm(target, name)
-    except ResourceNotFoundError:
-        return None
-
-
 class OnPremIdentity(BaseModel):
     """Whom the on-prem adapters may act on for a plan's machine: its discovered name, or why nobody."""
 
     server: str | None
     problem: str | None = None
+
+
+def onprem_identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]) -> dict[str, OnPremIdentity]:
+    """Each machine's on-prem name from discovery (by source name), or why the on-prem adapters may not act."""
+    identities = {}
+    for machine in machines:
+        try:
+            identities[machine.source_name] = OnPremIdentity(server=onprem_identity(machine, discovered))
+        except LookupError as exc:
+            identities[machine.source_name] = OnPremIdentity(server=None, problem=str(exc))
+    return identities
 
 
 @task(
@@ -142,9 +134,9 @@ def clean_up_machine(
 ) -> CleanupReport:
     """Clean up after one machine's cutover, as far as its gates allow; on-prem only for its discovered identity."""
     target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
-    status, vm = _read_item(target, infra, machine), _read_vm(target, machine.target_vm_name)
+    status, vm = read_item(target, infra, machine), find_vm(target, machine.target_vm_name)
     actions: list[Action] = []
-    migrated = vm is not None and (status is None or status.migration_state in MIGRATED)
+    migrated = vm is not None and not rolled_back(vm.tags) and (status is None or status.migration_state in MIGRATED)
     if (
         status is not None
         and "TestMigrateCleanup" in status.allowed_operations
@@ -160,6 +152,8 @@ def clean_up_machine(
         )
     if not migrated or vm is None:
         detail = "not migrated yet" if status is None else f"not migrated yet ({status.migration_state})"
+        if vm is not None and rolled_back(vm.tags):
+            detail = f"its cutover was rolled back ({vm.tags[ROLLED_BACK_TAG]}): its on-prem copies stay"
         return CleanupReport(machine=machine.display_name, migrated=False, detail=detail, actions=actions)
 
     hardening = HardeningPolicy.load(policy.hardening_policy)

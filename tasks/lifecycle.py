@@ -64,6 +64,18 @@ class Stage(StrEnum):
     MIGRATED = "migrated"  # the Azure VM exists; the migration item may still be there
     COMPLETED = "completed"  # the migration was completed: the item is gone, the Azure VM remains
     FAILED = "failed"  # Azure reports the replication failed or is being removed
+    ROLLED_BACK = "rolled back"  # the source runs again; the Azure VM is stopped and tagged (roll-back-cutover)
+
+
+ROLLED_BACK_TAG = "wavelift-rolled-back"  # on the Azure VM: when, by whom and why its cutover was rolled back
+ROLLED_BACK_NEXT = (
+    "its cutover was rolled back: to migrate it anew, remove the stopped Azure VM and its replication, then replicate"
+)
+
+
+def rolled_back(tags: dict[str, str] | None) -> bool:
+    """Whether an Azure VM's tags say its cutover was rolled back (the VM stays, stopped, for the record)."""
+    return ROLLED_BACK_TAG in (tags or {})
 
 
 class MachineState(BaseModel):
@@ -72,9 +84,12 @@ class MachineState(BaseModel):
     machine: str
     item: ItemStatus | None
     vm_exists: bool
+    rolled_back: bool = False
 
     @property
     def stage(self) -> Stage:
+        if self.rolled_back:
+            return Stage.ROLLED_BACK
         item = self.item
         if item is None:
             return Stage.COMPLETED if self.vm_exists else Stage.PLANNED
@@ -111,16 +126,25 @@ def has_passed_test(item: ItemStatus | None) -> bool:
     )
 
 
-def target_vms(target: AzureMigrationTarget) -> set[str]:
-    """Names (lower-cased) of the VMs in the target resource group: one paged list per flow, not a GET per machine."""
-    return {vm.name.lower() for vm in target.compute_client().virtual_machines.list(target.target_resource_group)}
+def target_vms(target: AzureMigrationTarget) -> dict[str, dict[str, str]]:
+    """The VMs in the target resource group, by lower-cased name, with their tags: one paged list per flow, not a
+    GET per machine."""
+    return {
+        vm.name.lower(): dict(vm.tags or {})
+        for vm in target.compute_client().virtual_machines.list(target.target_resource_group)
+    }
 
 
-def observe(machines: list[MachinePlan], items: dict[str, ItemStatus], vms: set[str]) -> dict[str, MachineState]:
+def observe(
+    machines: list[MachinePlan], items: dict[str, ItemStatus], vms: dict[str, dict[str, str]]
+) -> dict[str, MachineState]:
     """Each machine's state, by source name, from one vault list (`items`, by lower-cased item name) and one VM list."""
     return {
         m.source_name: MachineState(
-            machine=m.display_name, item=items.get(m.source_name.lower()), vm_exists=m.target_vm_name.lower() in vms
+            machine=m.display_name,
+            item=items.get(m.source_name.lower()),
+            vm_exists=m.target_vm_name.lower() in vms,
+            rolled_back=rolled_back(vms.get(m.target_vm_name.lower())),
         )
         for m in machines
     }

@@ -98,11 +98,12 @@ def subnet_key(vnet_id: str, subnet: str) -> str:
 
 
 def _pending(wave: Wave, reading: TargetReading) -> list[tuple[MachinePlan, Stage]]:
-    """The wave's machines that will still get an Azure VM, with their stage."""
+    """The wave's machines that will still get an Azure VM, with their stage (a rolled-back machine gets none
+    until an operator removes its stopped VM)."""
     return [
         (m, stage)
         for m in wave.machines
-        if (stage := reading.states[m.source_name].stage) not in (Stage.MIGRATED, Stage.COMPLETED)
+        if (stage := reading.states[m.source_name].stage) not in (Stage.MIGRATED, Stage.COMPLETED, Stage.ROLLED_BACK)
     ]
 
 
@@ -119,38 +120,30 @@ def check_quota(wave: Wave, reading: TargetReading) -> list[Finding]:
     for name, vcpus in sorted(needed.items()):
         usage = reading.vcpu_usage.get(name)
         if usage is None:
-            severity, detail, fix, required = (
-                Severity.AMBER,
-                f"Azure reports no quota {name} in {reading.region}",
-                "",
-                None,
-            )
+            findings.append(_quota(name, Severity.AMBER, f"Azure reports no quota {name} in {reading.region}"))
         elif vcpus > usage.free:
-            severity, required = Severity.RED, usage.current + vcpus
+            required = usage.current + vcpus
             detail = f"the wave needs {vcpus} vCPUs; {usage.free} of {usage.limit} are free in {reading.region}"
             fix = (
                 f"raise the limit to at least {required} (az quota update --resource-name {name} "
                 f"--scope subscriptions/<id>/providers/Microsoft.Compute/locations/{reading.region})"
             )
+            findings.append(_quota(name, Severity.RED, detail, fix, required))
         else:
-            severity, detail, fix, required = (
-                Severity.GREEN,
-                f"needs {vcpus}; {usage.free} of {usage.limit} free",
-                "",
-                None,
-            )
-        findings.append(
-            Finding(
-                scope=WAVE,
-                check="vCPU quota",
-                severity=severity,
-                detail=f"{name}: {detail}",
-                fix=fix,
-                quota=name,
-                required=required,
-            )
-        )
+            findings.append(_quota(name, Severity.GREEN, f"needs {vcpus}; {usage.free} of {usage.limit} free"))
     return findings
+
+
+def _quota(name: str, severity: Severity, detail: str, fix: str = "", required: int | None = None) -> Finding:
+    return Finding(
+        scope=WAVE,
+        check="vCPU quota",
+        severity=severity,
+        detail=f"{name}: {detail}",
+        fix=fix,
+        quota=name,
+        required=required,
+    )
 
 
 def check_sizes(wave: Wave, reading: TargetReading, needs: PolicyNeeds) -> list[Finding]:

@@ -67,7 +67,7 @@ def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetRead
         vcpu_usage={u.name.value: Usage(current=u.current_value, limit=u.limit) for u in usage},
         subnets=subnets,
         states=observe(wave.machines, items, vms),
-        taken_names=vms,
+        taken_names=set(vms),
         run_as_by_vcenter=infra.run_as_by_vcenter,
         mapping_region=infra.target_location,
         in_initial_replication=sum(not seeding_over(item) for item in items.values()),

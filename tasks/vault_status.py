@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from azure.core.exceptions import ResourceNotFoundError
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
-from tasks.discovery import vault_scope
+from tasks.discovery import ReplicationInfrastructure, vault_scope
+from tasks.plan_models import MachinePlan
 from tasks.sources import details_of
 
 
@@ -149,3 +151,15 @@ class VaultStatusBoard:
         with self._changed:
             self._items, self._refreshed_at = items, time.monotonic()
             self._changed.notify_all()
+
+
+def read_item(
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan
+) -> ItemStatus | None:
+    """One machine's migration item, read now; None when the vault has none (never enabled, or completed)."""
+    try:
+        return item_status(
+            target.site_recovery_client().replication_migration_items.get(*infra.item_args(machine.source_name))
+        )
+    except ResourceNotFoundError:
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from azure.core.exceptions import ResourceNotFoundError
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
@@ -25,6 +26,7 @@ class VmFacts(BaseModel):
     created: datetime | None = None
     read_at: datetime | None = None
     encryption: list[str] = []
+    tags: dict[str, str] = {}
 
 
 def read_vm(target: AzureMigrationTarget, name: str) -> VmFacts:
@@ -67,7 +69,16 @@ def read_vm(target: AzureMigrationTarget, name: str) -> VmFacts:
         created=vm.time_created,
         read_at=parsedate_to_datetime(date) if date else None,
         encryption=_encryption(vm),
+        tags=dict(vm.tags or {}),
     )
+
+
+def find_vm(target: AzureMigrationTarget, name: str) -> VmFacts | None:
+    """The VM read back as `read_vm` does, or None when the target resource group has none of that name."""
+    try:
+        return read_vm(target, name)
+    except ResourceNotFoundError:
+        return None
 
 
 def _encryption(vm: object) -> list[str]:

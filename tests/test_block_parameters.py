@@ -70,6 +70,7 @@ def test_every_form_picks_plans_targets_and_policies_from_the_saved_blocks() -> 
         "migrate-wave:request.hardening_policy": "wavelift-hardening-policy",
         "migrate-wave:request.cleanup_policy": "wavelift-cleanup-policy",
         "resync-wave:request.plan_name": "wavelift-wave-plan",
+        "rollback-cutover:request.plan_name": "wavelift-wave-plan",
     }
 
 

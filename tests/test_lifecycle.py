@@ -19,7 +19,7 @@ from flows.test_wave import test_wave as run_test_wave
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.limits import ensure_concurrency_limit
-from tasks.plan_models import MachinePlan, MaintenanceWindow
+from tasks.plan_models import MachinePlan, MaintenanceWindow, WavePlan
 from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
@@ -32,11 +32,8 @@ def _window(open_now: bool) -> MaintenanceWindow:
     return MaintenanceWindow(timezone="UTC", start=time(start.hour), end=time((start.hour + 4) % 24))
 
 
-def _replicated_plan(
-    start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31
-) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
-    """An emulator whose wave is planned and replicated (the test server must be running)."""
-    emu: Emulated = start_emulator(machines=machines, seed=seed, speed=3000)
+def _saved_plan(emu: Emulated, name: str, open_now: bool = True) -> WavePlan:
+    """The emulator's assessment planned as one wave and saved as plan `name`, with its target block."""
     emu.target.save(f"{name}-target", overwrite=True)
     plan = plan_from_assessment(
         [parse_machine(m) for m in discovered(emu)],
@@ -44,6 +41,15 @@ def _replicated_plan(
         PlanSettings(plan_name=name, target_block=f"{name}-target", window=_window(open_now)),
     )
     WavePlanBlock.of(plan).save(name, overwrite=True)
+    return plan
+
+
+def _replicated_plan(
+    start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31
+) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
+    """An emulator whose wave is planned and replicated (the test server must be running)."""
+    emu: Emulated = start_emulator(machines=machines, seed=seed, speed=3000)
+    plan = _saved_plan(emu, name, open_now)
     ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
     replicate_wave(name, "wave-1", poll_interval=0.3)
     return emu, [m.display_name for m in plan.waves[0].machines]

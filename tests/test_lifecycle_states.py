@@ -72,11 +72,11 @@ def test_a_completed_migration_is_read_from_the_azure_vm() -> None:
         target_vm_size="Standard_B2s",
         disks=[PlannedDisk(uuid="d", size_gb=1, is_os=True)],
     )
-    completed = observe([machine], {}, {"web-vm"})["item-1"]
+    completed = observe([machine], {}, {"web-vm": {}})["item-1"]
     assert completed.stage == Stage.COMPLETED and completed.migrated
-    planned = observe([machine], {}, {"other-vm"})["item-1"]
+    planned = observe([machine], {}, {"other-vm": {}})["item-1"]
     assert planned.stage == Stage.PLANNED and not planned.migrated
-    assert observe([machine], {"item-1": _item("MigrationCompletedWithInformation")}, {"web-vm"})["item-1"].migrated
+    assert observe([machine], {"item-1": _item("MigrationCompletedWithInformation")}, {"web-vm": {}})["item-1"].migrated
 
 
 def test_the_board_says_what_each_machine_waits_for() -> None:

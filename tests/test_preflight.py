@@ -9,22 +9,17 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from blocks.plan import WavePlanBlock
 from emulator.skus import VM_SIZES
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from flows.preflight import preflight_wave
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
 from tasks.lifecycle import MachineState
 from tasks.plan_models import MachinePlan, PlannedDisk, Wave, WavePlan
-from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.preflight import PolicyNeeds, Severity, TargetReading, Usage, preflight, subnet_key
 from tasks.quota import raise_vcpu_quota
 from tasks.vault_status import ItemStatus
 from tasks.vm_sizes import SizeInfo
-from tests.azure_inputs import discovered
 from tests.conftest import Emulated, StartEmulator
-from tests.test_lifecycle import _events, _window
+from tests.test_lifecycle import _events, _saved_plan
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site"
 VCENTER = f"{SITE}/vCenters/vc-1"
@@ -197,18 +192,6 @@ def test_disk_encryption_needs_its_key_vault_in_the_region_and_enabled_for_it() 
 
 
 # -- against the emulator -----------------------------------------------------------------------------------------
-def _plan(emu: Emulated, name: str) -> WavePlan:
-    """The emulator's assessment planned as one wave, saved with its target block."""
-    emu.target.save(f"{name}-target", overwrite=True)
-    plan = plan_from_assessment(
-        [parse_machine(m) for m in discovered(emu)],
-        read_assessment(emu.connection["assessment_workbook"]),
-        PlanSettings(plan_name=name, target_block=f"{name}-target", window=_window(True)),
-    )
-    WavePlanBlock.of(plan).save(name, overwrite=True)
-    return plan
-
-
 def _busiest_family(plan: WavePlan) -> tuple[str, int]:
     """The VM family most of the wave's vCPUs are in, and how many that is."""
     vcpus: Counter[str] = Counter()
@@ -227,9 +210,9 @@ def _writes(emu: Emulated) -> dict[str, int]:
 def test_a_red_preflight_stops_the_wave_until_the_quota_is_raised(
     start_emulator: StartEmulator, prefect_server: None
 ) -> None:
-    family, vcpus = _busiest_family(_plan(start_emulator(machines=8, seed=41), "pre-probe"))
+    family, vcpus = _busiest_family(_saved_plan(start_emulator(machines=8, seed=41), "pre-probe"))
     emu: Emulated = start_emulator(machines=8, seed=41, vcpu_quota={family: vcpus - 1})  # the same estate, short
-    _plan(emu, "pre-a")
+    _saved_plan(emu, "pre-a")
 
     report = preflight_wave("pre-a", "wave-1")
     assert [(f.check, f.quota, f.required) for f in report.red] == [("vCPU quota", family, vcpus)]

@@ -1,0 +1,70 @@
+"""Roll back as a real action: after a cutover, the named machine's Azure VM is stopped and tagged and its
+source server powered on again — a dry run first, never twice, only inside the window — and every later
+run reads the machine as rolled back."""
+
+from __future__ import annotations
+
+import pytest
+
+from blocks.onprem import HttpSourcePower
+from blocks.plan import WavePlanBlock
+from flows.cutover import CutoverRequest, cutover
+from flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from flows.rollback import RollbackRequest, rollback_cutover
+from tasks.lifecycle import ROLLED_BACK_TAG, Stage, observe, target_vms
+from tests.conftest import Emulated, StartEmulator
+from tests.test_lifecycle import _events, _replicated_plan, _window
+
+
+def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, prefect_server: None) -> None:
+    emu: Emulated
+    emu, machines = _replicated_plan(start_emulator, "rb-a", 3, seed=71)
+    migrate_wave(MigrateWaveRequest(plan_name="rb-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
+    HttpSourcePower(url=f"{emu.connection['onprem_url']}/machines", ca_bundle=emu.connection["ca_cert"]).save(
+        "rb-power", overwrite=True
+    )
+    rejected, kept = machines[0], machines[1]
+    request = RollbackRequest(
+        plan_name="rb-a",
+        wave="wave-1",
+        machines=[rejected],
+        reason="application owner rejected the cutover",
+        requested_by="olivia",
+        source_power="wavelift-http-source-power/rb-power",
+    )
+    history = emu.admin.history()
+
+    [dry] = rollback_cutover(request)
+    assert dry.outcome == "would-roll-back" and len(dry.actions) == 3 and emu.admin.history() == history
+    assert dry.replication.startswith("kept (Migration")
+
+    [done] = rollback_cutover(request.model_copy(update={"execute": True}))
+    assert done.outcome == "rolled-back" and done.actions == dry.actions
+    assert [e["machine"] for e in _events(emu, "source_powered_on")] == [rejected]
+    vm = emu.target.compute_client().virtual_machines.get(emu.connection["target_resource_group"], rejected)
+    assert vm.tags[ROLLED_BACK_TAG].endswith("by olivia: application owner rejected the cutover")
+    view = (
+        emu.target.compute_client()
+        .virtual_machines.get(emu.connection["target_resource_group"], rejected, expand="instanceView")
+        .instance_view
+    )
+    assert "PowerState/deallocated" in [s.code for s in view.statuses]
+
+    [again] = rollback_cutover(request.model_copy(update={"execute": True}))
+    assert again.outcome == "nothing-to-do" and len(_events(emu, "source_powered_on")) == 1
+
+    plan = WavePlanBlock.load("rb-a").plan
+    states = observe(plan.waves[0].machines, {}, target_vms(emu.target))
+    stages = {s.machine: s.stage for s in states.values()}
+    assert stages[rejected] == Stage.ROLLED_BACK and stages[kept] != Stage.ROLLED_BACK
+    skipped = {r.machine: r for r in cutover(CutoverRequest(plan_name="rb-a"))}
+    assert skipped[rejected].outcome == "skipped" and "rolled back" in skipped[rejected].detail
+
+    stored = WavePlanBlock.load("rb-a")
+    stored.waves[0].window = _window(False)
+    stored.save("rb-a", overwrite=True)
+    with pytest.raises(PermissionError, match="window"):
+        rollback_cutover(request.model_copy(update={"machines": [kept], "execute": True}))
+    with pytest.raises(LookupError, match="no machine"):
+        rollback_cutover(request.model_copy(update={"machines": ["not-in-the-wave"]}))
+    assert len(_events(emu, "source_powered_on")) == 1
