@@ -36,6 +36,7 @@ def emulator(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
     retry_after: Annotated[int, typer.Option(help="Retry-After seconds on long-running-operation answers.")] = 1,
     page_size: Annotated[int, typer.Option(help="Items per page of ARM lists.")] = 100,
+    vcenters: Annotated[int, typer.Option(help="vCenters the appliance discovers (1-10), each with its account.")] = 1,
 ) -> None:
     """Serve the local Azure and on-prem emulator over HTTPS until Ctrl-C or SIGTERM."""
     from pydantic import ValidationError
@@ -51,6 +52,7 @@ def emulator(
             state_dir=state_dir.resolve(),
             retry_after=retry_after,
             page_size=page_size,
+            vcenters=vcenters,
         )
     except ValidationError as exc:
         raise typer.BadParameter(

@@ -39,10 +39,10 @@ def build(config: EmulatorConfig) -> Emulator:
     key_vaults = keyvault.register(router, world)
     vms = compute.register(router, world, features.register(router, world), quotas.register(router, world), key_vaults)
     infra, jobs = asr.register(router, world)
-    items = migration_items.register(router, world, jobs, vms, net)
+    disc = discovery.register(router, world)
+    items = migration_items.register(router, world, jobs, vms, net, disc)
     protected = a2a.register(router, world, jobs, vms, net)
     backup.register(router, world)
-    disc = discovery.register(router, world)
     names = _seed(config, world, infra, disc)
     names["key_vault_id"] = key_vaults.seed(
         f"/subscriptions/{config.subscription_id}/resourceGroups/{config.security_resource_group}/providers/"

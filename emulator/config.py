@@ -54,6 +54,12 @@ class EmulatorConfig(BaseModel):
     vault: str = "wavelift-vault"
     site: str = "wavelift-site"
     appliance: str = "wavelift-appliance"
+    vcenters: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="vCenters the appliance discovers (up to ten), each with its run-as account.",
+    )
     target_resource_group: str = "rg-target"
     target_vnet: str = "vnet-target"
     target_subnet: str = "default"

@@ -54,6 +54,7 @@ def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, An
         "container": emu.names["container"],
         "policy_id": emu.names["policy_id"],
         "run_as_account_id": emu.names["run_as_account_id"],
+        "vcenter_id": emu.discovery.vcenter_id,
         "log_storage_account_id": emu.names["log_storage_account_id"],
         "key_vault_id": emu.names["key_vault_id"],
         "key_vault_url": vault_uri(cfg.key_vault),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.inventory import inventory
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 
 
 async def _latest_artifact(key: str):  # type: ignore[no-untyped-def]
@@ -68,3 +69,31 @@ def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:
     assert (
         emu.admin.stats()["requests"].get("LIST Microsoft.OffAzure/VMwareSites/machines") is None
     )  # never served: no retry after the 403
+
+
+def test_each_machine_replicates_with_its_own_vcenters_run_as_account(
+    start_emulator: StartEmulator, prefect_server: None
+) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from flows.replicate import replicate_wave
+    from tasks.limits import ensure_concurrency_limit
+    from tasks.replication import INITIAL_REPLICATION_LIMIT
+    from tests.azure_inputs import discovered
+    from tests.test_lifecycle import _saved_plan
+    from tests.test_site_recovery import _enable
+
+    emu = start_emulator(machines=9, seed=83, vcenters=3, speed=3000)
+    machines = discovered(emu)
+    by_vcenter = {m["properties"]["vCenterId"] for m in machines}
+    assert len(by_vcenter) == 3  # an appliance discovers several vCenters; the machines are spread over them
+    stranger = next(m for m in machines if m["properties"]["vCenterId"] != emu.connection["vcenter_id"])
+    with pytest.raises(HttpResponseError, match="is not the run-as account of vCenter"):
+        _enable(emu, stranger)  # the first vCenter's account, for a machine another vCenter runs
+
+    plan = _saved_plan(emu, "vc-a")
+    infra = inventory("vc-a-target").infrastructure
+    assert len(set(infra.run_as_by_vcenter.values())) == 3
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, 100)
+    summary = replicate_wave("vc-a", "wave-1", poll_interval=0.3)
+    assert summary.failed == {} and len(summary.seeded) == len(plan.waves[0].machines)

@@ -1,9 +1,12 @@
-"""Microsoft.Migrate projects and Microsoft.OffAzure discovery: the VMware site, its vCenter and
-run-as account, and the discovered machines (with disks, NICs, OS and power state)."""
+"""Microsoft.Migrate projects and Microsoft.OffAzure discovery: the VMware site, its vCenters (an appliance
+discovers up to ten, each with its own run-as account) and the discovered machines (with disks, NICs, OS,
+power state and the vCenter that runs them)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from typing import NamedTuple
 
 from ..estate import SourceMachine
 from ..routing import COLLECTION, ITEM, Call, Reply, Router
@@ -16,6 +19,12 @@ OFF = "Microsoft.OffAzure"
 MIG = "Microsoft.Migrate"
 
 
+class VCenter(NamedTuple):
+    id: str
+    run_as_id: str
+    fqdn: str
+
+
 class Discovery:
     """Discovered machines rendered from the estate, so power state and deletion stay live."""
 
@@ -24,8 +33,15 @@ class Discovery:
         cfg = world.config
         rg_id = f"/subscriptions/{cfg.subscription_id}/resourceGroups/{cfg.resource_group}"
         self.site_id = f"{rg_id}/providers/{OFF}/VMwareSites/{cfg.site}"
-        self.vcenter_id = f"{self.site_id}/vCenters/{cfg.site}-vcenter"
-        self.run_as_id = f"{self.site_id}/runasaccounts/{cfg.site}-vcenter-account"
+        self.vcenters = [
+            VCenter(
+                id=f"{self.site_id}/vCenters/{cfg.site}-vcenter{suffix}",
+                run_as_id=f"{self.site_id}/runasaccounts/{cfg.site}-vcenter{suffix}-account",
+                fqdn=f"vcenter{suffix.lstrip('-')}.onprem.local",
+            )
+            for suffix in ["", *(f"-{n}" for n in range(2, cfg.vcenters + 1))]
+        ]
+        self.vcenter_id, self.run_as_id = self.vcenters[0].id, self.vcenters[0].run_as_id
         self.project_id = f"{rg_id}/providers/{MIG}/migrateProjects/{cfg.migrate_project}"
 
     def seed(self, vault_id: str) -> None:
@@ -91,32 +107,37 @@ class Discovery:
                 },
             }
         )
-        put(
-            {
-                "id": self.vcenter_id,
-                "name": f"{cfg.site}-vcenter",
-                "type": f"{OFF}/VMwareSites/vCenters",
-                "properties": {
-                    "fqdn": "vcenter.onprem.local",
-                    "port": "443",
-                    "runAsAccountId": self.run_as_id,
-                    "version": "7.0.3",
-                    "perfStatisticsLevel": "Level 1",
-                },
-            }
-        )
-        put(
-            {
-                "id": self.run_as_id,
-                "name": f"{cfg.site}-vcenter-account",
-                "type": f"{OFF}/VMwareSites/runasaccounts",
-                "properties": {
-                    "displayName": "vcenter-readonly",
-                    "credentialType": "VMwareFabric",
-                    "createdTimestamp": "2026-01-05T10:00:00Z",
-                },
-            }
-        )
+        for vcenter in self.vcenters:
+            put(
+                {
+                    "id": vcenter.id,
+                    "name": vcenter.id.rsplit("/", 1)[1],
+                    "type": f"{OFF}/VMwareSites/vCenters",
+                    "properties": {
+                        "fqdn": vcenter.fqdn,
+                        "port": "443",
+                        "runAsAccountId": vcenter.run_as_id,
+                        "version": "7.0.3",
+                        "perfStatisticsLevel": "Level 1",
+                    },
+                }
+            )
+            put(
+                {
+                    "id": vcenter.run_as_id,
+                    "name": vcenter.run_as_id.rsplit("/", 1)[1],
+                    "type": f"{OFF}/VMwareSites/runasaccounts",
+                    "properties": {
+                        "displayName": f"{vcenter.fqdn}-readonly",
+                        "credentialType": "VMwareFabric",
+                        "createdTimestamp": "2026-01-05T10:00:00Z",
+                    },
+                }
+            )
+
+    def vcenter_of(self, machine: SourceMachine) -> VCenter:
+        """The vCenter that runs (and discovered) the machine: machines are spread over the site's vCenters."""
+        return self.vcenters[int(hashlib.sha256(machine.name.encode()).hexdigest(), 16) % len(self.vcenters)]
 
     def machine_id(self, machine: SourceMachine) -> str:
         return f"{self.site_id}/machines/{machine.name}"
@@ -131,8 +152,8 @@ class Discovery:
             "properties": {
                 "displayName": m.display_name,
                 "instanceUuid": m.name.split("_")[0],
-                "vCenterId": self.vcenter_id,
-                "vCenterFQDN": "vcenter.onprem.local",
+                "vCenterId": self.vcenter_of(m).id,
+                "vCenterFQDN": self.vcenter_of(m).fqdn,
                 "dataCenterScope": "datacenter-1",
                 "firmware": "efi" if m.firmware == "UEFI" else "bios",
                 "description": "",

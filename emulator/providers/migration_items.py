@@ -17,6 +17,7 @@ from ..world import World
 from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
 from .common import fail_unless, list_items, vm_name_problem
 from .compute import Compute
+from .discovery import Discovery
 from .network import Network
 
 ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
@@ -99,8 +100,9 @@ class MigrationItem:
 class MigrationItems(ReplicatedItems[MigrationItem]):
     """The VMwareCbt provider's behaviour over the world's machines, networks and VMs."""
 
-    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network) -> None:
+    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network, discovery: Discovery) -> None:
         super().__init__(world, jobs, compute, network)
+        self.discovery = discovery
         world.seeded_listeners.append(self._seeded)
 
     # -- rendering ------------------------------------------------------------------------------
@@ -311,8 +313,16 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             f"The discovered machine '{machine_id}' was not found.",
         )
         assert machine is not None
+        own = self.discovery.vcenter_of(machine)
         for ref in ("dataMoverRunAsAccountId", "snapshotRunAsAccountId"):
             self.world.store.require(d[ref])
+            fail_unless(  # Az.Migrate follows the machine's vCenterId to its runAsAccountId; code not documented
+                d[ref].lower() == own.run_as_id.lower(),
+                400,
+                "InvalidProviderSpecificInput",
+                f"providerSpecificDetails.{ref} {d[ref]} is not the run-as account of vCenter {own.fqdn}, which "
+                f"discovered {machine.display_name}: use {own.run_as_id}.",
+            )
         vnet = self.world.store.get(d["targetNetworkId"])
         fail_unless(
             vnet is not None,
@@ -709,8 +719,10 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         return list_items(self.world, call, points)
 
 
-def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> MigrationItems:
-    items = MigrationItems(world, jobs, compute, network)
+def register(
+    router: Router, world: World, jobs: Jobs, compute: Compute, network: Network, discovery: Discovery
+) -> MigrationItems:
+    items = MigrationItems(world, jobs, compute, network, discovery)
     base = register_item_routes(router, items, "replicationMigrationItems")
     router.add("PATCH", ITEM, base, items.update, API)
     router.add("DELETE", ITEM, base, items.delete, API)
