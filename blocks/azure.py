@@ -210,8 +210,9 @@ class AzureMigrationTarget(Block):
             options["connection_verify"] = self.ca_bundle
         return options
 
-    def _fingerprint(self) -> str:
-        """What identifies this target's clients: every field, the secret included (hashed, never kept)."""
+    def fingerprint(self) -> str:
+        """What identifies this target's clients (and anything holding one): every field, the secret included
+        (hashed, never kept)."""
         secret = self.credentials.client_secret.get_secret_value() if self.credentials.client_secret else ""
         text = (
             self.model_dump_json(exclude={"credentials"})
@@ -223,7 +224,7 @@ class AzureMigrationTarget(Block):
     def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
         """The process's client of this type for this target: built once (one credential per target) and reused
         by every task, since tasks load the block anew; closed when the process exits."""
-        fingerprint = self._fingerprint()
+        fingerprint = self.fingerprint()
         key = (fingerprint, client_type.__name__, subscription_id or self.subscription_id)
         with _CACHE_LOCK:
             if key not in _CLIENTS:

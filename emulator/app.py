@@ -146,6 +146,7 @@ class ArmDispatcher:
             dict(request.headers),
             raw_path=path,
             injected_error=fault.lro_error.model_dump() if fault is not None and fault.lro_error else None,
+            injected_outcome=fault.lro_outcome if fault is not None else None,
         )
         reply = handler(call)
         reply.headers.update(rate_headers)

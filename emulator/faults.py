@@ -1,8 +1,11 @@
-"""Fault injection: make chosen requests fail, slow down, or make their long-running operation fail.
+"""Fault injection: make chosen requests fail, slow down, or make their long-running operation fail or end
+in one of Azure's in-between outcomes.
 
 Rules are posted to `/_emulator/faults` by tests and demos. A rule matches a method and a path regex;
-it either answers with an error status (with optional headers such as Retry-After), adds latency, or
-lets the request through and makes the operation it starts end `Failed` with an Azure error body.
+it either answers with an error status (with optional headers such as Retry-After), adds latency, lets
+the request through and makes the operation it starts end `Failed` with an Azure error body, or lets a
+migration or test migration end "completed with information" or "partially succeeded" (the VM is made;
+Azure's `MigrationState` / `TestMigrationState` say so).
 """
 
 from __future__ import annotations
@@ -34,13 +37,17 @@ class FaultRule(BaseModel):
     lro_error: AzureErrorBody | None = Field(
         default=None, description="Serve the request but end its LRO Failed with this error."
     )
+    lro_outcome: Literal["CompletedWithInformation", "PartiallySucceeded"] | None = Field(
+        default=None,
+        description="Serve a migrate or testMigrate request; it ends Migration<outcome> / TestMigration<outcome>.",
+    )
     count: int | None = Field(default=None, ge=1, description="Fire this many times, then retire.")
     probability: float = Field(default=1.0, ge=0, le=1, description="Chance that a matching request fires.")
 
     @model_validator(mode="after")
     def _has_an_effect(self) -> FaultRule:
-        if self.status is None and self.lro_error is None and not self.latency_ms:
-            raise ValueError("a fault rule needs status, lro_error or latency_ms")
+        if self.status is None and self.lro_error is None and self.lro_outcome is None and not self.latency_ms:
+            raise ValueError("a fault rule needs status, lro_error, lro_outcome or latency_ms")
         re.compile(self.path)
         return self
 

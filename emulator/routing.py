@@ -77,6 +77,7 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     raw_path: str = ""
     injected_error: dict | None = None  # a fault rule's error for the LRO this call starts
+    injected_outcome: str | None = None  # a fault rule's in-between outcome (CompletedWithInformation, ...)
 
     @property
     def api_version(self) -> str:

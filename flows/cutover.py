@@ -127,7 +127,7 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
     target = AzureMigrationTarget.load(plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     poll_interval = request.poll_interval or target.poll_interval
-    vault = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
+    vault = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     statuses = vault.refresh()
     vms = target_vms(target)
     now = datetime.now(UTC)

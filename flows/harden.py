@@ -53,7 +53,7 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPoli
     target = AzureMigrationTarget.load(plan.target_block)
     states = observe(
         selected.machines,
-        VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh(),
+        VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh(),
         target_vms(target),
     )
     migrated = [m for m in selected.machines if states[m.source_name].migrated]

@@ -116,7 +116,7 @@ def replicate_wave(
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
     poll_interval = poll_interval or target.poll_interval
-    board = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval)
+    board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     progress = create_progress_artifact(
         progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}."
     )

@@ -73,7 +73,7 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
     wave = plan.wave(request.wave)
     target = AzureMigrationTarget.load(plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
-    statuses = VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, 0).refresh()
+    statuses = VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh()
     by_name = {m.display_name.lower(): m for m in wave.machines}
     problems = [
         Problem(source="sign-off", field="machines", reason=f"'{name}' is not a machine of wave {wave.name}")

@@ -51,7 +51,7 @@ def test_wave(
     poll_interval = poll_interval or target.poll_interval
     states = observe(
         selected.machines,
-        VaultStatusBoard.for_vault(target, plan.target_block, infra.vault_id, poll_interval).refresh(),
+        VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval).refresh(),
         target_vms(target),
     )
     clean_up = selected.cleanup_test == "immediately"

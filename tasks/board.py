@@ -112,9 +112,7 @@ def refresh_board(
 
     The last thing every phase flow does."""
     target = AzureMigrationTarget.load(target_block)
-    states = observe(
-        wave.machines, VaultStatusBoard.for_vault(target, target_block, vault_id, 0).refresh(), target_vms(target)
-    )
+    states = observe(wave.machines, VaultStatusBoard.for_vault(target, vault_id, 0).refresh(), target_vms(target))
     return publish_board(plan_name, wave, states, errors)
 
 

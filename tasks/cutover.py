@@ -129,7 +129,7 @@ def cut_over(
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
     if status.migration_state in MIGRATING:
-        board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+        board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
         waited = board.wait_for(machine.source_name, lambda s: s is not None and s.migration_state not in MIGRATING)
         status = waited if waited is not None else status
     already = status.migration_state in MIGRATED

@@ -54,7 +54,7 @@ def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetRead
     vCPU usage, the target and test networks' subnets, and what the hardening policy will need."""
     target = AzureMigrationTarget.load(target_block)
     infra = resolve_infrastructure(target_block)
-    items = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, 0).refresh()
+    items = VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh()
     vms = target_vms(target)
     subnets: dict[str, Usage | None] = {}
     for vnet in {target.target_network_id, target.test_network_id}:

@@ -70,7 +70,7 @@ def replicate_machine(
     """Enable (or adopt) one machine's replication and return once its initial seeding is done."""
     logger = get_run_logger()
     target = AzureMigrationTarget.load(target_block)
-    board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+    board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     status = board.snapshot().get(machine.source_name.lower())
     if is_seeded(status):
         logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)  # type: ignore[union-attr]

@@ -63,13 +63,15 @@ def prerequisite_problem(status: ItemStatus, target: AzureMigrationTarget) -> st
 
 
 def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStatus) -> MigrationTestReport:
-    """The test VM must run with its NIC in the test subnet."""
+    """Azure must say the test passed (a test "partially succeeded" did not), and the test VM must run with its
+    NIC in the test subnet."""
     subnet = machine.test_subnet or target.test_subnet
     facts = read_vm(target, f"{machine.target_vm_name}-test")
     expected_subnet = f"{target.test_network_id}/subnets/{subnet}".lower()
     problems = [
         p
         for p in (
+            None if status.test_state in TEST_PASSED else f"Azure ended the test {status.test_state}",
             None if facts.power_state == "running" else f"test VM is {facts.power_state}, not running",
             None
             if (facts.subnet_id or "").lower() == expected_subnet
@@ -108,7 +110,7 @@ def run_test_migration(
     status = item_status(items.get(*args))
     ended_now = status.test_state in TESTING  # this run sees the test end: its event is this run's to emit
     if status.test_state in TESTING:  # started by a run that died: wait for it, do not start another
-        board = VaultStatusBoard.for_vault(target, target_block, infra.vault_id, poll_interval)
+        board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
         waited = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)
         status = waited if waited is not None else status
     if has_passed_test(status) and status.test_state == NO_TEST:

@@ -89,11 +89,10 @@ class VaultStatusBoard:
         self._refresh_lock = threading.Lock()
 
     @classmethod
-    def for_vault(
-        cls, target: AzureMigrationTarget, target_block: str, vault_id: str, interval: float
-    ) -> VaultStatusBoard:
-        """The process-wide board of a vault (created on first use)."""
-        key = (target_block, vault_id.lower(), f"{interval:g}")
+    def for_vault(cls, target: AzureMigrationTarget, vault_id: str, interval: float) -> VaultStatusBoard:
+        """The process-wide board of a vault as this target reaches it (created on first use): a target whose
+        fields change (an endpoint, a credential) gets a board of its own, never one holding the old client."""
+        key = (target.fingerprint(), vault_id.lower(), f"{interval:g}")
         with cls._boards_lock:
             if key not in cls._boards:
                 cls._boards[key] = cls(target, *vault_scope(vault_id), interval)

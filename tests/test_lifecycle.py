@@ -23,7 +23,7 @@ from tasks.plan_models import MachinePlan, MaintenanceWindow, WavePlan
 from tasks.planning import PlanSettings, plan_from_assessment
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 
 
 def _window(open_now: bool) -> MaintenanceWindow:
@@ -161,6 +161,27 @@ def test_a_failed_migration_reports_the_azure_error_and_the_options(start_emulat
     assert "SourceVmShutdownFailed" in failed.detail and any(o.startswith("roll back") for o in failed.options)
     retried = {r.machine: r.outcome for r in cutover(CutoverRequest(plan_name="life-d"))}
     assert retried[failed.machine] == "migrated"
+
+
+def test_in_between_outcomes_are_read_as_azure_means_them(start_emulator: StartEmulator, prefect_server: None) -> None:
+    """A test "partially succeeded" is not a pass (its test VM is cleaned up before another test); a migration
+    "completed with information" is a migration: cut over once, then hardened and cleaned up like any other."""
+    emu, machines = _replicated_plan(start_emulator, "life-i", 2, seed=37)
+    emu.admin.add_fault(method="POST", path="/testMigrate$", lro_outcome="PartiallySucceeded", count=1)
+    reports = {r.machine: r for r in run_test_wave("life-i", "wave-1")}
+    (partial,) = [r for r in reports.values() if not r.passed]
+    assert "TestMigrationPartiallySucceeded" in partial.detail
+    sign_off(SignOffRequest(plan_name="life-i", wave="wave-1", decision="approve", approver="ivy", comment="ok"))
+    emu.admin.add_fault(method="POST", path="/migrate$", lro_outcome="CompletedWithInformation", count=1)
+    results = {r.machine: r.outcome for r in cutover(CutoverRequest(plan_name="life-i"))}
+    (passed,) = [name for name in machines if name != partial.machine]
+    assert results == {passed: "migrated", partial.machine: "skipped"}
+    states = {
+        i["properties"]["machineName"]: i["properties"]["migrationState"] for i in emu.admin.state()["migration_items"]
+    }
+    assert states[passed] == "MigrationCompletedWithInformation"
+    again = {r.machine: r.outcome for r in cutover(CutoverRequest(plan_name="life-i"))}
+    assert again[passed] == "already-migrated" and len(_events(emu, "migrate_started")) == 1
 
 
 def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]

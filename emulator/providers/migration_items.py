@@ -42,16 +42,23 @@ STATE_TEXT = {
     "Replicating": "Ready to migrate",
     "MigrationInProgress": "Migration in progress",
     "MigrationSucceeded": "Migration succeeded",
+    "MigrationCompletedWithInformation": "Migration completed with information",
+    "MigrationPartiallySucceeded": "Migration partially succeeded",
     "MigrationFailed": "Migration failed",
     "DisableMigrationInProgress": "Stopping replication",
     "SuspendingProtection": "Pausing replication",
     "ProtectionSuspended": "Replication paused",
     "ResumeInProgress": "Resuming replication",
 }
+OUTCOMES = ("Succeeded", "CompletedWithInformation", "PartiallySucceeded")  # a fault rule picks the latter two
+MIGRATED = tuple(f"Migration{o}" for o in OUTCOMES)  # the VM exists in each
+TESTED = (*(f"TestMigration{o}" for o in OUTCOMES), "TestMigrationFailed")  # a test VM may exist: clean it up
 TEST_TEXT = {
     "None": "None",
     "TestMigrationInProgress": "Test migration in progress",
     "TestMigrationSucceeded": "Test migration cleanup pending",
+    "TestMigrationCompletedWithInformation": "Test migration completed with information",
+    "TestMigrationPartiallySucceeded": "Test migration partially succeeded",
     "TestMigrationFailed": "Test migration failed",
     "TestMigrationCleanupInProgress": "Test migration cleanup in progress",
 }
@@ -84,13 +91,13 @@ class MigrationItem:
         if self.state == "Replicating" and not self.resyncing:
             if self.test_state == "None":
                 return ["TestMigrate", "Migrate", "DisableMigration", "StartResync", "PauseReplication"]
-            if self.test_state in ("TestMigrationSucceeded", "TestMigrationFailed"):
+            if self.test_state in TESTED:
                 return ["TestMigrateCleanup", "Migrate", "DisableMigration"]
             return []
         return {
             "InitialSeedingInProgress": ["DisableMigration"],
             "EnableMigrationFailed": ["DisableMigration"],
-            "MigrationSucceeded": ["DisableMigration"],
+            **dict.fromkeys(MIGRATED, ["DisableMigration"]),
             "MigrationFailed": ["Migrate", "DisableMigration", "StartResync"],
             "ProtectionSuspended": ["ResumeReplication", "DisableMigration"],
             "Replicating": ["DisableMigration"],
@@ -165,7 +172,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             if rps
             else 0,
             "migrationProgressPercentage": 100
-            if item.state == "MigrationSucceeded"
+            if item.state in MIGRATED
             else (50 if item.state == "MigrationInProgress" else 0),
             "resyncProgressPercentage": self.world.seeding.progress(item.id) if item.resyncing else 0,
             "resyncRequired": "false",
@@ -226,10 +233,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         if item.seeded_at is None:
             return []
         cycle = self.world.config.capacity.delta_cycle_seconds
-        if (
-            item.state in ("MigrationInProgress", "MigrationSucceeded", "ProtectionSuspended")
-            and "frozen_at" in item.extra
-        ):
+        if item.state in ("MigrationInProgress", "ProtectionSuspended", *MIGRATED) and "frozen_at" in item.extra:
             now = item.extra["frozen_at"]
         count = int((now - item.seeded_at) // cycle)
         return [
@@ -484,7 +488,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
 
         def complete(t: float) -> None:
             vm = self._create_vm(item, f"{item.details.get('targetVmName', item.machine.display_name)}-test", subnet_id)
-            item.test_vm_id, item.test_state = vm["id"], "TestMigrationSucceeded"
+            item.test_vm_id, item.test_state = vm["id"], f"TestMigration{call.injected_outcome or 'Succeeded'}"
             item.last_test = (iso(t), "Succeeded")
             self.jobs.finish(item.job, t)
             self.world.record(item.machine.name, "test_migrated", t, vm=vm["id"])
@@ -554,7 +558,8 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             )
             subnet_id = f"{item.details['targetNetworkId']}/subnets/{subnet}"
             vm = self._create_vm(item, item.details.get("targetVmName", item.machine.display_name), subnet_id)
-            item.vm_id, item.state, item.last_migration = vm["id"], "MigrationSucceeded", (iso(t), "Succeeded")
+            item.vm_id, item.state = vm["id"], f"Migration{call.injected_outcome or 'Succeeded'}"
+            item.last_migration = (iso(t), "Succeeded")
             self.jobs.finish(item.job, t)
             nic = self.world.store.require(vm["properties"]["networkProfile"]["networkInterfaces"][0]["id"])
             ip = nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
