@@ -23,7 +23,7 @@ FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 PRIVATE_UMASK = 0o077
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """Process ids whose parent is `pid` (Linux /proc): a process worker's flow runs."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -106,7 +106,7 @@ class LocalPrefect:
 
     def stop(self) -> None:
         """Stop the flow runs the workers started (each in a session of its own), the workers, then the server."""
-        runs = [pid for process in self.processes for pid in _children(process.pid)]
+        runs = [pid for process in self.processes for pid in children(process.pid)]
         for pid in runs:
             with suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)

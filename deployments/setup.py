@@ -1,8 +1,11 @@
 """What a Prefect server needs before wavelift's flows run: the work pool, the global concurrency
-limit, the block types and the deployments. Running it again changes nothing, except that the nightly
-cutover's plan, once imported, is referred to by id (which the UI's form shows as chosen)."""
+limit, the block types, the deployments, and the automation that ends runs whose process died. Running
+it again changes nothing, except that the nightly cutover's plan, once imported, is referred to by id
+(which the UI's form shows as chosen)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -15,6 +18,8 @@ from tasks.limits import ensure_concurrency_limit
 from tasks.replication import INITIAL_REPLICATION_LIMIT
 
 MAX_INITIAL_REPLICATIONS = 100
+ZOMBIE_AUTOMATION = "wavelift-crash-runs-without-heartbeat"
+SILENCE_BEFORE_CRASHED = timedelta(minutes=10)  # a flow run beats every 180 s (Prefect's default): three missed
 
 
 class SetupReport(BaseModel):
@@ -47,13 +52,48 @@ def ensure_work_pool(name: str = WORK_POOL) -> bool:
             return True
 
 
+def ensure_zombie_automation(silence: timedelta = SILENCE_BEFORE_CRASHED) -> bool:
+    """An automation that marks a flow run Crashed when its heartbeats stop for `silence` without the run
+    ending (Prefect's "Detect zombie flows" recipe): a worker or flow process killed outright cannot say so
+    itself, and its run would stay Running for good. True if it was created now."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    try:
+        Automation.read(name=ZOMBIE_AUTOMATION)
+        return False
+    except ValueError:  # Prefect's answer for "no automation of that name"
+        pass
+    Automation(
+        name=ZOMBIE_AUTOMATION,
+        description="A wavelift flow run whose process stopped sending heartbeats is Crashed, not Running.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.*"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=silence,
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED, message=f"no heartbeat for {silence}: its process was lost (killed worker?)"
+            )
+        ],
+    ).create()
+    return True
+
+
 def register_block_types() -> list[str]:
     """Register every wavelift block type, so the UI offers them before any is saved."""
     from blocks.azure import AzureCredentials, AzureMigrationTarget
     from blocks.cleanup import CleanupPolicy
     from blocks.docs import DocsTarget
     from blocks.hardening import HardeningPolicy
-    from blocks.onprem import HttpBackupCatalog, LocalDatastore
+    from blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
     from blocks.plan import WavePlanBlock
     from blocks.signoff import SignOffLedger
 
@@ -65,6 +105,7 @@ def register_block_types() -> list[str]:
         HardeningPolicy,
         CleanupPolicy,
         HttpBackupCatalog,
+        HttpSourcePower,
         LocalDatastore,
         DocsTarget,
     ]
@@ -78,6 +119,7 @@ def setup(nightly: NightlyCutover) -> SetupReport:
     created = ensure_work_pool()
     ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, MAX_INITIAL_REPLICATIONS)
     ensure_concurrency_limit(LEDGER_LOCK, 1)
+    ensure_zombie_automation()
     slugs = register_block_types()
     names = []
     from blocks.parameters import saved_reference
