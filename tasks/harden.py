@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -145,6 +146,18 @@ def _is_address(source: str) -> bool:
     return True
 
 
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(resource: str) -> threading.Lock:
+    """The process's one lock for writing a shared resource (a tier's NSG): parallel tasks take turns, and
+    the one that comes second finds the NSG as it wants it. Runs in other processes meet ARM's
+    `AnotherOperationInProgress`, which `tasks.transient` retries."""
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(resource.lower(), threading.Lock())
+
+
 def ensure_nsg(
     target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec
 ) -> StepResult:
@@ -158,15 +171,16 @@ def ensure_nsg(
     wanted = {r["name"]: r["properties"] for r in nsg_rules(spec.os_types, policy)}
     name = spec.name
     changed = False
-    if _rule_summary(network, rg, name) != {
-        k: (v["destinationPortRange"], sorted(_sources(v)), v["access"]) for k, v in wanted.items()
-    }:
-        rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
-        tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
-        network.network_security_groups.begin_create_or_update(
-            rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)
-        ).result()
-        changed = True
+    with _writer(f"{rg}/{name}"):  # a tier's machines harden in parallel: one of them writes its NSG
+        if _rule_summary(network, rg, name) != {
+            k: (v["destinationPortRange"], sorted(_sources(v)), v["access"]) for k, v in wanted.items()
+        }:
+            rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
+            tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
+            network.network_security_groups.begin_create_or_update(
+                rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)
+            ).result()
+            changed = True
     nsg_id = network.network_security_groups.get(rg, name).id
     nic = network.network_interfaces.get(nic_id.split("/")[4], nic_id.rsplit("/", 1)[1])
     if not nic.network_security_group or nic.network_security_group.id.lower() != nsg_id.lower():

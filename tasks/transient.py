@@ -2,7 +2,8 @@
 
 HTTP-level faults (429, 5xx) are already retried by the SDK pipeline honouring Retry-After; a task
 retry covers what is left when those retries run out, or a connection that dropped. A 4xx is a
-decision by Azure (bad input, a state that forbids the action) and retrying it changes nothing.
+decision by Azure (bad input, a state that forbids the action) and retrying it changes nothing — except
+409 `AnotherOperationInProgress`, ARM's "wait for the operation under way, then retry".
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return True
-    return isinstance(exc, HttpResponseError) and exc.status_code in TRANSIENT_STATUSES
+    if not isinstance(exc, HttpResponseError):
+        return False
+    busy = exc.status_code == 409 and exc.error is not None and exc.error.code == "AnotherOperationInProgress"
+    return busy or exc.status_code in TRANSIENT_STATUSES
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

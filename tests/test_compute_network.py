@@ -370,3 +370,20 @@ def _vnet_usage(emu: Emulated) -> list:
     """Each subnet's addresses in use and its limit, as `Get-AzVirtualNetworkUsageList` reads them."""
     parts = emu.target.target_network_id.split("/")
     return list(emu.target.network_client().virtual_networks.list_usage(parts[4], parts[-1]))
+
+
+def test_a_network_resource_takes_one_operation_at_a_time(start_emulator: StartEmulator) -> None:
+    from tasks.transient import is_transient
+
+    emu: Emulated = start_emulator(speed=1)  # an ARM operation takes 20 s: the second PUT comes while it runs
+    rg, network = emu.connection["target_resource_group"], emu.target.network_client()
+    body = nm.NetworkSecurityGroup(location="westeurope")
+    first = network.network_security_groups.begin_create_or_update(rg, "nsg-app", body)
+    with pytest.raises(HttpResponseError) as busy:
+        network.network_security_groups.begin_create_or_update(rg, "nsg-app", body)
+    error = busy.value.error
+    assert busy.value.status_code == 409 and error is not None and error.code == "AnotherOperationInProgress"
+    assert is_transient(busy.value)  # a task retry waits for the operation under way
+    emu.admin.skip(60)
+    assert first.result().provisioning_state == "Succeeded"
+    network.network_security_groups.begin_create_or_update(rg, "nsg-app", body).result()

@@ -6,7 +6,7 @@ import copy
 import ipaddress
 from typing import Any
 
-from ..errors import bad_request
+from ..errors import bad_request, conflict
 from ..routing import COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
 from .common import (
@@ -167,9 +167,20 @@ class Network:
         return out
 
     # -- network interfaces ------------------------------------------------------------------------
+    def _not_busy(self, resource_id: str) -> None:
+        """One operation at a time on a network resource: a PUT while the last one runs is refused (Learn,
+        "Troubleshoot common Azure deployment errors": AnotherOperationInProgress, wait and retry)."""
+        existing = self.world.store.get(resource_id)
+        if existing is not None and existing["properties"].get("provisioningState") in ("Creating", "Updating"):
+            raise conflict(
+                "AnotherOperationInProgress",
+                f"Another operation on this or dependent resource is in progress: {resource_id}. Retry later.",
+            )
+
     def put_nic(self, call: Call) -> Reply:
         check_name(call.path.names[-1], "network interface")
         resource = shell(call, f"{NS}/networkInterfaces")
+        self._not_busy(resource["id"])
         existing = self.world.store.get(resource["id"])
         if existing is not None and "virtualMachine" in existing["properties"]:
             resource["properties"]["virtualMachine"] = existing["properties"]["virtualMachine"]
@@ -274,6 +285,7 @@ class Network:
     def put_nsg(self, call: Call) -> Reply:
         check_name(call.path.names[-1], "network security group")
         resource = shell(call, f"{NS}/networkSecurityGroups")
+        self._not_busy(resource["id"])
         rules = resource["properties"].pop("securityRules", []) or []
         for rule in self.world.store.children(resource["id"], "securityRules"):
             self.world.store.delete(rule["id"])
