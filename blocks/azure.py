@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
     from azure.mgmt.resource.features import FeatureClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.storage import StorageManagementClient
 
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
 _CREDENTIALS: dict[str, Any] = {}
@@ -265,6 +267,18 @@ class AzureMigrationTarget(Block):
         from azure.mgmt.resource.features import FeatureClient
 
         return self._build(FeatureClient)
+
+    def resource_client(self) -> ResourceManagementClient:
+        """Resource groups (DR replicas need one in the secondary region)."""
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        return self._build(ResourceManagementClient)
+
+    def storage_client(self) -> StorageManagementClient:
+        """Storage accounts (A2A's cache account in the source region)."""
+        from azure.mgmt.storage import StorageManagementClient
+
+        return self._build(StorageManagementClient)
 
     def key_vault_client(self, subscription_id: str | None = None) -> KeyVaultManagementClient:
         """Key Vault management (where Azure Disk Encryption keeps its keys; the vault may be in another

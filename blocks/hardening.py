@@ -81,6 +81,18 @@ class HardeningPolicy(Block):
         description="Recovery Services vault in the secondary region for A2A; empty means '<migration vault>-dr', "
         "created if missing.",
     )
+    dr_resource_group: str | None = Field(
+        default=None,
+        pattern=r"^[-\w._()]{1,90}$",
+        description="Resource group in the secondary region for the replica disks and failover VMs; empty means "
+        "'<target resource group>-asr', created there if missing.",
+    )
+    dr_cache_storage_account: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]{3,24}$",
+        description="Storage account in the target region that stages A2A changes (the cache); empty means one "
+        "named from the subscription and region, created in the target resource group if missing.",
+    )
     dr_drill: bool = Field(
         default=False,
         description="Once per VM, run a DR test failover into the drill network, check the VM boots there, and clean "

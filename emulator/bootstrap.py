@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from .config import EmulatorConfig
 from .identity import Tokens
 from .onprem import OnPrem
-from .providers import a2a, asr, backup, compute, discovery, features, keyvault, migration_items, network, quotas
+from .providers import (
+    a2a,
+    asr,
+    backup,
+    compute,
+    discovery,
+    features,
+    keyvault,
+    migration_items,
+    network,
+    quotas,
+    resources,
+)
 from .routing import Router
 from .world import World
 
@@ -41,7 +53,10 @@ def build(config: EmulatorConfig) -> Emulator:
     infra, jobs = asr.register(router, world)
     disc = discovery.register(router, world)
     items = migration_items.register(router, world, jobs, vms, net, disc)
-    protected = a2a.register(router, world, jobs, vms, net)
+    places = resources.register(router, world)
+    for group in (config.resource_group, config.target_resource_group, config.security_resource_group):
+        places.seed_group(config.subscription_id, group, config.region)
+    protected = a2a.register(router, world, jobs, vms, net, places)
     backup.register(router, world)
     names = _seed(config, world, infra, disc)
     names["key_vault_id"] = key_vaults.seed(

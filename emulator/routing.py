@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ArmError
 
 ITEM, COLLECTION, ACTION = "item", "collection", "action"
+RESOURCES = "Microsoft.Resources"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def parse(path: str) -> ArmPath | None:
     rg = None
     if len(rest) >= 2 and rest[0].lower() == "resourcegroups":
         rg, rest = rest[1], rest[2:]
+    if rg is not None and not rest:  # a resource group itself: ARM's own Microsoft.Resources type
+        return ArmPath(sub, None, RESOURCES, (("resourceGroups", rg),), None)
     if len(rest) < 3 or rest[0].lower() != "providers":
         return None
     ns, rest = rest[1], rest[2:]

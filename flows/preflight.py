@@ -18,11 +18,12 @@ from blocks.hardening import HardeningPolicy
 from blocks.parameters import HardeningPolicyName, PlanName
 from blocks.plan import WavePlanBlock
 from flows.parameters import WaveName
+from tasks.disaster_recovery import cache_account_name, recovery_group_name
 from tasks.preflight import PolicyNeeds, PreflightReport, preflight
 from tasks.preflight_reads import read_target
 
 
-def policy_needs(policy_block: str | None) -> PolicyNeeds:
+def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> PolicyNeeds:
     """What hardening will ask of Azure: nothing without a policy."""
     if policy_block is None:
         return PolicyNeeds()
@@ -32,6 +33,7 @@ def policy_needs(policy_block: str | None) -> PolicyNeeds:
         encryption_at_host=policy.encryption == "encryption_at_host",
         disaster_recovery=policy.disaster_recovery,
         key_vault_id=policy.key_vault_resource_id if policy.encryption == "azure_disk_encryption" else None,
+        dr_places=(recovery_group_name(target, policy), cache_account_name(target, policy)),
     )
 
 
@@ -49,7 +51,7 @@ def preflight_wave(
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     target = AzureMigrationTarget.load(plan.target_block)
-    needs = policy_needs(hardening_policy)
+    needs = policy_needs(hardening_policy, target)
     report = preflight(
         plan_name,
         selected,

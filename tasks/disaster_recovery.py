@@ -2,12 +2,16 @@
 optionally prove it with a drill (test failover into an isolated network, then its clean-up).
 
 Azure-to-Azure replication needs a Recovery Services vault in the secondary region, Azure fabrics and
-protection containers for both regions, an A2A replication policy and a container mapping; wavelift
-creates what is missing once per wave, then protects each VM. Every step reads before it acts.
+protection containers for both regions, an A2A replication policy and a container mapping, a resource
+group in the secondary region for the replica disks and failover VMs, and a cache storage account in the
+VM's region that stages its changes; wavelift creates what is missing once per wave, then protects each
+VM with the list of its managed disks, as `New-AzRecoveryServicesAsrReplicationProtectedItem` sends it.
+Every step reads before it acts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -30,6 +34,8 @@ class DrInfrastructure(BaseModel):
     primary_container: str
     recovery_container_id: str
     policy_id: str
+    recovery_resource_group_id: str
+    cache_storage_account_id: str
 
 
 def _fabric_names(region: str) -> tuple[str, str]:
@@ -51,6 +57,53 @@ def read_dr(target: AzureMigrationTarget, policy: HardeningPolicy, vm_name: str)
     except ResourceNotFoundError:
         return None
     return item.id, item.properties.provider_specific_details.recovery_fabric_location
+
+
+def recovery_group_name(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    return policy.dr_resource_group or f"{target.target_resource_group}-asr"
+
+
+def cache_account_name(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    """The policy's cache account, or one named from the subscription and region (names are global)."""
+    digest = hashlib.sha256(f"{target.subscription_id}/{target.target_region}".encode()).hexdigest()[:12]
+    return policy.dr_cache_storage_account or f"wlcache{digest}"
+
+
+def _recovery_resource_group(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    """The resource group of the secondary region for replicas (Azure's portal names it '<source group>-asr')."""
+    from azure.mgmt.resource.resources import models as rm
+
+    name = recovery_group_name(target, policy)
+    groups = target.resource_client().resource_groups
+    try:
+        group = groups.get(name)
+    except ResourceNotFoundError:
+        group = groups.create_or_update(name, rm.ResourceGroup(location=target.secondary_region))
+    if group.location.lower() != (target.secondary_region or "").lower():
+        raise ValueError(f"resource group {name} is in {group.location}: DR replicas need one in the secondary region")
+    return group.id
+
+
+def _cache_storage_account(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    """The cache storage account in the target region (the A2A source) that stages the VMs' changes."""
+    from azure.mgmt.storage import models as sm
+
+    name = cache_account_name(target, policy)
+    accounts = target.storage_client().storage_accounts
+    rg = target.target_resource_group
+    try:
+        account = accounts.get_properties(rg, name)
+    except ResourceNotFoundError:
+        account = accounts.begin_create(
+            rg,
+            name,
+            sm.StorageAccountCreateParameters(
+                sku=sm.Sku(name="Standard_LRS"), kind="StorageV2", location=target.target_region
+            ),
+        ).result()
+    if account.location.lower() != target.target_region.lower():
+        raise ValueError(f"cache storage account {name} is in {account.location}, not the VMs' {target.target_region}")
+    return account.id
 
 
 def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPolicy) -> DrInfrastructure:
@@ -142,6 +195,8 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
         primary_container=primary_container,
         recovery_container_id=containers[target.secondary_region].id,
         policy_id=replication_policy.id,
+        recovery_resource_group_id=_recovery_resource_group(target, policy),
+        cache_storage_account_id=_cache_storage_account(target, policy),
     )
 
 
@@ -155,18 +210,29 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
     try:
         item = items.get(*args)
     except ResourceNotFoundError:
-        vm_id = (
-            f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
-        )
+        vm = target.compute_client().virtual_machines.get(target.target_resource_group, machine.target_vm_name)
+        storage = vm.storage_profile
+        disks = [
+            m.A2AVmManagedDiskInputDetails(
+                disk_id=disk.managed_disk.id,
+                primary_staging_azure_storage_account_id=dr.cache_storage_account_id,
+                recovery_resource_group_id=dr.recovery_resource_group_id,
+                recovery_replica_disk_account_type=str(disk.managed_disk.storage_account_type or "Standard_LRS"),
+                recovery_target_disk_account_type=str(disk.managed_disk.storage_account_type or "Standard_LRS"),
+            )
+            for disk in [storage.os_disk, *(storage.data_disks or [])]
+            if disk.managed_disk is not None
+        ]
         item = items.begin_create(
             *args,
             m.EnableProtectionInput(
                 properties=m.EnableProtectionInputProperties(
                     policy_id=dr.policy_id,
                     provider_specific_details=m.A2AEnableProtectionInput(
-                        fabric_object_id=vm_id,
+                        fabric_object_id=vm.id,
                         recovery_container_id=dr.recovery_container_id,
-                        recovery_resource_group_id=target.target_resource_group_id,
+                        recovery_resource_group_id=dr.recovery_resource_group_id,
+                        vm_managed_disks=disks,
                     ),
                 )
             ),

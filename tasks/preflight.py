@@ -65,6 +65,8 @@ class TargetReading(BaseModel):
     host_encryption_feature: str | None = Field(default=None, description="Microsoft.Compute/EncryptionAtHost state.")
     key_vault_region: str | None = Field(default=None, description="Region of the ADE Key Vault; None: not found.")
     key_vault_for_disk_encryption: bool = Field(default=False, description="The vault is enabled for disk encryption.")
+    dr_group_region: str | None = Field(default=None, description="Region of the DR resource group; None: absent.")
+    dr_cache_region: str | None = Field(default=None, description="Region of the DR cache account; None: absent.")
     secondary_region: str | None = None
 
 
@@ -75,6 +77,9 @@ class PolicyNeeds(BaseModel):
     encryption_at_host: bool = False
     disaster_recovery: bool = False
     key_vault_id: str | None = Field(default=None, description="The Key Vault of Azure Disk Encryption, if used.")
+    dr_places: tuple[str, str] | None = Field(
+        default=None, description="With DR: the recovery resource group and the cache storage account, by name."
+    )
 
 
 class PreflightReport(BaseModel):
@@ -327,6 +332,24 @@ def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds
                 "az feature register --namespace Microsoft.Compute --name EncryptionAtHost",
             )
         )
+    if needs.disaster_recovery and needs.dr_places:
+        group, cache = needs.dr_places
+        secondary = (reading.secondary_region or "").lower()
+        rules += [
+            (
+                "DR resource group",
+                reading.dr_group_region is None or reading.dr_group_region.lower() == secondary,
+                f"resource group {group} is in {reading.dr_group_region}; DR replicas need one in {secondary}",
+                "name another dr_resource_group in the hardening policy",
+            ),
+            (
+                "DR cache storage account",
+                reading.dr_cache_region is None or reading.dr_cache_region.lower() == same,
+                f"storage account {cache} is in {reading.dr_cache_region}; A2A caches in the VMs' region "
+                f"{target_region}",
+                "name another dr_cache_storage_account in the hardening policy",
+            ),
+        ]
     if needs.key_vault_id:
         vault = needs.key_vault_id.rsplit("/", 1)[-1]
         where = f"in {reading.key_vault_region}" if reading.key_vault_region else "not found"

@@ -7,6 +7,7 @@ Resource SKUs list for sizes, `az feature show` for the encryption-at-host featu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -32,6 +33,14 @@ def _subnet_usage(target: AzureMigrationTarget, vnet_id: str) -> dict[str, Usage
     except ResourceNotFoundError:
         return {}
     return {(u.id or "").lower(): Usage(current=int(u.current_value or 0), limit=int(u.limit or 0)) for u in usages}
+
+
+def _region(read: Callable[[], Any]) -> str | None:
+    """The region of what `read` returns, or None when it does not exist (yet)."""
+    try:
+        return read().location
+    except ResourceNotFoundError:
+        return None
 
 
 def _key_vault(target: AzureMigrationTarget, vault_id: str) -> Any:
@@ -61,6 +70,7 @@ def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetRead
         subnets.update(_subnet_usage(target, vnet))
     usage = target.compute_client().usage.list(target.target_region)
     key_vault = _key_vault(target, needs.key_vault_id) if needs.key_vault_id else None
+    group, cache = needs.dr_places or (None, None)
     return TargetReading(
         region=target.target_region,
         sizes=size_catalog(target),
@@ -82,4 +92,12 @@ def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetRead
         secondary_region=target.secondary_region,
         key_vault_region=key_vault.location if key_vault else None,
         key_vault_for_disk_encryption=bool(key_vault and key_vault.properties.enabled_for_disk_encryption),
+        dr_group_region=_region(lambda: target.resource_client().resource_groups.get(group)) if group else None,
+        dr_cache_region=(
+            _region(
+                lambda: target.storage_client().storage_accounts.get_properties(target.target_resource_group, cache)
+            )
+            if cache
+            else None
+        ),
     )

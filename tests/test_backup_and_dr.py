@@ -7,6 +7,8 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.recoveryservices import models as vm_models
 from azure.mgmt.recoveryservicesbackup import models as bm
 from azure.mgmt.recoveryservicessiterecovery import models as sm
+from azure.mgmt.resource.resources import models as rm
+from azure.mgmt.storage import models as stm
 
 from tasks.backup_discovery import VM_FILTER, protectable_vm
 from tests.conftest import Emulated
@@ -149,22 +151,54 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     vm = _vm(emu, "crm-01")
     fabric, container, recovery_container_id, policy_id = _a2a_infrastructure(emu)
     asr = emu.target.site_recovery_client()
-    body = sm.EnableProtectionInput(
-        properties=sm.EnableProtectionInputProperties(
-            policy_id=policy_id,
-            provider_specific_details=sm.A2AEnableProtectionInput(
-                fabric_object_id=vm.id,
-                recovery_container_id=recovery_container_id,
-                recovery_resource_group_id=f"/subscriptions/{emu.connection['subscription_id']}"
-                f"/resourceGroups/{target_rg}",
+
+    def body(recovery_group: str, disks: list[sm.A2AVmManagedDiskInputDetails] | None) -> sm.EnableProtectionInput:
+        return sm.EnableProtectionInput(
+            properties=sm.EnableProtectionInputProperties(
+                policy_id=policy_id,
+                provider_specific_details=sm.A2AEnableProtectionInput(
+                    fabric_object_id=vm.id,
+                    recovery_container_id=recovery_container_id,
+                    recovery_resource_group_id=recovery_group,
+                    vm_managed_disks=disks,
+                ),
+            )
+        )
+
+    primary_group = f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{target_rg}"
+    with pytest.raises(HttpResponseError, match="must be a resource group in the recovery region northeurope"):
+        asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body(primary_group, None))
+    recovery_group = (
+        emu.target.resource_client()
+        .resource_groups.create_or_update("rg-target-asr", rm.ResourceGroup(location="northeurope"))
+        .id
+    )
+    with pytest.raises(HttpResponseError, match="vmManagedDisks must list the VM's managed disks"):
+        asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body(recovery_group, []))
+    cache = (
+        emu.target.storage_client()
+        .storage_accounts.begin_create(
+            target_rg,
+            "crmcache01",
+            stm.StorageAccountCreateParameters(
+                sku=stm.Sku(name="Standard_LRS"), kind="StorageV2", location="westeurope"
             ),
         )
+        .result()
     )
-    item = asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body).result()
+    disks = [
+        sm.A2AVmManagedDiskInputDetails(
+            disk_id=vm.storage_profile.os_disk.managed_disk.id,
+            primary_staging_azure_storage_account_id=cache.id,
+            recovery_resource_group_id=recovery_group,
+        )
+    ]
+    protect = body(recovery_group, disks)
+    item = asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", protect).result()
     assert (item.properties.protection_state, item.properties.replication_health) == ("Protected", "Normal")
     assert item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
     with pytest.raises(HttpResponseError) as excinfo:
-        asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01-again", body).result()
+        asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01-again", protect).result()
     assert excinfo.value.status_code == 409
 
     drill = sm.TestFailoverInput(
@@ -180,8 +214,8 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     assert (
         item.properties.provider_specific_details.tfo_azure_vm_name == "crm-01-drtest"
     )  # Site Recovery names the drill VM
-    drill_vm = emu.target.compute_client().virtual_machines.get(target_rg, "crm-01-drtest")
-    assert drill_vm.location == "northeurope"
+    drill_vm = emu.target.compute_client().virtual_machines.get("rg-target-asr", "crm-01-drtest")
+    assert drill_vm.location == "northeurope"  # in the recovery resource group of the secondary region
     item = asr.replication_protected_items.begin_test_failover_cleanup(
         rg,
         vault,
@@ -192,7 +226,7 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     ).result()
     assert item.properties.test_failover_state == "None"
     with pytest.raises(ResourceNotFoundError):
-        emu.target.compute_client().virtual_machines.get(target_rg, "crm-01-drtest")
+        emu.target.compute_client().virtual_machines.get("rg-target-asr", "crm-01-drtest")
     assert [i.name for i in asr.replication_protected_items.list(rg, vault)] == ["crm-01"]
 
     asr.replication_protected_items.begin_delete(

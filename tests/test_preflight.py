@@ -229,3 +229,13 @@ def test_a_red_preflight_stops_the_wave_until_the_quota_is_raised(
 
     assert raise_vcpu_quota(emu.target, family, vcpus + 8) == vcpus + 8
     assert preflight_wave("pre-a", "wave-1").red == []
+
+
+def test_dr_needs_its_resource_group_in_the_secondary_region_and_its_cache_in_the_vms() -> None:
+    machines = [_machine("vm-a")]
+    dr = PolicyNeeds(disaster_recovery=True, dr_places=("rg-target-asr", "wlcache1"))
+    assert _check(machines, _reading(machines), dr) == []  # neither exists yet: hardening creates both
+    placed = _reading(machines, dr_group_region="northeurope", dr_cache_region="westeurope")
+    assert _check(machines, placed, dr) == []
+    misplaced = _reading(machines, dr_group_region="westeurope", dr_cache_region="northeurope")
+    assert {f.check for f in _check(machines, misplaced, dr)} == {"DR resource group", "DR cache storage account"}

@@ -14,6 +14,7 @@ from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
 from .common import fail_unless
 from .compute import Compute
 from .network import Network
+from .resources import STORAGE_TYPE, Places
 
 ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
 
@@ -45,6 +46,54 @@ class ProtectedItem:
 
 class ProtectedItems(ReplicatedItems[ProtectedItem]):
     """A2A replication over the world's VMs."""
+
+    def __init__(self, world: World, jobs: Jobs, compute: Compute, network: Network, places: Places) -> None:
+        super().__init__(world, jobs, compute, network)
+        self.places = places
+
+    def _check_managed_disks(self, vm: dict, d: dict) -> None:
+        """What `New-AzRecoveryServicesAsrReplicationProtectedItem` sends for a VM with managed disks
+        (Az.RecoveryServices; Learn, "Azure to Azure disaster recovery architecture"): a recovery resource
+        group of the secondary region, and every managed disk of the VM with a cache storage account of the
+        VM's region and that recovery resource group. Codes not documented by Microsoft."""
+        secondary = self.world.config.secondary_region.lower()
+
+        def in_secondary(group_id: str | None, field: str) -> None:
+            group = self.places.group(group_id or "")
+            fail_unless(
+                group is not None and group["location"].lower() == secondary,
+                400,
+                "InvalidRecoveryResourceGroup",
+                f"{field} {group_id or '(none)'} must be a resource group in the recovery region {secondary}"
+                + (f", not {group['location']}" if group else ""),
+            )
+
+        in_secondary(d.get("recoveryResourceGroupId"), "providerSpecificDetails.recoveryResourceGroupId")
+        storage = vm["properties"]["storageProfile"]
+        wanted = {
+            x["managedDisk"]["id"].lower()
+            for x in [storage.get("osDisk") or {}, *storage.get("dataDisks", [])]
+            if (x.get("managedDisk") or {}).get("id")
+        }
+        given = {(x.get("diskId") or "").lower(): x for x in d.get("vmManagedDisks") or []}
+        fail_unless(
+            set(given) == wanted,
+            400,
+            "InvalidManagedDiskInput",
+            f"vmManagedDisks must list the VM's managed disks {sorted(wanted)}; it lists {sorted(given)}.",
+        )
+        for disk_id, disk in given.items():
+            cache = self.world.store.get(disk.get("primaryStagingAzureStorageAccountId") or "")
+            fail_unless(
+                cache is not None
+                and cache["type"] == STORAGE_TYPE
+                and cache["location"].lower() == vm["location"].lower(),
+                400,
+                "InvalidCacheStorageAccount",
+                f"vmManagedDisks[{disk_id}].primaryStagingAzureStorageAccountId must be a storage account in the VM's "
+                f"region {vm['location']}.",
+            )
+            in_secondary(disk.get("recoveryResourceGroupId"), f"vmManagedDisks[{disk_id}].recoveryResourceGroupId")
 
     def render(self, item: ProtectedItem) -> dict:
         d = item.details
@@ -119,6 +168,7 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
         vm = self.world.store.require(d["fabricObjectId"])
         if d.get("recoveryContainerId"):
             self.world.store.require(d["recoveryContainerId"])
+        self._check_managed_disks(vm, d)
         for other in self.items.values():
             if other.vm["id"].lower() == vm["id"].lower() or other.id.lower() == call.path.item_id.lower():
                 raise conflict(
@@ -243,8 +293,10 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
         )
 
 
-def register(router: Router, world: World, jobs: Jobs, compute: Compute, network: Network) -> ProtectedItems:
-    items = ProtectedItems(world, jobs, compute, network)
+def register(
+    router: Router, world: World, jobs: Jobs, compute: Compute, network: Network, places: Places
+) -> ProtectedItems:
+    items = ProtectedItems(world, jobs, compute, network, places)
     base = register_item_routes(router, items, "replicationProtectedItems")
     router.add("DELETE", ITEM, base, items.remove, API)
     router.add("POST", ACTION, base, items.test_failover, API, "testFailover")
