@@ -102,6 +102,11 @@ def subnet_key(vnet_id: str, subnet: str) -> str:
     return f"{vnet_id}/subnets/{subnet}".lower()
 
 
+def _about(machine: MachinePlan, check: str, severity: Severity, detail: str, fix: str) -> Finding:
+    """A finding about one machine."""
+    return Finding(scope=machine.display_name, check=check, severity=severity, detail=detail, fix=fix)
+
+
 def _pending(wave: Wave, reading: TargetReading) -> list[tuple[MachinePlan, Stage]]:
     """The wave's machines that will still get an Azure VM, with their stage (a rolled-back machine gets none
     until an operator removes its stopped VM)."""
@@ -160,22 +165,22 @@ def check_sizes(wave: Wave, reading: TargetReading, needs: PolicyNeeds) -> list[
         if size is None or size.restricted:
             why = "is not offered" if size is None else "is restricted for this subscription"
             findings.append(
-                Finding(
-                    scope=machine.display_name,
-                    check="VM size",
-                    severity=Severity.RED,
-                    detail=f"{machine.target_vm_size} {why} in {reading.region}",
-                    fix="choose another size in the plan",
+                _about(
+                    machine,
+                    "VM size",
+                    Severity.RED,
+                    f"{machine.target_vm_size} {why} in {reading.region}",
+                    "choose another size in the plan",
                 )
             )
         elif needs.encryption_at_host and not size.encryption_at_host:
             findings.append(
-                Finding(
-                    scope=machine.display_name,
-                    check="VM size",
-                    severity=Severity.RED,
-                    detail=f"{machine.target_vm_size} does not support encryption at host",
-                    fix="choose a size that does, or another encryption in the hardening policy",
+                _about(
+                    machine,
+                    "VM size",
+                    Severity.RED,
+                    f"{machine.target_vm_size} does not support encryption at host",
+                    "choose a size that does, or another encryption in the hardening policy",
                 )
             )
     return findings
@@ -236,24 +241,24 @@ def check_names(wave: Wave, reading: TargetReading) -> list[Finding]:
     end, after the source was shut down. A VM of the name with no replication left reads as this machine's
     completed migration (nothing else records one); the operator is told, in case it is another server."""
     findings = [
-        Finding(
-            scope=machine.display_name,
-            check="target VM name",
-            severity=Severity.RED,
-            detail=f"a VM named {machine.target_vm_name} already exists in the target resource group",
-            fix="rename the target VM in the plan, or remove the old VM",
+        _about(
+            machine,
+            "target VM name",
+            Severity.RED,
+            f"a VM named {machine.target_vm_name} already exists in the target resource group",
+            "rename the target VM in the plan, or remove the old VM",
         )
         for machine, _ in _pending(wave, reading)
         if machine.target_vm_name.lower() in reading.taken_names
     ]
     findings += [
-        Finding(
-            scope=m.display_name,
-            check="target VM name",
-            severity=Severity.AMBER,
-            detail=f"VM {m.target_vm_name} exists and nothing replicates: taken as this machine's completed "
+        _about(
+            m,
+            "target VM name",
+            Severity.AMBER,
+            f"VM {m.target_vm_name} exists and nothing replicates: taken as this machine's completed "
             "migration, which nothing will repeat",
-            fix="if that VM is another server's, rename the target VM in the plan",
+            "if that VM is another server's, rename the target VM in the plan",
         )
         for m in wave.machines
         if reading.states[m.source_name].stage == Stage.COMPLETED
@@ -270,22 +275,22 @@ def check_run_as(wave: Wave, reading: TargetReading) -> list[Finding]:
         vcenter = (machine.vcenter_id or "").lower()
         if not vcenter:
             findings.append(
-                Finding(
-                    scope=machine.display_name,
-                    check="run-as account",
-                    severity=Severity.AMBER,
-                    detail="the plan names no vCenter: the site's first vCenter's account is used",
-                    fix="import the plan again from a fresh discovery",
+                _about(
+                    machine,
+                    "run-as account",
+                    Severity.AMBER,
+                    "the plan names no vCenter: the site's first vCenter's account is used",
+                    "import the plan again from a fresh discovery",
                 )
             )
         elif not reading.run_as_by_vcenter.get(vcenter):
             findings.append(
-                Finding(
-                    scope=machine.display_name,
-                    check="run-as account",
-                    severity=Severity.RED,
-                    detail=f"vCenter {vcenter.rsplit('/', 1)[-1]} is not in the site or has no run-as account",
-                    fix="add the vCenter's credentials on the appliance, then discover again",
+                _about(
+                    machine,
+                    "run-as account",
+                    Severity.RED,
+                    f"vCenter {vcenter.rsplit('/', 1)[-1]} is not in the site or has no run-as account",
+                    "add the vCenter's credentials on the appliance, then discover again",
                 )
             )
     return findings
