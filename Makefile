@@ -24,9 +24,9 @@ $(CHROMIUM):
 demo: venv
 	$(BIN)/wavelift demo --state-dir $(STATE_DIR)
 
-# Three pytest-xdist workers: most tests wait on the emulator's clock or a Prefect server, not on a core.
+# Four pytest-xdist workers: most tests wait on the emulator's clock or a Prefect server, not on a core.
 test: venv $(CHROMIUM) lint
-	$(BIN)/python -m pytest -q -n 3
+	$(BIN)/python -m pytest -q -n 4
 
 # ruff: pyflakes, pycodestyle (120 columns), bugbear, import order, pyupgrade, and its formatter.
 lint: venv

@@ -201,7 +201,10 @@ def test_a_fault_rule_needs_an_effect(emu: Emulated) -> None:
         json={"path": "x"},
         verify=ssl.create_default_context(cafile=emu.connection["ca_cert"]),
     )
-    assert response.status_code == 400 and "status, lro_error or latency_ms" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 400
+        and "status, lro_error, lro_outcome or latency_ms" in response.json()["error"]["message"]
+    )
 
 
 def test_lro_answers_carry_arm_headers(emu: Emulated) -> None:
