@@ -66,6 +66,12 @@ class HardeningPolicy(Block):
         default=None, description="Key Vault URL for Azure Disk Encryption, e.g. https://kv-migration.vault.azure.net/."
     )
     key_vault_resource_id: str | None = Field(default=None, description="Resource id of that Key Vault.")
+    backup_vault: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{1,49}$",
+        description="Recovery Services vault in the target region for Azure Backup (in the migration's resource "
+        "group), created there if missing; empty means the migration vault, which must then be in the target region.",
+    )
     backup_policy: str = Field(
         default="wavelift-daily", description="Name of the vault backup policy wavelift creates and uses."
     )

@@ -19,6 +19,7 @@ from blocks.parameters import HardeningPolicyName, PlanName
 from blocks.plan import WavePlanBlock
 from flows.parameters import WaveName
 from tasks.disaster_recovery import cache_account_name, recovery_group_name
+from tasks.harden import backup_vault
 from tasks.preflight import PolicyNeeds, PreflightReport, preflight
 from tasks.preflight_reads import read_target
 
@@ -30,6 +31,8 @@ def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> Poli
     policy = HardeningPolicy.load(policy_block)
     return PolicyNeeds(
         backup=True,
+        backup_vault=backup_vault(target, policy),
+        backup_vault_made=policy.backup_vault is not None,
         encryption_at_host=policy.encryption == "encryption_at_host",
         disaster_recovery=policy.disaster_recovery,
         key_vault_id=policy.key_vault_resource_id if policy.encryption == "azure_disk_encryption" else None,

@@ -22,7 +22,7 @@ from tasks.as_built import AsBuiltRecord, as_built
 from tasks.disaster_recovery import read_dr
 from tasks.discovery import DiscoveredMachine, ReplicationInfrastructure, onprem_identity
 from tasks.events import machine_event
-from tasks.harden import read_backup
+from tasks.harden import backup_vault, read_backup
 from tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
 from tasks.plan_models import MachinePlan
 from tasks.test_migration import clean_up_test
@@ -157,7 +157,7 @@ def clean_up_machine(
         return CleanupReport(machine=machine.display_name, migrated=False, detail=detail, actions=actions)
 
     hardening = HardeningPolicy.load(policy.hardening_policy)
-    backup = read_backup(target, vm.name)
+    backup = read_backup(target, vm.name, backup_vault(target, hardening))
     gates = onprem_gates(vm, backup, timedelta(hours=policy.grace_period_hours))
     running = next(g for g in gates if g.name == "vm-running")
     if status is not None and policy.complete_migration:

@@ -351,13 +351,32 @@ def backup_item_names(target: AzureMigrationTarget, vm_name: str) -> tuple[str, 
     return f"iaasvmcontainer;iaasvmcontainerv2;{rg};{vm_name}", f"vm;iaasvmcontainerv2;{rg};{vm_name}"
 
 
-def read_backup(target: AzureMigrationTarget, vm_name: str) -> dict | None:
+def backup_vault(target: AzureMigrationTarget, policy: HardeningPolicy) -> str:
+    """The Recovery Services vault Azure Backup protects the migrated VMs from: the policy's, or the migration's."""
+    return policy.backup_vault or target.vault
+
+
+def _ensure_backup_vault(target: AzureMigrationTarget, name: str) -> None:
+    """The policy's backup vault in the target region, created once (a vault protects only its region's VMs)."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.recoveryservices import models as rm
+
+    vaults = target.recovery_services_client().vaults
+    with _writer(f"{target.resource_group}/vaults/{name}"):
+        try:
+            vaults.get(target.resource_group, name)
+        except ResourceNotFoundError:
+            vault = rm.Vault(location=target.target_region, sku=rm.Sku(name="RS0", tier="Standard"))
+            vaults.begin_create_or_update(target.resource_group, name, vault).result()
+
+
+def read_backup(target: AzureMigrationTarget, vm_name: str, vault: str) -> dict | None:
     """The VM's backup protected item properties (policyName, protectionState, lastBackupStatus, ...), or None."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
         item = target.backup_client().protected_items.get(
-            target.vault, target.resource_group, "Azure", *backup_item_names(target, vm_name)
+            vault, target.resource_group, "Azure", *backup_item_names(target, vm_name)
         )
     except ResourceNotFoundError:
         return None
@@ -370,7 +389,9 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
     from azure.mgmt.recoveryservicesbackup import models as bm
 
     backup = target.backup_client()
-    vault, rg = target.vault, target.resource_group
+    vault, rg = backup_vault(target, policy), target.resource_group
+    if policy.backup_vault:
+        _ensure_backup_vault(target, vault)
     try:  # written once: a policy PUT re-protects every item under it, so a machine's hardening never rewrites it
         backup_policy = backup.protection_policies.get(vault, rg, policy.backup_policy)
     except ResourceNotFoundError:

@@ -61,7 +61,9 @@ class TargetReading(BaseModel):
     run_as_by_vcenter: dict[str, str] = Field(description="Run-as account of each vCenter of the site.")
     mapping_region: str = Field(description="The target region of the vault's container mapping.")
     in_initial_replication: int = Field(description="The vault's items in initial seeding now, of every wave.")
-    backup_vault_region: str | None = Field(default=None, description="Region of the vault Azure Backup will use.")
+    backup_vault_region: str | None = Field(
+        default=None, description="Region of the vault Azure Backup will use; None: not read, or not found."
+    )
     host_encryption_feature: str | None = Field(default=None, description="Microsoft.Compute/EncryptionAtHost state.")
     key_vault_region: str | None = Field(default=None, description="Region of the ADE Key Vault; None: not found.")
     key_vault_for_disk_encryption: bool = Field(default=False, description="The vault is enabled for disk encryption.")
@@ -77,6 +79,8 @@ class PolicyNeeds(BaseModel):
     encryption_at_host: bool = False
     disaster_recovery: bool = False
     key_vault_id: str | None = Field(default=None, description="The Key Vault of Azure Disk Encryption, if used.")
+    backup_vault: str | None = Field(default=None, description="The vault Azure Backup will use.")
+    backup_vault_made: bool = Field(default=False, description="Hardening creates the backup vault if it is missing.")
     dr_places: tuple[str, str] | None = Field(
         default=None, description="With DR: the recovery resource group and the cache storage account, by name."
     )
@@ -309,12 +313,14 @@ def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds
         ),
     ]
     if needs.backup:
+        made = reading.backup_vault_region is None and needs.backup_vault_made  # hardening creates it there
         rules.append(
             (
                 "backup vault region",
-                (reading.backup_vault_region or "").lower() == same,
-                f"Azure Backup needs a vault in {target_region}; the vault is in {reading.backup_vault_region}",
-                "use a Recovery Services vault in the target region for backup",
+                made or (reading.backup_vault_region or "").lower() == same,
+                f"Azure Backup needs a vault in {target_region}; vault {needs.backup_vault} is "
+                + (f"in {reading.backup_vault_region}" if reading.backup_vault_region else "not found"),
+                "name a backup_vault in the hardening policy: hardening creates it in the target region",
             )
         )
     if needs.disaster_recovery:

@@ -82,8 +82,8 @@ def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetRead
         mapping_region=infra.target_location,
         in_initial_replication=sum(not seeding_over(item) for item in items.values()),
         backup_vault_region=(
-            target.recovery_services_client().vaults.get(target.resource_group, target.vault).location
-            if needs.backup
+            _region(lambda: target.recovery_services_client().vaults.get(target.resource_group, needs.backup_vault))
+            if needs.backup and needs.backup_vault
             else None
         ),
         host_encryption_feature=(

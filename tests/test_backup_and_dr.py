@@ -247,7 +247,7 @@ def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu:
     from types import SimpleNamespace
 
     from blocks.hardening import HardeningPolicy
-    from tasks.harden import ensure_backup
+    from tasks.harden import backup_vault, ensure_backup, read_backup
 
     _vm(emu, "erp-04")
     emu.target.recovery_services_client().vaults.begin_create_or_update(
@@ -258,3 +258,11 @@ def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu:
         target, SimpleNamespace(target_vm_name="erp-04"), HardeningPolicy(management_cidrs=["10.0.0.0/24"]), "UTC"
     )  # type: ignore[arg-type]
     assert not step.ok and "protects a VM only from a Recovery Services vault in the VM's region" in step.detail
+
+    # the fix: the policy names a backup vault, which hardening creates in the target region and protects from
+    policy = HardeningPolicy(management_cidrs=["10.0.0.0/24"], backup_vault="wavelift-backup")
+    step = ensure_backup(target, SimpleNamespace(target_vm_name="erp-04"), policy, "UTC")  # type: ignore[arg-type]
+    assert step.ok and step.resource == "backup policy wavelift-daily in vault wavelift-backup", step.detail
+    vaults = emu.target.recovery_services_client().vaults
+    assert vaults.get(emu.rg, "wavelift-backup").location == "westeurope"
+    assert read_backup(target, "erp-04", backup_vault(target, policy))["protectionState"] in ("IRPending", "Protected")

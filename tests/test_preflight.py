@@ -239,3 +239,15 @@ def test_dr_needs_its_resource_group_in_the_secondary_region_and_its_cache_in_th
     assert _check(machines, placed, dr) == []
     misplaced = _reading(machines, dr_group_region="westeurope", dr_cache_region="northeurope")
     assert {f.check for f in _check(machines, misplaced, dr)} == {"DR resource group", "DR cache storage account"}
+
+
+def test_backup_needs_its_vault_in_the_target_region_unless_hardening_makes_it() -> None:
+    machines = [_machine("vm-a")]
+    migration_vault = PolicyNeeds(backup=True, backup_vault="wavelift-vault")
+    own_vault = PolicyNeeds(backup=True, backup_vault="wavelift-backup", backup_vault_made=True)
+    elsewhere = _reading(machines, backup_vault_region="northeurope")
+    absent = _reading(machines, backup_vault_region=None)
+    assert [f.check for f in _check(machines, elsewhere, migration_vault)] == ["backup vault region"]
+    assert [f.check for f in _check(machines, absent, migration_vault)] == ["backup vault region"]
+    assert _check(machines, absent, own_vault) == []  # hardening creates it in the target region
+    assert [f.check for f in _check(machines, elsewhere, own_vault)] == ["backup vault region"]
