@@ -36,7 +36,11 @@ def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> Poli
         encryption_at_host=policy.encryption == "encryption_at_host",
         disaster_recovery=policy.disaster_recovery,
         key_vault_id=policy.key_vault_resource_id if policy.encryption == "azure_disk_encryption" else None,
-        dr_places=(recovery_group_name(target, policy), cache_account_name(target, policy)),
+        dr_places=(
+            (recovery_group_name(target, policy), cache_account_name(target, policy))
+            if policy.disaster_recovery
+            else None
+        ),
     )
 
 
