@@ -31,6 +31,7 @@ BEING_REMOVED = _azure(MS.DISABLE_MIGRATION_IN_PROGRESS, MS.DISABLE_MIGRATION_FA
 REPLICATING = MS.REPLICATING.value
 MIGRATING = _azure(MS.MIGRATION_IN_PROGRESS)
 MIGRATED = _azure(MS.MIGRATION_SUCCEEDED, MS.MIGRATION_COMPLETED_WITH_INFORMATION, MS.MIGRATION_PARTIALLY_SUCCEEDED)
+CUTOVER_FAILED = _azure(MS.MIGRATION_FAILED)  # the source may be shut down: a roll back powers it on again
 # Initial seeding is over: delta sync runs (or ran), replication is paused or resuming, or the machine migrated.
 SEEDED = (
     _azure(

@@ -26,7 +26,7 @@ from blocks.onprem import SourcePower
 from tasks.cleanup import OnPremIdentity
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
-from tasks.lifecycle import MIGRATING, ROLLED_BACK_TAG, rolled_back
+from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MIGRATING, ROLLED_BACK_TAG, rolled_back
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 from tasks.vault_status import read_item
@@ -86,7 +86,8 @@ def roll_back_machine(
         )
     if vm is not None and not rolled_back(vm.tags):
         steps.append((f"tag {vm.name} {ROLLED_BACK_TAG}={note}", lambda: _tag(target, vm.name, vm.tags, note)))
-    if not source_on and (vm is not None or status is not None):
+    cut_over = vm is not None or (status is not None and status.migration_state in MIGRATED | CUTOVER_FAILED)
+    if not source_on and cut_over:
         steps.append((f"power the source server {identity.server} on", lambda: power.power_on(identity.server)))
     replication = (
         f"kept ({status.migration_state})"
