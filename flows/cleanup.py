@@ -26,8 +26,8 @@ from tasks.as_built import (
     wave_markdown,
 )
 from tasks.board import refresh_board
-from tasks.cleanup import CleanupReport, clean_up_machine, onprem_identities
-from tasks.discovery import discover_machines, resolve_infrastructure
+from tasks.cleanup import CleanupReport, clean_up_machine
+from tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
 from tasks.outcomes import finish, gather
 
 PARALLEL_CLEANUPS = 10

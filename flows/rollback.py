@@ -19,8 +19,7 @@ from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
 from flows.parameters import PersonName, WaveName
 from tasks.board import refresh_board
-from tasks.cleanup import onprem_identities
-from tasks.discovery import discover_machines, resolve_infrastructure
+from tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
 from tasks.outcomes import finish, gather
 from tasks.rollback import RollbackResult, roll_back_machine, rollback_note
 

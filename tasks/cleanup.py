@@ -20,7 +20,7 @@ from blocks.hardening import HardeningPolicy
 from blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
 from tasks.as_built import AsBuiltRecord, as_built
 from tasks.disaster_recovery import read_dr
-from tasks.discovery import DiscoveredMachine, ReplicationInfrastructure, onprem_identity
+from tasks.discovery import OnPremIdentity, ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.harden import backup_vault, read_backup
 from tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
@@ -98,24 +98,6 @@ def _step(execute: bool, step: str, detail: str, do: Callable[[], object]) -> Ac
         return Action(step=step, outcome="would", detail=detail)
     do()
     return Action(step=step, outcome="done", detail=detail)
-
-
-class OnPremIdentity(BaseModel):
-    """Whom the on-prem adapters may act on for a plan's machine: its discovered name, or why nobody."""
-
-    server: str | None
-    problem: str | None = None
-
-
-def onprem_identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]) -> dict[str, OnPremIdentity]:
-    """Each machine's on-prem name from discovery (by source name), or why the on-prem adapters may not act."""
-    identities = {}
-    for machine in machines:
-        try:
-            identities[machine.source_name] = OnPremIdentity(server=onprem_identity(machine, discovered))
-        except LookupError as exc:
-            identities[machine.source_name] = OnPremIdentity(server=None, problem=str(exc))
-    return identities
 
 
 @task(

@@ -122,6 +122,24 @@ def onprem_identity(machine: MachinePlan, discovered: list[DiscoveredMachine]) -
     return server
 
 
+class OnPremIdentity(BaseModel):
+    """Whom the on-prem adapters may act on for a plan's machine: its discovered name, or why nobody."""
+
+    server: str | None
+    problem: str | None = None
+
+
+def onprem_identities(machines: list[MachinePlan], discovered: list[DiscoveredMachine]) -> dict[str, OnPremIdentity]:
+    """Each machine's on-prem name from discovery (by source name), or why the on-prem adapters may not act."""
+    identities = {}
+    for machine in machines:
+        try:
+            identities[machine.source_name] = OnPremIdentity(server=onprem_identity(machine, discovered))
+        except LookupError as exc:
+            identities[machine.source_name] = OnPremIdentity(server=None, problem=str(exc))
+    return identities
+
+
 def _first(items: Iterable[T], missing: str) -> T:
     """The first item, or a clear error naming what the vault lacks."""
     for item in items:

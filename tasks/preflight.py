@@ -106,6 +106,11 @@ def subnet_key(vnet_id: str, subnet: str) -> str:
     return f"{vnet_id}/subnets/{subnet}".lower()
 
 
+def _for_wave(check: str, severity: Severity, detail: str, fix: str = "") -> Finding:
+    """A finding about the whole wave."""
+    return Finding(scope=WAVE, check=check, severity=severity, detail=detail, fix=fix)
+
+
 def _about(machine: MachinePlan, check: str, severity: Severity, detail: str, fix: str) -> Finding:
     """A finding about one machine."""
     return Finding(scope=machine.display_name, check=check, severity=severity, detail=detail, fix=fix)
@@ -210,32 +215,17 @@ def check_subnets(
         usage = reading.subnets.get(key)
         if usage is None:
             findings.append(
-                Finding(
-                    scope=WAVE,
-                    check=labels[key],
-                    severity=Severity.RED,
-                    detail="the subnet does not exist",
-                    fix="create it, or name another in the plan",
+                _for_wave(
+                    labels[key], Severity.RED, "the subnet does not exist", "create it, or name another in the plan"
                 )
             )
         elif count > usage.free:
-            findings.append(
-                Finding(
-                    scope=WAVE,
-                    check=labels[key],
-                    severity=Severity.RED,
-                    detail=f"{count} machines need an address; {usage.free} of {usage.limit} are free",
-                    fix="enlarge the subnet or spread the machines over others",
-                )
-            )
+            detail = f"{count} machines need an address; {usage.free} of {usage.limit} are free"
+            fix = "enlarge the subnet or spread the machines over others"
+            findings.append(_for_wave(labels[key], Severity.RED, detail, fix))
         else:
             findings.append(
-                Finding(
-                    scope=WAVE,
-                    check=labels[key],
-                    severity=Severity.GREEN,
-                    detail=f"{count} needed; {usage.free} of {usage.limit} free",
-                )
+                _for_wave(labels[key], Severity.GREEN, f"{count} needed; {usage.free} of {usage.limit} free")
             )
     return findings
 
@@ -379,13 +369,7 @@ def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds
             ),
         ]
     return [
-        Finding(
-            scope=WAVE,
-            check=check,
-            severity=Severity.GREEN if ok else Severity.RED,
-            detail="as required" if ok else detail,
-            fix="" if ok else fix,
-        )
+        _for_wave(check, Severity.GREEN, "as required") if ok else _for_wave(check, Severity.RED, detail, fix)
         for check, ok, detail, fix in rules
     ]
 
@@ -396,11 +380,10 @@ def check_appliance(wave: Wave, reading: TargetReading) -> list[Finding]:
     starting = sum(stage == Stage.PLANNED for _, stage in _pending(wave, reading))
     busy = reading.in_initial_replication
     return [
-        Finding(
-            scope=WAVE,
-            check="appliance replications",
-            severity=Severity.AMBER if busy >= APPLIANCE_REPLICATIONS else Severity.GREEN,
-            detail=f"{busy} replications in initial seeding now, {starting} of this wave to start (100 at a time); an "
+        _for_wave(
+            "appliance replications",
+            Severity.AMBER if busy >= APPLIANCE_REPLICATIONS else Severity.GREEN,
+            f"{busy} replications in initial seeding now, {starting} of this wave to start (100 at a time); an "
             f"appliance takes {APPLIANCE_REPLICATIONS} per vCenter (500 with a scale-out appliance)",
         )
     ]

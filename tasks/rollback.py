@@ -23,8 +23,7 @@ from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from blocks.onprem import SourcePower
-from tasks.cleanup import OnPremIdentity
-from tasks.discovery import ReplicationInfrastructure
+from tasks.discovery import OnPremIdentity, ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MIGRATING, ROLLED_BACK_TAG, rolled_back
 from tasks.plan_models import MachinePlan

@@ -50,6 +50,16 @@ def _vm(emu: Emulated, name: str, os_type: str = "Linux", size: str = "Standard_
     )
 
 
+def _ade(ext_type: str, settings: dict, version: str = "1.1") -> cm.VirtualMachineExtension:
+    """An Azure Disk Encryption extension body (`AzureDiskEncryption` on Windows, `...ForLinux` on Linux)."""
+    return cm.VirtualMachineExtension(
+        location="westeurope",
+        properties=cm.VirtualMachineExtensionProperties(
+            publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version=version, settings=settings
+        ),
+    )
+
+
 def _power(vm: cm.VirtualMachine) -> str:
     return next(s.code for s in vm.instance_view.statuses if s.code.startswith("PowerState/"))
 
@@ -94,22 +104,14 @@ def test_azure_disk_encryption_matches_the_os(emu: Emulated) -> None:
         "VolumeType": "All",
     }
 
-    def extension(ext_type: str) -> cm.VirtualMachineExtension:
-        return cm.VirtualMachineExtension(
-            location="westeurope",
-            properties=cm.VirtualMachineExtensionProperties(
-                publisher="Microsoft.Azure.Security", type=ext_type, type_handler_version="1.1", settings=settings
-            ),
-        )
-
     with pytest.raises(HttpResponseError) as excinfo:
         compute.virtual_machine_extensions.begin_create_or_update(
-            rg, "db-01", "ade", extension("AzureDiskEncryption")
+            rg, "db-01", "ade", _ade("AzureDiskEncryption", settings)
         ).result()
     assert excinfo.value.error.code == "VMExtensionProvisioningError"  # type: ignore[union-attr]
     assert "AzureDiskEncryptionForLinux" in excinfo.value.error.message  # type: ignore[union-attr]
     done = compute.virtual_machine_extensions.begin_create_or_update(
-        rg, "db-01", "ade", extension("AzureDiskEncryptionForLinux")
+        rg, "db-01", "ade", _ade("AzureDiskEncryptionForLinux", settings)
     ).result()
     assert done.properties.provisioning_state == "Succeeded"
     view = compute.virtual_machines.get(rg, "db-01", expand="instanceView").instance_view
@@ -158,15 +160,7 @@ def test_encryption_at_host_needs_the_feature_a_capable_size_and_no_disk_encrypt
         rg,
         "ade-01",
         "AzureDiskEncryption",
-        cm.VirtualMachineExtension(
-            location="westeurope",
-            properties=cm.VirtualMachineExtensionProperties(
-                publisher="Microsoft.Azure.Security",
-                type="AzureDiskEncryptionForLinux",
-                type_handler_version="1.1",
-                settings=settings,
-            ),
-        ),
+        _ade("AzureDiskEncryptionForLinux", settings),
     ).result()
     assert [e.publisher for e in compute.virtual_machine_extensions.list(rg, "ade-01").value] == [
         "Microsoft.Azure.Security"
@@ -180,15 +174,7 @@ def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> 
     rg = emu.connection["target_resource_group"]
     compute = emu.target.compute_client()
     _vm(emu, "app-01", os_type="Windows")
-    body = cm.VirtualMachineExtension(
-        location="westeurope",
-        properties=cm.VirtualMachineExtensionProperties(
-            publisher="Microsoft.Azure.Security",
-            type="AzureDiskEncryption",
-            type_handler_version="2.2",
-            settings={"EncryptionOperation": "EnableEncryption"},
-        ),
-    )
+    body = _ade("AzureDiskEncryption", {"EncryptionOperation": "EnableEncryption"}, "2.2")
     with pytest.raises(HttpResponseError) as excinfo:
         compute.virtual_machine_extensions.begin_create_or_update(rg, "app-01", "ade", body).result()
     assert excinfo.value.status_code == 400 and "KeyVaultURL" in excinfo.value.error.message  # type: ignore[union-attr]
@@ -336,15 +322,7 @@ def test_disk_encryption_needs_a_key_vault_of_the_vms_region_enabled_for_it(emu:
             "KeyVaultURL": f"https://{vault}.vault.azure.net/",
             "KeyVaultResourceId": vault_id,
         }
-        body = cm.VirtualMachineExtension(
-            location="westeurope",
-            properties=cm.VirtualMachineExtensionProperties(
-                publisher="Microsoft.Azure.Security",
-                type="AzureDiskEncryptionForLinux",
-                type_handler_version="1.1",
-                settings=settings,
-            ),
-        )
+        body = _ade("AzureDiskEncryptionForLinux", settings)
         with pytest.raises(HttpResponseError) as refused:
             compute.virtual_machine_extensions.begin_create_or_update(rg, "db-01", "ade", body).result()
         error = refused.value.error

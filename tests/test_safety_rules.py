@@ -26,8 +26,8 @@ from flows.cutover import CutoverRequest, cutover
 from flows.migrate_wave import MigrateWaveRequest
 from flows.replicate import replicate_wave
 from flows.test_wave import test_wave as run_test_wave
-from tasks.cleanup import Gate, OnPremIdentity, _clean_up_onprem
-from tasks.discovery import DiscoveredMachine, onprem_identity
+from tasks.cleanup import Gate, _clean_up_onprem
+from tasks.discovery import DiscoveredMachine, OnPremIdentity, onprem_identity
 from tasks.plan_models import MachinePlan, PlannedDisk
 from tasks.test_network import isolation_problem
 from tests.conftest import Emulated, StartEmulator

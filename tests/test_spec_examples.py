@@ -129,7 +129,8 @@ PREFLIGHT_EXAMPLES = {
         "2026-04-01",
     ),
     "Quota_Get": (
-        "specification/quota/resource-manager/Microsoft.Quota/Quota/examples/2025-09-01/getComputeOneSkuQuotaLimit.json",
+        "specification/quota/resource-manager/Microsoft.Quota/Quota/examples/2025-09-01/"
+        "getComputeOneSkuQuotaLimit.json",
         "/providers/Microsoft.Compute/locations/{region}/providers/Microsoft.Quota/quotas/standardDSv3Family",
         "2025-09-01",
     ),
