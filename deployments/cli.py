@@ -37,6 +37,9 @@ def emulator(
     retry_after: Annotated[int, typer.Option(help="Retry-After seconds on long-running-operation answers.")] = 1,
     page_size: Annotated[int, typer.Option(help="Items per page of ARM lists.")] = 100,
     vcenters: Annotated[int, typer.Option(help="vCenters the appliance discovers (1-10), each with its account.")] = 1,
+    disks: Annotated[
+        str, typer.Option(help="Disk sizes: heavy-tailed (realistic) or flat (100-800 GB a server, for benchmarks).")
+    ] = "heavy-tailed",
 ) -> None:
     """Serve the local Azure and on-prem emulator over HTTPS until Ctrl-C or SIGTERM."""
     from pydantic import ValidationError
@@ -53,6 +56,7 @@ def emulator(
             retry_after=retry_after,
             page_size=page_size,
             vcenters=vcenters,
+            disks=disks,
         )
     except ValidationError as exc:
         raise typer.BadParameter(

@@ -195,6 +195,7 @@ def create_app(emulator: Emulator) -> ASGIApp:
         if what == "stats" and method == "DELETE":
             world.requests.clear()
             world.throttle.throttled = 0
+            world.seeding_shown_after.clear()
             return _json(204, None)
         if what == "history" and method == "GET":
             return _json(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .estate import DiskProfile
 from .throttle import ThrottleLimits
 
 
@@ -41,6 +42,9 @@ class EmulatorConfig(BaseModel):
 
     machines: int = Field(default=20, ge=0, le=20_000)
     seed: int = 1
+    disks: DiskProfile = Field(
+        default="heavy-tailed", description="Disk sizes of the estate: heavy-tailed (realistic) or flat (benchmarks)."
+    )
     speed: float = Field(default=60.0, gt=0, description="Emulated seconds per wall-clock second.")
     state_dir: Path
     page_size: int = Field(default=100, ge=1, le=1000)

@@ -1,7 +1,8 @@
 """The seeded sample estate: the on-prem servers the emulator pretends to have discovered.
 
-Reproducible from a seed: an OS mix, 1–3 disks with heavy-tailed sizes, IPs in a few datacenter
-subnets, application groups, and a share of servers that Azure Migrate would not call ready.
+Reproducible from a seed: an OS mix, 1–3 disks with heavy-tailed sizes (or, for benchmarks, a flat
+estate of 100–800 GB servers), IPs in a few datacenter subnets, application groups, and a share of
+servers that Azure Migrate would not call ready.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
+from typing import Literal
+
+DiskProfile = Literal["heavy-tailed", "flat"]
 
 OS_MIX: list[tuple[str, str, float]] = [
     ("Windows", "Microsoft Windows Server 2019 (64-bit)", 0.30),
@@ -78,7 +82,17 @@ def _disk_size(rng: random.Random, is_os: bool) -> int:
     return int(min(4095, max(16, rng.lognormvariate(5.0, 1.0))))
 
 
-def generate(count: int, seed: int) -> list[SourceMachine]:
+def _flat_disks(rng: random.Random, count: int) -> list[int]:
+    """A server of 100–800 GB in all, its data disks of equal size: no single disk dominates a wave, so the
+    total seeding divided by the slots is the bound a scheduler can reach."""
+    total = rng.randint(100, 800)
+    if count == 1:
+        return [total]
+    os_disk = rng.choice([40, 60, 80])
+    return [os_disk] + [(total - os_disk) // (count - 1)] * (count - 1)
+
+
+def generate(count: int, seed: int, profile: DiskProfile = "heavy-tailed") -> list[SourceMachine]:
     """Build `count` servers deterministically from `seed`."""
     rng = random.Random(seed)
     weights = [w for _, _, w in OS_MIX]
@@ -88,11 +102,16 @@ def generate(count: int, seed: int) -> list[SourceMachine]:
         group = rng.choice(APP_GROUPS)
         role = rng.choice(ROLES)
         display = f"{group}-{role}-{index + 1:04d}"
+        disk_count = rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0]
+        flat = iter(_flat_disks(rng, disk_count)) if profile == "flat" else None
         disks = [
             SourceDisk(
-                str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"scsi0:{d}", _disk_size(rng, d == 0), d == 0
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                f"scsi0:{d}",
+                next(flat) if flat else _disk_size(rng, d == 0),  # heavy-tailed draws stay where they always were
+                d == 0,
             )
-            for d in range(rng.choices([1, 2, 3], [0.4, 0.4, 0.2])[0])
+            for d in range(disk_count)
         ]
         cores = rng.choice(list(SIZES_BY_CORES))
         roll = rng.random()

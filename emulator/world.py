@@ -34,13 +34,16 @@ class World:
         self.throttle = Throttle(config.throttle)
         self.faults = Faults(config.seed)
         self.store = Store()
-        self.machines: dict[str, SourceMachine] = {m.name.lower(): m for m in generate(config.machines, config.seed)}
+        self.machines: dict[str, SourceMachine] = {
+            m.name.lower(): m for m in generate(config.machines, config.seed, config.disks)
+        }
         self.history: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: Counter[str] = Counter()
         self.seeding = SeedingEngine(config.capacity, self._seeded)
         self.seeded_listeners: list[Callable[[str, float], None]] = []
         self.initial_replications = 0
         self.peak_initial_replications = 0
+        self.seeding_shown_after: dict[str, float] = {}
 
     # -- time ---------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -73,6 +76,11 @@ class World:
 
     def initial_replication_ended(self) -> None:
         self.initial_replications -= 1
+
+    def seeding_shown(self, machine: SourceMachine, after: float) -> None:
+        """A client read a machine's item as seeded for the first time, `after` emulated seconds after its
+        seeding ended: how late an orchestrator can notice it (and hand its replication slot on)."""
+        self.seeding_shown_after[machine.display_name] = after
 
     def machine(self, name: str) -> SourceMachine | None:
         return self.machines.get(name.lower())
@@ -115,6 +123,7 @@ class World:
             "throttled": self.throttle.throttled,
             "initial_replications_in_flight": self.initial_replications,
             "peak_concurrent_initial_replications": self.peak_initial_replications,
+            "seeding_shown_after_seconds": dict(self.seeding_shown_after),
             "emulated_time": iso(self.clock.now()),
             "speed": self.clock.speed,
         }

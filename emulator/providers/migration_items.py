@@ -120,6 +120,9 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         disks_by_id = {x["diskId"]: x for x in d.get("disksToInclude", [])}
         rps = self._recovery_points(item, now)
         seeding_pct = self.world.seeding.progress(item.id) if item.state == "InitialSeedingInProgress" else None
+        if item.seeded_at is not None and not item.extra.get("seeding_shown"):
+            item.extra["seeding_shown"] = True
+            self.world.seeding_shown(item.machine, now - item.seeded_at)
         specific: dict[str, Any] = {
             "instanceType": "VMwareCbt",
             "vmwareMachineId": d["vmwareMachineId"],
