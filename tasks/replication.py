@@ -1,6 +1,5 @@
 """Replication: enable a machine's replication (through its source platform's adapter) and wait for its initial
-seeding, holding
-one slot of the global initial-replication limit from enable until seeded.
+seeding, holding one slot of the global initial-replication limit from enable until seeded.
 
 Reads before it acts: a machine the vault already replicates is adopted, not enabled again, and an
 enable that Azure answers with a conflict is treated the same way. Waiting uses the shared vault
@@ -13,13 +12,13 @@ from datetime import timedelta
 
 from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
-from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.lifecycle import is_seeded, seeding_over
+from tasks.limits import SlotQueue
 from tasks.plan_models import MachinePlan
 from tasks.sources import adapter_for
 from tasks.transient import retry_transient
@@ -77,7 +76,7 @@ def replicate_machine(
         return ReplicationOutcome(
             machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
         )  # type: ignore[union-attr]
-    with concurrency(INITIAL_REPLICATION_LIMIT, occupy=1, strict=True, lease_duration=300):
+    with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold():
         adopted = status is not None
         if status is None:
             adopted = _enable(target, infra, machine)
