@@ -1,6 +1,6 @@
 """Replicating a wave against the emulator on a real Prefect API: the global limit holds, machines
-slide into freed slots, waiting costs one vault list per interval, and a re-run adopts, never
-enables twice."""
+slide into freed slots, waiting costs one vault list per interval (and a machine's own read when its
+seeding should end before the next), and a re-run adopts, never enables twice."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_a_wave_replicates_under_the_global_limit_and_a_rerun_adopts(
         m["display_name"]: m["migration_item"]["state"] for m in emu.admin.state()["machines"] if m["migration_item"]
     }
     assert set(states) == set(machines) and set(states.values()) == {"Replicating"}
-    assert stats["requests"].get(f"GET {ITEM_TYPE}", 0) == 0
+    assert stats["requests"].get(f"GET {ITEM_TYPE}", 0) <= 2 * len(machines)  # a machine is read alone near its end
 
     board = asyncio.run(
         _latest_artifact("wave-board-rep-a-wave-1")
