@@ -1,4 +1,5 @@
-"""Raw ARM reads for the APIs that have no Python SDK (Microsoft.Migrate, Microsoft.OffAzure).
+"""Raw ARM reads for the APIs that have no Python SDK (Microsoft.Migrate, Microsoft.OffAzure), and for
+the vault lists that are too many items to build SDK models of.
 
 `azure-mgmt-offazure` and `azure-mgmt-migrate` on PyPI are empty placeholders, so these reads go
 through the Site Recovery client's `send_request`, which reuses its ARM pipeline: the same
@@ -25,6 +26,12 @@ def get_json(client: SiteRecoveryManagementClient, path_or_url: str, api_version
     if response.status_code != 200:
         raise HttpResponseError(response=response, error_format=ARMErrorFormat)
     return response.json()
+
+
+def sdk_api_version(client: SiteRecoveryManagementClient) -> str:
+    """The api-version the client's own operations send (every generated ARM client keeps it in its
+    configuration), so a raw read of the same resources asks the same API."""
+    return client._config.api_version
 
 
 def list_json(client: SiteRecoveryManagementClient, path: str, api_version: str) -> Iterator[dict[str, Any]]:

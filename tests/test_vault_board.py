@@ -8,15 +8,14 @@ import threading
 import time
 from types import SimpleNamespace
 
+from azure.core.rest import HttpRequest
 from azure.mgmt.recoveryservicessiterecovery.models import MigrationItem
 
 from tasks.lifecycle import seeding_over
 from tasks.vault_status import VaultStatusBoard, _Seeding
 
-ITEM_ID = (
-    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v/replicationFabrics/f1"
-    "/replicationProtectionContainers/c1/replicationMigrationItems/m1"
-)
+VAULT_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
+ITEM_ID = f"{VAULT_ID}/replicationFabrics/f1/replicationProtectionContainers/c1/replicationMigrationItems/m1"
 
 
 class SeedingItems:
@@ -27,38 +26,41 @@ class SeedingItems:
         self.lists, self.gets = 0, []
         self.lock = threading.Lock()
 
-    def _item(self) -> MigrationItem:
+    def _item(self) -> dict:
         done = (time.monotonic() - self.started) / self.seconds
         seeded = done >= 1
-        return MigrationItem(
-            {
-                "id": ITEM_ID,
-                "name": "m1",
-                "properties": {
-                    "migrationState": "Replicating" if seeded else "InitialSeedingInProgress",
-                    "testMigrateState": "None",
-                    "allowedOperations": [],
-                    "providerSpecificDetails": {
-                        "instanceType": "VMwareCbt",
-                        "initialSeedingProgressPercentage": 100 if seeded else int(100 * done),
-                    },
+        return {
+            "id": ITEM_ID,
+            "name": "m1",
+            "properties": {
+                "migrationState": "Replicating" if seeded else "InitialSeedingInProgress",
+                "testMigrateState": "None",
+                "allowedOperations": [],
+                "providerSpecificDetails": {
+                    "instanceType": "VMwareCbt",
+                    "initialSeedingProgressPercentage": 100 if seeded else int(100 * done),
                 },
-            }
-        )
+            },
+        }
 
-    def list(self, resource_group: str, vault: str) -> list[MigrationItem]:
+    def send_request(self, request: HttpRequest) -> SimpleNamespace:
+        """The vault list, as the board reads it (raw JSON through the client's pipeline)."""
+        assert request.url.startswith(f"{VAULT_ID}/replicationMigrationItems?api-version=")
         with self.lock:
             self.lists += 1
-        return [self._item()]
+        return SimpleNamespace(status_code=200, json=lambda: {"value": [self._item()]})
 
     def get(self, resource_group: str, vault: str, fabric: str, container: str, name: str) -> MigrationItem:
         with self.lock:
             self.gets.append((fabric, container, name))
-        return self._item()
+        return MigrationItem(self._item())
 
 
 def _board(items: SeedingItems, interval: float) -> VaultStatusBoard:
-    return VaultStatusBoard(SimpleNamespace(replication_migration_items=items), "rg", "v", interval)  # type: ignore[arg-type]
+    client = SimpleNamespace(
+        replication_migration_items=items, send_request=items.send_request, _config=SimpleNamespace(api_version="x")
+    )
+    return VaultStatusBoard(client, VAULT_ID, interval)  # type: ignore[arg-type]
 
 
 def test_a_seeding_is_predicted_to_end_at_its_rate_so_far() -> None:

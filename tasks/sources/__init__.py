@@ -7,6 +7,7 @@ implements `SourceAdapter` and registers itself in `ADAPTERS`; no phase needs to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ class SourceAdapter(Protocol):
     def resync_input(self) -> Any:
         """The body of a resync (Site Recovery's repair of a replication that needs it)."""
 
-    def details(self, provider_specific_details: Any) -> ItemDetails:
-        """The item's provider-specific details as the phases read them."""
+    def details(self, provider_specific_details: Mapping[str, Any]) -> ItemDetails:
+        """The item's provider-specific details (its ARM JSON) as the phases read them."""
 
 
 ADAPTERS: dict[str, SourceAdapter] = {}
@@ -65,9 +66,9 @@ def adapter_for(machine: MachinePlan) -> SourceAdapter:
     return ADAPTERS[machine.source_type]
 
 
-def details_of(provider_specific_details: Any) -> ItemDetails | None:
+def details_of(provider_specific_details: Mapping[str, Any]) -> ItemDetails | None:
     """An item's details, read by the adapter whose instance type they carry (None for an unknown platform)."""
-    instance_type = getattr(provider_specific_details, "instance_type", None)
+    instance_type = provider_specific_details.get("instanceType")
     adapter = next((a for a in ADAPTERS.values() if a.instance_type == instance_type), None)
     return adapter.details(provider_specific_details) if adapter else None
 

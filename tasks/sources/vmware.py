@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,14 +104,14 @@ class VMwareAgentless:
             properties=m.ResyncInputProperties(provider_specific_details=m.VMwareCbtResyncInput(skip_cbt_reset="true"))
         )
 
-    def details(self, provider_specific_details: Any) -> VMwareCbtDetails:
+    def details(self, provider_specific_details: Mapping[str, Any]) -> VMwareCbtDetails:
         d = provider_specific_details
         return VMwareCbtDetails(
-            seeding_percent=getattr(d, "initial_seeding_progress_percentage", None),
-            last_recovery_point_id=getattr(d, "last_recovery_point_id", None),
-            resync_required=str(getattr(d, "resync_required", "false")).lower() == "true",
+            seeding_percent=d.get("initialSeedingProgressPercentage"),
+            last_recovery_point_id=d.get("lastRecoveryPointId"),
+            resync_required=str(d.get("resyncRequired", "false")).lower() == "true",
             primary_nic_id=next(
-                (n.nic_id for n in getattr(d, "vm_nics", None) or [] if n.is_primary_nic == "true"), None
+                (n.get("nicId") for n in d.get("vmNics") or [] if str(n.get("isPrimaryNic")).lower() == "true"), None
             ),
         )
 
