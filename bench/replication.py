@@ -44,6 +44,10 @@ SEED = 42
 SLOTS = 100
 POLL_EMULATED_SECONDS = 300.0  # a five-minute poll interval, as against Azure
 TARGET_MEDIAN_REAL_SECONDS = 30.0
+LIST = "LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"
+GET = (
+    "GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
+)
 
 
 def alone_seconds(machines: int, disks: DiskProfile) -> dict[str, float]:
@@ -155,11 +159,10 @@ def run(machines: int, disks: DiskProfile) -> dict[str, object]:
         "noticed_share": statistics.fmean(shown_after.values()) / statistics.median(alone.values()),
         "throttled": stats["throttled"],
         "requests_per_machine": {k: round(v / n, 2) for k, v in sorted(stats["requests"].items())},
-        "pages_per_interval": stats["requests"].get(
-            "LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems", 0
-        )
+        "lists_per_interval": stats["requests"].get(LIST, 0) / intervals,
+        "pages_per_interval": (stats["requests"].get(LIST, 0) + stats["requests"].get(f"{LIST} (next page)", 0))
         / intervals,
-        "pages_per_list": -(-n // 100),
+        "gets_per_interval": stats["requests"].get(GET, 0) / intervals,
         "cpu_per_machine": cpu / n,
         "wall_s": wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -196,10 +199,9 @@ def report(r: dict, disks: str) -> None:
         f"{100 * r['noticed_share']:.2f} % of the median seeding"
     )
     print(f"  batch barrier (as discovered) ratio     = {r['barrier_discovery']:.3f}")
-    lists = r["pages_per_interval"] / r["pages_per_list"]  # type: ignore[operator]
     print(
-        f"  vault list reads per poll interval      = {r['pages_per_interval']:.2f} pages = {lists:.2f} full "
-        f"lists of {r['pages_per_list']} page(s)"
+        f"  ARM reads per poll interval             = {r['lists_per_interval']:.2f} vault lists "
+        f"({r['pages_per_interval']:.2f} pages) + {r['gets_per_interval']:.2f} item reads"
     )
     print(
         f"  orchestrator CPU per machine            = {r['cpu_per_machine']:.3f} s; peak RSS {r['peak_rss_mb']:.0f} MB"

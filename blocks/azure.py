@@ -23,6 +23,7 @@ from tasks.names import subnet_name_problem, vnet_id_problem, within
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+    from azure.core.pipeline.transport import RequestsTransport
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.network import NetworkManagementClient
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from azure.mgmt.resource.resources import ResourceManagementClient
     from azure.mgmt.storage import StorageManagementClient
 
+POOL_CONNECTIONS = 128  # a replicate run's task threads: each may be in a call at once
 _CLIENTS: dict[tuple[str, str, str], Any] = {}
 _CREDENTIALS: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
@@ -232,8 +234,26 @@ class AzureMigrationTarget(Block):
             if key not in _CLIENTS:
                 if fingerprint not in _CREDENTIALS:
                     _CREDENTIALS[fingerprint] = self.credentials.get_credential(self.ca_bundle, AUTHORITIES[self.cloud])
-                _CLIENTS[key] = client_type(_CREDENTIALS[fingerprint], key[2], **self._client_options())
+                _CLIENTS[key] = client_type(
+                    _CREDENTIALS[fingerprint], key[2], transport=self._transport(), **self._client_options()
+                )
             return _CLIENTS[key]
+
+    def _transport(self) -> RequestsTransport:
+        """azure-core's requests transport with a connection pool as large as the threads that share a client:
+        requests keeps 10 connections by default, so the eleventh call at once opened a connection (a TLS
+        handshake) of its own and dropped it afterwards ("Connection pool is full, discarding connection")."""
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
+        from urllib3 import Retry
+
+        session = requests.Session()
+        no_retries = Retry(total=False, redirect=False, raise_on_status=False)  # azure-core's retry policy retries
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS, max_retries=no_retries)
+        for scheme in ("https://", "http://"):
+            session.mount(scheme, adapter)
+        verify = {"connection_verify": self.ca_bundle} if self.ca_bundle else {}
+        return RequestsTransport(session=session, session_owner=True, **verify)
 
     def site_recovery_client(self) -> SiteRecoveryManagementClient:
         """Site Recovery (replication, test migration, migration, jobs); its pipeline also serves OffAzure reads."""

@@ -112,6 +112,8 @@ class ArmDispatcher:
         label = f"{'LIST' if kind == COLLECTION else method} {arm_path.type_path}" + (
             f"/{arm_path.tail}" if arm_path.tail else ""
         )
+        if kind == COLLECTION and "$skiptoken" in query:  # a list call is counted once, its further pages apart
+            label += " (next page)"
         api_version = query.get("api-version")
         if not api_version:
             raise ArmError(

@@ -34,10 +34,16 @@ def sdk_api_version(client: SiteRecoveryManagementClient) -> str:
     return client._config.api_version
 
 
-def list_json(client: SiteRecoveryManagementClient, path: str, api_version: str) -> Iterator[dict[str, Any]]:
-    """Every item of an ARM collection, following `nextLink` page by page."""
+def list_pages(client: SiteRecoveryManagementClient, path: str, api_version: str) -> Iterator[list[dict[str, Any]]]:
+    """An ARM collection page by page, following `nextLink`."""
     page = get_json(client, path, api_version)
-    yield from page.get("value", [])
+    yield page.get("value", [])
     while page.get("nextLink"):
         page = get_json(client, page["nextLink"])
-        yield from page.get("value", [])
+        yield page.get("value", [])
+
+
+def list_json(client: SiteRecoveryManagementClient, path: str, api_version: str) -> Iterator[dict[str, Any]]:
+    """Every item of an ARM collection."""
+    for page in list_pages(client, path, api_version):
+        yield from page

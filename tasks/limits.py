@@ -55,6 +55,7 @@ class SlotQueue:
         self.name = name
         self._retry_seconds = retry_seconds
         self._waiting: deque[object] = deque()
+        self._front = 1  # how many waiters at the front of the line ask at once: the free slots last read
         self._changed = threading.Condition()
 
     @classmethod
@@ -83,11 +84,11 @@ class SlotQueue:
                 self._changed.notify_all()
 
     def _acquire(self, ticket: object, slot: ExitStack, lease_duration: float) -> None:
-        """Try for a slot whenever this waiter is first in line and something may have changed."""
+        """Try for a slot whenever this waiter is at the front of the line and something may have changed."""
         unreachable = 0  # tries in a row the server did not answer
         while True:
             with self._changed:
-                while self._waiting[0] is not ticket:
+                while self._waiting.index(ticket) >= self._front:
                     self._changed.wait()
             try:
                 if self._take(slot, lease_duration):
@@ -106,10 +107,15 @@ class SlotQueue:
         """Take a slot if the limit shows one free; False if none is, or another process took it first.
 
         Reads the limit before asking for a lease: Prefect logs every refused lease request as an error
-        (and counts it against the limit's Retry-After), a read costs neither."""
+        (and counts it against the limit's Retry-After), a read costs neither. As many waiters as there are
+        free slots ask at once, so a wave's first hundred machines start together, not one after another."""
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(self.name)
-        if limit.active and limit.active_slots >= limit.limit:
+        free = limit.limit - limit.active_slots if limit.active else 1
+        with self._changed:
+            self._front = max(1, free)
+            self._changed.notify_all()
+        if free <= 0:
             return False
         try:
             slot.enter_context(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservicessiterecovery.models import MigrationItem
 
 from blocks.azure import AzureMigrationTarget
-from tasks.arm import list_json, sdk_api_version
+from tasks.arm import list_pages, sdk_api_version
 from tasks.discovery import ReplicationInfrastructure, vault_scope
 from tasks.plan_models import MachinePlan
 from tasks.sources import details_of
@@ -188,7 +188,10 @@ class VaultStatusBoard:
                 continue
             wake = min(list_due, read_due if read_due is not None else list_due)
             with self._changed:
-                self._changed.wait(timeout=max(wake - now, 0.05))
+                if self._refreshed_at + self.interval <= now:  # another waiter is listing: its pages wake everyone
+                    self._changed.wait(timeout=max(self.interval, 1.0))
+                else:
+                    self._changed.wait(timeout=max(wake - now, 0.05))
 
     def _read_due(self, key: str) -> float | None:
         """When to read this item alone: its predicted end, if that comes well before the next list and
@@ -234,17 +237,27 @@ class VaultStatusBoard:
             self._seeding[key].last_at, self._seeding[key].last_percent = at, percent
 
     def _refresh_locked(self) -> None:
-        """The list call itself; the caller holds `_refresh_lock`."""
+        """The list call itself; the caller holds `_refresh_lock`. Waiters hear of each page as it arrives: a
+        vault of a thousand items is ten pages, and a machine on the first need not wait for the last."""
         started = time.monotonic()
-        listed = list_json(self._client, f"{self._vault_id}/replicationMigrationItems", sdk_api_version(self._client))
-        items = {i["name"].lower(): item_status(i) for i in listed}
-        with self._changed:
-            self._items, self._refreshed_at = items, started
-            for key in set(self._seeding) - set(items):
-                del self._seeding[key]
-            for key, status in items.items():
-                self._note_progress(key, status, started)
-            self._changed.notify_all()
+        items: dict[str, ItemStatus] = {}
+        path = f"{self._vault_id}/replicationMigrationItems"
+        try:
+            for page in list_pages(self._client, path, sdk_api_version(self._client)):
+                statuses = {i["name"].lower(): item_status(i) for i in page}
+                items.update(statuses)
+                with self._changed:
+                    self._items.update(statuses)
+                    self._changed.notify_all()
+            with self._changed:
+                self._items, self._refreshed_at = items, started
+                for key in set(self._seeding) - set(items):
+                    del self._seeding[key]
+                for key, status in items.items():
+                    self._note_progress(key, status, started)
+        finally:  # a failed list wakes the waiters too: the next of them lists again
+            with self._changed:
+                self._changed.notify_all()
 
 
 def _fabric_and_container(item_id: str) -> tuple[str, str]:

@@ -37,7 +37,9 @@ def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_
     )
     assert other.run_as_for("/vCenters/SECOND") == "/runasaccounts/b"
     assert report.infrastructure.log_storage_account_id == emu.connection["log_storage_account_id"]
-    assert emu.admin.stats()["requests"]["LIST Microsoft.OffAzure/VMwareSites/machines"] == 3
+    requests = emu.admin.stats()["requests"]  # one list of the site's machines, paged through to its third page
+    assert requests["LIST Microsoft.OffAzure/VMwareSites/machines"] == 1
+    assert requests["LIST Microsoft.OffAzure/VMwareSites/machines (next page)"] == 2
     table = asyncio.run(_latest_artifact("inventory-machines"))
     assert table.type == "table" and all(m.display_name in table.data for m in report.machines)
     summary = asyncio.run(_latest_artifact("inventory-summary"))

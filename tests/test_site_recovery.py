@@ -347,8 +347,9 @@ def test_vault_and_container_lists_page_through_every_item(start_emulator) -> No
     )
     assert len(list(container_items)) == 12
     requests = emu.admin.stats()["requests"]
-    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"] == 3
-    assert requests[f"LIST {ITEM_TYPE}"] == 3
+    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"] == 1
+    assert requests["LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems (next page)"] == 2
+    assert requests[f"LIST {ITEM_TYPE}"] == 1 and requests[f"LIST {ITEM_TYPE} (next page)"] == 2
     assert emu.admin.stats()["peak_concurrent_initial_replications"] == 12
 
 

@@ -1,6 +1,6 @@
 """The slot queue on a real Prefect API: this process's waiters for a global limit are served in the order
-they came, never more than the limit at once, and a slot released here goes to the next waiter at once
-rather than after Prefect's retry back-off."""
+they came (as many at once as there are free slots), never more than the limit at once, and a slot
+released here goes to the next waiter at once rather than after Prefect's retry back-off."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_waiters_are_served_in_order_and_never_beyond_the_limit(prefect_server: 
     ensure_concurrency_limit("wavelift-test-queue-order", 2)
     queue = SlotQueue("wavelift-test-queue-order")
     order, peak = _holders(queue, count=6, hold_seconds=0.4)
-    assert order == list(range(6))
+    assert sorted(order[:2]) == [0, 1]  # two free slots: the first two ask at once
+    assert order[2:] == [2, 3, 4, 5]  # the rest got each freed slot in the order they came
     assert peak[0] == 2
 
 
