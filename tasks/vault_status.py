@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
-    from azure.mgmt.recoveryservicessiterecovery.models import MigrationItem
-
 from blocks.azure import AzureMigrationTarget
 from tasks.arm import list_pages, sdk_api_version
 from tasks.discovery import ReplicationInfrastructure, vault_scope
 from tasks.plan_models import MachinePlan
 from tasks.sources import details_of
+
+if TYPE_CHECKING:
+    from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient
+    from azure.mgmt.recoveryservicessiterecovery.models import MigrationItem
 
 
 class ItemStatus(BaseModel):
@@ -206,7 +206,7 @@ class VaultStatusBoard:
     def _read_alone(self, status: ItemStatus) -> None:
         """GET one item and put it on the board (a machine whose seeding should have just ended)."""
         fabric, container = _fabric_and_container(status.id)
-        started = time.monotonic()
+        key, started = status.name.lower(), time.monotonic()
         try:
             fresh = item_status(
                 self._client.replication_migration_items.get(self._rg, self._vault, fabric, container, status.name)
@@ -216,12 +216,12 @@ class VaultStatusBoard:
         except HttpResponseError:  # the next list reads it anyway; a failed early look is no reason to fail
             fresh = status
         with self._changed:
-            key = status.name.lower()
-            if fresh is None:
-                self._items.pop(key, None)
-            else:
-                self._items[key] = fresh
-            self._note_progress(key, fresh, started)
+            if fresh is not status:  # read anew (None: the item is gone)
+                if fresh is None:
+                    self._items.pop(key, None)
+                else:
+                    self._items[key] = fresh
+                self._note_progress(key, fresh, started)
             if key in self._seeding:
                 self._seeding[key].checked_at = started
             self._changed.notify_all()
