@@ -42,10 +42,11 @@ class SlotQueue:
 
     Prefect's own `concurrency()` retries a refused slot after the server's Retry-After, which grows with
     how long slots are held (up to 30 s), so a slot freed by a machine that finished seeding stayed idle for
-    seconds to tens of seconds. Here only the head waiter asks the server; a slot released in this process
-    wakes it at once, and a slot released elsewhere (another run, another worker) is found by the head's
-    next try a few seconds later. The limit itself stays the server's: every slot is a Prefect lease.
-    Losing the connection to Prefect delays the waiters, it never fails them.
+    seconds to tens of seconds. Here only as many waiters as the limit has free slots ask the server (the
+    one at the head when none is free); a slot released in this process wakes them at once, and a slot
+    released elsewhere (another run, another worker) is found by the head's next try two seconds later.
+    The limit itself stays the server's: every slot is a Prefect lease, so it holds across runs and
+    workers. Losing the connection to Prefect delays the waiters, it never fails them.
     """
 
     _queues: ClassVar[dict[str, SlotQueue]] = {}
