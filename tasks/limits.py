@@ -67,20 +67,32 @@ class SlotQueue:
 
     @contextmanager
     def hold(self, lease_duration: float = 300) -> Iterator[None]:
-        """Wait for a slot in arrival order, hold it for the block, then wake the next waiter."""
+        """Wait for a slot in arrival order, hold it for the block, then wake the next waiter. A release Prefect
+        does not answer is logged, not raised: the work is done, and the lease ends by itself."""
         ticket = object()
         with self._changed:
             self._waiting.append(ticket)
+        slot = ExitStack()
         try:
-            with ExitStack() as slot:
-                try:
-                    self._acquire(ticket, slot, lease_duration)
-                finally:
-                    with self._changed:
-                        self._waiting.remove(ticket)
-                        self._changed.notify_all()
-                yield
+            self._acquire(ticket, slot, lease_duration)
         finally:
+            with self._changed:
+                self._waiting.remove(ticket)
+                self._changed.notify_all()
+        try:
+            yield
+        finally:
+            try:
+                slot.close()
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                if not _unreachable(exc):
+                    raise
+                logger.warning(
+                    "%s: Prefect did not take the slot back (%s); its lease ends within %.0f s",
+                    self.name,
+                    exc,
+                    lease_duration,
+                )
             with self._changed:
                 self._changed.notify_all()
 
