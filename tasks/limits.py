@@ -42,9 +42,9 @@ class SlotQueue:
 
     Prefect's own `concurrency()` retries a refused slot after the server's Retry-After, which grows with
     how long slots are held (up to 30 s), so a slot freed by a machine that finished seeding stayed idle for
-    seconds to tens of seconds. Here only as many waiters as the limit has free slots ask the server (the
-    one at the head when none is free); a slot released in this process wakes them at once, and a slot
-    released elsewhere (another run, another worker) is found by the head's next try two seconds later.
+    seconds to tens of seconds. Here the waiter at the head reads the limit and as many waiters as it has
+    free slots ask for one; a slot released in this process wakes the head at once, and a slot released
+    elsewhere (another run, another worker) is found by the head's next read two seconds later.
     The limit itself stays the server's: every slot is a Prefect lease, so it holds across runs and
     workers. Losing the connection to Prefect delays the waiters, it never fails them.
     """
@@ -56,7 +56,8 @@ class SlotQueue:
         self.name = name
         self._retry_seconds = retry_seconds
         self._waiting: deque[object] = deque()
-        self._front = 1  # how many waiters at the front of the line ask at once: the free slots last read
+        self._grants = 0  # free slots the head's last read found that no waiter has taken yet
+        self._asking = 0  # waiters that took a grant and wait for Prefect's answer (not yet in a read's count)
         self._changed = threading.Condition()
 
     @classmethod
@@ -77,7 +78,8 @@ class SlotQueue:
             self._acquire(ticket, slot, lease_duration)
         finally:
             with self._changed:
-                self._waiting.remove(ticket)
+                if ticket in self._waiting:  # still there when the wait failed; a granted waiter left already
+                    self._waiting.remove(ticket)
                 self._changed.notify_all()
         try:
             yield
@@ -97,15 +99,28 @@ class SlotQueue:
                 self._changed.notify_all()
 
     def _acquire(self, ticket: object, slot: ExitStack, lease_duration: float) -> None:
-        """Try for a slot whenever this waiter is at the front of the line and something may have changed."""
+        """Wait to be first in line; then take a free slot the last read found, or read the limit again.
+
+        Only the waiter at the head reads the limit, and each free slot it finds becomes one grant: the head
+        takes a grant and leaves the line, so the next waiter can take the next grant while the first is still
+        asking for its lease. Requests never outnumber the free slots, so Prefect refuses one (and logs an
+        error for it) only when another process took the slot in between."""
         unreachable = 0  # tries in a row the server did not answer
         while True:
             with self._changed:
-                while self._waiting.index(ticket) >= self._front:
+                while self._waiting[0] is not ticket:
                     self._changed.wait()
+                granted = self._grants > 0
+                if granted:
+                    self._grants -= 1
+                    self._asking += 1
+                    self._waiting.popleft()
+                    self._changed.notify_all()
             try:
-                if self._take(slot, lease_duration):
+                if granted and self._leased(slot, lease_duration):
                     return
+                if not granted and self._read_free_slots() > 0:
+                    continue
                 pause, unreachable = self._retry_seconds, 0
             except (httpx.TransportError, httpx.HTTPStatusError, ConcurrencySlotAcquisitionError) as exc:
                 if not _unreachable(exc):
@@ -114,22 +129,23 @@ class SlotQueue:
                 pause = min(MAX_CONNECTION_BACKOFF_SECONDS, self._retry_seconds * 2**unreachable)
                 logger.warning("%s: no answer from Prefect (%s); next try in %.0f s", self.name, exc, pause)
             with self._changed:
+                if granted:  # the grant was spent for nothing: back to the head of the line, and read again
+                    self._waiting.appendleft(ticket)
+                    self._grants = 0
                 self._changed.wait(timeout=pause)
 
-    def _take(self, slot: ExitStack, lease_duration: float) -> bool:
-        """Take a slot if the limit shows one free; False if none is, or another process took it first.
-
-        Reads the limit before asking for a lease: Prefect logs every refused lease request as an error
-        (and counts it against the limit's Retry-After), a read costs neither. As many waiters as there are
-        free slots ask at once, so a wave's first hundred machines start together, not one after another."""
+    def _read_free_slots(self) -> int:
+        """Read the limit (a read costs Prefect little; a refused lease request costs an error in its log and
+        counts against the limit's Retry-After) and turn its free slots into grants."""
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(self.name)
-        free = limit.limit - limit.active_slots if limit.active else 1
         with self._changed:
-            self._front = max(1, free)
-            self._changed.notify_all()
-        if free <= 0:
-            return False
+            free = limit.limit - limit.active_slots - self._asking if limit.active else 1
+            self._grants = max(0, free)
+        return free
+
+    def _leased(self, slot: ExitStack, lease_duration: float) -> bool:
+        """Ask Prefect for the granted slot's lease; False if another process took the slot first."""
         try:
             slot.enter_context(
                 concurrency(
@@ -146,6 +162,9 @@ class SlotQueue:
             if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423:
                 return False
             raise
+        finally:
+            with self._changed:
+                self._asking -= 1
         return True
 
 
