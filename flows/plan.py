@@ -9,6 +9,7 @@ from typing import Literal
 from prefect import State, flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks.plan import WavePlanBlock
@@ -87,7 +88,8 @@ def save_plan(plan: WavePlan, overwrite: bool) -> str:
 def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan | State:
     """Discover, build and save a wave plan; nothing is saved if any row is refused."""
     discovered = discover_machines(settings.target_block)
-    outcome = build_plan(source, settings, discovered)
+    # quote(): thousands of machines are data, not futures; Prefect need not walk them looking for some
+    outcome = build_plan(source, settings, quote(discovered))
     if outcome.plan is None:
         refusal = InputRefused(outcome.problems)
         create_table_artifact(
@@ -98,7 +100,7 @@ def import_plan(source: PlanImport, settings: PlanSettings) -> WavePlan | State:
         )
         return Failed(message=str(refusal), data=refusal)
     plan = outcome.plan
-    save_plan(plan, source.overwrite)
+    save_plan(quote(plan), source.overwrite)
     create_table_artifact(
         key=f"plan-{plan.name}",
         table=[
