@@ -82,7 +82,7 @@ def run(machines: int, pipelined: bool, speed: float) -> dict[str, float]:
 
 
 def main(sizes: list[int]) -> None:
-    from prefect_server import postgres_prefect
+    from deployments.local_prefect import postgres_prefect
 
     with postgres_prefect():
         for n in sizes:

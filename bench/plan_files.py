@@ -45,10 +45,9 @@ def _check(path: str) -> float:
 
 
 def main(machines: int) -> None:
-    from prefect_server import postgres_prefect
-
     from blocks.azure import AzureMigrationTarget
     from blocks.plan import WavePlanBlock
+    from deployments.local_prefect import postgres_prefect
     from flows.plan import PlanImport, import_plan
     from tasks.planning import PlanSettings
 

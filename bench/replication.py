@@ -170,7 +170,7 @@ def run(machines: int, disks: DiskProfile) -> dict[str, object]:
 
 
 def main(estates: list[DiskProfile], sizes: list[int]) -> None:
-    from prefect_server import postgres_prefect
+    from deployments.local_prefect import postgres_prefect
 
     with postgres_prefect():
         for disks in estates:

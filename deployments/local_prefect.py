@@ -7,19 +7,22 @@ no telemetry. Everything started here is stopped on exit, Ctrl-C included.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 PRIVATE_UMASK = 0o077
 
 
@@ -160,3 +163,41 @@ class LocalPrefect:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+async def _database(action: str, name: str) -> None:
+    """Drop the database `name` on the machine's PostgreSQL (127.0.0.1:5432, user postgres), and create it anew."""
+    import asyncpg  # Prefect's own PostgreSQL driver
+
+    connection = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if action == "create":
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def postgres_prefect(home: Path | None = None, database: str | None = None) -> Iterator[LocalPrefect]:
+    """A Prefect server on a PostgreSQL database made for it (dropped afterwards), with PREFECT_API_URL
+    pointed at it: how a team runs Prefect for waves of hundreds of machines (the scale-out test, the
+    benchmarks). `home` defaults to a new temporary folder; `database`, letters, digits and underscores,
+    to one named after this process."""
+    import tempfile
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = home or Path(tempfile.mkdtemp(prefix="wavelift-prefect-"))
+    database = database or f"wavelift_{os.getpid()}"
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"database name {database!r}: use letters, digits and underscores")
+    asyncio.run(_database("create", database))
+    try:
+        with (
+            LocalPrefect(home, database_url=POSTGRES + database) as server,
+            temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+        ):
+            yield server
+    finally:
+        asyncio.run(_database("drop", database))

@@ -4,22 +4,20 @@ more than 100 initial replications at once: the global limit holds across worker
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks.parameters import reference
 from blocks.plan import WavePlanBlock
 from deployments.definitions import WORK_POOL, NightlyCutover
 from deployments.local_prefect import LocalPrefect
+from deployments.local_prefect import postgres_prefect as postgres_prefect_server
 from deployments.setup import setup
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
@@ -27,32 +25,12 @@ from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
 from tests.test_lifecycle import _window
 
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
-
-
-async def _database(action: str, name: str) -> None:
-    connection = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if action == "create":
-            await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
 
 @pytest.fixture
 def postgres_prefect(tmp_path: Path) -> Iterator[LocalPrefect]:
     """A Prefect server on a fresh PostgreSQL database, dropped afterwards."""
-    name = f"wavelift_scale_out_{os.getpid()}"
-    asyncio.run(_database("create", name))
-    try:
-        with (
-            LocalPrefect(tmp_path / "prefect", database_url=POSTGRES + name) as server,
-            temporary_settings(updates={PREFECT_API_URL: server.api_url}),
-        ):
-            yield server
-    finally:
-        asyncio.run(_database("drop", name))
+    with postgres_prefect_server(tmp_path / "prefect", f"wavelift_scale_out_{os.getpid()}") as server:
+        yield server
 
 
 @pytest.mark.timeout(900)
