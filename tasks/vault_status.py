@@ -186,7 +186,7 @@ class VaultStatusBoard:
             if status is not None and read_due is not None and read_due <= now:
                 self._read_alone(status)
                 continue
-            wake = min(list_due, read_due if read_due is not None else list_due)
+            wake = list_due if read_due is None else min(list_due, read_due)
             with self._changed:
                 if self._refreshed_at + self.interval <= now:  # another waiter is listing: its pages wake everyone
                     self._changed.wait(timeout=max(self.interval, 1.0))
