@@ -129,6 +129,7 @@ class ArmDispatcher:
                 f"'{api_version}' for type '{arm_path.type_path}'. The supported api-versions are "
                 f"'{', '.join(sorted(versions))}'.",
             )
+        self.emu.registrations.require(arm_path)
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else None

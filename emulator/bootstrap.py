@@ -22,6 +22,7 @@ from .providers import (
     migration_items,
     network,
     quotas,
+    registrations,
     resources,
 )
 from .routing import Router
@@ -41,6 +42,7 @@ class Emulator:
     protected_items: a2a.ProtectedItems
     onprem: OnPrem
     names: dict[str, str]
+    registrations: registrations.Registrations
     tokens: Tokens = field(default_factory=Tokens)
 
 
@@ -67,7 +69,8 @@ def build(config: EmulatorConfig) -> Emulator:
     )["id"]
     onprem = OnPrem(list(world.machines.values()), config.san_dir)
     onprem.create_datastore()
-    return Emulator(config, world, router, vms, disc, items, protected, onprem, names)
+    providers = registrations.register(router, world)
+    return Emulator(config, world, router, vms, disc, items, protected, onprem, names, providers)
 
 
 def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: discovery.Discovery) -> dict[str, str]:

@@ -79,6 +79,11 @@ class EmulatorConfig(BaseModel):
         description="Regional vCPU limits by VM family (or 'cores' for the regional total) where they differ from "
         "the generous defaults: a subscription that needs a quota increase before a wave.",
     )
+    unregistered_providers: list[str] = Field(
+        default_factory=list,
+        description="Resource provider namespaces the subscription has not registered (every other one is): "
+        "requests to them are refused until `az provider register`.",
+    )
     throttle: ThrottleLimits = ThrottleLimits()
 
     @property

@@ -60,9 +60,13 @@ def parse(path: str) -> ArmPath | None:
         rg, rest = rest[1], rest[2:]
     if rg is not None and not rest:  # a resource group itself: ARM's own Microsoft.Resources type
         return ArmPath(sub, None, RESOURCES, (("resourceGroups", rg),), None)
-    if len(rest) < 3 or rest[0].lower() != "providers":
+    if len(rest) < 2 or rest[0].lower() != "providers":
         return None
     ns, rest = rest[1], rest[2:]
+    if rg is None and (not rest or [r.lower() for r in rest] == ["register"]):  # a provider's registration
+        return ArmPath(sub, None, RESOURCES, (("providers", ns),), rest[0] if rest else None)
+    if not rest:
+        return None
     pairs = tuple((rest[i], rest[i + 1]) for i in range(0, len(rest) - 1, 2))
     tail = rest[-1] if len(rest) % 2 else None
     return ArmPath(sub, rg, ns, pairs, tail)
@@ -117,12 +121,19 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str, str, str], tuple[Handler, frozenset[str]]] = {}
+        self._served: dict[str, dict[str, set[str]]] = {}
 
     def add(
         self, method: str, kind: str, type_path: str, handler: Handler, api_versions: set[str], action: str = ""
     ) -> None:
         key = (method.upper(), kind, type_path.lower(), action.lower())
         self._routes[key] = (handler, frozenset(api_versions))
+        namespace, _, resource_type = type_path.partition("/")
+        self._served.setdefault(namespace, {}).setdefault(resource_type, set()).update(api_versions)
+
+    def served(self) -> dict[str, dict[str, set[str]]]:
+        """The resource types each namespace serves, with their api-versions (what Providers_Get lists)."""
+        return self._served
 
     def resolve(self, method: str, path: ArmPath) -> tuple[Handler, frozenset[str], str] | None:
         """The handler, its api-versions and the kind (item, collection or action) of the request."""

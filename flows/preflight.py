@@ -1,10 +1,11 @@
 """`preflight_wave`: check a wave against the target before it starts, and change nothing.
 
 Run by `migrate-wave` before replication, and on its own from the UI while a wave is prepared. It reads
-Azure once (quotas, subnets, sizes, VM names, the vault, the run-as accounts, what the hardening policy
-needs) and publishes one table of findings, per machine and for the wave: red would make the wave fail
-later (after hours of replication, or at cutover with the source already shut down), amber is worth
-knowing, green was checked and holds. A run with red findings ends in a state named after them.
+Azure once (the resource providers' registrations first, then quotas, subnets, sizes, VM names, the
+vault, the run-as accounts, what the hardening policy needs) and publishes one table of findings, per
+machine and for the wave: red would make the wave fail later (after hours of replication, or at cutover
+with the source already shut down), amber is worth knowing, green was checked and holds. A run with red
+findings ends in a state named after them.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from blocks.plan import WavePlanBlock
 from flows.parameters import WaveName
 from tasks.disaster_recovery import cache_account_name, recovery_group_name
 from tasks.harden import backup_vault
-from tasks.preflight import PolicyNeeds, PreflightReport, preflight
-from tasks.preflight_reads import read_target
+from tasks.preflight import PolicyNeeds, PreflightReport, needed_providers, preflight
+from tasks.preflight_reads import read_providers, read_target
 
 
 def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> PolicyNeeds:
@@ -59,10 +60,13 @@ def preflight_wave(
     selected = plan.wave(wave)
     target = AzureMigrationTarget.load(plan.target_block)
     needs = policy_needs(hardening_policy, target)
+    providers = read_providers(plan.target_block, needs)
+    registered = all(providers.get(namespace) == "Registered" for namespace in needed_providers(needs))
     report = preflight(
         plan_name,
         selected,
-        read_target(plan.target_block, selected, needs),
+        providers,
+        read_target(plan.target_block, selected, needs) if registered else None,
         needs,
         (target.target_network_id, target.target_subnet),
         (target.test_network_id, target.test_subnet),

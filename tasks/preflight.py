@@ -86,6 +86,19 @@ class PolicyNeeds(BaseModel):
     )
 
 
+def needed_providers(needs: PolicyNeeds) -> list[str]:
+    """The resource provider namespaces the wave will call: a namespace the subscription has not registered
+    refuses every request (`MissingSubscriptionRegistration`, Microsoft Learn, "Resolve errors for resource
+    provider registration"), so a wave would fail at the first step that needs it, maybe after cutover."""
+    needed = {"Microsoft.Migrate", "Microsoft.OffAzure", "Microsoft.RecoveryServices", "Microsoft.Compute"}
+    needed.add("Microsoft.Network")
+    if needs.key_vault_id:
+        needed.add("Microsoft.KeyVault")
+    if needs.disaster_recovery:
+        needed.add("Microsoft.Storage")  # the cache storage account of A2A replication
+    return sorted(needed)
+
+
 class PreflightReport(BaseModel):
     """The preflight's findings for one wave."""
 
@@ -374,6 +387,28 @@ def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds
     ]
 
 
+def check_providers(providers: dict[str, str], needs: PolicyNeeds) -> list[Finding]:
+    """Every namespace the wave calls is registered in the subscription (`Registering` is not yet);
+    `providers` is each namespace's registration state as Azure reported it."""
+    findings = []
+    for namespace in needed_providers(needs):
+        state = providers.get(namespace, "not read")
+        check = f"provider {namespace}"
+        if state == "Registered":
+            findings.append(_for_wave(check, Severity.GREEN, "registered"))
+        else:
+            findings.append(
+                _for_wave(
+                    check,
+                    Severity.RED,
+                    f"{namespace} is {state} in the subscription: Azure refuses its requests "
+                    "(MissingSubscriptionRegistration)",
+                    f"az provider register --namespace {namespace}, then wait until it reads Registered",
+                )
+            )
+    return findings
+
+
 def check_appliance(wave: Wave, reading: TargetReading) -> list[Finding]:
     """Replications already in initial seeding (of any wave or tool) against what an appliance takes: beyond
     it Azure queues the wave's machines; wavelift itself starts at most 100 at once."""
@@ -392,16 +427,30 @@ def check_appliance(wave: Wave, reading: TargetReading) -> list[Finding]:
 def preflight(
     plan: str,
     wave: Wave,
-    reading: TargetReading,
+    providers: dict[str, str],
+    reading: TargetReading | None,
     needs: PolicyNeeds,
     target_subnet: tuple[str, str],
     test_subnet: tuple[str, str],
 ) -> PreflightReport:
-    """Every rule's findings for the wave; `target_subnet` and `test_subnet` are (vnet id, default subnet)."""
+    """Every rule's findings for the wave; `target_subnet` and `test_subnet` are (vnet id, default subnet).
+
+    The providers are checked first: the other rules' reads go to those namespaces, so without a reading
+    (`reading` None, because one is not registered) they are reported as not run."""
+    registered = check_providers(providers, needs)
+    if reading is None:
+        skipped = _for_wave(
+            "other checks",
+            Severity.AMBER,
+            "not run: they read from the providers that are not registered",
+            "register them, then run the preflight again",
+        )
+        return PreflightReport(plan=plan, wave=wave.name, findings=[*registered, skipped])
     return PreflightReport(
         plan=plan,
         wave=wave.name,
         findings=[
+            *registered,
             *check_regions(reading, reading.region, needs),
             *check_quota(wave, reading),
             *check_subnets(wave, reading, target_subnet, test_subnet),

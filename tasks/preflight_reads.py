@@ -2,7 +2,8 @@
 
 Nothing here creates or changes anything; each read is the one Microsoft's tools make for the same
 question (`az vm list-usage` for quotas, `Get-AzVirtualNetworkUsageList` for subnet addresses, the
-Resource SKUs list for sizes, `az feature show` for the encryption-at-host feature).
+Resource SKUs list for sizes, `az feature show` for the encryption-at-host feature,
+`az provider show` for each resource provider the wave calls).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tasks.discovery import resolve_infrastructure
 from tasks.host_encryption import FEATURE
 from tasks.lifecycle import observe, seeding_over, target_vms
 from tasks.plan_models import Wave
-from tasks.preflight import PolicyNeeds, TargetReading, Usage
+from tasks.preflight import PolicyNeeds, TargetReading, Usage, needed_providers
 from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
 from tasks.vm_sizes import size_catalog
@@ -50,6 +51,19 @@ def _key_vault(target: AzureMigrationTarget, vault_id: str) -> Any:
         return target.key_vault_client(parts[2]).vaults.get(parts[4], parts[-1])
     except ResourceNotFoundError:
         return None
+
+
+@task(
+    task_run_name="preflight-providers-{target_block}",
+    retries=3,
+    retry_delay_seconds=[5, 20, 60],
+    retry_condition_fn=retry_transient,
+)
+def read_providers(target_block: str, needs: PolicyNeeds) -> dict[str, str]:
+    """The registration state of each resource provider the wave calls (`az provider show`): read first, as
+    Azure refuses every other read from a namespace the subscription has not registered."""
+    resources = AzureMigrationTarget.load(target_block).resource_client()
+    return {namespace: resources.providers.get(namespace).registration_state for namespace in needed_providers(needs)}
 
 
 @task(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
 from emulator.skus import VM_SIZES
@@ -14,7 +15,15 @@ from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from flows.preflight import preflight_wave
 from tasks.lifecycle import MachineState
 from tasks.plan_models import MachinePlan, PlannedDisk, Wave, WavePlan
-from tasks.preflight import PolicyNeeds, Severity, TargetReading, Usage, preflight, subnet_key
+from tasks.preflight import (
+    PolicyNeeds,
+    Severity,
+    TargetReading,
+    Usage,
+    needed_providers,
+    preflight,
+    subnet_key,
+)
 from tasks.quota import raise_vcpu_quota
 from tasks.vault_status import ItemStatus
 from tasks.vm_sizes import SizeInfo
@@ -76,11 +85,12 @@ def _reading(machines: list[MachinePlan], **changes: object) -> TargetReading:
 
 
 NO_POLICY = PolicyNeeds()
+REGISTERED = dict.fromkeys(needed_providers(PolicyNeeds(key_vault_id="kv", disaster_recovery=True)), "Registered")
 
 
 def _check(machines: list[MachinePlan], reading: TargetReading, needs: PolicyNeeds = NO_POLICY) -> list:
     wave = Wave(name="wave-1", machines=machines)
-    report = preflight("plan", wave, reading, needs, (TARGET_NET, "default"), (TEST_NET, "default"))
+    report = preflight("plan", wave, REGISTERED, reading, needs, (TARGET_NET, "default"), (TEST_NET, "default"))
     return report.red
 
 
@@ -145,7 +155,7 @@ def test_a_taken_name_is_red_and_a_completed_migration_is_named_for_the_operator
     }
     reading = _reading(machines, states=states, taken_names={"vm-a", "vm-b"})
     wave = Wave(name="wave-1", machines=machines)
-    report = preflight("plan", wave, reading, PolicyNeeds(), (TARGET_NET, "default"), (TEST_NET, "default"))
+    report = preflight("plan", wave, REGISTERED, reading, PolicyNeeds(), (TARGET_NET, "default"), (TEST_NET, "default"))
     names = [(f.scope, f.severity) for f in report.findings if f.check == "target VM name"]
     assert names == [("vm-a", Severity.RED), ("vm-b", Severity.AMBER)]
 
@@ -153,7 +163,9 @@ def test_a_taken_name_is_red_and_a_completed_migration_is_named_for_the_operator
 def test_each_machine_needs_its_own_vcenters_run_as_account() -> None:
     machines = [_machine("vm-a", vcenter=f"{SITE}/vCenters/vc-gone"), _machine("vm-b", vcenter=None)]
     wave = Wave(name="wave-1", machines=machines)
-    report = preflight("plan", wave, _reading(machines), PolicyNeeds(), (TARGET_NET, "default"), (TEST_NET, "default"))
+    report = preflight(
+        "plan", wave, REGISTERED, _reading(machines), PolicyNeeds(), (TARGET_NET, "default"), (TEST_NET, "default")
+    )
     found = {(f.scope, f.severity) for f in report.findings if f.check == "run-as account"}
     assert found == {("vm-a", Severity.RED), ("vm-b", Severity.AMBER)}
 
@@ -251,3 +263,49 @@ def test_backup_needs_its_vault_in_the_target_region_unless_hardening_makes_it()
     assert [f.check for f in _check(machines, absent, migration_vault)] == ["backup vault region"]
     assert _check(machines, absent, own_vault) == []  # hardening creates it in the target region
     assert [f.check for f in _check(machines, elsewhere, own_vault)] == ["backup vault region"]
+
+
+def test_every_provider_the_wave_calls_must_be_registered() -> None:
+    machines = [_machine("vm-a")]
+    providers = {"Microsoft.Compute": "NotRegistered", "Microsoft.KeyVault": "Registering", "Microsoft.Network": "?"}
+    wave = Wave(name="w", machines=machines)
+    report = preflight("plan", wave, providers, None, PolicyNeeds(key_vault_id="kv"), ("n", "s"), ("n", "s"))
+    red = {f.check: f.fix for f in report.red}
+    assert red["provider Microsoft.Compute"] == (
+        "az provider register --namespace Microsoft.Compute, then wait until it reads Registered"
+    )
+    assert set(red) == {
+        f"provider {namespace}"
+        for namespace in ("Microsoft.Compute", "Microsoft.KeyVault", "Microsoft.Migrate", "Microsoft.Network")
+        + ("Microsoft.OffAzure", "Microsoft.RecoveryServices")
+    }, "a namespace not read counts as not registered; one the policy does not need (Storage) is not asked for"
+    assert [f.check for f in report.findings if f.severity == Severity.AMBER] == ["other checks"]
+
+
+def test_an_unregistered_provider_is_red_in_the_preflight_and_refused_by_azure(
+    start_emulator: StartEmulator, prefect_server: None
+) -> None:
+    emu: Emulated = start_emulator(machines=4, seed=43, unregistered_providers=["Microsoft.Compute"])
+    _saved_plan(emu, "pre-rp")
+    with pytest.raises(HttpResponseError) as refused:
+        list(emu.target.compute_client().virtual_machines.list(emu.target.target_resource_group))
+    assert refused.value.status_code == 409 and refused.value.error.code == "MissingSubscriptionRegistration"
+
+    red = preflight_wave("pre-rp", "wave-1").red
+    assert [(f.check, f.detail) for f in red] == [
+        (
+            "provider Microsoft.Compute",
+            "Microsoft.Compute is NotRegistered in the subscription: Azure refuses its requests "
+            "(MissingSubscriptionRegistration)",
+        )
+    ]
+
+    providers = emu.target.resource_client().providers
+    assert providers.register("Microsoft.Compute").registration_state == "Registering"
+    emu.admin.skip(3600)
+    compute = providers.get("microsoft.compute")
+    assert compute.registration_state == "Registered"
+    assert "virtualMachines" in {t.resource_type for t in compute.resource_types}
+    with pytest.raises(HttpResponseError, match="InvalidResourceNamespace"):
+        providers.get("Microsoft.Nowhere")
+    assert preflight_wave("pre-rp", "wave-1").red == []
