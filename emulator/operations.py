@@ -16,7 +16,13 @@ from .clock import EmulatedClock, iso
 from .errors import ArmError
 from .scheduler import Scheduler
 
-STATUS_WORDS = {"replicationoperationstatus", "operationstatuses", "operationsstatus", "azureasyncoperations"}
+STATUS_WORDS = {
+    "replicationoperationstatus",
+    "operationstatuses",
+    "operationsstatus",
+    "azureasyncoperations",
+    "operations",  # a backup policy's (ProtectionPolicies_CreateOrUpdate_Simple.json)
+}
 RESULT_WORDS = {"replicationoperationresults", "operationresults"}
 
 Result = Callable[[], tuple[int, Any]]
@@ -65,18 +71,21 @@ class Operations:
         fail: Callable[[float, dict], None] | None = None,
         injected_error: dict | None = None,
         style: str = "arm",
+        operation_id: str | None = None,
     ) -> Operation:
         """Begin an operation that completes `duration` emulated seconds from now.
 
         `complete(t)` applies the success; `fail(t, error)` applies a failure (injected by a fault rule).
+        `operation_id` names the operation in its monitor URLs (a Site Recovery job's name); a new one if None.
         """
         status_word, result_word = {
             "asr": ("replicationOperationStatus", "replicationOperationResults"),
             "backup": ("operationsStatus", "operationResults"),
+            "backup-policy": ("operations", "operationResults"),
             "arm": ("operationStatuses", "operationResults"),
         }[style]
         now = self._clock.now()
-        op = Operation(uuid.uuid4().hex, monitor_prefix, status_word, result_word, now, result)
+        op = Operation(operation_id or uuid.uuid4().hex, monitor_prefix, status_word, result_word, now, result)
         op.extra_headers["api-version"] = api_version
         self._ops[op.id] = op
 

@@ -96,6 +96,7 @@ class World:
         fail: Callable[[float, dict], None] | None = None,
         style: str = "arm",
         monitor_prefix: str | None = None,
+        operation_id: str | None = None,
         status: int = 202,
         body: Any = None,
     ) -> Reply:
@@ -113,6 +114,7 @@ class World:
             fail=fail,
             injected_error=call.injected_error,
             style=style,
+            operation_id=operation_id,
         )
         return Reply(status, body, self.operations.accepted_headers(op, call.base_url))
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING
+from time import sleep
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from prefect import task
@@ -30,6 +32,7 @@ MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
 ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
 INTERNET = {"*", "0.0.0.0/0", "internet", "any"}
+POLICY_POLLS, POLICY_POLL_SECONDS = 60, 2.0  # a backup policy accepted with 202 is read until it shows
 
 
 class StepResult(BaseModel):
@@ -383,6 +386,18 @@ def read_backup(target: AzureMigrationTarget, vm_name: str, vault: str) -> dict 
     return dict(item.properties)  # the backup SDK's models are mappings of Azure's wire names
 
 
+def _applied_policy(read: Callable[[], Any]) -> Any:
+    """The backup policy once Azure has applied it: read every few seconds until it is there."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    for _ in range(POLICY_POLLS - 1):
+        try:
+            return read()
+        except ResourceNotFoundError:
+            sleep(POLICY_POLL_SECONDS)
+    return read()
+
+
 def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, zone: str) -> StepResult:
     """A daily vault backup policy, the VM protected by it, and a first backup triggered."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -396,7 +411,7 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         backup_policy = backup.protection_policies.get(vault, rg, policy.backup_policy)
     except ResourceNotFoundError:
         run_at = backup_run_time(policy, zone)
-        backup_policy = backup.protection_policies.create_or_update(
+        written = backup.protection_policies.create_or_update(
             vault,
             rg,
             policy.backup_policy,
@@ -414,6 +429,10 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
                     ),
                 )
             ),
+        )
+        # Azure may accept the policy (202: the SDK returns None) and apply it a moment later.
+        backup_policy = written or _applied_policy(
+            lambda: backup.protection_policies.get(vault, rg, policy.backup_policy)
         )
     container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False

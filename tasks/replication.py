@@ -8,14 +8,17 @@ board, so a thousand waiting machines cost one list call per poll interval.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline import PipelineResponse
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
-from tasks.discovery import ReplicationInfrastructure
+from tasks.discovery import ReplicationInfrastructure, vault_scope
 from tasks.events import machine_event
 from tasks.lifecycle import is_seeded, seeding_over
 from tasks.limits import SlotQueue
@@ -40,17 +43,37 @@ class ReplicationOutcome(BaseModel):
     adopted: bool
 
 
-def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> bool:
-    """Start replication; True if Azure already had it (a 409), so the machine is adopted."""
+def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> str | None:
+    """Start replication and return the name of its Site Recovery job, or None if Azure already had it (a 409:
+    the machine is adopted). The job is named by the operation URL Azure answers with, as Az.Migrate reads it
+    (`New-AzMigrateServerReplication.ps1`: `$output.Target.Split("/")[12]`)."""
     client = target.site_recovery_client()
+    answers: list[PipelineResponse] = []
     try:
         body = adapter_for(machine).enable_input(target, infra, machine)
-        client.replication_migration_items.begin_create(*infra.item_args(machine.source_name), body, polling=False)
+        client.replication_migration_items.begin_create(
+            *infra.item_args(machine.source_name), body, polling=False, raw_response_hook=answers.append
+        )
     except HttpResponseError as exc:
         if exc.status_code == 409:
-            return True
+            return None
         raise
-    return False
+    return operation_job(answers[-1].http_response.headers)
+
+
+def operation_job(headers: Mapping[str, str]) -> str | None:
+    """The Site Recovery job an accepted action started: the last segment of its monitor URL."""
+    url = headers.get("Azure-AsyncOperation") or headers.get("Location")
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] if url else None
+
+
+def job_errors(target: AzureMigrationTarget, infra: ReplicationInfrastructure, job: str | None) -> str:
+    """What a failed job says went wrong (Azure's codes and messages), for the operator's report."""
+    if job is None:
+        return ""
+    found = target.site_recovery_client().replication_jobs.get(*vault_scope(infra.vault_id), job)
+    details = [e.service_error_details for e in (found.properties.errors or []) if e.service_error_details]
+    return "; ".join(f"{d.code}: {d.message}" for d in details)
 
 
 @task(
@@ -76,21 +99,27 @@ def replicate_machine(
         return ReplicationOutcome(
             machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
         )  # type: ignore[union-attr]
+    job = None
     with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold():
         adopted = status is not None
         if status is None:
-            adopted = _enable(target, infra, machine)
+            job = _enable(target, infra, machine)
+            adopted = job is None
             logger.info(
-                "%s: replication %s", machine.display_name, "already enabled: adopted" if adopted else "enabled"
+                "%s: replication %s",
+                machine.display_name,
+                "already enabled: adopted" if adopted else f"enabled (Site Recovery job {job})",
             )
-            machine_event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name)
+            machine_event(machine, "replication.enabled", adopted=adopted, target_vm=machine.target_vm_name, job=job)
         final = board.wait_for(machine.source_name, seeding_over, seeding_timeout)
     assert final is not None
     if not is_seeded(final):
-        machine_event(machine, "replication.failed", state=final.migration_state)
+        machine_event(machine, "replication.failed", state=final.migration_state, job=job)
+        why = job_errors(target, infra, job)
         raise ReplicationFailed(
-            f"{machine.display_name}: {final.migration_state} ({final.migration_state_description}); "
-            "see the item's job in the vault, fix the cause, then stop replication and run the wave again"
+            f"{machine.display_name}: {final.migration_state} ({final.migration_state_description})"
+            + (f": job {job}: {why}" if why else "")
+            + "; fix the cause, then stop replication and run the wave again"
         )
     machine_event(machine, "replication.seeded", state=final.migration_state)
     logger.info("%s: initial seeding done", machine.display_name)

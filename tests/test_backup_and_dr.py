@@ -12,10 +12,12 @@ from azure.mgmt.storage import models as stm
 
 from tasks.backup_discovery import VM_FILTER, protectable_vm
 from tests.conftest import Emulated
+from tests.test_arm_behaviour import _raw
 from tests.test_compute_network import _vm
+from tests.test_spec_examples import BACKUP, SITE_RECOVERY, example_body, shape_differences
 
 
-def _policy() -> bm.ProtectionPolicyResource:
+def _policy(days: int = 30) -> bm.ProtectionPolicyResource:
     return bm.ProtectionPolicyResource(
         properties=bm.AzureIaaSVMProtectionPolicy(
             time_zone="W. Europe Standard Time",
@@ -25,7 +27,7 @@ def _policy() -> bm.ProtectionPolicyResource:
             retention_policy=bm.LongTermRetentionPolicy(
                 daily_schedule=bm.DailyRetentionSchedule(
                     retention_times=["2026-01-01T01:30:00Z"],
-                    retention_duration=bm.RetentionDuration(count=30, duration_type="Days"),
+                    retention_duration=bm.RetentionDuration(count=days, duration_type="Days"),
                 )
             ),
         )
@@ -36,7 +38,20 @@ def test_vm_backup_policy_discovery_protection_and_first_backup(emu: Emulated) -
     rg, vault, target_rg = emu.rg, emu.vault, emu.connection["target_resource_group"]
     vm = _vm(emu, "erp-01", os_type="Windows")
     backup = emu.target.backup_client()
-    policy = backup.protection_policies.create_or_update(vault, rg, "daily-30d", _policy())
+    for days in (6, 10000):  # Learn, "Support matrix for Azure VM backup": daily points are kept 7-9999 days
+        with pytest.raises(HttpResponseError, match="BMSUserErrorInvalidPolicyInput"):
+            backup.protection_policies.create_or_update(vault, rg, "daily-30d", _policy(days))
+    answers = []
+    accepted = backup.protection_policies.create_or_update(
+        vault, rg, "daily-30d", _policy(), raw_response_hook=answers.append
+    )
+    assert accepted is None and answers[-1].http_response.status_code == 202, (
+        "Azure may accept a policy with 202 (Microsoft's example), and the SDK then returns no policy"
+    )
+    with pytest.raises(ResourceNotFoundError):
+        backup.protection_policies.get(vault, rg, "daily-30d")
+    emu.admin.skip(60)
+    policy = backup.protection_policies.get(vault, rg, "daily-30d")
     assert policy.name == "daily-30d"
     item = bm.ProtectedItemResource(
         properties=bm.AzureIaaSComputeVMProtectedItem(source_resource_id=vm.id, policy_id=policy.id)
@@ -65,6 +80,12 @@ def test_vm_backup_policy_discovery_protection_and_first_backup(emu: Emulated) -
     assert protected.properties["policyId"].lower() == policy.id.lower()
     assert [i.name for i in backup.backup_protected_items.list(vault, rg)] == [item_name]
     assert backup.protection_policies.get(vault, rg, "daily-30d").properties.protected_items_count == 1
+    for example, resource in (
+        ("ProtectionPolicies_Get", policy.id),
+        ("Compute_ProtectedItem_Get", protected.id),
+    ):  # as Microsoft's examples answer (2025-02-01; the SDK sends 2026-10-01)
+        answer = _raw(emu, "GET", resource, params={"api-version": "2026-10-01"})
+        assert shape_differences(example_body(f"{BACKUP}/AzureIaasVm", example), answer.json()) == [], example
 
 
 def test_a_vault_discovers_only_the_vms_of_its_region(emu: Emulated) -> None:
@@ -197,6 +218,8 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     item = asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", protect).result()
     assert (item.properties.protection_state, item.properties.replication_health) == ("Protected", "Normal")
     assert item.properties.provider_specific_details.recovery_fabric_location == "northeurope"
+    answer = _raw(emu, "GET", item.id, params={"api-version": "2025-08-01"}).json()
+    assert shape_differences(example_body(SITE_RECOVERY, "ReplicationProtectedItems_Get"), answer) == []
     with pytest.raises(HttpResponseError) as excinfo:
         asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01-again", protect).result()
     assert excinfo.value.status_code == 409

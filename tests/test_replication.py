@@ -143,3 +143,21 @@ def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator: Star
     }  # the machine without replication is a row, not a crash
     assert tests[broken.display_name].skipped and "not replicating yet" in tests[broken.display_name].detail
     assert all(tests[m].passed for m in machines if m != broken.display_name)
+
+
+def test_a_failed_enable_is_reported_with_its_jobs_error(start_emulator: StartEmulator, small_limit: None) -> None:
+    """Azure accepts the enable, then its job fails: the report names the job and says what Azure said."""
+    emu: Emulated = start_emulator(machines=4, seed=25, speed=3000)
+    _plan(emu, "rep-j", "rep-target-j")
+    broken = WavePlanBlock.load("rep-j").plan.waves[0].machines[0]
+    emu.admin.add_fault(
+        method="PUT",
+        path=f"/replicationMigrationItems/{broken.source_name}$",
+        lro_error={"code": "VmwareCbtEnableFailed", "message": "The vCenter refused the snapshot."},
+    )
+    summary = replicate_wave("rep-j", "wave-1", poll_interval=0.3)
+    reason = summary.failed[broken.display_name]
+    assert "EnableMigrationFailed" in reason and "VmwareCbtEnableFailed: The vCenter refused the snapshot." in reason
+    job = reason.split("job ", 1)[1].split(":", 1)[0]
+    jobs = emu.target.site_recovery_client().replication_jobs
+    assert jobs.get(emu.rg, emu.vault, job).properties.state == "Failed"

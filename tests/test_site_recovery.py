@@ -406,3 +406,28 @@ def test_unsupported_api_version_is_refused(emu: Emulated) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "NoRegisteredProviderFound"
     assert "2025-08-01" in response.json()["error"]["message"]
+
+
+def test_an_accepted_action_names_its_job_where_az_migrate_reads_it(emu: Emulated) -> None:
+    """Az.Migrate takes the job's name from the operation URL (`$output.Target.Split("/")[12]` in
+    New-AzMigrateServerReplication.ps1 and the other cmdlets) and returns that job: the URL must end in it."""
+    c = emu.connection
+    machine = discovered(emu)[0]
+    answers = []
+    _items(emu).begin_create(
+        emu.rg,
+        emu.vault,
+        c["fabric"],
+        c["container"],
+        machine["name"],
+        build_enable_input(c, machine),
+        polling=False,
+        raw_response_hook=answers.append,
+    )
+    accepted = answers[-1].http_response
+    assert accepted.status_code == 202
+    job_name = accepted.headers["Azure-AsyncOperation"].split("/")[12].split("?")[0]
+    job = emu.target.site_recovery_client().replication_jobs.get(emu.rg, emu.vault, job_name)
+    assert job.properties.scenario_name == "EnableMigration"
+    assert job.properties.target_object_id.endswith(f"/replicationMigrationItems/{machine['name']}")
+    assert accepted.headers["Location"].split("/")[12].split("?")[0] == job_name

@@ -73,8 +73,16 @@ def test_the_shape_comparison_finds_what_is_missing_or_of_another_type() -> None
     ]
 
 
+BACKUP = "specification/recoveryservicesbackup/resource-manager/Microsoft.RecoveryServices/stable/2025-02-01/examples"
+
+
+def example_body(folder: str, name: str) -> dict[str, Any]:
+    """The 200 answer of one of Microsoft's examples kept under `tests/fixtures/azure-rest-api-specs/`."""
+    return json.loads((EXAMPLES / folder / f"{name}.json").read_text())["responses"]["200"]["body"]
+
+
 def _example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES / SITE_RECOVERY / f"{name}.json").read_text())["responses"]["200"]["body"]
+    return example_body(SITE_RECOVERY, name)
 
 
 @pytest.fixture

@@ -95,8 +95,21 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
             )
             in_secondary(disk.get("recoveryResourceGroupId"), f"vmManagedDisks[{disk_id}].recoveryResourceGroupId")
 
+    @staticmethod
+    def _scenario(item: ProtectedItem) -> dict:
+        """The item's current scenario: its job in progress, or "None" (as in Microsoft's example)."""
+        job = item.job
+        if job is not None and Jobs.in_progress(job):
+            props = job["properties"]
+            return {"scenarioName": props["scenarioName"], "jobId": job["id"], "startTime": props["startTime"]}
+        vault_jobs = f"{vault_of(item.id)}/replicationJobs"
+        started = job["properties"]["startTime"] if job else "1753-01-01T01:01:01Z"
+        return {"scenarioName": "None", "jobId": f"{vault_jobs}/None", "startTime": started}
+
     def render(self, item: ProtectedItem) -> dict:
         d = item.details
+        container = item.id.rsplit("/replicationProtectedItems/", 1)[0]
+        recovery_container = d.get("recoveryContainerId") or ""
         return {
             "id": item.id,
             "name": item.name,
@@ -124,9 +137,15 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
                     "WaitingForCompletion": "Test failover cleanup pending",
                 }.get(item.test_failover, item.test_failover),
                 "allowedOperations": item.allowed(),
-                "currentScenario": {"scenarioName": "None"}
-                if not Jobs.in_progress(item.job)
-                else {"scenarioName": item.job["properties"]["scenarioName"], "jobId": item.job["id"]},
+                "currentScenario": self._scenario(item),
+                # Microsoft's example (ReplicationProtectedItems_Get.json) names the containers and fabrics;
+                # an Azure VM has no Recovery Services provider or protectable item: empty strings here.
+                "protectableItemId": "",
+                "recoveryServicesProviderId": "",
+                "primaryProtectionContainerFriendlyName": container.rsplit("/", 1)[-1],
+                "recoveryProtectionContainerFriendlyName": recovery_container.rsplit("/", 1)[-1],
+                "recoveryFabricId": recovery_container.split("/replicationProtectionContainers/", 1)[0],
+                "recoveryContainerId": recovery_container,
                 "providerSpecificDetails": {
                     "instanceType": "A2A",
                     "fabricObjectId": d["fabricObjectId"],

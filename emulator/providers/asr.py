@@ -129,6 +129,7 @@ class Jobs:
 class _Item(Protocol):
     id: str
     name: str
+    job: dict | None
 
 
 T = TypeVar("T", bound=_Item)
@@ -162,11 +163,16 @@ class ReplicatedItems(Generic[T]):
         complete: Callable[[float], None],
         fail: Callable[[float, dict], None],
     ) -> Reply:
-        """Start an action on `item`; its result is the item as it then is (204 once removed)."""
+        """Start an action on `item`; its result is the item as it then is (204 once removed).
+
+        The operation is the item's job: Site Recovery's monitor URLs end in the job's name, which
+        Az.Migrate reads back (`$output.Target.Split("/")[12]` in New-AzMigrateServerReplication.ps1 and its
+        siblings) to return the job."""
         return self.world.lro(
             call,
             style="asr",
             monitor_prefix=vault_of(item.id),
+            operation_id=item.job["name"] if Jobs.in_progress(item.job) else None,
             duration=duration,
             complete=complete,
             fail=fail,

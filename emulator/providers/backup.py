@@ -29,6 +29,7 @@ from .common import (
 
 VAULT_API = {"2026-11-01", "2025-02-01", "2024-04-01"}
 BACKUP_API = {"2026-10-01", "2025-02-01", "2024-04-01"}
+DAILY_RETENTION = (7, 9999)  # days (Microsoft Learn, "Support matrix for Azure VM backup": retention limits)
 NS = "Microsoft.RecoveryServices"
 ITEM_PATH = f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems"
 CONTAINER_TYPE = f"{NS}/vaults/backupFabrics/protectionContainers"
@@ -53,7 +54,9 @@ class Backup:
         return put_provisioned(self.world, call, resource)
 
     def put_policy(self, call: Call) -> Reply:
-        """Create or update a policy; not an LRO: 200 with the policy."""
+        """Create or update a policy. Microsoft's example (ProtectionPolicies_CreateOrUpdate_Simple.json) answers
+        200 with the policy or 202 with monitor URLs; the emulator always answers 202 and applies the policy an
+        ARM operation later (the SDK, which does not treat the PUT as an LRO, then returns None)."""
         self.world.store.require(vault_of(call.path.item_id))
         resource = shell(call, f"{NS}/vaults/backupPolicies")
         props = resource["properties"]
@@ -70,9 +73,25 @@ class Backup:
                 "BMSUserErrorInvalidPolicyInput",
                 f"properties.{field} is required.",
             )
+        daily = (props["retentionPolicy"].get("dailySchedule") or {}).get("retentionDuration") or {}
+        days, least, most = daily.get("count"), *DAILY_RETENTION
+        fail_unless(
+            daily.get("durationType") != "Days" or (isinstance(days, int) and least <= days <= most),
+            400,
+            "BMSUserErrorInvalidPolicyInput",
+            f"properties.retentionPolicy.dailySchedule.retentionDuration.count must be {least}-{most} days, "
+            f"not {days!r}.",
+        )
         props.setdefault("protectedItemsCount", 0)
-        self.world.store.put(resource)
-        return Reply(200, self.render_policy(resource))
+        props["schedulePolicy"].setdefault("scheduleWeeklyFrequency", 0)  # as Microsoft's ProtectionPolicies_Get
+        return self.world.lro(
+            call,
+            style="backup-policy",
+            monitor_prefix=call.path.item_id,
+            duration=self.world.config.capacity.arm_seconds,
+            complete=lambda t: self.world.store.put(resource),
+            result=lambda: (200, self.render_policy(self.world.store.require(resource["id"]))),
+        )
 
     def render_policy(self, policy: dict) -> dict:
         out = copy.deepcopy(policy)
@@ -193,6 +212,9 @@ class Backup:
                 "protectionStatus": "Healthy",
                 "healthStatus": "Passed",
                 "policyName": policy["name"],
+                "containerName": call.path.names[-2].split(";", 1)[-1],  # as Compute_ProtectedItem_Get.json shows
+                "protectedItemDataId": str(uuid.uuid5(uuid.NAMESPACE_URL, call.path.item_id.lower()).int % 10**18),
+                "policyType": "V2" if policy["properties"].get("policyType") == "V2" else "V1",
             }
         )
         props["protectionState"] = existing["properties"]["protectionState"] if existing else "IRPending"
@@ -232,7 +254,12 @@ class Backup:
         def complete(t: float) -> None:
             if self.world.store.get(item["id"]) is not None:
                 item["properties"].update(
-                    {"protectionState": "Protected", "lastBackupStatus": "Completed", "lastBackupTime": iso(t)}
+                    {
+                        "protectionState": "Protected",
+                        "lastBackupStatus": "Completed",
+                        "lastBackupTime": iso(t),
+                        "lastRecoveryPoint": iso(t),
+                    }
                 )
             self._finish(job, t)
 
