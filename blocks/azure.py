@@ -12,6 +12,7 @@ import atexit
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +25,7 @@ from tasks.names import subnet_name_problem, vnet_id_problem, within
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.pipeline.transport import RequestsTransport
+    from azure.keyvault.secrets import SecretClient
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.keyvault import KeyVaultManagementClient
     from azure.mgmt.network import NetworkManagementClient
@@ -225,19 +227,28 @@ class AzureMigrationTarget(Block):
         )
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
-        """The process's client of this type for this target: built once (one credential per target) and reused
-        by every task, since tasks load the block anew; closed when the process exits."""
+    def _cached(self, kind: str, scope: str, make: Callable[[Any], Any]) -> Any:
+        """The process's client of this kind and scope for this target: built once by `make(credential)` (one
+        credential per target) and reused by every task, since tasks load the block anew; closed at exit."""
         fingerprint = self.fingerprint()
-        key = (fingerprint, client_type.__name__, subscription_id or self.subscription_id)
+        key = (fingerprint, kind, scope)
         with _CACHE_LOCK:
             if key not in _CLIENTS:
                 if fingerprint not in _CREDENTIALS:
                     _CREDENTIALS[fingerprint] = self.credentials.get_credential(self.ca_bundle, AUTHORITIES[self.cloud])
-                _CLIENTS[key] = client_type(
-                    _CREDENTIALS[fingerprint], key[2], transport=self._transport(), **self._client_options()
-                )
+                _CLIENTS[key] = make(_CREDENTIALS[fingerprint])
             return _CLIENTS[key]
+
+    def _build(self, client_type: type, subscription_id: str | None = None) -> Any:
+        """An ARM management client of the target's subscription (or another one's)."""
+        subscription = subscription_id or self.subscription_id
+        return self._cached(
+            client_type.__name__,
+            subscription,
+            lambda credential: client_type(
+                credential, subscription, transport=self._transport(), **self._client_options()
+            ),
+        )
 
     def _transport(self) -> RequestsTransport:
         """azure-core's requests transport with a connection pool as large as the threads that share a client:
@@ -306,6 +317,21 @@ class AzureMigrationTarget(Block):
         from azure.mgmt.keyvault import KeyVaultManagementClient
 
         return self._build(KeyVaultManagementClient, subscription_id)
+
+    def secret_client(self, vault_url: str) -> SecretClient:
+        """One Key Vault's secrets (its data plane, at the vault's `vaultUri`): Site Recovery needs a VM's disk
+        encryption key copied to a vault of the secondary region. The SDK checks that a vault's sign-in challenge
+        names a Key Vault domain of the vault's host; a private endpoint (`arm_endpoint`, such as the emulator)
+        serves its vaults at its own address, so the check is kept for Azure's clouds only."""
+        from azure.keyvault.secrets import SecretClient
+
+        return self._cached(
+            "SecretClient",
+            vault_url.lower(),
+            lambda credential: SecretClient(
+                vault_url, credential, transport=self._transport(), verify_challenge_resource=not self.arm_endpoint
+            ),
+        )
 
     def quota_client(self) -> QuotaMgmtClient:
         """The Quota API (raising a regional vCPU limit, as `az quota update` does)."""

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .bootstrap import Emulator
 from .errors import ArmError
 from .faults import FaultRule
-from .identity import issue_token, openid_configuration
+from .identity import KEY_VAULT_AUDIENCES, issue_token, openid_configuration
 from .inspection import export_state
 from .routing import COLLECTION, Call, Reply, parse
 from .throttle import ThrottleLimits
@@ -298,6 +298,33 @@ def create_app(emulator: Emulator) -> ASGIApp:
         status, body = issue_token(emulator.config, emulator.tokens, request.path_params["tenant"], form)
         return _json(status, body)
 
+    async def key_vault_secret(request: Request) -> Response:
+        """A vault's secrets, behind Key Vault's authentication challenge: a request without a token is told
+        which tenant and resource to get one for (the client then retries with it)."""
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        if not request.headers.get("authorization"):
+            tenant, resource = emulator.config.tenant_id, KEY_VAULT_AUDIENCES[0]
+            challenge = f'Bearer authorization="{base}/{tenant}", resource="{resource}"'
+            missing = {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer or PoP token."}
+            return _json(401, {"error": missing}, {"WWW-Authenticate": challenge})
+        try:
+            emulator.tokens.check(request.headers["authorization"], KEY_VAULT_AUDIENCES)
+            body = json.loads(await request.body() or b"null")
+        except ArmError as exc:
+            return _error(exc)
+        except json.JSONDecodeError:
+            return _json(400, {"error": {"code": "BadParameter", "message": "The request body is not JSON."}})
+        world.tick()
+        world.requests[f"{request.method} Key Vault secret"] += 1
+        vault = emulator.key_vaults.vault_at(base)
+        if vault is None:
+            return _json(404, {"error": {"code": "NotFound", "message": f"No key vault is served at {base}."}})
+        params = request.path_params
+        status, answer = emulator.key_vaults.serve_secret(
+            request.method, vault, params["name"], params.get("version"), body
+        )
+        return _json(status, answer)
+
     routes = [
         Route("/_emulator/{what}", inspection, methods=["GET", "POST", "PUT", "DELETE"]),
         Route("/_onprem/backup/jobs", backup_jobs, methods=["GET"]),
@@ -306,6 +333,9 @@ def create_app(emulator: Emulator) -> ASGIApp:
         Route("/_onprem/machines", machines, methods=["GET"]),
         Route("/_onprem/machines/{name}", server, methods=["GET"]),
         Route("/_onprem/machines/{name}/{action}", power, methods=["POST"]),
+        Route("/secrets/{name}", key_vault_secret, methods=["GET", "PUT"]),
+        Route("/secrets/{name}/", key_vault_secret, methods=["GET"]),  # the newest version (the SDK's empty one)
+        Route("/secrets/{name}/{version}", key_vault_secret, methods=["GET"]),
         Route("/{tenant}/v2.0/.well-known/openid-configuration", openid, methods=["GET"]),
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
         Route("/{path:path}", dispatcher.handle, methods=["GET", "PUT", "PATCH", "POST", "DELETE", "HEAD"]),

@@ -43,6 +43,7 @@ class Emulator:
     onprem: OnPrem
     names: dict[str, str]
     registrations: registrations.Registrations
+    key_vaults: keyvault.KeyVaults
     tokens: Tokens = field(default_factory=Tokens)
 
 
@@ -70,7 +71,7 @@ def build(config: EmulatorConfig) -> Emulator:
     onprem = OnPrem(list(world.machines.values()), config.san_dir)
     onprem.create_datastore()
     providers = registrations.register(router, world)
-    return Emulator(config, world, router, vms, disc, items, protected, onprem, names, providers)
+    return Emulator(config, world, router, vms, disc, items, protected, onprem, names, providers, key_vaults)
 
 
 def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: discovery.Discovery) -> dict[str, str]:

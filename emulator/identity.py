@@ -26,7 +26,7 @@ ARM_AUDIENCES = (  # what public ARM accepts, as its audience error lists them
     "https://management.azure.com/",
     "https://management.azure.com",
 )
-ALLOWED = "','".join(ARM_AUDIENCES)
+KEY_VAULT_AUDIENCES = ("https://vault.azure.net", "https://vault.azure.net/")  # the resource of a vault's challenge
 LIFETIME = 3599
 
 
@@ -44,8 +44,9 @@ class Tokens:
             self._issued[token] = (audience, time.time() + lifetime)
         return token
 
-    def check(self, authorization: str) -> None:
-        """Raise ARM's 401 unless `authorization` is a bearer token issued here, for ARM, still valid."""
+    def check(self, authorization: str, audiences: tuple[str, ...] = ARM_AUDIENCES) -> None:
+        """Raise ARM's 401 unless `authorization` is a bearer token issued here, for one of `audiences` (ARM's
+        unless another service is asked), still valid."""
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ArmError(
@@ -58,12 +59,13 @@ class Tokens:
         if issued is None:
             raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.")
         audience, expires = issued
-        if audience not in ARM_AUDIENCES:
+        if audience not in audiences:
+            allowed = "','".join(audiences)
             raise ArmError(
                 401,
                 "InvalidAuthenticationTokenAudience",
                 f"The access token has been obtained for wrong audience or resource '{audience}'. It should exactly "
-                f"match with one of the allowed audiences '{ALLOWED}'.",
+                f"match with one of the allowed audiences '{allowed}'.",
             )
         if time.time() >= expires:
             raise ArmError(

@@ -22,7 +22,6 @@ from .certs import ensure_certificates
 from .config import EmulatorConfig
 from .files import PRIVATE, PUBLIC, write_atomic
 from .inspection import export_state
-from .providers.keyvault import vault_uri
 from .workbook import write_assessment, write_migrate_csv
 
 
@@ -57,15 +56,27 @@ def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, An
         "vcenter_id": emu.discovery.vcenter_id,
         "log_storage_account_id": emu.names["log_storage_account_id"],
         "key_vault_id": emu.names["key_vault_id"],
-        "key_vault_url": vault_uri(cfg.key_vault),
+        "key_vault_url": emu.key_vaults.vault_uri(cfg.key_vault),
         "san_path": str(cfg.san_dir),
         "backup_catalog_url": f"{base_url}/_onprem/backup",
         "onprem_url": f"{base_url}/_onprem",
     }
 
 
+KEY_VAULT_ADDRESSES = 6  # Key Vaults one emulator serves: the migration's, its DR copy, and a few for tests
+
+
 def _write_json(path: Path, data: Any, mode: int = PUBLIC) -> None:
     write_atomic(path, json.dumps(data, indent=2).encode(), mode)
+
+
+def _loopback(port: int) -> socket.socket:
+    """A listening-ready TCP socket on 127.0.0.1 (`port` 0: any free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited: no 40 ms Nagle/delayed-ACK stalls
+    sock.bind(("127.0.0.1", port))
+    return sock
 
 
 class _Server:
@@ -75,13 +86,11 @@ class _Server:
         config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.emulator = build(config)
         ca, cert, key = ensure_certificates(config.state_dir / "tls")
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
-        )  # inherited by accepted sockets: no 40 ms Nagle/delayed-ACK stalls
-        self.socket.bind(("127.0.0.1", port))
+        self.socket = _loopback(port)
         self.base_url = f"https://127.0.0.1:{self.socket.getsockname()[1]}"
+        # each Key Vault's data plane has an address of its own (the SDK takes a vault's URL to be a bare host)
+        self.vault_sockets = [_loopback(0) for _ in range(KEY_VAULT_ADDRESSES)]
+        self.emulator.key_vaults.endpoints = [f"https://127.0.0.1:{s.getsockname()[1]}" for s in self.vault_sockets]
         self.connection = connection_info(self.emulator, self.base_url, ca)
         machines = list(self.emulator.world.machines.values())
         self.connection["assessment_workbook"] = str(
@@ -106,7 +115,7 @@ class _Server:
         self.ready = threading.Event()
 
     async def run(self) -> None:
-        serving = asyncio.create_task(self.uvicorn.serve(sockets=[self.socket]))
+        serving = asyncio.create_task(self.uvicorn.serve(sockets=[self.socket, *self.vault_sockets]))
         while not self.uvicorn.started and not serving.done():
             await asyncio.sleep(0.02)
         if self.uvicorn.started:

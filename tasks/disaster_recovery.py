@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
+from tasks.disk_encryption_keys import replicated_disk_keys
 from tasks.harden import StepResult
 from tasks.plan_models import MachinePlan
 
@@ -212,6 +213,7 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
     except ResourceNotFoundError:
         vm = target.compute_client().virtual_machines.get(target.target_resource_group, machine.target_vm_name)
         storage = vm.storage_profile
+        keys = replicated_disk_keys(target, machine.target_vm_name)  # an ADE VM's key, copied to the secondary region
         disks = [
             m.A2AVmManagedDiskInputDetails(
                 disk_id=disk.managed_disk.id,
@@ -219,6 +221,7 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
                 recovery_resource_group_id=dr.recovery_resource_group_id,
                 recovery_replica_disk_account_type=str(disk.managed_disk.storage_account_type or "Standard_LRS"),
                 recovery_target_disk_account_type=str(disk.managed_disk.storage_account_type or "Standard_LRS"),
+                disk_encryption_info=keys.get((disk.name or "").lower()),
             )
             for disk in [storage.os_disk, *(storage.data_disks or [])]
             if disk.managed_disk is not None

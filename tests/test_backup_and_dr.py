@@ -11,9 +11,10 @@ from azure.mgmt.resource.resources import models as rm
 from azure.mgmt.storage import models as stm
 
 from tasks.backup_discovery import VM_FILTER, protectable_vm
+from tasks.disk_encryption_keys import replicated_disk_keys
 from tests.conftest import Emulated
 from tests.test_arm_behaviour import _raw
-from tests.test_compute_network import _vm
+from tests.test_compute_network import _ade, _vm
 from tests.test_spec_examples import BACKUP, SITE_RECOVERY, example_body, shape_differences
 
 
@@ -167,6 +168,25 @@ def _a2a_infrastructure(emu: Emulated) -> tuple[str, str, str, str]:
     return primary_fabric, primary_container.name, names["northeurope"][1].id, policy.id
 
 
+def _dr_places(emu: Emulated) -> tuple[str, str]:
+    """A recovery resource group in the secondary region and a cache storage account in the VMs' region."""
+    recovery_group = emu.target.resource_client().resource_groups.create_or_update(
+        "rg-target-asr", rm.ResourceGroup(location="northeurope")
+    )
+    cache = (
+        emu.target.storage_client()
+        .storage_accounts.begin_create(
+            emu.connection["target_resource_group"],
+            "drcache01",
+            stm.StorageAccountCreateParameters(
+                sku=stm.Sku(name="Standard_LRS"), kind="StorageV2", location="westeurope"
+            ),
+        )
+        .result()
+    )
+    return recovery_group.id, cache.id
+
+
 def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     rg, vault, target_rg = emu.rg, emu.vault, emu.connection["target_resource_group"]
     vm = _vm(emu, "crm-01")
@@ -189,28 +209,13 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
     primary_group = f"/subscriptions/{emu.connection['subscription_id']}/resourceGroups/{target_rg}"
     with pytest.raises(HttpResponseError, match="must be a resource group in the recovery region northeurope"):
         asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body(primary_group, None))
-    recovery_group = (
-        emu.target.resource_client()
-        .resource_groups.create_or_update("rg-target-asr", rm.ResourceGroup(location="northeurope"))
-        .id
-    )
+    recovery_group, cache = _dr_places(emu)
     with pytest.raises(HttpResponseError, match="vmManagedDisks must list the VM's managed disks"):
         asr.replication_protected_items.begin_create(rg, vault, fabric, container, "crm-01", body(recovery_group, []))
-    cache = (
-        emu.target.storage_client()
-        .storage_accounts.begin_create(
-            target_rg,
-            "crmcache01",
-            stm.StorageAccountCreateParameters(
-                sku=stm.Sku(name="Standard_LRS"), kind="StorageV2", location="westeurope"
-            ),
-        )
-        .result()
-    )
     disks = [
         sm.A2AVmManagedDiskInputDetails(
             disk_id=vm.storage_profile.os_disk.managed_disk.id,
-            primary_staging_azure_storage_account_id=cache.id,
+            primary_staging_azure_storage_account_id=cache,
             recovery_resource_group_id=recovery_group,
         )
     ]
@@ -289,3 +294,69 @@ def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu:
     vaults = emu.target.recovery_services_client().vaults
     assert vaults.get(emu.rg, "wavelift-backup").location == "westeurope"
     assert read_backup(target, "erp-04", backup_vault(target, policy))["protectionState"] in ("IRPending", "Protected")
+
+
+def test_an_encrypted_vm_replicates_only_with_its_key_copied_to_the_secondary_region(emu: Emulated) -> None:
+    """Learn, "Replicate Azure Disk Encryption-enabled virtual machines to another Azure region": the VM's disk
+    encryption key must be in a Key Vault of the recovery region, named for each disk; wavelift copies it as
+    Microsoft's CopyKeys.ps1 does (vault `<name>-asr` in group `<group>-asr`)."""
+    rg, vault, target_rg = emu.rg, emu.vault, emu.connection["target_resource_group"]
+    vm = _vm(emu, "pay-01")
+    settings = {
+        "EncryptionOperation": "EnableEncryption",
+        "KeyVaultURL": emu.connection["key_vault_url"],
+        "KeyVaultResourceId": emu.connection["key_vault_id"],
+    }
+    compute = emu.target.compute_client()
+    compute.virtual_machine_extensions.begin_create_or_update(
+        target_rg, "pay-01", "AzureDiskEncryption", _ade("AzureDiskEncryptionForLinux", settings)
+    ).result()
+    (key,) = {
+        s.disk_encryption_key.secret_url
+        for d in compute.virtual_machines.instance_view(target_rg, "pay-01").disks
+        for s in d.encryption_settings or []
+    }
+    fabric, container, recovery_container_id, policy_id = _a2a_infrastructure(emu)
+    recovery_group, cache = _dr_places(emu)
+    items = emu.target.site_recovery_client().replication_protected_items
+
+    def protect(info: sm.DiskEncryptionInfo | None) -> sm.ReplicationProtectedItem:
+        disk = sm.A2AVmManagedDiskInputDetails(
+            disk_id=vm.storage_profile.os_disk.managed_disk.id,
+            primary_staging_azure_storage_account_id=cache,
+            recovery_resource_group_id=recovery_group,
+            disk_encryption_info=info,
+        )
+        details = sm.A2AEnableProtectionInput(
+            fabric_object_id=vm.id,
+            recovery_container_id=recovery_container_id,
+            recovery_resource_group_id=recovery_group,
+            vm_managed_disks=[disk],
+        )
+        body = sm.EnableProtectionInput(
+            properties=sm.EnableProtectionInputProperties(policy_id=policy_id, provider_specific_details=details)
+        )
+        return items.begin_create(rg, vault, fabric, container, "pay-01", body).result()
+
+    with pytest.raises(HttpResponseError, match="DiskEncryptionInfoMissing"):
+        protect(None)
+    in_primary = sm.DiskEncryptionKeyInfo(
+        secret_identifier=key, key_vault_resource_arm_id=emu.connection["key_vault_id"]
+    )
+    with pytest.raises(HttpResponseError, match="InvalidDiskEncryptionInfo"):
+        protect(sm.DiskEncryptionInfo(disk_encryption_key_info=in_primary))
+
+    copied = replicated_disk_keys(emu.target, "pay-01")
+    assert replicated_disk_keys(emu.target, "pay-01") == copied, "a key copied once is reused"
+    dr_vault = emu.target.key_vault_client().vaults.get("rg-security-asr", "kv-wavelift-asr")
+    assert dr_vault.location == "northeurope" and dr_vault.properties.enabled_for_disk_encryption
+    (info,) = copied.values()
+    assert info.disk_encryption_key_info.key_vault_resource_arm_id == dr_vault.id
+    copy = emu.target.secret_client(dr_vault.properties.vault_uri).get_secret(key.split("/")[-2])
+    source = emu.target.secret_client(emu.connection["key_vault_url"]).get_secret(key.split("/")[-2])
+    assert (copy.value, copy.properties.content_type, copy.properties.tags) == (
+        source.value,
+        "BEK",
+        source.properties.tags,
+    )
+    assert protect(info).properties.protection_state == "Protected"

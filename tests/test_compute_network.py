@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute import models as cm
@@ -308,7 +310,10 @@ def test_disk_encryption_needs_a_key_vault_of_the_vms_region_enabled_for_it(emu:
         vaults.begin_create_or_update(
             "rg-security", name, kv.VaultCreateOrUpdateParameters(location=region, properties=properties)
         ).result()
-    assert vaults.get("rg-security", "kv-far").properties.vault_uri == "https://kv-far.vault.azure.net/"
+    uris = {name: vaults.get("rg-security", name).properties.vault_uri for name in ("kv-closed", "kv-far")}
+    assert len(set(uris.values())) == 2 and all(urlsplit(u).path == "/" for u in uris.values()), (
+        "each vault's data plane has a host of its own, as Key Vault's SDK expects"
+    )
     _vm(emu, "db-01")
     compute = emu.target.compute_client()
     for vault, code in (
@@ -319,7 +324,7 @@ def test_disk_encryption_needs_a_key_vault_of_the_vms_region_enabled_for_it(emu:
         vault_id = emu.connection["key_vault_id"].rsplit("/", 1)[0] + f"/{vault}"
         settings = {
             "EncryptionOperation": "EnableEncryption",
-            "KeyVaultURL": f"https://{vault}.vault.azure.net/",
+            "KeyVaultURL": uris.get(vault, f"https://{vault}.vault.azure.net/"),
             "KeyVaultResourceId": vault_id,
         }
         body = _ade("AzureDiskEncryptionForLinux", settings)

@@ -95,6 +95,42 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
             )
             in_secondary(disk.get("recoveryResourceGroupId"), f"vmManagedDisks[{disk_id}].recoveryResourceGroupId")
 
+    def _check_disk_encryption(self, vm: dict, d: dict) -> None:
+        """A VM encrypted with Azure Disk Encryption replicates only with its key (BEK) copied to a Key Vault of
+        the secondary region and named for every disk (`diskEncryptionInfo`: Microsoft Learn, "Replicate Azure
+        Disk Encryption-enabled virtual machines to another Azure region"; `New-AzRecoveryServicesAsrAzureToAzure
+        DiskReplicationConfig -DiskEncryptionVaultId -DiskEncryptionSecretUrl`). Codes not documented."""
+        if vm["id"].lower() not in self.compute.disk_keys:
+            return
+        secondary = self.world.config.secondary_region.lower()
+        for disk in d.get("vmManagedDisks") or []:
+            field = f"vmManagedDisks[{disk.get('diskId')}].diskEncryptionInfo.diskEncryptionKeyInfo"
+            info = (disk.get("diskEncryptionInfo") or d.get("diskEncryptionInfo") or {}).get("diskEncryptionKeyInfo")
+            fail_unless(
+                isinstance(info, dict),
+                400,
+                "DiskEncryptionInfoMissing",
+                f"Virtual machine {vm['name']} is encrypted with Azure Disk Encryption: {field} must name its disk "
+                "encryption key, copied to a Key Vault of the recovery region.",
+            )
+            keys = self.compute.key_vaults
+            found = keys.secret_at(info.get("secretIdentifier") or "")
+            vault = self.world.store.get(info.get("keyVaultResourceArmId") or "")
+            own = keys.secret_at(self.compute.disk_keys[vm["id"].lower()]["secretUrl"])
+            fail_unless(
+                found is not None
+                and vault is not None
+                and found[0]["id"].lower() == vault["id"].lower()
+                and vault["location"].lower() == secondary
+                and own is not None
+                and found[1]["value"] == own[1]["value"],
+                400,
+                "InvalidDiskEncryptionInfo",
+                f"{field}: secretIdentifier {info.get('secretIdentifier')!r} must be a copy of the VM's disk "
+                f"encryption key in Key Vault {info.get('keyVaultResourceArmId')!r} of the recovery region "
+                f"{secondary}.",
+            )
+
     @staticmethod
     def _scenario(item: ProtectedItem) -> dict:
         """The item's current scenario: its job in progress, or "None" (as in Microsoft's example)."""
@@ -188,6 +224,7 @@ class ProtectedItems(ReplicatedItems[ProtectedItem]):
         if d.get("recoveryContainerId"):
             self.world.store.require(d["recoveryContainerId"])
         self._check_managed_disks(vm, d)
+        self._check_disk_encryption(vm, d)
         for other in self.items.values():
             if other.vm["id"].lower() == vm["id"].lower() or other.id.lower() == call.path.item_id.lower():
                 raise conflict(

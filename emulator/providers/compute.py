@@ -4,8 +4,10 @@ encryption at host changes only on a deallocated VM."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
+import secrets
 import uuid
 from typing import Any
 
@@ -56,6 +58,7 @@ class Compute:
         self.key_vaults = key_vaults
         self.power: dict[str, str] = {}
         self.had_disk_encryption: set[str] = set()  # VM ids that ever had the ADE extension
+        self.disk_keys: dict[str, dict] = {}  # VM id -> the BEK its disks are encrypted with (a secret reference)
 
     # -- reads ----------------------------------------------------------------------------------
     def render(self, vm: dict, expand: bool = False) -> dict:
@@ -76,6 +79,7 @@ class Compute:
             vm["properties"]["storageProfile"].get("osDisk", {}),
             *vm["properties"]["storageProfile"].get("dataDisks", []),
         ]
+        key = self.disk_keys.get(vm["id"].lower()) if encrypted else None
         return {
             "computerName": vm["name"][:15],
             "osName": vm["properties"].get("storageProfile", {}).get("osDisk", {}).get("osType"),
@@ -89,6 +93,7 @@ class Compute:
                     "statuses": [
                         {"code": f"EncryptionState/{'encrypted' if encrypted else 'notEncrypted'}", "level": "Info"}
                     ],
+                    **({"encryptionSettings": [{"diskEncryptionKey": key, "enabled": True}]} if key else {}),
                 }
                 for d in disks
             ],
@@ -344,7 +349,24 @@ class Compute:
         if props["publisher"] == ADE_PUBLISHER:
             self._check_ade(vm, props, call)
             self.had_disk_encryption.add(vm["id"].lower())
+            self._keep_disk_key(vm, props["settings"]["KeyVaultResourceId"])
         return put_provisioned(self.world, call, resource)
+
+    def _keep_disk_key(self, vm: dict, vault_id: str) -> None:
+        """The BitLocker/dm-crypt key ADE makes for the VM, kept as a secret (a BEK) in its vault; the VM's disks
+        then name it in their encryption settings (as `Get-AzVM -Status` shows, which Microsoft's CopyKeys.ps1
+        reads). Encrypting again keeps the key."""
+        if vm["id"].lower() in self.disk_keys:
+            return
+        name = str(uuid.uuid4())
+        bundle = self.key_vaults.set_secret(
+            vault_id.rsplit("/", 1)[-1],
+            name,
+            base64.b64encode(secrets.token_bytes(32)).decode(),
+            "BEK",
+            {"DiskEncryptionKeyFileName": f"{name}.BEK", "MachineName": vm["name"]},
+        )
+        self.disk_keys[vm["id"].lower()] = {"secretUrl": bundle["id"], "sourceVault": {"id": vault_id}}
 
     def _check_ade(self, vm: dict, props: dict, call: Call) -> None:
         """Azure Disk Encryption: the VM must run, the type must match its OS, and the Key Vault be one ADE may use
