@@ -73,11 +73,12 @@ class ArmDispatcher:
         self.emu.tokens.check(request.headers.get("authorization", ""))
         retry_after, rate_headers = self.world.throttle.admit(method)
         if retry_after is not None:
-            raise ArmError(
+            raise ArmError(  # code and message as Learn's "Troubleshoot common Azure deployment errors" gives them
                 429,
-                "TooManyRequests",
-                "The request is being throttled as the limit has been reached for operation type. "
-                f"Please retry after {retry_after} seconds.",
+                "SubscriptionRequestsThrottled",
+                f"Number of '{'read' if method in ('GET', 'HEAD') else 'write'}' requests for subscription "
+                f"'{self.emu.config.subscription_id}' exceeded the limit. Please try again after '{retry_after}' "
+                "seconds.",
                 {"Retry-After": str(retry_after), **rate_headers},
             )
         fault = self.world.faults.match(method, path)

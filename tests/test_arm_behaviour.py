@@ -119,7 +119,7 @@ def test_the_sdk_recovers_from_429_honouring_retry_after(emu: Emulated) -> None:
         method="GET",
         path="/replicationFabrics$",
         status=429,
-        code="TooManyRequests",
+        code="SubscriptionRequestsThrottled",
         headers={"Retry-After": "1"},
         count=2,
     )
@@ -164,7 +164,7 @@ def test_a_burst_is_throttled_with_integer_retry_after(emu: Emulated) -> None:
         if response.status_code == 429:
             assert response.headers["Retry-After"].isdigit() and int(response.headers["Retry-After"]) >= 1
             assert response.headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
-            assert response.json()["error"]["code"] == "TooManyRequests"
+            assert response.json()["error"]["code"] == "SubscriptionRequestsThrottled"
         else:
             assert int(response.headers["x-ms-ratelimit-remaining-subscription-reads"]) >= 0
     assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
@@ -235,3 +235,27 @@ def test_lro_answers_carry_arm_headers(emu: Emulated) -> None:
         _raw(emu, "GET", path, params={"api-version": "2026-03-01"}).json()["properties"]["provisioningState"]
         == "Succeeded"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "api_version", "body"),
+    [
+        ("/resourceGroups/rg-nowhere", "2025-04-01", {}),
+        ("/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/v-nowhere", "2025-02-01", {}),
+        (
+            "/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/kv-nowhere",
+            "2024-11-01",
+            {"properties": {"tenantId": "t", "sku": {"family": "A", "name": "standard"}}},
+        ),
+        (
+            "/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/nowhere1",
+            "2025-06-01",
+            {"sku": {"name": "Standard_LRS"}, "kind": "StorageV2"},
+        ),
+    ],
+)
+def test_a_resource_without_a_location_is_refused(emu: Emulated, path: str, api_version: str, body: dict) -> None:
+    """Learn, "Troubleshoot common Azure deployment errors": `LocationRequired` ("Provide a location")."""
+    scope = f"/subscriptions/{emu.connection['subscription_id']}" + path.format(rg=emu.rg)
+    response = _raw(emu, "PUT", scope, params={"api-version": api_version}, json=body)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "LocationRequired")
