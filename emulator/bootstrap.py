@@ -4,7 +4,6 @@ target and test networks), plus the on-prem datastore."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -74,6 +73,16 @@ def build(config: EmulatorConfig) -> Emulator:
     return Emulator(config, world, router, vms, disc, items, protected, onprem, names, providers, key_vaults)
 
 
+def artifact_hash(text: str) -> int:
+    """Azure Migrate's name hash (`hashForArtifact` in Az.Migrate's New-AzMigrateServerReplication.ps1: a 32-bit
+    `hash * 31 + char` over the text, then its absolute value), which names the replication log storage account
+    `migratelsa<hash of site name + target region>`."""
+    value = 0
+    for char in text:
+        value = (value * 31 + ord(char)) & 0xFFFFFFFF
+    return abs(value - (1 << 32) if value >= 1 << 31 else value)
+
+
 def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: discovery.Discovery) -> dict[str, str]:
     sub = f"/subscriptions/{cfg.subscription_id}"
     rg_id = f"{sub}/resourceGroups/{cfg.resource_group}"
@@ -93,8 +102,9 @@ def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: di
     fabric_id = f"{vault_id}/replicationFabrics/{cfg.site}-vmwarefabric"
     container_id = f"{fabric_id}/replicationProtectionContainers/{cfg.site}-vmwarecontainer"
     policy_id = f"{vault_id}/replicationPolicies/migrate{cfg.site}policy"
-    suffix = hashlib.sha256(f"{cfg.site}{cfg.region}".encode()).hexdigest()[:10]
-    log_storage_id = f"{rg_id}/providers/Microsoft.Storage/storageAccounts/migratelsa{suffix}"
+    log_storage_id = (
+        f"{rg_id}/providers/Microsoft.Storage/storageAccounts/migratelsa{artifact_hash(cfg.site + cfg.region)}"
+    )
     infra.seed(
         fabric_id,
         {  # the properties of Microsoft's example ReplicationFabrics_Get.json (2025-08-01)

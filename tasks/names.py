@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_VM_FORBIDDEN = set("\\/\"[]:|<>+=;,?*@&~!#$%^(){}'")
+_AZ_MIGRATE_VM_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
 _ENCODED = re.compile(r"%[0-9a-fA-F]{2}")
 _SUBNET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
 _RESOURCE_NAME = r"[^/\s]+"
@@ -26,18 +26,24 @@ BLOCK_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,99}$"  # Prefect block document name
 def vm_name_problem(name: str) -> str | None:
     """Why `name` cannot name the Azure VM of a migration, or None.
 
-    Azure Migrate's target VM name is the resource name (1–64 characters; the guest keeps its own
-    host name), without whitespace or ARM's reserved characters, not starting with '_' nor ending
-    with '.' or '-', and not only digits."""
+    Az.Migrate's rule (`New-AzMigrateServerReplication.ps1`): 1–64 characters, letters, digits and hyphens
+    only, beginning with a letter or digit and not ending with a hyphen (its pattern
+    `^[^_\\W][a-zA-Z0-9\\-]{0,63}(?<![-._])$`); wavelift also refuses a name of digits only, which Windows
+    cannot take as a computer name."""
     if not 1 <= len(name) <= 64:
         return f"must be 1 to 64 characters long (it has {len(name)})"
-    if any(c in _VM_FORBIDDEN or c.isspace() for c in name):
-        return "must not contain whitespace or any of \\/\"[]:|<>+=;,?*@&~!#$%^(){}'"
-    if name.startswith("_") or name.endswith((".", "-")):
-        return "must not start with '_' or end with '.' or '-'"
+    if not _AZ_MIGRATE_VM_NAME.match(name):
+        return "must be letters, digits and hyphens (-), beginning with a letter or digit and not ending with '-'"
     if name.isdigit():
         return "must not be only digits"
     return None
+
+
+def azure_vm_name(display_name: str) -> str:
+    """A valid target VM name for a server (see `vm_name_problem`): every other character becomes a hyphen
+    (`SQL_PROD.01` -> `SQL-PROD-01`); the plan shows it and an operator may choose another."""
+    name = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]", "-", display_name)).strip("-")[:64].rstrip("-")
+    return name if name and not name.isdigit() else f"vm-{name}".rstrip("-")[:64]
 
 
 def segment_problem(name: str) -> str | None:

@@ -14,7 +14,7 @@ from blocks.parameters import TargetName
 from tasks.assessment import AssessedMachine
 from tasks.discovery import DiscoveredMachine
 from tasks.migrate_csv import CsvMachine
-from tasks.names import NAME_PATTERN
+from tasks.names import NAME_PATTERN, azure_vm_name
 from tasks.plan_models import MAX_BATCH, Exclusion, MachinePlan, MaintenanceWindow, PlannedDisk, Wave, WavePlan
 from tasks.problems import InputRefused, Problem
 
@@ -175,7 +175,13 @@ def plan_from_assessment(
             continue
         try:
             machines.append(
-                _machine_plan(machine, name=machine.display_name, size=row.recommended_size, types=types, os_disk=None)
+                _machine_plan(
+                    machine,
+                    name=azure_vm_name(machine.display_name),
+                    size=row.recommended_size,
+                    types=types,
+                    os_disk=None,
+                )
             )
         except ValidationError as exc:
             problems.append(_plan_problem(exc, source, row.row, "Machine"))

@@ -62,7 +62,7 @@ def _csv_with(tmp_path: Path, changes: list[dict[str, str]], drop: str | None = 
     ("rows", "row", "field", "words"),
     [
         ([{"OK_TO_MIGRATE": "maybe"}], 2, "OK_TO_MIGRATE", "must be Y or N"),
-        ([{"TARGET_MACHINE_NAME": "web server"}], 2, "TARGET_MACHINE_NAME", "whitespace"),
+        ([{"TARGET_MACHINE_NAME": "web server"}], 2, "TARGET_MACHINE_NAME", "letters, digits and hyphens"),
         ([{"TARGET_MACHINE_NAME": "x" * 65}], 2, "TARGET_MACHINE_NAME", "1 to 64"),
         ([{"TARGET_MACHINE_NAME": "a"}, {"TARGET_MACHINE_NAME": "b"}], 3, "SOURCE_MACHINE_NAME", "also at row 2"),
         (

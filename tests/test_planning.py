@@ -13,6 +13,7 @@ from flows.plan import PlanImport, import_plan
 from tasks.assessment import read_assessment
 from tasks.discovery import parse_machine
 from tasks.migrate_csv import read_migrate_csv
+from tasks.names import azure_vm_name, vm_name_problem
 from tasks.plan_models import MaintenanceWindow
 from tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
 from tasks.problems import InputRefused
@@ -150,3 +151,19 @@ def test_a_window_keeps_its_local_hours_across_daylight_saving() -> None:
 def test_a_bad_window_is_refused(field: str, value: object, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         MaintenanceWindow(**{"start": time(22), field: value})
+
+
+@pytest.mark.parametrize(
+    ("server", "vm"),
+    [
+        ("SQL_PROD.01", "SQL-PROD-01"),
+        ("web-db-0001", "web-db-0001"),
+        ("__a__", "a"),
+        ("2024", "vm-2024"),
+        ("x" * 70, "x" * 64),
+    ],
+)
+def test_a_server_name_az_migrate_would_refuse_becomes_a_valid_target_vm_name(server: str, vm: str) -> None:
+    """Az.Migrate takes letters, digits and hyphens only; the plan proposes such a name, the operator may change it."""
+    assert azure_vm_name(server) == vm and vm_name_problem(vm) is None
+    assert (vm_name_problem(server) is None) == (server == vm)

@@ -178,6 +178,7 @@ def test_migrate_without_shutdown_leaves_the_source_running(emu: Emulated) -> No
         ),
         ({"target_vm_name": "bad name!"}, "InvalidTargetVmName", "bad name!"),
         ({"target_vm_name": "x" * 65}, "InvalidTargetVmName", "64"),
+        ({"target_vm_name": "sql_prod.01"}, "InvalidTargetVmName", "letters, digits or hyphens"),  # Az.Migrate's rule
         (
             {"target_network_id": f"{RG}/providers/Microsoft.Network/virtualNetworks/missing"},
             "TargetNetworkNotFound",
@@ -211,6 +212,47 @@ def test_enable_refuses_an_unknown_disk_and_two_os_disks(emu: Emulated) -> None:
     with pytest.raises(HttpResponseError) as excinfo:
         _items(emu).begin_create(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], body).result()
     assert _azure_error(excinfo) == (400, "InvalidOsDiskSelection")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("duplicate", "is already taken"),
+        ("log storage", "must be the replication log storage account"),
+        ("premium v2", "Premium SSD V2 disk can only be attached to a zonal VM"),
+    ],
+)
+def test_enable_refuses_what_az_migrate_refuses_before_sending(emu: Emulated, change: str, words: str) -> None:
+    """New-AzMigrateServerReplication.ps1 refuses a disk uuid given twice and a Premium SSD V2 disk on a VM
+    without a zone, and sends every disk with the log storage account replication initialisation made."""
+    c = emu.connection
+    machine = next(x for x in discovered(emu) if len(x["properties"]["disks"]) >= 2)
+    body = build_enable_input(c, machine)
+    disks = body.properties.provider_specific_details.disks_to_include
+    if change == "duplicate":
+        disks[1].disk_id = disks[0].disk_id
+    elif change == "log storage":
+        disks[0].log_storage_account_id = c["log_storage_account_id"] + "x"
+    else:
+        disks[0].disk_type = "PremiumV2_LRS"
+    with pytest.raises(HttpResponseError, match=words) as excinfo:
+        _items(emu).begin_create(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], body).result()
+    assert _azure_error(excinfo) == (400, "InvalidProviderSpecificInput")
+
+
+def test_the_log_storage_account_is_named_as_azure_migrate_names_it(emu: Emulated) -> None:
+    """`migratelsa` + Az.Migrate's hashForArtifact(site name + target region), a 32-bit Java-style string hash."""
+    from emulator.bootstrap import artifact_hash
+
+    assert artifact_hash("") == 0 and artifact_hash("ab") == 97 * 31 + 98
+    assert artifact_hash("z" * 40) == abs(int.from_bytes((_java_hash("z" * 40)).to_bytes(4, "big"), signed=True))
+    name = emu.connection["log_storage_account_id"].rsplit("/", 1)[1]
+    assert name == f"migratelsa{artifact_hash(emu.connection['site'] + emu.connection['region'])}"
+
+
+def _java_hash(text: str) -> int:
+    """Java's String.hashCode as an unsigned 32-bit value: s[0]*31^(n-1) + ... + s[n-1]."""
+    return sum(ord(ch) * pow(31, len(text) - 1 - i, 1 << 32) for i, ch in enumerate(text)) % (1 << 32)
 
 
 def test_enabling_a_machine_twice_is_a_conflict(emu: Emulated) -> None:

@@ -13,9 +13,18 @@ from ..paging import page
 from ..routing import Call, Reply
 from ..world import World
 
+_MIGRATION_VM_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
 # Azure's resource naming rules (Microsoft.Network names; VM names are stricter, see vm_name_problem)
 _GENERIC_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
 _VM_FORBIDDEN = set("\\/\"[]:|<>+=;,?*@&~!#$%^(){}'")
+
+
+def migration_vm_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a migration's target VM name (Az.Migrate, `New-AzMigrateServerReplication.ps1`:
+    `^[^_\\W][a-zA-Z0-9\\-]{0,63}(?<![-._])$`: letters, digits and hyphens), or None."""
+    if _MIGRATION_VM_NAME.match(name):
+        return None
+    return "must be 1-64 letters, digits or hyphens, beginning with a letter or digit and not ending with '-'"
 
 
 def vm_name_problem(name: str) -> str | None:

@@ -15,7 +15,7 @@ from ..estate import SourceMachine
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
 from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
-from .common import fail_unless, list_items, vm_name_problem
+from .common import fail_unless, list_items, migration_vm_name_problem
 from .compute import Compute
 from .discovery import Discovery
 from .network import Network
@@ -259,7 +259,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         props = call.properties()
         policy = self.world.store.require(props.get("policyId") or "(missing policyId)")
         details = copy.deepcopy(props.get("providerSpecificDetails") or {})
-        machine = self._validate_enable(details)
+        machine = self._validate_enable(details, self._log_storage(call.path.item_id.rsplit("/", 2)[0]))
         for other in self.items.values():
             if other.machine is machine:
                 raise conflict(
@@ -288,8 +288,20 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
 
         return self.lro(call, item, self.world.config.capacity.enable_seconds, complete, fail)
 
-    def _validate_enable(self, d: dict) -> SourceMachine:
-        """Refuse an enable request as Site Recovery would, naming the field and the reason."""
+    def _log_storage(self, container_id: str) -> str:
+        """The replication log storage account that the container's mapping (replication initialisation) made."""
+        mappings = self.world.store.children(container_id, "replicationProtectionContainerMappings")
+        fail_unless(
+            bool(mappings),
+            400,
+            "InvalidProviderSpecificInput",
+            "Replication is not initialised for this container (no container mapping).",
+        )
+        return mappings[0]["properties"]["providerSpecificDetails"]["storageAccountId"]
+
+    def _validate_enable(self, d: dict, log_storage: str) -> SourceMachine:
+        """Refuse an enable request as Site Recovery would (and Az.Migrate checks before it sends one), naming
+        the field and the reason."""
         fail_unless(
             d.get("instanceType") == "VMwareCbt",
             400,
@@ -352,7 +364,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
                 f"The test network '{d['testNetworkId']}' was not found.",
             )
         if d.get("targetVmName"):
-            reason = vm_name_problem(d["targetVmName"])
+            reason = migration_vm_name_problem(d["targetVmName"])
             fail_unless(reason is None, 400, "InvalidTargetVmName", f"targetVmName '{d['targetVmName']}' {reason}.")
         if d.get("targetVmSize"):
             fail_unless(
@@ -369,11 +381,30 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
                 f"{name} '{d.get(name)}' must be one of {sorted(allowed)}.",
             )
         known = {disk.uuid for disk in machine.disks}
-        os_disks = 0
+        os_disks, taken = 0, set()
         for index, disk in enumerate(d["disksToInclude"]):
             where = f"disksToInclude[{index}]"
             for f in ("diskId", "isOSDisk", "logStorageAccountId", "logStorageAccountSasSecretName"):
                 fail_unless(bool(disk.get(f)), 400, "InvalidProviderSpecificInput", f"{where}.{f} is required.")
+            fail_unless(  # Az.Migrate's own check and words; the service's code is not documented
+                disk["diskId"].lower() not in taken,
+                400,
+                "InvalidProviderSpecificInput",
+                f"The disk uuid '{disk['diskId']}' is already taken.",
+            )
+            taken.add(disk["diskId"].lower())
+            fail_unless(  # Az.Migrate: the log storage account of the replication infrastructure (migratelsa<hash>)
+                disk["logStorageAccountId"].lower() == log_storage.lower(),
+                400,
+                "InvalidProviderSpecificInput",
+                f"{where}.logStorageAccountId must be the replication log storage account {log_storage}.",
+            )
+            fail_unless(  # Az.Migrate: "Premium SSD V2 disk can only be attached to zonal VMs."
+                disk.get("diskType") != "PremiumV2_LRS" or bool(d.get("targetAvailabilityZone")),
+                400,
+                "InvalidProviderSpecificInput",
+                f"{where}: a Premium SSD V2 disk can only be attached to a zonal VM (set targetAvailabilityZone).",
+            )
             fail_unless(
                 disk["diskId"] in known,
                 400,
@@ -422,7 +453,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             "providerSpecificDetails.instanceType must be 'VMwareCbt'.",
         )
         if specific.get("targetVmName"):
-            reason = vm_name_problem(specific["targetVmName"])
+            reason = migration_vm_name_problem(specific["targetVmName"])
             fail_unless(
                 reason is None, 400, "InvalidTargetVmName", f"targetVmName '{specific['targetVmName']}' {reason}."
             )
