@@ -38,8 +38,9 @@ def _json_type(value: Any) -> str:
     return {str: "string", list: "array", dict: "object", type(None): "null"}[type(value)]
 
 
-def shape_differences(example: Any, actual: Any, where: str = "") -> list[str]:
-    """What the actual answer lacks, or has with another JSON type, compared with the example."""
+def shape_differences(example: Any, actual: Any, where: str = "", optional: frozenset[str] = frozenset()) -> list[str]:
+    """What the actual answer lacks, or has with another JSON type, compared with the example. `optional` names
+    properties the example shows only because its resource has a feature the compared one lacks (a public IP)."""
     if _json_type(example) != _json_type(actual):
         return [f"{where or '/'}: {_json_type(actual)}, the example has {_json_type(example)}"]
     if isinstance(example, dict) and where.rsplit("/", 1)[-1] in FREE_FORM:
@@ -50,14 +51,15 @@ def shape_differences(example: Any, actual: Any, where: str = "") -> list[str]:
         return [
             difference
             for key, value in example.items()
+            if key in actual or key not in optional
             for difference in (
-                shape_differences(value, actual[key], f"{where}/{key}")
+                shape_differences(value, actual[key], f"{where}/{key}", optional)
                 if key in actual
                 else [f"{where}/{key}: missing"]
             )
         ]
     if isinstance(example, list) and example and actual:
-        return shape_differences(example[0], actual[0], f"{where}/0")
+        return shape_differences(example[0], actual[0], f"{where}/0", optional)
     return []
 
 
@@ -153,3 +155,81 @@ def test_the_preflights_reads_answer_like_microsofts_example(emu: Emulated, oper
     response = _raw(emu, "GET", scope, params={"api-version": api_version})
     assert response.status_code == 200, response.text
     assert shape_differences({k: v for k, v in body.items() if k != "nextLink"}, response.json()) == []
+
+
+NETWORK = "specification/network/resource-manager/Microsoft.Network/Network/stable/2025-05-01/examples"
+NETWORK_API = {
+    "api-version": "2026-03-01"
+}  # what the pinned Network SDK sends; the newest stored examples are 2025-05-01
+# Shown by Microsoft's NIC example because its NIC has them; a migrated VM's NIC has no public IP, DSCP configuration
+# or secondary IP prefix.
+NIC_FEATURES = frozenset({"publicIPAddress", "dscpConfiguration", "privateIPAddressPrefixLength"})
+
+
+def test_a_network_security_group_and_a_nic_answer_like_microsofts_examples(emu: Emulated) -> None:
+    """The resources hardening writes (an NSG with a rule, on the VM's NIC) read as Microsoft's examples show."""
+    from azure.mgmt.network import models as nm
+
+    from tests.test_compute_network import _vm
+
+    network, rg = emu.target.network_client(), emu.connection["target_resource_group"]
+    rule = nm.SecurityRule(
+        name="allow-https",
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range="443",
+        source_address_prefix="VirtualNetwork",
+        destination_address_prefix="*",
+        access="Allow",
+        priority=130,
+        direction="Inbound",
+    )
+    nsg = network.network_security_groups.begin_create_or_update(
+        rg, "ex-nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule])
+    ).result()
+    vm = _vm(emu, "ex-01")
+    nic_id = vm.network_profile.network_interfaces[0].id
+    nic = network.network_interfaces.get(rg, nic_id.rsplit("/", 1)[1])
+    nic.network_security_group = nm.NetworkSecurityGroup(id=nsg.id)
+    network.network_interfaces.begin_create_or_update(rg, nic.name, nic).result()
+    for example, resource, optional in (
+        ("NetworkSecurityGroupGet", nsg.id, frozenset()),
+        ("NetworkInterfaceGet", nic_id, NIC_FEATURES),
+    ):
+        answer = _raw(emu, "GET", resource, params=NETWORK_API)
+        assert answer.status_code == 200, answer.text
+        assert shape_differences(example_body(NETWORK, example), answer.json(), optional=optional) == [], example
+
+
+COMPUTE = (
+    "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-07-01/examples/"
+    "virtualMachineExamples"
+)
+# Shown by Microsoft's VM example because its VM has them; a migrated VM boots from its replicated disks (no image,
+# no OS profile), is in no availability set, placement group, scale set or gallery application, is read without
+# `$expand=userData`, and has tags and boot diagnostics only when they are set.
+VM_FEATURES = frozenset(
+    {
+        "tags",
+        "diagnosticsProfile",
+        "availabilitySet",
+        "proximityPlacementGroup",
+        "imageReference",
+        "applicationProfile",
+        "userData",
+        "osProfile",
+        "resources",
+        "managedBy",
+        "etag",
+    }
+)
+
+
+def test_a_vm_answers_like_microsofts_example(emu: Emulated) -> None:
+    from tests.test_compute_network import _vm
+
+    vm = _vm(emu, "ex-02")
+    answer = _raw(emu, "GET", vm.id, params={"api-version": "2026-04-01"})  # the pinned Compute SDK's
+    assert answer.status_code == 200, answer.text
+    differences = shape_differences(example_body(COMPUTE, "VirtualMachine_Get"), answer.json(), optional=VM_FEATURES)
+    assert differences == [], "\n".join(differences)

@@ -154,6 +154,7 @@ class Compute:
         self.quotas.check(resource.get("location", ""), props["hardwareProfile"]["vmSize"])
         props["vmId"] = str(uuid.uuid4())
         props["timeCreated"] = iso(self.world.clock.now())
+        _azure_defaults(props)
         self._attach(resource)
         reply = put_provisioned(self.world, call, resource, self.render)
         self.power[resource["id"].lower()] = "starting"
@@ -294,6 +295,7 @@ class Compute:
                 "timeCreated": iso(self.world.clock.now()),
             },
         }
+        _azure_defaults(vm["properties"])
         self.world.store.put(vm)
         self._attach(vm)
         self.power[vm_id.lower()] = "running"
@@ -389,6 +391,20 @@ class Compute:
                 "message": f"VM has reported a failure when processing extension '{call.path.names[-1]}': "
                 f"{props['type']} is not supported on a {os_type} VM; use {ADE_TYPE[os_type]}.",
             }
+
+
+def _azure_defaults(props: dict) -> None:
+    """What Compute fills in on a new VM (Microsoft's example VirtualMachine_Get.json, 2024-07-01; the spec's
+    default extensions time budget of 90 minutes). The emulator keeps no disk resources, so an attached disk
+    reports 128 GB and Standard_LRS unless the request says otherwise."""
+    props.setdefault("extensionsTimeBudget", "PT1H30M")
+    storage = props["storageProfile"]
+    storage.setdefault("dataDisks", [])
+    for disk in [storage.get("osDisk") or {}, *storage["dataDisks"]]:
+        disk.setdefault("caching", "ReadWrite" if disk is storage.get("osDisk") else "None")
+        disk.setdefault("diskSizeGB", 128)
+        if isinstance(disk.get("managedDisk"), dict):
+            disk["managedDisk"].setdefault("storageAccountType", "Standard_LRS")
 
 
 def register(router: Router, world: World, features: Features, quotas: Quotas, key_vaults: KeyVaults) -> Compute:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -25,7 +26,7 @@ from .common import (
 API = {"2026-03-01", "2024-05-01", "2024-07-01", "2023-09-01"}
 NS = "Microsoft.Network"
 PROTOCOLS = {"Tcp", "Udp", "Icmp", "Esp", "Ah", "*"}
-DEFAULT_RULES = [
+DEFAULT_RULES = [  # as Microsoft's example NetworkSecurityGroupGet.json (2025-05-01) lists them, descriptions included
     ("AllowVnetInBound", 65000, "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
     ("AllowAzureLoadBalancerInBound", 65001, "Inbound", "Allow", "AzureLoadBalancer", "*"),
     ("DenyAllInBound", 65500, "Inbound", "Deny", "*", "*"),
@@ -33,6 +34,14 @@ DEFAULT_RULES = [
     ("AllowInternetOutBound", 65001, "Outbound", "Allow", "*", "Internet"),
     ("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
 ]
+DEFAULT_RULE_DESCRIPTIONS = {
+    "AllowVnetInBound": "Allow inbound traffic from all VMs in VNET",
+    "AllowAzureLoadBalancerInBound": "Allow inbound traffic from azure load balancer",
+    "DenyAllInBound": "Deny all inbound traffic",
+    "AllowVnetOutBound": "Allow outbound traffic from all VMs to all VMs in VNET",
+    "AllowInternetOutBound": "Allow outbound traffic from all VMs to Internet",
+    "DenyAllOutBound": "Deny all outbound traffic",
+}
 
 
 def _is_address(prefix: str) -> bool:
@@ -222,10 +231,19 @@ class Network:
             if method == "Dynamic" or not ip_props.get("privateIPAddress"):
                 ip_props["privateIPAddress"] = self._free_ip(subnet, nic["id"])
             ip_props.setdefault("primary", index == 0)
+            ip_props.setdefault("privateIPAddressVersion", "IPv4")
             ip_props["provisioningState"] = "Succeeded"
-        props.setdefault(
-            "macAddress", "00-0D-3A-" + "-".join(f"{b:02X}" for b in abs(hash(nic["id"])).to_bytes(8, "big")[-3:])
-        )
+        digest = hashlib.sha256(nic["id"].lower().encode()).digest()
+        props.setdefault("macAddress", "00-0D-3A-" + "-".join(f"{b:02X}" for b in digest[:3]))
+        # the defaults Azure fills in (Microsoft's example NetworkInterfaceGet.json, 2025-05-01)
+        dns = props.setdefault("dnsSettings", {})
+        dns.setdefault("dnsServers", [])
+        dns.setdefault("appliedDnsServers", dns["dnsServers"])
+        dns.setdefault("internalDomainNameSuffix", f"{digest[3:9].hex()}.ax.internal.cloudapp.net")
+        for flag in ("enableAcceleratedNetworking", "disableTcpStateTracking", "enableIPForwarding"):
+            props.setdefault(flag, False)
+        props.setdefault("vnetEncryptionSupported", False)
+        props.setdefault("primary", True)
 
     def _used_ips(self, subnet_id: str, except_nic: str = "") -> set[str]:
         """The private addresses NICs hold in a subnet (but `except_nic`'s)."""
@@ -297,6 +315,7 @@ class Network:
                 "name": name,
                 "type": f"{NS}/networkSecurityGroups/defaultSecurityRules",
                 "properties": {
+                    "description": DEFAULT_RULE_DESCRIPTIONS[name],
                     "protocol": "*",
                     "sourcePortRange": "*",
                     "destinationPortRange": "*",
