@@ -43,6 +43,7 @@ class DiscoveredMachine(BaseModel):
     ip_addresses: list[str]
     power_status: str
     vcenter_id: str | None = None
+    firmware: str | None = Field(default=None, description="'bios' or 'efi', as the appliance discovered it.")
 
 
 class ReplicationInfrastructure(BaseModel):
@@ -98,6 +99,7 @@ def parse_machine(raw: dict) -> DiscoveredMachine:
         ip_addresses=[ip for nic in props.get("networkAdapters", []) for ip in nic.get("ipAddressList", [])],
         power_status=props.get("powerStatus", ""),
         vcenter_id=props.get("vCenterId"),
+        firmware=(props.get("firmware") or "").lower() or None,
     )
 
 

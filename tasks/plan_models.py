@@ -145,6 +145,29 @@ class PlannedDisk(BaseModel):
     disk_type: DiskType = "Standard_LRS"
 
 
+MAX_DISKS = 63
+MAX_DATA_DISK_GB = 32 * 1024
+MAX_OS_DISK_GB = {"bios": 2 * 1024, "efi": 4 * 1024}
+
+
+def disk_limit_problem(disks: list[PlannedDisk], firmware: str | None) -> str | None:
+    """What Azure Migrate cannot migrate (Microsoft Learn, "Support matrix for VMware vSphere migration": up to
+    2 TB OS disk for a gen 1 VM, 4 TB for gen 2, 32 TB data disks, 63 disks), and what Az.Migrate refuses: a
+    Premium SSD V2 disk on a VM without an availability zone, which wavelift's plans do not set. None if fine."""
+    if len(disks) > MAX_DISKS:
+        return f"{len(disks)} disks: Azure Migrate migrates at most {MAX_DISKS} disks per machine"
+    generation = "efi" if firmware == "efi" else "bios"
+    for disk in disks:
+        limit = MAX_OS_DISK_GB[generation] if disk.is_os else MAX_DATA_DISK_GB
+        if disk.size_gb > limit:
+            kind = f"the OS disk of a {'generation 2 (EFI)' if generation == 'efi' else 'generation 1 (BIOS)'} VM"
+            what = kind if disk.is_os else "a data disk"
+            return f"disk {disk.uuid} is {disk.size_gb} GB; {what} may be at most {limit} GB"
+        if disk.disk_type == "PremiumV2_LRS":
+            return f"disk {disk.uuid}: Premium SSD V2 needs a zonal VM (Az.Migrate); choose Premium_LRS"
+    return None
+
+
 class MachinePlan(BaseModel):
     """One server's migration: from which discovered machine to which Azure VM, and how."""
 
@@ -170,6 +193,11 @@ class MachinePlan(BaseModel):
     source_ip: str | None = None
     vcenter_id: str | None = Field(
         default=None, description="The vCenter that discovered the machine (its run-as account)."
+    )
+    firmware: Literal["bios", "efi"] | None = Field(
+        default=None,
+        description="The source's firmware as discovered: an EFI machine becomes a generation 2 VM, whose OS disk "
+        "may be larger. Unknown is taken as BIOS.",
     )
     perform_shutdown: bool = Field(
         default=True, description="Shut the source down before the final sync (DESIGN rule 1)."
@@ -207,6 +235,8 @@ class MachinePlan(BaseModel):
             raise ValueError(f"target_vm_size '{self.target_vm_size}' is not an Azure VM size")
         if sum(d.is_os for d in self.disks) != 1:
             raise ValueError("exactly one disk must be the OS disk")
+        if reason := disk_limit_problem(self.disks, self.firmware):
+            raise ValueError(reason)
         if not self.perform_shutdown and not (self.shutdown_opt_out_reason or "").strip():
             raise ValueError("opting out of the source shutdown needs shutdown_opt_out_reason")
         if self.test_waiver_reason is not None and not self.test_waiver_reason.strip():

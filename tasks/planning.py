@@ -92,6 +92,7 @@ def _machine_plan(
         disks=disks,
         source_ip=next(iter(machine.ip_addresses), None),
         vcenter_id=machine.vcenter_id,
+        firmware=machine.firmware if machine.firmware in ("bios", "efi") else None,
         **options,
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from tasks.assessment import read_assessment
 from tasks.migrate_csv import read_migrate_csv
+from tasks.plan_models import PlannedDisk, disk_limit_problem
 from tasks.problems import InputRefused
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
@@ -154,3 +155,23 @@ def test_a_workbook_without_the_disk_sheet_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputRefused, match="not a readable .xlsx workbook"):
         read_assessment(SAMPLE_CSV)
+
+
+@pytest.mark.parametrize(
+    ("firmware", "os_gb", "data", "words"),
+    [
+        (None, 3000, [], "the OS disk of a generation 1 (BIOS) VM may be at most 2048 GB"),
+        ("efi", 5000, [], "the OS disk of a generation 2 (EFI) VM may be at most 4096 GB"),
+        ("bios", 100, [(40000, "Standard_LRS")], "a data disk may be at most 32768 GB"),
+        ("bios", 100, [(100, "PremiumV2_LRS")], "Premium SSD V2 needs a zonal VM"),
+        ("bios", 100, [(10, "Standard_LRS")] * 63, "at most 63 disks"),
+    ],
+)
+def test_a_plan_refuses_what_azure_migrate_cannot_migrate(
+    firmware: str | None, os_gb: int, data: list[tuple[int, str]], words: str
+) -> None:
+    disks = [PlannedDisk(uuid="os", size_gb=os_gb, is_os=True)] + [
+        PlannedDisk(uuid=f"d{i}", size_gb=gb, is_os=False, disk_type=kind) for i, (gb, kind) in enumerate(data)
+    ]
+    assert words in (disk_limit_problem(disks, firmware) or "")
+    assert disk_limit_problem([PlannedDisk(uuid="os", size_gb=2048, is_os=True)], firmware) is None

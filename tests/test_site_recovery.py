@@ -473,3 +473,13 @@ def test_an_accepted_action_names_its_job_where_az_migrate_reads_it(emu: Emulate
     assert job.properties.scenario_name == "EnableMigration"
     assert job.properties.target_object_id.endswith(f"/replicationMigrationItems/{machine['name']}")
     assert accepted.headers["Location"].split("/")[12].split("?")[0] == job_name
+
+
+def test_enable_refuses_a_disk_beyond_azure_migrates_limits(emu: Emulated) -> None:
+    """Learn, "Support matrix for VMware vSphere migration": an OS disk of a BIOS (generation 1) VM up to 2 TB."""
+    machine = discovered(emu)[0]
+    source = emu.thread.emulator.world.machine(machine["name"])
+    source.firmware, source.disks[0].size_gb = "BIOS", 3000
+    with pytest.raises(HttpResponseError, match="may be at most 2048 GB") as excinfo:
+        _enable(emu, machine)
+    assert _azure_error(excinfo) == (400, "InvalidProviderSpecificInput")

@@ -427,7 +427,25 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         fail_unless(
             os_disks == 1, 400, "InvalidOsDiskSelection", f"Exactly one disk must be the OS disk; {os_disks} are."
         )
+        self._check_disk_limits(machine, d["disksToInclude"])
         return machine
+
+    @staticmethod
+    def _check_disk_limits(machine: SourceMachine, disks: list[dict]) -> None:
+        """Microsoft Learn, "Support matrix for VMware vSphere migration": up to 2 TB OS disk for a generation 1
+        VM (BIOS), 4 TB for generation 2 (UEFI), 32 TB data disks, 63 disks. Code not documented."""
+        fail_unless(len(disks) <= 63, 400, "InvalidProviderSpecificInput", f"{len(disks)} disks: at most 63 replicate.")
+        sizes = {disk.uuid: disk.size_gb for disk in machine.disks}
+        for disk in disks:
+            is_os = disk["isOSDisk"] == "true"
+            limit = (4096 if machine.firmware == "UEFI" else 2048) if is_os else 32768
+            fail_unless(
+                sizes[disk["diskId"]] <= limit,
+                400,
+                "InvalidProviderSpecificInput",
+                f"Disk {disk['diskId']} is {sizes[disk['diskId']]} GB; {'an OS' if is_os else 'a data'} disk of "
+                f"{machine.display_name} may be at most {limit} GB.",
+            )
 
     def _seeded(self, owner: str, t: float) -> None:
         item = self.items.get(owner.lower())

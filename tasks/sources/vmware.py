@@ -59,6 +59,7 @@ class VMwareAgentless:
             sql_server_license_type=machine.sql_server_license_type,
             target_vm_tags=machine.tags or None,
             perform_auto_resync="true",
+            target_boot_diagnostics_storage_account_id=infra.log_storage_account_id,  # Az.Migrate's default
         )
         return m.EnableMigrationInput(
             properties=m.EnableMigrationInputProperties(policy_id=infra.policy_id, provider_specific_details=details)
