@@ -95,6 +95,7 @@ def _seed(cfg: EmulatorConfig, world: World, infra: asr.Infrastructure, disc: di
             "type": "Microsoft.RecoveryServices/vaults",
             "location": cfg.region,
             "sku": {"name": "RS0", "tier": "Standard"},
+            "etag": backup.vault_etag(world.clock.now()),
             "properties": {"provisioningState": "Succeeded"},
         }
     )

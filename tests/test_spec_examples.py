@@ -233,3 +233,33 @@ def test_a_vm_answers_like_microsofts_example(emu: Emulated) -> None:
     assert answer.status_code == 200, answer.text
     differences = shape_differences(example_body(COMPUTE, "VirtualMachine_Get"), answer.json(), optional=VM_FEATURES)
     assert differences == [], "\n".join(differences)
+
+
+KEY_VAULT = "specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/examples"
+RECOVERY_SERVICES = (
+    "specification/recoveryservices/resource-manager/Microsoft.RecoveryServices/stable/2025-02-01/examples"
+)
+# Shown by Microsoft's examples for features these vaults do not use: a Key Vault backed by a managed HSM pool, with
+# ARM's record of who changed it (which the emulator keeps for no resource); a Recovery Services vault with a
+# managed identity, private endpoints and source scanning.
+VAULT_FEATURES = frozenset(
+    {"systemData", "hsmPoolResourceId", "identity", "privateEndpointConnections", "sourceScanConfiguration"}
+)
+
+
+@pytest.mark.parametrize(
+    ("folder", "example", "connection_key", "api_version"),
+    [
+        (KEY_VAULT, "getVault", "key_vault_id", "2024-11-01"),
+        (RECOVERY_SERVICES, "GETVault", "vault_id", "2025-02-01"),
+    ],
+)
+def test_the_vaults_answer_like_microsofts_examples(
+    emu: Emulated, folder: str, example: str, connection_key: str, api_version: str
+) -> None:
+    """The Key Vault of disk encryption and the Recovery Services vault of migration, backup and DR."""
+    resource = emu.connection.get(connection_key) or _vault_path(emu)
+    answer = _raw(emu, "GET", resource, params={"api-version": api_version})
+    assert answer.status_code == 200, answer.text
+    differences = shape_differences(example_body(folder, example), answer.json(), optional=VAULT_FEATURES)
+    assert differences == [], "\n".join(differences)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from typing import Any
+from urllib.parse import quote
 
 from ..clock import iso
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
@@ -29,11 +31,56 @@ from .common import (
 
 VAULT_API = {"2026-11-01", "2025-02-01", "2024-04-01"}
 BACKUP_API = {"2026-10-01", "2025-02-01", "2024-04-01"}
+VAULT_DEFAULTS: dict[str, Any] = {
+    "publicNetworkAccess": "Enabled",
+    "monitoringSettings": {
+        "azureMonitorAlertSettings": {
+            "alertsForAllJobFailures": "Enabled",
+            "alertsForAllReplicationIssues": "Enabled",
+            "alertsForAllFailoverIssues": "Enabled",
+        },
+        "classicAlertSettings": {
+            "alertsForCriticalOperations": "Disabled",
+            "emailNotificationsForSiteRecovery": "Enabled",
+        },
+    },
+    "privateEndpointStateForBackup": "None",
+    "privateEndpointStateForSiteRecovery": "None",
+    "securitySettings": {
+        "immutabilitySettings": {"state": "Disabled"},
+        "softDeleteSettings": {
+            "softDeleteRetentionPeriodInDays": 14,
+            "softDeleteState": "Enabled",
+            "enhancedSecurityState": "Enabled",
+        },
+        "multiUserAuthorization": "Disabled",
+    },
+    "redundancySettings": {"standardTierStorageRedundancy": "GeoRedundant", "crossRegionRestore": "Disabled"},
+    "secureScore": "None",
+    "bcdrSecurityLevel": "Poor",
+}
 DAILY_RETENTION = (7, 9999)  # days (Microsoft Learn, "Support matrix for Azure VM backup": retention limits)
 NS = "Microsoft.RecoveryServices"
 ITEM_PATH = f"{NS}/vaults/backupFabrics/protectionContainers/protectedItems"
 CONTAINER_TYPE = f"{NS}/vaults/backupFabrics/protectionContainers"
 VM_FILTER = "backupManagementType eq 'AzureIaasVM'"
+
+
+def vault_etag(t: float) -> str:
+    """A vault's etag: its last change's time, as Azure writes it (`W/"datetime'2017-12-15T12%3A36%3A51.68Z'"`)."""
+    return f"W/\"datetime'{quote(iso(t), safe='-.TZ')}'\""
+
+
+def render_vault(vault: dict) -> dict:
+    """A Recovery Services vault with the settings Azure gives a new vault (as Microsoft's example GETVault.json,
+    2025-02-01, shows them: soft delete on for 14 days, geo-redundant storage, public access, no private
+    endpoints), unless the vault sets its own."""
+    shown = copy.deepcopy(vault)
+    shown.setdefault("tags", {})
+    props = shown["properties"]
+    for key, value in VAULT_DEFAULTS.items():
+        props.setdefault(key, copy.deepcopy(value))
+    return shown
 
 
 class Backup:
@@ -51,7 +98,8 @@ class Backup:
             "The location property is required for this definition.",
         )
         resource["sku"] = (call.body or {}).get("sku") or {"name": "RS0", "tier": "Standard"}
-        return put_provisioned(self.world, call, resource)
+        resource["etag"] = vault_etag(self.world.clock.now())
+        return put_provisioned(self.world, call, resource, render_vault)
 
     def put_policy(self, call: Call) -> Reply:
         """Create or update a policy. Microsoft's example (ProtectionPolicies_CreateOrUpdate_Simple.json) answers
@@ -329,7 +377,7 @@ def register(router: Router, world: World) -> Backup:
     backup = Backup(world)
     w = world
     router.add("PUT", ITEM, f"{NS}/vaults", backup.put_vault, VAULT_API)
-    router.add("GET", ITEM, f"{NS}/vaults", lambda c: get_item(w, c), VAULT_API)
+    router.add("GET", ITEM, f"{NS}/vaults", lambda c: get_item(w, c, render_vault), VAULT_API)
     router.add("DELETE", ITEM, f"{NS}/vaults", lambda c: delete_with_lro(w, c), VAULT_API)
     router.add(
         "GET",

@@ -59,9 +59,16 @@ class KeyVaults:
         return next((name for name, served in self.assigned.items() if served == address.rstrip("/")), None)
 
     def render(self, vault: dict) -> dict:
-        """A vault as ARM answers it: with the `vaultUri` of its data plane."""
+        """A vault as ARM answers it: with Key Vault's defaults and the `vaultUri` of its data plane."""
         shown = copy.deepcopy(vault)
-        shown["properties"]["vaultUri"] = self.vault_uri(vault["name"])
+        shown.setdefault("tags", {})
+        props = shown["properties"]
+        props["vaultUri"] = self.vault_uri(vault["name"])
+        # what Key Vault fills in on a new vault (Microsoft's example getVault.json, 2024-11-01)
+        props.setdefault("accessPolicies", [])
+        props.setdefault("enabledForDeployment", False)
+        props.setdefault("enabledForTemplateDeployment", False)
+        props.setdefault("publicNetworkAccess", "Enabled")
         return shown
 
     def put(self, call: Call) -> Reply:
