@@ -13,7 +13,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -272,6 +272,7 @@ class _Form:
     def submit(self) -> dict:  # type: ignore[type-arg]
         """Submit, then wait for the one run the form created to end; it must end Completed. A form that makes
         no run within half a minute refused its input: the failure quotes what the form says."""
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import expect
 
         submit = self.page.get_by_role("button", name="Submit")
@@ -284,7 +285,12 @@ class _Form:
                 break
             oops = self.page.get_by_text("Oops. Something went wrong.")
             if not runs and not resubmitted and attempt >= 5 and oops.count():
-                submit.click()  # the UI lost a request on a loaded machine and says so: a person submits again, once
+                # the UI lost a request on a loaded machine and says so: a person closes the toasts over the form
+                # (the error, and Prefect's own notices) and submits again, once
+                for close in self.page.locator("button.p-toast__close-btn").all():
+                    with suppress(PlaywrightError):  # a toast may time out and go while it is being closed
+                        close.click(timeout=5000)
+                submit.click()
                 resubmitted = True
             assert runs or attempt < 60, f"no run from the form: {self.page.locator('body').inner_text()[:3000]}"
             self.page.wait_for_timeout(2000)
