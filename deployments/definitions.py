@@ -61,6 +61,7 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
     refers to (`blocks.parameters.saved_reference`; by name when not given)."""
     from blocks.parameters import reference
     from blocks.plan import WavePlanBlock
+    from flows.backup_policy import update_backup_policy
     from flows.cleanup import cleanup_wave
     from flows.cutover import cutover
     from flows.harden import harden_wave
@@ -111,6 +112,12 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
             harden_wave,
             "harden-wave",
             "Network security group, disk encryption, backup and DR for a wave's migrated VMs.",
+        ),
+        _deployment(
+            update_backup_policy,
+            "update-backup-policy",
+            "Apply a changed backup hour or retention to the vault's policy and every VM under it (a dry run unless "
+            "execute).",
         ),
         _deployment(
             cleanup_wave,

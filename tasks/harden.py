@@ -7,11 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime, time
-from time import sleep
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from prefect import task
 from pydantic import BaseModel, Field
@@ -19,6 +15,7 @@ from pydantic import BaseModel, Field
 from blocks.azure import AzureMigrationTarget
 from blocks.hardening import HardeningPolicy
 from tasks.backup_discovery import protectable_vm
+from tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
 from tasks.events import machine_event
 from tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
 from tasks.outcomes import error_text
@@ -32,7 +29,6 @@ MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
 ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
 INTERNET = {"*", "0.0.0.0/0", "internet", "any"}
-POLICY_POLLS, POLICY_POLL_SECONDS = 60, 2.0  # a backup policy accepted with 202 is read until it shows
 
 
 class StepResult(BaseModel):
@@ -342,12 +338,6 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
     )
 
 
-def backup_run_time(policy: HardeningPolicy, zone: str) -> datetime:
-    """Today's backup hour in the wave's time zone, in UTC as Azure Backup schedules expect."""
-    local = datetime.combine(datetime.now(UTC).date(), time(policy.backup_hour), tzinfo=ZoneInfo(zone))
-    return local.astimezone(UTC).replace(tzinfo=None)
-
-
 def backup_item_names(target: AzureMigrationTarget, vm_name: str) -> tuple[str, str]:
     """(protection container, protected item) names Azure Backup gives an Azure VM."""
     rg = target.target_resource_group
@@ -386,18 +376,6 @@ def read_backup(target: AzureMigrationTarget, vm_name: str, vault: str) -> dict 
     return dict(item.properties)  # the backup SDK's models are mappings of Azure's wire names
 
 
-def _applied_policy(read: Callable[[], Any]) -> Any:
-    """The backup policy once Azure has applied it: read every few seconds until it is there."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    for _ in range(POLICY_POLLS - 1):
-        try:
-            return read()
-        except ResourceNotFoundError:
-            sleep(POLICY_POLL_SECONDS)
-    return read()
-
-
 def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, zone: str) -> StepResult:
     """A daily vault backup policy, the VM protected by it, and a first backup triggered."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -407,33 +385,12 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
     vault, rg = backup_vault(target, policy), target.resource_group
     if policy.backup_vault:
         _ensure_backup_vault(target, vault)
-    try:  # written once: a policy PUT re-protects every item under it, so a machine's hardening never rewrites it
-        backup_policy = backup.protection_policies.get(vault, rg, policy.backup_policy)
-    except ResourceNotFoundError:
-        run_at = backup_run_time(policy, zone)
-        written = backup.protection_policies.create_or_update(
-            vault,
-            rg,
-            policy.backup_policy,
-            bm.ProtectionPolicyResource(
-                properties=bm.AzureIaaSVMProtectionPolicy(
-                    time_zone="UTC",
-                    schedule_policy=bm.SimpleSchedulePolicy(
-                        schedule_run_frequency="Daily", schedule_run_times=[run_at]
-                    ),
-                    retention_policy=bm.LongTermRetentionPolicy(
-                        daily_schedule=bm.DailyRetentionSchedule(
-                            retention_times=[run_at],
-                            retention_duration=bm.RetentionDuration(count=policy.retention_days, duration_type="Days"),
-                        )
-                    ),
-                )
-            ),
+    desired = desired_policy(policy, zone)
+    with _writer(f"{rg}/vaults/{vault}/backupPolicies/{policy.backup_policy}"):  # written once, by one task
+        backup_policy = read_policy(backup, vault, rg, policy.backup_policy) or write_policy(
+            backup, vault, rg, policy.backup_policy, desired
         )
-        # Azure may accept the policy (202: the SDK returns None) and apply it a moment later.
-        backup_policy = written or _applied_policy(
-            lambda: backup.protection_policies.get(vault, rg, policy.backup_policy)
-        )
+    drift = policy_differences(backup_policy, desired)  # never rewritten here: it would re-protect every VM under it
     container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False
     try:
@@ -476,7 +433,13 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
         changed=changed,
         resource=f"backup policy {policy.backup_policy} in vault {vault}",
         detail=f"policy {policy.backup_policy} daily at {policy.backup_hour:02d}:00 {zone}, {policy.retention_days} "
-        "days",
+        "days"
+        + (
+            f"; Azure's policy differs ({', '.join(drift)}): run update-backup-policy to apply the change to every VM "
+            "under it"
+            if drift
+            else ""
+        ),
     )
 
 

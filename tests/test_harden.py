@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from blocks.hardening import HardeningPolicy, InboundRule
 from blocks.plan import WavePlanBlock
+from flows.backup_policy import update_backup_policy
 from flows.harden import harden_wave
 from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tasks.harden import nsg_rules, nsg_specs
@@ -112,6 +113,23 @@ def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_serv
         )
         assert table[name]["backup"] == f"in place: backup policy wavelift-daily in vault {emu.vault}"
         assert table[name]["disaster_recovery"] == f"in place: DR vault {emu.vault}-dr in northeurope"
+
+    # the hardening policy now keeps 60 days: hardening says so and leaves Azure's shared policy alone
+    HardeningPolicy.load("hard-policy").model_copy(update={"retention_days": 60}).save("hard-policy", overwrite=True)
+    policies = emu.target.backup_client().protection_policies
+
+    def days_kept() -> int:
+        return policies.get(
+            emu.vault, emu.rg, "wavelift-daily"
+        ).properties.retention_policy.daily_schedule.retention_duration.count
+
+    third = harden_wave("hard-a", "wave-1", "hard-policy")
+    assert all("kept 30 -> 60 days" in next(s.detail for s in r.steps if s.step == "backup") for r in third)
+    assert days_kept() == 30
+    dry = update_backup_policy("hard-a", "wave-1", "hard-policy", "hank", return_state=True)
+    assert dry.name == "Dry run" and "kept 30 -> 60 days" in (dry.message or "") and days_kept() == 30
+    done = update_backup_policy("hard-a", "wave-1", "hard-policy", "hank", execute=True, return_state=True)
+    assert done.name == "Changed" and done.result().protected_items == len(machines) and days_kept() == 60
 
 
 def test_the_policy_never_opens_management_or_extra_ports_to_the_internet() -> None:
