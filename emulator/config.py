@@ -20,6 +20,12 @@ class CapacityModel(BaseModel):
     """
 
     parallel_disks: int = Field(default=312, gt=0, description="Disks that seed at once, over all appliances.")
+    vms_per_vcenter: int = Field(
+        default=300,
+        gt=0,
+        description="Machines of one vCenter replicating at once (300 with one appliance, 500 with a scale-out "
+        "appliance); Azure queues the others.",
+    )
     disk_mbps: float = Field(default=40.0, gt=0, description="Seeding rate of one disk, MB/s.")
     bandwidth_mbps: float = Field(default=12_500.0, gt=0, description="Uplink shared by all seeding disks, MB/s.")
     enable_seconds: float = Field(default=120.0, ge=0, description="Emulated time of the enable-replication job.")

@@ -2,13 +2,15 @@
 
 Each disk waits for one of the appliances' parallel-disk slots (first come, first served), then seeds
 at the per-disk rate, or at an equal share of the uplink when the active disks would exceed it. A
-machine is seeded when its last disk is. Between two events every rate is constant, so `advance`
-moves exactly from completion to completion.
+machine is seeded when its last disk is. A vCenter's appliance replicates at most `vms_per_vcenter`
+machines at once (300 with one appliance, 500 with a scale-out one); Azure shows the others queued
+until one finishes. Between two events every rate is constant, so `advance` moves exactly from
+completion to completion.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,12 +36,15 @@ class SeedingEngine:
         self._total: dict[str, float] = {}
         self._left: dict[str, float] = {}
         self._disks_left: dict[str, int] = {}
+        self._group: dict[str, str] = {}  # owner -> its vCenter
+        self._started: set[str] = set()  # owners with a disk admitted: they count against their vCenter
         self._time: float | None = None
 
-    def add(self, owner: str, sizes_gb: list[float], now: float) -> None:
-        """Queue a machine's disks for seeding."""
+    def add(self, owner: str, sizes_gb: list[float], now: float, group: str = "") -> None:
+        """Queue a machine's disks for seeding (`group`: the vCenter whose appliance replicates it)."""
         self.advance(now)
         self._time = now
+        self._group[owner] = group
         self._total[owner] = sum(sizes_gb) * MB_PER_GB
         self._left[owner] = self._total[owner]
         self._disks_left[owner] = len(sizes_gb)
@@ -53,8 +58,7 @@ class SeedingEngine:
         self.advance(now)
         self._waiting = deque(d for d in self._waiting if d.owner != owner)
         self._active = [d for d in self._active if d.owner != owner]
-        for table in (self._total, self._left, self._disks_left):
-            table.pop(owner, None)
+        self._forget(owner)
         self._admit()
 
     def progress(self, owner: str) -> int | None:
@@ -63,6 +67,10 @@ class SeedingEngine:
             return None
         total = self._total[owner]
         return 100 if total == 0 else int(100 * (total - self._left[owner]) / total)
+
+    def queued(self, owner: str) -> bool:
+        """The machine waits for its vCenter's appliance: none of its disks has started."""
+        return owner in self._total and owner not in self._started
 
     def seeding(self) -> int:
         return len(self._total)
@@ -73,8 +81,23 @@ class SeedingEngine:
         return min(self._capacity.disk_mbps, self._capacity.bandwidth_mbps / len(self._active))
 
     def _admit(self) -> None:
+        """Start waiting disks in order while slots are free, skipping machines whose vCenter is at its limit."""
+        if not self._waiting or len(self._active) >= self._capacity.parallel_disks:
+            return
+        running = Counter(self._group[o] for o in self._started)
+        still: deque[_Disk] = deque()
         while self._waiting and len(self._active) < self._capacity.parallel_disks:
-            self._active.append(self._waiting.popleft())
+            disk = self._waiting.popleft()
+            group = self._group[disk.owner]
+            if disk.owner in self._started or running[group] < self._capacity.vms_per_vcenter:
+                if disk.owner not in self._started:
+                    self._started.add(disk.owner)
+                    running[group] += 1
+                self._active.append(disk)
+            else:
+                still.append(disk)
+        still.extend(self._waiting)
+        self._waiting = still
 
     def next_completion(self) -> float | None:
         """Emulated time of the next disk completion, if nothing else changes."""
@@ -109,9 +132,13 @@ class SeedingEngine:
             disk.remaining_mb -= mb
             self._left[disk.owner] -= mb
 
-    def _finish(self, owner: str, t: float) -> None:
-        for table in (self._total, self._left, self._disks_left):
+    def _forget(self, owner: str) -> None:
+        for table in (self._total, self._left, self._disks_left, self._group):
             table.pop(owner, None)
+        self._started.discard(owner)
+
+    def _finish(self, owner: str, t: float) -> None:
+        self._forget(owner)
         self._on_seeded(owner, t)
 
     def alone_seconds(self, sizes_gb: list[float]) -> float:

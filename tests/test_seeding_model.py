@@ -52,3 +52,17 @@ def test_removing_a_machine_frees_its_slot() -> None:
 def test_alone_seconds_is_the_capacity_models_bound() -> None:
     engine, _ = _engine(disk_mbps=10, parallel_disks=10, bandwidth_mbps=1000, enable_seconds=60)
     assert engine.alone_seconds([1.0, 4.0]) == pytest.approx(60 + 4 * 1024 / 10)
+
+
+def test_a_vcenters_appliance_replicates_a_limited_number_of_machines_and_queues_the_rest() -> None:
+    """Learn ("Agentless migration of VMware VMs"): 300 machines per vCenter with one appliance; others queue.
+    Another vCenter's machines do not wait for them."""
+    engine, done = _engine(disk_mbps=10, parallel_disks=10, bandwidth_mbps=1000, vms_per_vcenter=2)
+    for name in "abc":
+        engine.add(name, [1.0, 1.0], now=0, group="vc-1")
+    engine.add("d", [1.0], now=0, group="vc-2")
+    assert [engine.queued(n) for n in "abcd"] == [False, False, True, False]
+    engine.advance(10_000)
+    assert done["a"] == done["b"] == done["d"] == pytest.approx(102.4)
+    assert done["c"] == pytest.approx(204.8)  # started when a and b were done, though disk slots were free
+    assert not engine.queued("c")

@@ -15,7 +15,7 @@ from tests.azure_inputs import (
     build_test_migrate_input,
     discovered,
 )
-from tests.conftest import Emulated
+from tests.conftest import Emulated, StartEmulator
 
 RG = "/subscriptions/s/resourceGroups/r"
 ITEM_TYPE = (
@@ -483,3 +483,20 @@ def test_enable_refuses_a_disk_beyond_azure_migrates_limits(emu: Emulated) -> No
     with pytest.raises(HttpResponseError, match="may be at most 2048 GB") as excinfo:
         _enable(emu, machine)
     assert _azure_error(excinfo) == (400, "InvalidProviderSpecificInput")
+
+
+def test_machines_beyond_the_appliances_limit_show_queued(start_emulator: StartEmulator) -> None:
+    emu: Emulated = start_emulator(capacity={"vms_per_vcenter": 1})
+    first, second = discovered(emu)[:2]
+    for machine in (first, second):
+        _enable(emu, machine)
+    c = emu.connection
+    items = {
+        i.name: i.properties
+        for i in _items(emu).list_by_replication_protection_containers(emu.rg, emu.vault, c["fabric"], c["container"])
+    }
+    assert items[first["name"]].migration_state_description != "Queued"
+    assert (items[second["name"]].migration_state_description, items[second["name"]].migration_state) == (
+        "Queued",
+        "InitialSeedingInProgress",
+    )

@@ -195,6 +195,8 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             "migrationState": item.state,
             "migrationStateDescription": "Resynchronizing"
             if item.resyncing
+            else "Queued"  # its vCenter's appliance replicates as many machines as it can already
+            if self.world.seeding.queued(item.id) and item.state == "InitialSeedingInProgress"
             else STATE_TEXT.get(item.state, item.state),
             "testMigrateState": item.test_state,
             "testMigrateStateDescription": TEST_TEXT.get(item.test_state, item.test_state),
@@ -278,7 +280,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             sizes = [
                 disk.size_gb for disk in machine.disks if disk.uuid in {x["diskId"] for x in details["disksToInclude"]}
             ]
-            self.world.seeding.add(item.id, sizes, t)
+            self.world.seeding.add(item.id, sizes, t, self.discovery.vcenter_of(machine).id)
 
         def fail(t: float, error: dict) -> None:
             self.jobs.finish(item.job, t, error)
@@ -633,7 +635,12 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
         item.resyncing = True
         item.job = self.jobs.start(vault_of(item.id), "Resync", "Resynchronize", item.id, item.machine.display_name)
         self.world.record(item.machine.name, "resync_started")
-        self.world.seeding.add(item.id, [d.size_gb * 0.1 for d in item.machine.disks], self.world.clock.now())
+        self.world.seeding.add(
+            item.id,
+            [d.size_gb * 0.1 for d in item.machine.disks],
+            self.world.clock.now(),
+            self.discovery.vcenter_of(item.machine).id,
+        )
         return self.lro(call, item, 0, lambda t: None, lambda t, e: self.jobs.finish(item.job, t, e))
 
     def pause(self, call: Call) -> Reply:
