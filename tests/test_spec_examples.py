@@ -263,3 +263,10 @@ def test_the_vaults_answer_like_microsofts_examples(
     assert answer.status_code == 200, answer.text
     differences = shape_differences(example_body(folder, example), answer.json(), optional=VAULT_FEATURES)
     assert differences == [], "\n".join(differences)
+
+
+def test_a_virtual_networks_usage_list_answers_like_microsofts_example(emu: Emulated) -> None:
+    """The preflight's read of free addresses per subnet (`Get-AzVirtualNetworkUsageList`)."""
+    answer = _raw(emu, "GET", emu.connection["target_network_id"] + "/usages", params=NETWORK_API)
+    assert answer.status_code == 200, answer.text
+    assert shape_differences(example_body(NETWORK, "VirtualNetworkListUsage"), answer.json()) == []
