@@ -73,6 +73,7 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
     from flows.resync import resync_wave
     from flows.rollback import rollback_cutover
     from flows.signoff import sign_off
+    from flows.smoke_test import smoke_test_wave
     from flows.test_wave import test_wave
 
     return [
@@ -107,6 +108,11 @@ def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = N
             schedules=[Cron(nightly.cron, timezone=nightly.timezone)],
             parameters={"request": {"plan_name": nightly_plan or reference(WavePlanBlock, nightly.plan_name)}},
             concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+        ),
+        _deployment(
+            smoke_test_wave,
+            "smoke-test-wave",
+            "After cutover: probe each migrated VM's application ports from inside it (Run Command); changes nothing.",
         ),
         _deployment(
             harden_wave,

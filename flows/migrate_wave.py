@@ -27,12 +27,14 @@ from flows.parameters import PersonName, PollInterval, WaveName
 from flows.preflight import preflight_wave
 from flows.replicate import replicate_wave
 from flows.signoff import SignOffRequest, sign_off
+from flows.smoke_test import smoke_test_wave
 from flows.test_wave import test_wave
 from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.harden import HardeningReport
 from tasks.outcomes import finish
 from tasks.preflight import PreflightReport
+from tasks.smoke_test import SmokeTest
 from tasks.test_migration import MigrationTestReport
 
 
@@ -94,6 +96,7 @@ class WaveOutcome(BaseModel):
 
     tests: list[MigrationTestReport]
     cutovers: list[CutoverResult]
+    smoke_tests: list[SmokeTest] = Field(default_factory=list)
     hardening: list[HardeningReport] = Field(default_factory=list)
     cleanup: list[CleanupReport] = Field(default_factory=list)
 
@@ -150,6 +153,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
         else []
     )
     migrated = [c for c in cutovers if c.outcome in ("migrated", "already-migrated")]
+    smoke_tests = smoke_test_wave(request.plan_name, request.wave) if migrated else []  # while the window is open
     hardening = (
         harden_wave(request.plan_name, request.wave, request.hardening_policy)
         if request.hardening_policy and migrated
@@ -189,6 +193,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
                 ),
                 f"- cutover: {len(migrated)} migrated, {sum(c.outcome == 'failed' for c in cutovers)} failed, "
                 f"{sum(c.outcome == 'skipped' for c in cutovers)} waiting",
+                f"- smoke test: {sum(t.ok for t in smoke_tests)} of {len(smoke_tests)} listening on every port",
                 f"- hardening: {sum(h.ok for h in hardening)} of {len(hardening)} fully hardened"
                 if request.hardening_policy
                 else "- hardening: not requested",
@@ -206,10 +211,11 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
         replication.failed
         | {t.machine: t.detail for t in tests if not t.passed and not t.skipped}
         | {c.machine: c.detail for c in cutovers if c.outcome == "failed"}
+        | {t.machine: t.detail for t in smoke_tests if not t.ok}
         | {h.machine: "hardening incomplete" for h in hardening if not h.ok}
         | {c.machine: c.error for c in cleanup if c.error}
     )
-    outcome = WaveOutcome(tests=tests, cutovers=cutovers, hardening=hardening, cleanup=cleanup)
+    outcome = WaveOutcome(tests=tests, cutovers=cutovers, smoke_tests=smoke_tests, hardening=hardening, cleanup=cleanup)
     if request.cut_over and not failures and not any(c.outcome == "migrated" for c in cutovers):
         return Completed(
             data=outcome,

@@ -194,6 +194,12 @@ class MachinePlan(BaseModel):
     vcenter_id: str | None = Field(
         default=None, description="The vCenter that discovered the machine (its run-as account)."
     )
+    app_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="TCP ports the server's application listens on: after cutover the smoke test probes them (and "
+        "the OS's management port) from inside the Azure VM.",
+    )
     firmware: Literal["bios", "efi"] | None = Field(
         default=None,
         description="The source's firmware as discovered: an EFI machine becomes a generation 2 VM, whose OS disk "

@@ -12,6 +12,7 @@ from typing import Any
 from ..clock import iso
 from ..errors import ArmError, bad_request, conflict
 from ..estate import SourceMachine
+from ..guest import listening_ports
 from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
 from ..world import World
 from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
@@ -758,7 +759,7 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             ),
             key=lambda x: not x["os"],
         )
-        return self.compute.create(
+        vm = self.compute.create(
             resource_group_id=rg_id,
             name=name,
             location=self.world.config.region,
@@ -768,6 +769,8 @@ class MigrationItems(ReplicatedItems[MigrationItem]):
             nic_id=nic["id"],
             tags=d.get("targetVmTags", {}),
         )
+        self.compute.guest_ports[vm["id"].lower()] = listening_ports(item.machine.os_type, item.machine)
+        return vm
 
     def recovery_points(self, call: Call) -> Reply:
         item = self.get(call)

@@ -1,0 +1,57 @@
+"""`smoke_test_wave`: after cutover, is every migrated server's application listening in Azure?
+
+Probes each migrated VM of the wave from the inside (Run Command, see `tasks.smoke_test`) and publishes one
+table: a machine whose ports are closed fails the run's count, while the window is still open to fix it or
+roll it back. Machines not migrated yet, or rolled back, are left out; it changes nothing, so it can run any
+time again.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from blocks.azure import AzureMigrationTarget
+from blocks.parameters import PlanName
+from blocks.plan import WavePlanBlock
+from flows.parameters import WaveName
+from tasks.discovery import resolve_infrastructure
+from tasks.lifecycle import observe, target_vms
+from tasks.outcomes import finish, gather
+from tasks.smoke_test import SmokeTest, smoke_test_machine
+from tasks.vault_status import VaultStatusBoard
+
+PARALLEL_PROBES = 20
+
+
+@flow(
+    name="smoke-test-wave",
+    flow_run_name="smoke-test-{plan_name}-{wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_PROBES),
+)
+def smoke_test_wave(plan_name: PlanName, wave: WaveName) -> list[SmokeTest]:
+    """Probe the application ports of the wave's migrated VMs from inside them.
+
+    Args:
+        plan_name: The plan (a wavelift Wave Plan block).
+        wave: The wave whose migrated machines are probed.
+    """
+    plan = WavePlanBlock.load(plan_name).plan
+    selected = plan.wave(wave)
+    target = AzureMigrationTarget.load(plan.target_block)
+    infra = resolve_infrastructure(plan.target_block)
+    states = observe(
+        selected.machines, VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh(), target_vms(target)
+    )
+    migrated = [m for m in selected.machines if states[m.source_name].migrated]
+    futures = [(m, smoke_test_machine.submit(plan.target_block, m)) for m in migrated]
+    tests = gather(futures, lambda m, error: SmokeTest(machine=m.display_name, open=[], closed=[], detail=error))
+    create_table_artifact(
+        key=f"smoke-test-{plan_name}-{wave}",
+        table=[{"machine": t.machine, "ok": t.ok, "detail": t.detail} for t in tests],
+        description=f"Smoke test of {plan_name}/{wave}: {sum(t.ok for t in tests)} of {len(tests)} migrated machines "
+        "listening on every port.",
+    )
+    failures = {t.machine: t.detail for t in tests if not t.ok}
+    return finish(tests, f"smoke test of {plan_name}/{wave}", len(tests), failures)
