@@ -16,10 +16,10 @@ from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
 from tasks.events import machine_event
+from tasks.harden import MANAGEMENT_PORT
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 
-MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 COMMAND = {"Linux": "RunShellScript", "Windows": "RunPowerShellScript"}  # Run Command's ids for the OS
 ANSWER = re.compile(r"^(\d+) (open|closed)$", re.MULTILINE)
 

@@ -186,23 +186,34 @@ def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> 
     assert excinfo.value.status_code == 409
 
 
+def _nsg(emu: Emulated, name: str, rule: str, port: str, source: str, priority: int) -> nm.NetworkSecurityGroup:
+    """An NSG in the target resource group with one inbound TCP allow rule."""
+    allow = nm.SecurityRule(
+        name=rule,
+        protocol="Tcp",
+        source_port_range="*",
+        destination_port_range=port,
+        source_address_prefix=source,
+        destination_address_prefix="*",
+        access="Allow",
+        priority=priority,
+        direction="Inbound",
+    )
+    return (
+        emu.target.network_client()
+        .network_security_groups.begin_create_or_update(
+            emu.connection["target_resource_group"],
+            name,
+            nm.NetworkSecurityGroup(location="westeurope", security_rules=[allow]),
+        )
+        .result()
+    )
+
+
 def test_nsg_with_rules_attached_to_a_nic(emu: Emulated) -> None:
     rg = emu.connection["target_resource_group"]
     network = emu.target.network_client()
-    rule = nm.SecurityRule(
-        name="allow-rdp-mgmt",
-        protocol="Tcp",
-        source_port_range="*",
-        destination_port_range="3389",
-        source_address_prefix="10.99.0.0/24",
-        destination_address_prefix="*",
-        access="Allow",
-        priority=200,
-        direction="Inbound",
-    )
-    nsg = network.network_security_groups.begin_create_or_update(
-        rg, "app-01-nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule])
-    ).result()
+    nsg = _nsg(emu, "app-01-nsg", "allow-rdp-mgmt", "3389", "10.99.0.0/24", 200)
     assert [r.name for r in nsg.security_rules] == ["allow-rdp-mgmt"]
     assert {r.name for r in nsg.default_security_rules} >= {"DenyAllInBound", "AllowVnetInBound"}
     extra = nm.SecurityRule(

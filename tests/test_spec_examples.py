@@ -170,23 +170,10 @@ def test_a_network_security_group_and_a_nic_answer_like_microsofts_examples(emu:
     """The resources hardening writes (an NSG with a rule, on the VM's NIC) read as Microsoft's examples show."""
     from azure.mgmt.network import models as nm
 
-    from tests.test_compute_network import _vm
+    from tests.test_compute_network import _nsg, _vm
 
     network, rg = emu.target.network_client(), emu.connection["target_resource_group"]
-    rule = nm.SecurityRule(
-        name="allow-https",
-        protocol="Tcp",
-        source_port_range="*",
-        destination_port_range="443",
-        source_address_prefix="VirtualNetwork",
-        destination_address_prefix="*",
-        access="Allow",
-        priority=130,
-        direction="Inbound",
-    )
-    nsg = network.network_security_groups.begin_create_or_update(
-        rg, "ex-nsg", nm.NetworkSecurityGroup(location="westeurope", security_rules=[rule])
-    ).result()
+    nsg = _nsg(emu, "ex-nsg", "allow-https", "443", "VirtualNetwork", 130)
     vm = _vm(emu, "ex-01")
     nic_id = vm.network_profile.network_interfaces[0].id
     nic = network.network_interfaces.get(rg, nic_id.rsplit("/", 1)[1])
