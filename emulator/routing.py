@@ -52,7 +52,7 @@ class ArmPath:
 def parse(path: str) -> ArmPath | None:
     """Parse an ARM path, or None if it is not one."""
     segs = [s for s in path.split("/") if s]
-    if len(segs) < 4 or segs[0].lower() != "subscriptions":
+    if len(segs) < 3 or segs[0].lower() != "subscriptions":
         return None
     sub, rest = segs[1], segs[2:]
     rg = None
@@ -60,6 +60,8 @@ def parse(path: str) -> ArmPath | None:
         rg, rest = rest[1], rest[2:]
     if rg is not None and not rest:  # a resource group itself: ARM's own Microsoft.Resources type
         return ArmPath(sub, None, RESOURCES, (("resourceGroups", rg),), None)
+    if rg is None and [r.lower() for r in rest] == ["providers"]:  # the subscription's providers (Providers_List)
+        return ArmPath(sub, None, RESOURCES, (), "providers")
     if len(rest) < 2 or rest[0].lower() != "providers":
         return None
     ns, rest = rest[1], rest[2:]

@@ -308,4 +308,6 @@ def test_an_unregistered_provider_is_red_in_the_preflight_and_refused_by_azure(
     assert "virtualMachines" in {t.resource_type for t in compute.resource_types}
     with pytest.raises(HttpResponseError, match="InvalidResourceNamespace"):
         providers.get("Microsoft.Nowhere")
+    listed = {p.namespace: p.registration_state for p in providers.list()}  # `az provider list`
+    assert listed["Microsoft.Compute"] == "Registered" and "Microsoft.OffAzure" in listed
     assert preflight_wave("pre-rp", "wave-1").red == []

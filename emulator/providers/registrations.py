@@ -10,7 +10,7 @@ Microsoft.Resources and Microsoft.Features are ARM's own and always registered.
 from __future__ import annotations
 
 from ..errors import ArmError
-from ..routing import ACTION, ITEM, RESOURCES, ArmPath, Call, Reply, Router
+from ..routing import ACTION, COLLECTION, ITEM, RESOURCES, ArmPath, Call, Reply, Router
 from ..world import World
 
 PROVIDERS_API = {"2025-04-01", "2024-11-01", "2024-03-01", "2022-09-01", "2021-04-01"}
@@ -70,6 +70,10 @@ class Registrations:
     def get(self, call: Call) -> Reply:
         return Reply(200, self._render(call, self._namespace(call)))
 
+    def list(self, call: Call) -> Reply:
+        """Every namespace the emulator serves, with its registration (Providers_List, `az provider list`)."""
+        return Reply(200, {"value": [self._render(call, namespace) for namespace in sorted(self.router.served())]})
+
     def register(self, call: Call) -> Reply:
         namespace = self._namespace(call)
         if self.state(namespace) == "NotRegistered":
@@ -80,5 +84,6 @@ class Registrations:
 def register(router: Router, world: World) -> Registrations:
     registrations = Registrations(world, router)
     router.add("GET", ITEM, PROVIDERS, registrations.get, PROVIDERS_API)
+    router.add("GET", COLLECTION, PROVIDERS, registrations.list, PROVIDERS_API)
     router.add("POST", ACTION, PROVIDERS, registrations.register, PROVIDERS_API, "register")
     return registrations
