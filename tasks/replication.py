@@ -43,10 +43,12 @@ class ReplicationOutcome(BaseModel):
     adopted: bool
 
 
-def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan) -> str | None:
-    """Start replication and return the name of its Site Recovery job, or None if Azure already had it (a 409:
-    the machine is adopted). The job is named by the operation URL Azure answers with, as Az.Migrate reads it
-    (`New-AzMigrateServerReplication.ps1`: `$output.Target.Split("/")[12]`)."""
+def _enable(
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan
+) -> tuple[bool, str | None]:
+    """Start replication: (adopted, job). Adopted when Azure already had it (a 409); the job is the Site Recovery
+    job the enable started, named by the operation URL Azure answers with, as Az.Migrate reads it
+    (`New-AzMigrateServerReplication.ps1`: `$output.Target.Split("/")[12]`), or None if the answer names none."""
     client = target.site_recovery_client()
     answers: list[PipelineResponse] = []
     try:
@@ -56,9 +58,9 @@ def _enable(target: AzureMigrationTarget, infra: ReplicationInfrastructure, mach
         )
     except HttpResponseError as exc:
         if exc.status_code == 409:
-            return None
+            return True, None
         raise
-    return operation_job(answers[-1].http_response.headers)
+    return False, operation_job(answers[-1].http_response.headers)
 
 
 def operation_job(headers: Mapping[str, str]) -> str | None:
@@ -103,8 +105,7 @@ def replicate_machine(
     with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold():
         adopted = status is not None
         if status is None:
-            job = _enable(target, infra, machine)
-            adopted = job is None
+            adopted, job = _enable(target, infra, machine)
             logger.info(
                 "%s: replication %s",
                 machine.display_name,
