@@ -21,7 +21,7 @@ from blocks.plan import WavePlanBlock
 from flows.parameters import WaveName
 from tasks.disaster_recovery import cache_account_name, recovery_group_name
 from tasks.harden import backup_vault
-from tasks.preflight import PolicyNeeds, PreflightReport, needed_providers, preflight
+from tasks.preflight import PolicyNeeds, PreflightReport, preflight, unregistered
 from tasks.preflight_reads import read_providers, read_target
 
 
@@ -61,12 +61,11 @@ def preflight_wave(
     target = AzureMigrationTarget.load(plan.target_block)
     needs = policy_needs(hardening_policy, target)
     providers = read_providers(plan.target_block, needs)
-    registered = all(providers.get(namespace) == "Registered" for namespace in needed_providers(needs))
     report = preflight(
         plan_name,
         selected,
         providers,
-        read_target(plan.target_block, selected, needs) if registered else None,
+        None if unregistered(providers, needs) else read_target(plan.target_block, selected, needs),
         needs,
         (target.target_network_id, target.target_subnet),
         (target.test_network_id, target.test_subnet),

@@ -90,13 +90,23 @@ def needed_providers(needs: PolicyNeeds) -> list[str]:
     """The resource provider namespaces the wave will call: a namespace the subscription has not registered
     refuses every request (`MissingSubscriptionRegistration`, Microsoft Learn, "Resolve errors for resource
     provider registration"), so a wave would fail at the first step that needs it, maybe after cutover."""
-    needed = {"Microsoft.Migrate", "Microsoft.OffAzure", "Microsoft.RecoveryServices", "Microsoft.Compute"}
-    needed.add("Microsoft.Network")
+    needed = {
+        "Microsoft.Migrate",
+        "Microsoft.OffAzure",
+        "Microsoft.RecoveryServices",
+        "Microsoft.Compute",
+        "Microsoft.Network",
+    }
     if needs.key_vault_id:
         needed.add("Microsoft.KeyVault")
     if needs.disaster_recovery:
         needed.add("Microsoft.Storage")  # the cache storage account of A2A replication
     return sorted(needed)
+
+
+def unregistered(providers: dict[str, str], needs: PolicyNeeds) -> list[str]:
+    """The namespaces the wave calls that Azure did not report `Registered` (`providers`: each one's state)."""
+    return [namespace for namespace in needed_providers(needs) if providers.get(namespace) != "Registered"]
 
 
 class PreflightReport(BaseModel):
@@ -390,23 +400,19 @@ def check_regions(reading: TargetReading, target_region: str, needs: PolicyNeeds
 def check_providers(providers: dict[str, str], needs: PolicyNeeds) -> list[Finding]:
     """Every namespace the wave calls is registered in the subscription (`Registering` is not yet);
     `providers` is each namespace's registration state as Azure reported it."""
-    findings = []
-    for namespace in needed_providers(needs):
-        state = providers.get(namespace, "not read")
-        check = f"provider {namespace}"
-        if state == "Registered":
-            findings.append(_for_wave(check, Severity.GREEN, "registered"))
-        else:
-            findings.append(
-                _for_wave(
-                    check,
-                    Severity.RED,
-                    f"{namespace} is {state} in the subscription: Azure refuses its requests "
-                    "(MissingSubscriptionRegistration)",
-                    f"az provider register --namespace {namespace}, then wait until it reads Registered",
-                )
-            )
-    return findings
+    missing = unregistered(providers, needs)
+    return [
+        _for_wave(
+            f"provider {namespace}",
+            Severity.RED,
+            f"{namespace} is {providers.get(namespace, 'not read')} in the subscription: Azure refuses its requests "
+            "(MissingSubscriptionRegistration)",
+            f"az provider register --namespace {namespace}, then wait until it reads Registered",
+        )
+        if namespace in missing
+        else _for_wave(f"provider {namespace}", Severity.GREEN, "registered")
+        for namespace in needed_providers(needs)
+    ]
 
 
 def check_appliance(wave: Wave, reading: TargetReading) -> list[Finding]:
