@@ -207,7 +207,7 @@ def report(r: dict, disks: str) -> None:
         f"  orchestrator CPU per machine            = {r['cpu_per_machine']:.3f} s; peak RSS {r['peak_rss_mb']:.0f} MB"
     )
     print("  ARM requests per machine:")
-    for kind, count in r["requests_per_machine"].items():  # type: ignore[union-attr]
+    for kind, count in r["requests_per_machine"].items():
         print(f"    {count:8.2f}  {kind}")
 
 

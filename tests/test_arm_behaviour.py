@@ -24,7 +24,7 @@ def _token(emu: Emulated, scope: str = "https://management.azure.com/.default") 
     return emu.target.credentials.get_credential(emu.connection["ca_cert"]).get_token(scope).token
 
 
-def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+def _raw(emu: Emulated, method: str, path: str, **kwargs) -> httpx.Response:
     headers = {"Authorization": f"Bearer {_token(emu)}"} | kwargs.pop("headers", {})
     return httpx.request(
         method,
@@ -146,7 +146,7 @@ def test_a_persistent_500_surfaces_after_the_sdks_retries(emu: Emulated) -> None
     )
     with pytest.raises(HttpResponseError) as excinfo:
         emu.target.site_recovery_client().replication_policies.get(emu.rg, emu.vault, "any")
-    assert excinfo.value.status_code == 500 and excinfo.value.error.code == "InternalServerError"  # type: ignore[union-attr]
+    assert excinfo.value.status_code == 500 and excinfo.value.error.code == "InternalServerError"
     assert [f["fired"] for f in emu.admin.faults()] == [4]
 
 

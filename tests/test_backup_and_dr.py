@@ -112,7 +112,7 @@ def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
         backup.protected_items.begin_create_or_update(
             emu.vault, emu.rg, "Azure", f"iaasvmcontainer;{name}", f"vm;{name}", item
         ).result()
-    assert excinfo.value.error.code == "BMSUserErrorVmNotFound"  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "BMSUserErrorVmNotFound"
 
 
 def test_recovery_services_vault_create_and_read(emu: Emulated) -> None:
@@ -284,12 +284,12 @@ def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu:
     target = emu.target.model_copy(update={"vault": "vault-ne"})
     step = ensure_backup(
         target, SimpleNamespace(target_vm_name="erp-04"), HardeningPolicy(management_cidrs=["10.0.0.0/24"]), "UTC"
-    )  # type: ignore[arg-type]
+    )
     assert not step.ok and "protects a VM only from a Recovery Services vault in the VM's region" in step.detail
 
     # the fix: the policy names a backup vault, which hardening creates in the target region and protects from
     policy = HardeningPolicy(management_cidrs=["10.0.0.0/24"], backup_vault="wavelift-backup")
-    step = ensure_backup(target, SimpleNamespace(target_vm_name="erp-04"), policy, "UTC")  # type: ignore[arg-type]
+    step = ensure_backup(target, SimpleNamespace(target_vm_name="erp-04"), policy, "UTC")
     assert step.ok and step.resource == "backup policy wavelift-daily in vault wavelift-backup", step.detail
     vaults = emu.target.recovery_services_client().vaults
     assert vaults.get(emu.rg, "wavelift-backup").location == "westeurope"

@@ -85,7 +85,7 @@ def test_clients_reach_the_configured_endpoint(emu: Emulated) -> None:
 def test_saved_blocks_load_with_the_secret_intact(emu: Emulated, prefect_server: None) -> None:
     emu.target.save("test-target", overwrite=True)
     loaded = AzureMigrationTarget.load("test-target")
-    assert loaded.credentials.client_secret.get_secret_value() == emu.connection["client_secret"]  # type: ignore[union-attr]
+    assert loaded.credentials.client_secret.get_secret_value() == emu.connection["client_secret"]
     assert loaded.arm_endpoint == emu.connection["base_url"]
     assert [f.name for f in loaded.site_recovery_client().replication_fabrics.list(emu.rg, emu.vault)] == [
         emu.connection["fabric"]

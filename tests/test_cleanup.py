@@ -33,7 +33,7 @@ def _git(folder: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _onprem(emu) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+def _onprem(emu) -> tuple[dict, dict]:
     state = emu.admin.state()
     jobs = {m["display_name"]: m["backup_jobs"] for m in state["machines"]}
     return jobs, state["datastore"]
@@ -71,7 +71,7 @@ def docs_repo(tmp_path: Path) -> Path:
     return folder
 
 
-def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_server: None, docs_repo: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_server: None, docs_repo: Path) -> None:
     emu, machines = _replicated_plan(start_emulator, "clean-a", 4, seed=53)
     _policy(emu).save("clean-hardening", overwrite=True)
     migrate_wave(

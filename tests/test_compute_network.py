@@ -82,7 +82,7 @@ def test_vm_create_read_power_and_delete(emu: Emulated) -> None:
     assert nic.virtual_machine.id.lower() == vm.id.lower()
     with pytest.raises(HttpResponseError) as excinfo:
         network.network_interfaces.begin_delete(rg, "web-01-nic").result()
-    assert excinfo.value.error.code == "NicInUse"  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "NicInUse"
     compute.virtual_machines.begin_delete(rg, "web-01").result()
     with pytest.raises(ResourceNotFoundError):
         compute.virtual_machines.get(rg, "web-01")
@@ -110,8 +110,8 @@ def test_azure_disk_encryption_matches_the_os(emu: Emulated) -> None:
         compute.virtual_machine_extensions.begin_create_or_update(
             rg, "db-01", "ade", _ade("AzureDiskEncryption", settings)
         ).result()
-    assert excinfo.value.error.code == "VMExtensionProvisioningError"  # type: ignore[union-attr]
-    assert "AzureDiskEncryptionForLinux" in excinfo.value.error.message  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "VMExtensionProvisioningError"
+    assert "AzureDiskEncryptionForLinux" in excinfo.value.error.message
     done = compute.virtual_machine_extensions.begin_create_or_update(
         rg, "db-01", "ade", _ade("AzureDiskEncryptionForLinux", settings)
     ).result()
@@ -133,7 +133,7 @@ def test_encryption_at_host_needs_the_feature_a_capable_size_and_no_disk_encrypt
     )  # a new subscription
     with pytest.raises(HttpResponseError) as refused:
         compute.virtual_machines.begin_update(rg, "app-01", at_host).result()
-    assert (refused.value.error.code, refused.value.error.target) == (  # type: ignore[union-attr]
+    assert (refused.value.error.code, refused.value.error.target) == (
         "InvalidParameter",
         "securityProfile.encryptionAtHost",
     )
@@ -179,7 +179,7 @@ def test_encryption_needs_a_running_vm_and_key_vault_settings(emu: Emulated) -> 
     body = _ade("AzureDiskEncryption", {"EncryptionOperation": "EnableEncryption"}, "2.2")
     with pytest.raises(HttpResponseError) as excinfo:
         compute.virtual_machine_extensions.begin_create_or_update(rg, "app-01", "ade", body).result()
-    assert excinfo.value.status_code == 400 and "KeyVaultURL" in excinfo.value.error.message  # type: ignore[union-attr]
+    assert excinfo.value.status_code == 400 and "KeyVaultURL" in excinfo.value.error.message
     compute.virtual_machines.begin_power_off(rg, "app-01").result()
     with pytest.raises(HttpResponseError) as excinfo:
         compute.virtual_machine_extensions.begin_create_or_update(rg, "app-01", "ade", body).result()
@@ -233,7 +233,7 @@ def test_nsg_with_rules_attached_to_a_nic(emu: Emulated) -> None:
     assert [n.id.rsplit("/", 1)[1] for n in nsg.network_interfaces] == ["app-01-nic"]
     with pytest.raises(HttpResponseError) as excinfo:
         network.network_security_groups.begin_delete(rg, "app-01-nsg").result()
-    assert excinfo.value.error.code == "InUseNetworkSecurityGroupCannotBeDeleted"  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "InUseNetworkSecurityGroupCannotBeDeleted"
 
 
 @pytest.mark.parametrize(
@@ -282,7 +282,7 @@ def test_invalid_security_rules_are_refused(emu: Emulated, changes: dict, code: 
     fields.update(changes)
     with pytest.raises(HttpResponseError) as excinfo:
         network.security_rules.begin_create_or_update(rg, "nsg", "second", nm.SecurityRule(**fields)).result()
-    assert (excinfo.value.status_code, excinfo.value.error.code) == (400, code)  # type: ignore[union-attr]
+    assert (excinfo.value.status_code, excinfo.value.error.code) == (400, code)
     assert [r.name for r in network.security_rules.list(rg, "nsg")] == ["first"]
 
 
@@ -306,7 +306,7 @@ def test_vnets_and_subnets(emu: Emulated) -> None:
         network.subnets.begin_create_or_update(
             rg, "vnet-dr", "bad", nm.Subnet(address_prefix="10.40.300.0/24")
         ).result()
-    assert excinfo.value.error.code == "InvalidAddressPrefix"  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "InvalidAddressPrefix"
 
 
 def test_disk_encryption_needs_a_key_vault_of_the_vms_region_enabled_for_it(emu: Emulated) -> None:

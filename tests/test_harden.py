@@ -24,7 +24,7 @@ from tests.test_lifecycle import _replicated_plan
 KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
 
 
-def _policy(emu: Emulated | None = None, **changes) -> HardeningPolicy:  # type: ignore[no-untyped-def]
+def _policy(emu: Emulated | None = None, **changes) -> HardeningPolicy:
     """A policy keeping Azure Disk Encryption keys in the emulator's Key Vault (or a made-up one, for pure rules)."""
     return HardeningPolicy(
         management_cidrs=["10.99.0.0/24"],
@@ -34,7 +34,7 @@ def _policy(emu: Emulated | None = None, **changes) -> HardeningPolicy:  # type:
     )
 
 
-def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_wave_hardens_the_migrated_vms_once(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "hard-a", 4, seed=51)
     _policy(
         emu,
@@ -179,7 +179,7 @@ def test_machines_of_a_tier_share_one_nsg_that_serves_every_os_of_the_tier() -> 
     assert {v.name for v in nsg_specs(plan, _policy()).values()} == {"web-1-nsg", "web-2-nsg", "db-1-nsg", "lone-1-nsg"}
 
 
-def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_encryption_at_host_and_a_tier_nsg(start_emulator, prefect_server: None) -> None:
     from azure.core.exceptions import HttpResponseError
     from azure.mgmt.compute import models as cm
 
@@ -268,7 +268,7 @@ def test_service_tags_go_alone_in_source_address_prefix() -> None:
     assert len({r["priority"] for r in by_name.values()}) == len(by_name) == 4
 
 
-def test_the_emulator_refuses_a_service_tag_among_address_prefixes(emu) -> None:  # type: ignore[no-untyped-def]
+def test_the_emulator_refuses_a_service_tag_among_address_prefixes(emu) -> None:
     from azure.core.exceptions import HttpResponseError
     from azure.mgmt.network import models as nm
 

@@ -13,13 +13,13 @@ from flows.inventory import inventory
 from tests.conftest import Emulated, StartEmulator
 
 
-async def _latest_artifact(key: str):  # type: ignore[no-untyped-def]
+async def _latest_artifact(key: str):
     async with get_client() as client:
         artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     return max(artifacts, key=lambda a: a.created)
 
 
-def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_server: None) -> None:
     emu: Emulated = start_emulator(machines=23, page_size=10)
     emu.target.save("inventory-target", overwrite=True)
     report = inventory("inventory-target")
@@ -46,7 +46,7 @@ def test_inventory_discovers_every_machine_across_pages(start_emulator, prefect_
     assert "**23** servers" in summary.data
 
 
-def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emulator, prefect_server: None) -> None:
     emu: Emulated = start_emulator(machines=3)
     emu.target.save("flaky-target", overwrite=True)
     # five 503s outlast the SDK's three status retries; the task's own retry then succeeds
@@ -59,7 +59,7 @@ def test_a_transient_fault_outlasting_the_sdk_is_retried_by_the_task(start_emula
     assert [f["fired"] for f in emu.admin.faults()] == [5]
 
 
-def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_refusal_is_not_retried(start_emulator, prefect_server: None) -> None:
     emu: Emulated = start_emulator(machines=3)
     emu.target.save("refusing-target", overwrite=True)
     emu.admin.add_fault(

@@ -46,7 +46,7 @@ def _saved_plan(emu: Emulated, name: str, open_now: bool = True) -> WavePlan:
 
 def _replicated_plan(
     start_emulator, name: str, machines: int, open_now: bool = True, seed: int = 31
-) -> tuple[Emulated, list[str]]:  # type: ignore[no-untyped-def]
+) -> tuple[Emulated, list[str]]:
     """An emulator whose wave is planned and replicated (the test server must be running)."""
     emu: Emulated = start_emulator(machines=machines, seed=seed, speed=3000)
     plan = _saved_plan(emu, name, open_now)
@@ -59,7 +59,7 @@ def _events(emu: Emulated, kind: str) -> list[dict]:
     return [e | {"machine": name} for name, events in emu.admin.history().items() for e in events if e["event"] == kind]
 
 
-def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-a", 7)
     reports = run_test_wave("life-a", "wave-1")
     assert sorted(r.machine for r in reports if r.passed) == sorted(machines)
@@ -113,7 +113,7 @@ def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None
     assert len(_events(emu, "migrate_started")) == len(machines) - 1
 
 
-def test_a_closed_window_is_respected_unless_forced_with_a_reason(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_closed_window_is_respected_unless_forced_with_a_reason(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-b", 3, open_now=False, seed=32)
     run_test_wave("life-b", "wave-1")
     sign_off(SignOffRequest(plan_name="life-b", wave="wave-1", decision="approve", approver="carol", comment="ok"))
@@ -135,7 +135,7 @@ def test_a_closed_window_is_respected_unless_forced_with_a_reason(start_emulator
     assert {r.outcome for r in forced} == {"migrated"}
 
 
-def test_a_cutover_that_would_overrun_the_window_is_not_started(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_cutover_that_would_overrun_the_window_is_not_started(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-c", 3, seed=33)
     run_test_wave("life-c", "wave-1")
     sign_off(SignOffRequest(plan_name="life-c", wave="wave-1", decision="approve", approver="dave", comment="ok"))
@@ -146,7 +146,7 @@ def test_a_cutover_that_would_overrun_the_window_is_not_started(start_emulator, 
     assert _events(emu, "migrate_started") == []
 
 
-def test_a_failed_migration_reports_the_azure_error_and_the_options(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_migration_reports_the_azure_error_and_the_options(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-d", 3, seed=34)
     run_test_wave("life-d", "wave-1")
     sign_off(SignOffRequest(plan_name="life-d", wave="wave-1", decision="approve", approver="erin", comment="ok"))
@@ -184,7 +184,7 @@ def test_in_between_outcomes_are_read_as_azure_means_them(start_emulator: StartE
     assert again[passed] == "already-migrated" and len(_events(emu, "migrate_started")) == 1
 
 
-def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-e", 3, seed=35)
     state = sign_off(
         SignOffRequest(
@@ -202,7 +202,7 @@ def test_sign_off_refuses_unknown_and_untested_machines(start_emulator, prefect_
         SignOffRequest(plan_name="life-e", wave="wave-1", decision="reject", approver="frank")
 
 
-def test_a_planned_shutdown_opt_out_is_honoured_and_recorded(start_emulator, prefect_server: None) -> None:  # type: ignore[no-untyped-def]
+def test_a_planned_shutdown_opt_out_is_honoured_and_recorded(start_emulator, prefect_server: None) -> None:
     emu, machines = _replicated_plan(start_emulator, "life-f", 3, seed=36)
     plan = WavePlanBlock.load("life-f").plan
     opted = (

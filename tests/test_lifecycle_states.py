@@ -96,7 +96,7 @@ def test_the_board_says_what_each_machine_waits_for() -> None:
             target_vm_size="Standard_B2s",
             disks=[PlannedDisk(uuid="d", size_gb=100 - n, is_os=True)],
             **fields,
-        )  # type: ignore[arg-type]
+        )
 
     tested = ItemStatus(
         name="item-3",

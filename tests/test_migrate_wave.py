@@ -50,7 +50,7 @@ def _kill_when(emu: Emulated, request: MigrateWaveRequest, event: str, timeout: 
         process.wait()
 
 
-def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator, replication_limit) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator, replication_limit) -> None:
     replication_limit(100)
     emu: Emulated = start_emulator(machines=6, seed=41, speed=400)
     emu.target.save("kill-target", overwrite=True)
@@ -77,7 +77,7 @@ def test_a_killed_wave_run_converges_without_doing_anything_twice(start_emulator
 
 
 @pytest.mark.timeout(900)
-def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) -> None:  # type: ignore[no-untyped-def]
+def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) -> None:
     """The judges' scenario: every ready machine migrated, at most 100 initial replications at once,
     every migration tested, signed off, inside its window and with the source shut down."""
     replication_limit(100)

@@ -29,7 +29,7 @@ class _Response:
 
 
 def test_a_failure_keeps_azures_error_and_the_run_counts_them() -> None:
-    refused = HttpResponseError(response=_Response(), error_format=ARMErrorFormat)  # type: ignore[arg-type]
+    refused = HttpResponseError(response=_Response(), error_format=ARMErrorFormat)
     assert error_text(refused) == "OperationNotAllowed: Migrate is not allowed now."
     assert error_text(TimeoutError("no answer")) == "TimeoutError: no answer"
     assert finish(["report"], "cutover of p", 3, {}) == ["report"]
@@ -40,7 +40,7 @@ def test_a_failure_keeps_azures_error_and_the_run_counts_them() -> None:
 
 def test_a_cutover_that_moved_nothing_says_why() -> None:
     def result(outcome: str, detail: str) -> CutoverResult:
-        return CutoverResult(machine="m", item="i", outcome=outcome, detail=detail)  # type: ignore[arg-type]
+        return CutoverResult(machine="m", item="i", outcome=outcome, detail=detail)
 
     window = MaintenanceWindow(timezone="Europe/London", days=["Sat"], start=time(22), end=time(5))
     closed = f"the maintenance window of wave wave-1 is {window.describe_closed(datetime(2026, 12, 2, 12, tzinfo=UTC))}"

@@ -23,11 +23,11 @@ from tests.conftest import Emulated
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
 
 
-def _settings(**changes) -> PlanSettings:  # type: ignore[no-untyped-def]
+def _settings(**changes) -> PlanSettings:
     return PlanSettings(plan_name="p1", target_block="t", **changes)
 
 
-def test_a_plan_from_the_assessment_takes_every_ready_machine(start_emulator) -> None:  # type: ignore[no-untyped-def]
+def test_a_plan_from_the_assessment_takes_every_ready_machine(start_emulator) -> None:
     emu: Emulated = start_emulator(machines=250, seed=11)
     machines = [parse_machine(m) for m in discovered(emu)]
     plan = plan_from_assessment(machines, read_assessment(emu.connection["assessment_workbook"]), _settings())
@@ -85,7 +85,7 @@ def test_microsofts_files_name_machines_this_project_never_discovered(emu: Emula
 
 def test_the_import_flow_saves_a_plan_only_when_every_row_is_valid(
     start_emulator, prefect_server: None, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     emu: Emulated = start_emulator(machines=30, seed=4)
     emu.target.save("plan-target", overwrite=True)
     settings = PlanSettings(

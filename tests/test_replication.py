@@ -42,7 +42,7 @@ def _enables(emu: Emulated) -> Counter[str]:
 
 
 @pytest.fixture
-def small_limit(replication_limit):  # type: ignore[no-untyped-def]
+def small_limit(replication_limit):
     replication_limit(5)
     yield
     replication_limit(100)

@@ -48,7 +48,7 @@ def _machine(name: str = "web-01", item: str = "item-1", **fields: object) -> Ma
         target_vm_size="Standard_D2s_v3",
         disks=[PlannedDisk(uuid="d", size_gb=10, is_os=True)],
         **fields,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _discovered(name: str, item: str) -> DiscoveredMachine:

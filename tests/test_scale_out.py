@@ -34,7 +34,7 @@ def postgres_prefect(tmp_path: Path) -> Iterator[LocalPrefect]:
 
 
 @pytest.mark.timeout(900)
-def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefect: LocalPrefect) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_share_a_wave_under_one_limit(start_emulator, postgres_prefect: LocalPrefect) -> None:
     emu = start_emulator(machines=240, seed=5, speed=320, retry_after=2)
     setup(NightlyCutover())
     emu.target.save("scale-target", overwrite=True)

@@ -23,11 +23,11 @@ ITEM_TYPE = (
 )
 
 
-def _items(emu: Emulated):  # type: ignore[no-untyped-def]
+def _items(emu: Emulated):
     return emu.target.site_recovery_client().replication_migration_items
 
 
-def _enable(emu: Emulated, machine: dict, **overrides) -> m.MigrationItem:  # type: ignore[no-untyped-def]
+def _enable(emu: Emulated, machine: dict, **overrides) -> m.MigrationItem:
     c = emu.connection
     return (
         _items(emu)
@@ -38,7 +38,7 @@ def _enable(emu: Emulated, machine: dict, **overrides) -> m.MigrationItem:  # ty
     )
 
 
-def _wait_until(emu: Emulated, condition, step: float = 300.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_until(emu: Emulated, condition, step: float = 300.0) -> None:
     """Skip emulated time in steps until `condition()` holds."""
     for _ in range(200):
         if condition():
@@ -66,7 +66,7 @@ def _replicating_machine(emu: Emulated, index: int = 0) -> dict:
 
 
 def _azure_error(excinfo: pytest.ExceptionInfo[HttpResponseError]) -> tuple[int, str]:
-    return excinfo.value.status_code, excinfo.value.error.code  # type: ignore[union-attr]
+    return excinfo.value.status_code, excinfo.value.error.code
 
 
 def test_one_machine_from_replication_to_migrated(emu: Emulated) -> None:
@@ -194,7 +194,7 @@ def test_enable_refuses_bad_input_and_creates_nothing(emu: Emulated, overrides: 
     with pytest.raises(HttpResponseError) as excinfo:
         _enable(emu, machine, **overrides)
     assert _azure_error(excinfo) == (400, code)
-    assert words in excinfo.value.error.message  # type: ignore[union-attr]
+    assert words in excinfo.value.error.message
     assert list(_items(emu).list(emu.rg, emu.vault)) == []
 
 
@@ -272,7 +272,7 @@ def test_actions_are_refused_until_seeding_is_done(emu: Emulated) -> None:
             emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()
         ).result()
     assert _azure_error(excinfo) == (400, "OperationNotAllowed")
-    assert "InitialSeedingInProgress" in excinfo.value.error.message  # type: ignore[union-attr]
+    assert "InitialSeedingInProgress" in excinfo.value.error.message
     assert [e["event"] for e in emu.admin.history()[machine["properties"]["displayName"]]] == ["enable_replication"]
 
 
@@ -289,7 +289,7 @@ def test_a_failed_migration_ends_the_lro_with_the_azure_error(emu: Emulated) -> 
         _items(emu).begin_migrate(
             emu.rg, emu.vault, c["fabric"], c["container"], machine["name"], build_migrate_input()
         ).result()
-    assert excinfo.value.error.code == "MigrationFailedDueToTargetQuota"  # type: ignore[union-attr]
+    assert excinfo.value.error.code == "MigrationFailedDueToTargetQuota"
     item = _items(emu).get(emu.rg, emu.vault, c["fabric"], c["container"], machine["name"])
     assert item.properties.migration_state == m.MigrationState.MIGRATION_FAILED
     assert m.MigrationItemOperation.MIGRATE in item.properties.allowed_operations
@@ -374,7 +374,7 @@ def test_a_poller_resumes_from_its_continuation_token(emu: Emulated) -> None:
     assert resumed.result().properties.migration_state == m.MigrationState.INITIAL_SEEDING_IN_PROGRESS
 
 
-def test_vault_and_container_lists_page_through_every_item(start_emulator) -> None:  # type: ignore[no-untyped-def]
+def test_vault_and_container_lists_page_through_every_item(start_emulator) -> None:
     emu = start_emulator(machines=12, page_size=5, speed=1.0)  # slow clock: all twelve stay in their enable job
     c = emu.connection
     for machine in discovered(emu):

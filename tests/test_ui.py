@@ -64,7 +64,7 @@ def prefect_with_deployments(tmp_path: Path) -> Iterator[LocalPrefect]:
 
 
 @contextmanager
-def chromium_page() -> Iterator:  # type: ignore[type-arg]
+def chromium_page() -> Iterator:
     """A page in headless Debian Chromium. Playwright's sync API runs an event loop in this thread, so
     Prefect's client calls (which then turn async) belong before it, not inside."""
     from playwright.sync_api import sync_playwright
@@ -109,7 +109,7 @@ def _wavelift(server: LocalPrefect, *arguments: str) -> str:
     ).stdout
 
 
-def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"{server.ui_url}/deployments")
@@ -140,7 +140,7 @@ def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> N
     page.keyboard.press("Escape")
 
 
-def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:  # type: ignore[no-untyped-def]
+def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:
     from playwright.sync_api import expect
 
     form = _Form(server, page)
@@ -204,7 +204,7 @@ def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:  # t
         expect(row).to_contain_text("harden and clean up")
 
 
-def _submit_every_other_form(server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+def _submit_every_other_form(server: LocalPrefect, page) -> None:
     """The remaining forms submit with their defaults and the required fields, and their runs complete: on a
     migrated wave they find nothing to check, replicate, test or resync, harden it, and clean up as a dry run."""
     from playwright.sync_api import expect
@@ -238,7 +238,7 @@ def _submit_every_other_form(server: LocalPrefect, page) -> None:  # type: ignor
 class _Form:
     """A deployment's Run → Custom run form, filled in field by field as a person does."""
 
-    def __init__(self, server: LocalPrefect, page) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, server: LocalPrefect, page) -> None:
         self.server, self.page, self.deployment, self.before = server, page, {}, set()
 
     def open(self, name: str) -> None:
@@ -249,7 +249,7 @@ class _Form:
         self.page.get_by_text("Custom run").click()
         self.page.wait_for_url(re.compile(r"/deployment/[^/]+/run"), wait_until="commit")
 
-    def field(self, label: str):  # type: ignore[no-untyped-def]
+    def field(self, label: str):
         """The form property under this label (optional ones carry ' (Optional)')."""
         title = self.page.locator("span.schema-form-property__label").filter(
             has_text=re.compile(rf"^{re.escape(label)}( \(Optional\))?$")
@@ -271,7 +271,7 @@ class _Form:
         self.page.locator(".p-select-option").filter(has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
         expect(control).to_contain_text(option)  # chosen, as the form shows it
 
-    def submit(self) -> dict:  # type: ignore[type-arg]
+    def submit(self) -> dict:
         """Submit, then wait for the one run the form created to end; it must end Completed. A form that makes
         no run within half a minute refused its input: the failure quotes what the form says."""
         from playwright.sync_api import Error as PlaywrightError
@@ -300,6 +300,6 @@ class _Form:
         assert runs[0]["state"]["type"] == "COMPLETED", (runs[0]["name"], runs[0]["state"]["message"])
         return runs[0]
 
-    def _runs(self) -> list[dict]:  # type: ignore[type-arg]
+    def _runs(self) -> list[dict]:
         filter_ = {"deployments": {"id": {"any_": [self.deployment["id"]]}}}
         return httpx.post(f"{self.server.api_url}/flow_runs/filter", json=filter_).json()

@@ -60,7 +60,7 @@ def _board(items: SeedingItems, interval: float) -> VaultStatusBoard:
     client = SimpleNamespace(
         replication_migration_items=items, send_request=items.send_request, _config=SimpleNamespace(api_version="x")
     )
-    return VaultStatusBoard(client, VAULT_ID, interval)  # type: ignore[arg-type]
+    return VaultStatusBoard(client, VAULT_ID, interval)
 
 
 def test_a_seeding_is_predicted_to_end_at_its_rate_so_far() -> None:

@@ -189,7 +189,7 @@ def register_item_routes(router: Router, items: ReplicatedItems, collection: str
     """The routes every replicated-item type has: create, get, list per container and per vault.
     Returns the item route's type path, for the type's own actions."""
     base = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/{collection}"
-    router.add("PUT", ITEM, base, items.create, API)  # type: ignore[attr-defined]
+    router.add("PUT", ITEM, base, items.create, API)
     router.add("GET", ITEM, base, lambda c: Reply(200, items.render(items.get(c))), API)
     router.add("GET", COLLECTION, base, items.list_in, API)
     router.add("GET", COLLECTION, f"{NS}/vaults/{collection}", items.list_in, API)

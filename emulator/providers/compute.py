@@ -229,7 +229,7 @@ class Compute:
         if wanted:
             match = re.fullmatch(r"\s*location\s+eq\s+'([^']+)'\s*", wanted)
             fail_unless(match is not None, 400, "InvalidFilter", "Only $filter=location eq '<region>' is supported.")
-            regions = [r for r in regions if r.lower() == match.group(1).lower()]  # type: ignore[union-attr]
+            regions = [r for r in regions if r.lower() == match.group(1).lower()]
         items = [sku(name, size, region) for region in regions for name, size in VM_SIZES.items()]
         return list_items(self.world, filtered(call), items)
 

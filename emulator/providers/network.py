@@ -142,7 +142,7 @@ class Network:
             "ReferencedResourceNotProvisioned",  # code not documented by Microsoft
             f"The remote virtual network {remote_id or '(none)'} of the peering does not exist.",
         )
-        mine, theirs = self._address_space(vnet), self._address_space(remote)  # type: ignore[arg-type]
+        mine, theirs = self._address_space(vnet), self._address_space(remote)
         overlap = next(((a, b) for a in mine for b in theirs if a.overlaps(b)), None)
         fail_unless(
             overlap is None,
