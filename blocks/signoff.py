@@ -3,8 +3,10 @@ machine's test migration, when and why. The cutover reads it; reviewers read it 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from prefect.blocks.core import Block
 from prefect.concurrency.sync import concurrency
@@ -28,6 +30,43 @@ class SignOff(BaseModel):
         default=None, description="When the test migration that was judged ran (Azure's lastTestMigrationTime)."
     )
     flow_run_id: str | None = Field(default=None, description="The sign-off run, for the run history.")
+
+
+class _GroupCommit:
+    """One writer per ledger and process; decisions that arrive while it writes go together in the next write.
+
+    A caller returns once a write that held its decisions succeeded; if that write fails, the decisions go back
+    to the front of the queue for the next writer, and the failed writer raises.
+    """
+
+    _ledgers: ClassVar[dict[str, _GroupCommit]] = {}
+    _ledgers_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self._pending: list[SignOff] = []
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
+
+    @classmethod
+    def of(cls, ledger: str) -> _GroupCommit:
+        with cls._ledgers_lock:
+            return cls._ledgers.setdefault(ledger, cls())
+
+    def append(self, records: list[SignOff], write: Callable[[list[SignOff]], None]) -> None:
+        mine = {id(r) for r in records}
+        with self._queue_lock:
+            self._pending += records
+        with self._writer:
+            with self._queue_lock:
+                if not any(id(r) in mine for r in self._pending):
+                    return  # an earlier writer saved them
+                batch, self._pending = self._pending, []
+            try:
+                write(batch)
+            except BaseException:
+                with self._queue_lock:
+                    self._pending = batch + self._pending
+                raise
 
 
 class SignOffLedger(Block):
@@ -62,15 +101,22 @@ class SignOffLedger(Block):
             return cls()
 
     @classmethod
-    def append(cls, plan: str, wave: str, records: list[SignOff]) -> SignOffLedger:
+    def append(cls, plan: str, wave: str, records: list[SignOff]) -> None:
         """Add decisions to the wave's ledger without losing anyone else's: the read, append and save happen
-        under a one-slot global concurrency limit, so two sign-offs saved at the same moment both stay."""
+        under a one-slot global concurrency limit, so two sign-offs saved at the same moment both stay.
+
+        Within a process the decisions of one wave are written as a group (`_GroupCommit`): a run signing off
+        machines one by one as their tests pass writes the block once per group, not once per machine
+        (each write reads and saves the whole ledger under the global lock: a quarter second, serialised)."""
+        _GroupCommit.of(cls.block_name(plan, wave)).append(records, lambda batch: cls._write(plan, wave, batch))
+
+    @classmethod
+    def _write(cls, plan: str, wave: str, records: list[SignOff]) -> None:
         ensure_concurrency_limit(LEDGER_LOCK, 1)
         with concurrency(LEDGER_LOCK, occupy=1, strict=True, lease_duration=60):
             ledger = cls.for_wave(plan, wave)
             ledger.records.extend(records)
             ledger.save(cls.block_name(plan, wave), overwrite=True)
-        return ledger
 
     def latest(self, item: str) -> SignOff | None:
         return next((r for r in reversed(self.records) if r.item == item), None)
