@@ -9,6 +9,7 @@ migrated — and a reviewer finds its versions in the run history.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from prefect.artifacts import create_table_artifact
@@ -83,14 +84,22 @@ def _since(state: MachineState) -> str:
 
 
 def board_rows(
-    wave: Wave, states: dict[str, MachineState], ledger: SignOffLedger, errors: dict[str, str], now: datetime
+    wave: Wave,
+    states: dict[str, MachineState],
+    ledger: SignOffLedger,
+    errors: dict[str, str],
+    now: datetime,
+    held: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[BoardRow]:
-    """The board's rows, largest machines first as the batches are cut."""
+    """The board's rows, largest machines first as the batches are cut. `held` (by source name) is what a
+    reconciling run knows about its machines: the next step and what it waits for, in the itinerary's words."""
     rows = []
     for batch, machines in enumerate(wave.batches(), start=1):
         for machine in machines:
             state = states[machine.source_name]
-            next_step, waiting_for = _next(machine, state, ledger.latest(machine.source_name), wave, now)
+            next_step, waiting_for = (held or {}).get(machine.source_name) or _next(
+                machine, state, ledger.latest(machine.source_name), wave, now
+            )
             rows.append(
                 BoardRow(
                     machine=machine.display_name,
@@ -117,11 +126,15 @@ def refresh_board(
 
 
 def publish_board(
-    plan_name: str, wave: Wave, states: dict[str, MachineState], errors: dict[str, str] | None = None
+    plan_name: str,
+    wave: Wave,
+    states: dict[str, MachineState],
+    errors: dict[str, str] | None = None,
+    held: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[BoardRow]:
     """Publish the wave board (a new version of artifact `wave-board-<plan>-<wave>`)."""
     now = datetime.now(UTC)
-    rows = board_rows(wave, states, SignOffLedger.for_wave(plan_name, wave.name), errors or {}, now)
+    rows = board_rows(wave, states, SignOffLedger.for_wave(plan_name, wave.name), errors or {}, now, held)
     counts = Counter(r.stage for r in rows)
     create_table_artifact(
         key=f"wave-board-{plan_name}-{wave.name}",

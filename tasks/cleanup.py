@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prefect import task
 from pydantic import BaseModel
@@ -20,15 +20,19 @@ from blocks.hardening import HardeningPolicy
 from blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
 from tasks.as_built import AsBuiltRecord, as_built
 from tasks.disaster_recovery import read_dr
-from tasks.discovery import OnPremIdentity, ReplicationInfrastructure
+from tasks.discovery import OnPremIdentity, ReplicationInfrastructure, discover_machines, onprem_identities
 from tasks.events import machine_event
 from tasks.harden import backup_vault, read_backup
 from tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
+from tasks.outcomes import Done
 from tasks.plan_models import MachinePlan
 from tasks.test_migration import clean_up_test
 from tasks.transient import retry_transient
 from tasks.vault_status import read_item
 from tasks.vm_checks import VmFacts, find_vm
+
+if TYPE_CHECKING:
+    from tasks.journey import Facts, Trip
 
 
 class Gate(BaseModel):
@@ -67,7 +71,7 @@ def onprem_gates(vm: VmFacts, backup: dict | None, grace: timedelta) -> list[Gat
     """VM verified running, protected by a completed backup, and the grace period passed on Azure's clock."""
     protected = (
         bool(backup) and backup.get("protectionState") == "Protected" and backup.get("lastBackupStatus") == "Completed"
-    )  # type: ignore[union-attr]
+    )
     age = vm.read_at - vm.created if vm.read_at and vm.created else None
     return [
         Gate(name="vm-running", passed=vm.power_state == "running", detail=f"Azure VM {vm.name} is {vm.power_state}"),
@@ -219,7 +223,7 @@ def _clean_up_onprem(
             lambda job=job: catalog.remove_from_job(job, server),
         )
         for job in jobs
-    ]  # type: ignore[union-attr]
+    ]
     actions += [
         _step(
             execute,
@@ -228,5 +232,24 @@ def _clean_up_onprem(
             lambda d=d: datastore.delete(server, d),
         )
         for d in disks
-    ]  # type: ignore[union-attr]
+    ]
     return actions
+
+
+def cleanup_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's clean-up step (a dry run unless the journey executes it); the on-prem identities of the
+    wave are discovered once for the run, and each machine is cleaned up as its own identity only."""
+    policy_block = trip.journey.cleanup_policy
+    assert policy_block is not None  # the step is due only with a policy
+    identities = trip.once(
+        "identities", lambda: onprem_identities(trip.wave.machines, discover_machines.fn(trip.target_block))
+    )
+    report = clean_up_machine.fn(
+        trip.target_block,
+        policy_block,
+        trip.infra,
+        machine,
+        trip.journey.execute_cleanup,
+        identities[machine.source_name],
+    )
+    return Done(ok=not report.error, detail=report.error or report.detail, report=report)

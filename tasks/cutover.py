@@ -8,7 +8,8 @@ the migration it already started instead of starting another.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
 from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
@@ -19,12 +20,15 @@ from blocks.signoff import SignOff
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.lifecycle import MIGRATED, MIGRATING, has_passed_test
-from tasks.outcomes import error_text
+from tasks.outcomes import Done, error_text
 from tasks.plan_models import MachinePlan
 from tasks.sources import adapter_for
 from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
+
+if TYPE_CHECKING:
+    from tasks.journey import Facts, Trip
 
 FAILURE_OPTIONS = [
     "retry: run the cutover again (Azure still allows Migrate)",
@@ -46,6 +50,46 @@ class CutoverResult(BaseModel):
     vm: VmFacts | None = None
     options: list[str] = []
     test_waiver: str | None = None
+
+
+FIXED_MINUTES = 20.0  # every cutover beyond its final sync: shutdown, VM creation, boot
+MINUTES_PER_TB = 30.0  # final sync per TB of disks (a day's churn at most)
+
+
+def predicted_duration(machine: MachinePlan, fixed_minutes: float, minutes_per_tb: float) -> timedelta:
+    """How long the machine's cutover is predicted to take, from its disks' size."""
+    return timedelta(minutes=fixed_minutes + minutes_per_tb * machine.total_gb / 1024)
+
+
+def overruns_window(predicted: timedelta, now: datetime, closes: datetime) -> str | None:
+    """Why a cutover may not start now because it would end after the window closes (DESIGN rule 3), or None."""
+    if now + predicted <= closes:
+        return None
+    return f"predicted to take {predicted}, which would end after the window closes at {closes:%H:%M} UTC"
+
+
+def skipped(machine: MachinePlan, why: str) -> CutoverResult:
+    """The row of a machine not cut over now, with the reason."""
+    return CutoverResult(
+        machine=machine.display_name,
+        item=machine.source_name,
+        outcome="skipped",
+        detail=why,
+        old_ip=machine.source_ip,
+        test_waiver=machine.waiver_note,
+    )
+
+
+def completed_earlier(machine: MachinePlan) -> CutoverResult:
+    """The row of a machine whose migration was completed earlier (its item is gone, its Azure VM in place)."""
+    return CutoverResult(
+        machine=machine.display_name,
+        item=machine.source_name,
+        outcome="already-migrated",
+        old_ip=machine.source_ip,
+        detail=f"migration completed earlier; Azure VM {machine.target_vm_name} in place",
+        test_waiver=machine.waiver_note,
+    )
 
 
 def eligibility(machine: MachinePlan, status: ItemStatus | None, signoff: SignOff | None) -> str | None:
@@ -101,7 +145,7 @@ def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) ->
         old_ip=machine.source_ip,
         test_waiver=machine.waiver_note,
         **extra,
-    )  # type: ignore[arg-type]
+    )
     machine_event(
         machine,
         f"cutover.{outcome}",
@@ -168,3 +212,10 @@ def cut_over(
         new_ip=facts.private_ip,
         performed_shutdown=None if already else machine.perform_shutdown,
     )
+
+
+def cutover_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's cutover step: migrate the machine (its guards checked the window and the sign-off), or
+    verify the Azure VM of a migration that happened earlier."""
+    result = cut_over.fn(trip.target_block, trip.infra, machine, trip.poll_interval)
+    return Done(ok=result.outcome in ("migrated", "already-migrated"), detail=result.detail, report=result)

@@ -18,12 +18,13 @@ from tasks.backup_discovery import protectable_vm
 from tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
 from tasks.events import machine_event
 from tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
-from tasks.outcomes import error_text
+from tasks.outcomes import Done, error_text
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
 
 if TYPE_CHECKING:
     from tasks.disaster_recovery import DrInfrastructure
+    from tasks.journey import Facts, Trip
 
 MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
@@ -200,7 +201,7 @@ def ensure_nsg(
     )
 
 
-def _rule_summary(network, rg: str, name: str) -> dict | None:  # type: ignore[no-untyped-def]
+def _rule_summary(network, rg: str, name: str) -> dict | None:
     """An NSG's custom rules as {name: (port, sources, access)}, or None if it does not exist."""
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -279,7 +280,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
     )
 
 
-def _host_encryption_and_power(vm) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+def _host_encryption_and_power(vm) -> tuple[bool, bool]:
     """(encryption at host on, VM running), from a read of the VM with its instance view."""
     running = any(s.code == "PowerState/running" for s in vm.instance_view.statuses or [])
     return bool(vm.security_profile and vm.security_profile.encryption_at_host), running
@@ -479,3 +480,23 @@ def harden_machine(
     report = HardeningReport(machine=machine.display_name, steps=steps)
     machine_event(machine, "hardened" if report.ok else "hardening.incomplete", steps={s.step: s.ok for s in steps})
     return report
+
+
+def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's hardening step, with the wave-wide inputs (the NSGs of every planned machine, the DR
+    infrastructure) built once for the run by its first machine."""
+    from tasks.disaster_recovery import ensure_dr_infrastructure
+
+    policy_block = trip.journey.hardening_policy
+    assert policy_block is not None  # the step is due only with a policy
+    policy = HardeningPolicy.load(policy_block)
+    nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
+    dr = (
+        trip.once("dr", lambda: ensure_dr_infrastructure(AzureMigrationTarget.load(trip.target_block), policy))
+        if policy.disaster_recovery
+        else None
+    )
+    report = harden_machine.fn(
+        trip.target_block, policy_block, machine, nsgs[machine.source_name], trip.wave.window.timezone, dr
+    )
+    return Done(ok=report.ok, detail=" | ".join(s.detail for s in report.steps if not s.ok), report=report)

@@ -10,11 +10,12 @@ covering every value the pinned SDK knows, never on string literals scattered th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
 from azure.mgmt.recoveryservicessiterecovery.models import MigrationState as MS
 from azure.mgmt.recoveryservicessiterecovery.models import TestMigrationState as TS
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from blocks.azure import AzureMigrationTarget
 from tasks.plan_models import MachinePlan
@@ -86,6 +87,7 @@ class MachineState(BaseModel):
     item: ItemStatus | None
     vm_exists: bool
     rolled_back: bool = False
+    observed: datetime | None = Field(default=None, description="When it was read (None: unknown).")
 
     @property
     def stage(self) -> Stage:
@@ -140,12 +142,14 @@ def observe(
     machines: list[MachinePlan], items: dict[str, ItemStatus], vms: dict[str, dict[str, str]]
 ) -> dict[str, MachineState]:
     """Each machine's state, by source name, from one vault list (`items`, by lower-cased item name) and one VM list."""
+    now = datetime.now(UTC)
     return {
         m.source_name: MachineState(
             machine=m.display_name,
             item=items.get(m.source_name.lower()),
             vm_exists=m.target_vm_name.lower() in vms,
             rolled_back=rolled_back(vms.get(m.target_vm_name.lower())),
+            observed=now,
         )
         for m in machines
     }

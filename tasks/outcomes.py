@@ -15,10 +15,20 @@ from typing import Any, TypeVar
 from azure.core.exceptions import HttpResponseError
 from prefect.futures import PrefectFuture
 from prefect.states import Completed
+from pydantic import BaseModel
 
 from tasks.plan_models import MachinePlan
 
 R = TypeVar("R")
+
+
+class Done(BaseModel):
+    """What one step of a machine's itinerary did: whether it ended well, in a line, and the step's own report
+    (the replication outcome, the test report, the sign-off, the cutover result...)."""
+
+    ok: bool
+    detail: str
+    report: Any = None
 
 
 def error_text(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
@@ -22,10 +23,14 @@ from tasks.discovery import ReplicationInfrastructure, vault_scope
 from tasks.events import machine_event
 from tasks.lifecycle import is_seeded, seeding_over
 from tasks.limits import SlotQueue
+from tasks.outcomes import Done
 from tasks.plan_models import MachinePlan
 from tasks.sources import adapter_for
 from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
+
+if TYPE_CHECKING:
+    from tasks.journey import Facts, Trip
 
 INITIAL_REPLICATION_LIMIT = "wavelift-initial-replications"
 
@@ -97,10 +102,10 @@ def replicate_machine(
     board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     status = board.snapshot().get(machine.source_name.lower())
     if is_seeded(status):
-        logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)  # type: ignore[union-attr]
+        logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)
         return ReplicationOutcome(
             machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
-        )  # type: ignore[union-attr]
+        )
     job = None
     with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold():
         adopted = status is not None
@@ -127,3 +132,12 @@ def replicate_machine(
     return ReplicationOutcome(
         machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted
     )
+
+
+def replicate_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's replicate step: enable (or adopt) the machine's replication and wait out its seeding."""
+    try:
+        outcome = replicate_machine.fn(trip.target_block, trip.infra, machine, trip.poll_interval)
+    except ReplicationFailed as exc:
+        return Done(ok=False, detail=str(exc))
+    return Done(ok=True, detail="adopted: it replicated already" if outcome.adopted else "seeded", report=outcome)

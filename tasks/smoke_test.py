@@ -10,6 +10,7 @@ operator decides to fix, or to roll back inside the window.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from prefect import task
 from pydantic import BaseModel
@@ -17,8 +18,12 @@ from pydantic import BaseModel
 from blocks.azure import AzureMigrationTarget
 from tasks.events import machine_event
 from tasks.harden import MANAGEMENT_PORT
+from tasks.outcomes import Done
 from tasks.plan_models import MachinePlan
 from tasks.transient import retry_transient
+
+if TYPE_CHECKING:
+    from tasks.journey import Facts, Trip
 
 COMMAND = {"Linux": "RunShellScript", "Windows": "RunPowerShellScript"}  # Run Command's ids for the OS
 ANSWER = re.compile(r"^(\d+) (open|closed)$", re.MULTILINE)
@@ -95,3 +100,9 @@ def smoke_test_machine(target_block: str, machine: MachinePlan) -> SmokeTest:
     )
     machine_event(machine, "smoke-test.passed" if test.ok else "smoke-test.failed", open=opened, closed=closed)
     return test
+
+
+def smoke_test_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's smoke test: after cutover, while the window is open, is the application listening?"""
+    test = smoke_test_machine.fn(trip.target_block, machine)
+    return Done(ok=test.ok, detail=test.detail, report=test)

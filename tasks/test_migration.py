@@ -8,6 +8,7 @@ verified or reported, never started again.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from prefect import get_run_logger, task
@@ -17,13 +18,16 @@ from blocks.azure import AzureMigrationTarget
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
 from tasks.lifecycle import NO_TEST, REPLICATING, TEST_FAILED, TEST_PASSED, TESTING, has_passed_test
-from tasks.outcomes import error_text
+from tasks.outcomes import Done, error_text
 from tasks.plan_models import MachinePlan
 from tasks.sources import adapter_for
 from tasks.test_network import isolation_problem
 from tasks.transient import is_transient, retry_transient
 from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from tasks.vm_checks import VmFacts, read_vm
+
+if TYPE_CHECKING:
+    from tasks.journey import Facts, Trip
 
 READY_DESCRIPTION = "Ready to migrate"
 
@@ -188,3 +192,10 @@ def clean_up_test(
         *args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))
     ).result()
     return True
+
+
+def migration_test_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The itinerary's test step: test-migrate the machine into the isolated network and verify its test VM."""
+    clean_up = trip.wave.cleanup_test == "immediately"
+    report = run_test_migration.fn(trip.target_block, trip.infra, machine, clean_up, trip.poll_interval)
+    return Done(ok=report.passed, detail=report.detail, report=report)

@@ -1,0 +1,260 @@
+"""Reconcile machines with their itinerary: observe each in every system of record, take the next step its
+guards allow, check the step's result on the machine observed anew, and say where it stands now.
+
+`reconcile_machine` is the one task that acts on a machine for a reconciling flow; `drive` runs a wave's
+machines through it as far as the run's goal. Each machine moves on its own: one seeded is tested at once
+while others still seed, one signed off is cut over while others wait for their test. A failed step is the
+machine's row (Azure's error, the operator's options) and holds only what builds on it; the wave goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_any
+from datetime import UTC, datetime, timedelta
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectConcurrentFuture
+from pydantic import BaseModel, Field
+
+from blocks.azure import AzureMigrationTarget
+from blocks.signoff import SignOff
+from tasks.discovery import ReplicationInfrastructure
+from tasks.events import machine_event
+from tasks.itinerary import Step, Waiting, next_step, stopped
+from tasks.journey import Facts, Trip
+from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
+from tasks.outcomes import Done, error_text
+from tasks.plan_models import MachinePlan
+from tasks.transient import is_transient, retry_transient
+from tasks.vault_status import VaultStatusBoard, read_item
+from tasks.vm_checks import find_vm
+
+STALE_AFTER = timedelta(minutes=5)  # an observation older than this (or a poll interval) is read again first
+
+
+class Reconciled(BaseModel):
+    """One pass of `reconcile_machine`: the step taken (None if the machine had nothing to do or a guard held
+    it), what it did, what the machine waits for next, and its state observed after the step."""
+
+    machine: str
+    step: str | None
+    done: Done | None = None
+    waiting_for: str | None = Field(default=None, description="What holds the machine's next step, if anything.")
+    state: MachineState
+
+
+def observe_machine(
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan
+) -> MachineState:
+    """Where one machine stands, read now: its migration item, and its Azure VM wherever the VM decides
+    (no item: never replicated or migration completed; migrated or failed: rolled back or not)."""
+    item = read_item(target, infra, machine)
+    vm = None
+    if item is None or item.migration_state in MIGRATED | CUTOVER_FAILED:
+        vm = find_vm(target, machine.target_vm_name)
+    return MachineState(
+        machine=machine.display_name,
+        item=item,
+        vm_exists=vm is not None,
+        rolled_back=vm is not None and rolled_back(vm.tags),
+        observed=datetime.now(UTC),
+    )
+
+
+def facts_of(trip: Trip, machine: MachinePlan, state: MachineState, signoff: SignOff | None, taken: dict) -> Facts:
+    return Facts(
+        machine=machine,
+        state=state,
+        signoff=signoff,
+        wave=trip.wave,
+        now=datetime.now(UTC),
+        journey=trip.journey,
+        taken=taken,
+    )
+
+
+def _act(step: Step, trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
+    """The step's action; a refusal is the step's failed outcome, a transient error is raised for a retry."""
+    try:
+        return step.act(trip, machine, facts)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        return Done(ok=False, detail=error_text(exc))
+
+
+def _observed_after(
+    step: Step, target: AzureMigrationTarget, trip: Trip, machine: MachinePlan, before: MachineState
+) -> MachineState:
+    """The machine after the step, read only where the step may have moved it and did not read it itself."""
+    if step.observe_after == "read":
+        return observe_machine(target, trip.infra, machine)
+    if step.observe_after == "board":
+        board = VaultStatusBoard.for_vault(target, trip.infra.vault_id, trip.poll_interval)
+        item = board.cached().get(machine.source_name.lower())
+        return before.model_copy(update={"item": item, "observed": datetime.now(UTC)})
+    return before
+
+
+@task(
+    task_run_name="{step}-{machine.display_name}",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)
+def reconcile_machine(
+    trip: Trip, machine: MachinePlan, step: str, state: MachineState, signoff: SignOff | None, taken: dict[str, bool]
+) -> Reconciled:
+    """Observe the machine, take its next step if the guards allow (normally `step`, which the flow chose from
+    `state`), check the result on the machine observed anew, and emit `wavelift.machine.reconciled`.
+
+    `state` stands for the first observation while it is recent (the flow's wave list, or the previous step's
+    check): what changes a machine meanwhile is another run, and every action reads the item itself before it
+    writes. After the step the machine is read again only where the step may have moved it and did not read it
+    itself (`Step.observe_after`).
+    Reads matter: a wave's steps share ARM's read budget with its seeding polls.
+    """
+    target = AzureMigrationTarget.load(trip.target_block)
+    recent = state.observed is not None and datetime.now(UTC) - state.observed < max(
+        STALE_AFTER, timedelta(seconds=trip.poll_interval)
+    )
+    before = state if recent else observe_machine(target, trip.infra, machine)
+    facts = facts_of(trip, machine, before, signoff, taken)
+    decision = next_step(facts)
+    if not isinstance(decision, Step):
+        why = decision.reason if isinstance(decision, Waiting) else stopped(facts)
+        return Reconciled(machine=machine.display_name, step=None, waiting_for=why, state=before)
+    if decision.name != step:
+        get_run_logger().info("%s: %s instead of %s (Azure moved on)", machine.display_name, decision.name, step)
+    done = _act(decision, trip, machine, facts)
+    after = _observed_after(decision, target, trip, machine, before)
+    if done.ok and not decision.reached(after):
+        done = done.model_copy(update={"ok": False, "detail": f"{done.detail}; but Azure shows it {after.stage}"})
+    machine_event(
+        machine,
+        "reconciled",
+        step=decision.name,
+        ok=done.ok,
+        detail=done.detail,
+        stage_before=before.stage.value,
+        stage=after.stage.value,
+    )
+    return Reconciled(machine=machine.display_name, step=decision.name, done=done, state=after)
+
+
+def ended_futures(running: dict[PrefectConcurrentFuture, object], timeout: float) -> list[PrefectConcurrentFuture]:
+    """The task futures that ended, waiting at most `timeout` for the first.
+
+    Waits on the thread pool's own futures: `prefect.futures.wait(..., timeout=)` arms a SIGALRM when
+    the flow runs in a process's main thread (as under a worker), and an alarm landing inside its
+    `threading.Event.wait` left a lock held and hung the whole flow run (seen with prefect 3.9.1).
+    """
+    ended, _ = wait_any([f.wrapped_future for f in running], timeout=timeout, return_when=FIRST_COMPLETED)
+    return [f for f in running if f.wrapped_future in ended]
+
+
+class Journeyed(BaseModel):
+    """Where a run left each machine: the passes it made (in order), its state, and what holds it now."""
+
+    order: list[str] = Field(default_factory=list, description="The machines (display names) in the run's order.")
+    passes: list[Reconciled] = Field(default_factory=list)
+    states: dict[str, MachineState] = Field(default_factory=dict, description="By source name, after the run.")
+    held: dict[str, tuple[str, str]] = Field(
+        default_factory=dict, description="By source name: (the step a guard holds, why), or why it stopped."
+    )
+    stopped: dict[str, str] = Field(default_factory=dict, description="Failed replications, by source name.")
+
+    def reports(self, step: str) -> list[Reconciled]:
+        """The passes that took `step`, in the run's order of machines (not the order they ended in)."""
+        rank = {name: i for i, name in enumerate(self.order)}
+        return sorted((p for p in self.passes if p.step == step), key=lambda p: rank.get(p.machine, len(rank)))
+
+    def failures(self) -> dict[str, str]:
+        """Every machine whose step failed in this run, or whose replication Azure reports failed."""
+        failed = {p.machine: p.done.detail for p in self.passes if p.done is not None and not p.done.ok}
+        return self.stopped | failed
+
+
+def drive(
+    trip: Trip,
+    machines: list[MachinePlan],
+    states: dict[str, MachineState],
+    signoffs: dict[str, SignOff | None],
+    progress: Callable[[Journeyed], None] | None = None,
+    progress_seconds: float = 60.0,
+) -> Journeyed:
+    """Run each machine through its itinerary as far as the trip's goal, each at its own pace, at most
+    `Step.parallel` machines of the run at each step; machines stay in the given order (largest first) while
+    they wait for room at a step. `progress` sees the run's state every `progress_seconds`."""
+    journeyed = Journeyed(order=[m.display_name for m in machines], states=dict(states))
+    taken: dict[str, dict[str, bool]] = {m.source_name: {} for m in machines}
+    signoffs = dict(signoffs)
+    queue: deque[MachinePlan] = deque(machines)
+    running: dict[PrefectConcurrentFuture, tuple[MachinePlan, Step]] = {}
+    busy: Counter[str] = Counter()
+    reported_at = time.monotonic()
+    while queue or running:
+        waiting_for_room: deque[MachinePlan] = deque()
+        while queue:
+            machine = queue.popleft()
+            name = machine.source_name
+            facts = facts_of(trip, machine, journeyed.states[name], signoffs.get(name), taken[name])
+            decision = next_step(facts)
+            if not isinstance(decision, Step):
+                _hold(journeyed, machine, facts, decision)
+            elif busy[decision.name] >= decision.parallel:
+                waiting_for_room.append(machine)
+            else:
+                busy[decision.name] += 1
+                future = reconcile_machine.submit(
+                    trip, machine, decision.name, journeyed.states[name], signoffs.get(name), dict(taken[name])
+                )
+                running[future] = (machine, decision)
+        queue = waiting_for_room
+        for future in ended_futures(running, 1.0) if running else []:
+            machine, step = running.pop(future)
+            busy[step.name] -= 1
+            passed = _result(future, machine, step, journeyed.states[machine.source_name])
+            journeyed.passes.append(passed)
+            journeyed.states[machine.source_name] = passed.state
+            if passed.step is None:  # nothing to do after all: the guard that held it is its row
+                journeyed.held[machine.source_name] = (step.name, passed.waiting_for or "nothing to do now")
+                continue
+            taken[machine.source_name][passed.step] = passed.done is not None and passed.done.ok
+            if passed.step == "sign-off" and passed.done is not None and passed.done.ok:
+                signoffs[machine.source_name] = passed.done.report
+            queue.append(machine)
+        if progress and time.monotonic() - reported_at > progress_seconds:
+            try:
+                progress(journeyed)
+            except Exception as exc:  # noqa: BLE001 - a board not published this minute never stops the wave
+                get_run_logger().warning("The progress report failed (%s); the wave goes on", error_text(exc))
+            reported_at = time.monotonic()
+    return journeyed
+
+
+def _hold(journeyed: Journeyed, machine: MachinePlan, facts: Facts, decision: Waiting | None) -> None:
+    """Note why a machine goes no further in this run."""
+    journeyed.held.pop(machine.source_name, None)
+    if isinstance(decision, Waiting):
+        journeyed.held[machine.source_name] = (decision.step.name, decision.reason)
+    elif why := stopped(facts):
+        journeyed.held[machine.source_name] = ("stopped", why)
+        if facts.state.stage == Stage.FAILED:
+            journeyed.stopped[machine.display_name] = why
+
+
+def _result(future: PrefectConcurrentFuture, machine: MachinePlan, step: Step, state: MachineState) -> Reconciled:
+    """The pass's result; a task that raised (a transient error past its retries) is a failed step."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - one machine's failure is its row, never the run's end
+        return Reconciled(
+            machine=machine.display_name, step=step.name, done=Done(ok=False, detail=error_text(exc)), state=state
+        )
