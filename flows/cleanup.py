@@ -86,6 +86,34 @@ def publish_as_built(
     return AsBuiltDocs(written=written, commit=commit)
 
 
+def publish_cleanup(
+    plan_name: str, wave: str, policy: CleanupPolicy, reports: list[CleanupReport], execute: bool
+) -> AsBuiltDocs:
+    """The as-built records of the machines cleaned up, and the clean-up table (a dry run says so first)."""
+    records = [r.record for r in reports if r.record is not None]
+    docs = publish_as_built(plan_name, wave, policy.docs_target, records, execute)
+    mode = "" if execute else "DRY RUN — nothing was changed. "
+    create_table_artifact(
+        key=f"cleanup-{plan_name}-{wave}",
+        table=[
+            {
+                "machine": r.machine,
+                "migrated": r.migrated,
+                "held by": ", ".join(g.name for g in r.held_by),
+                "actions": " | ".join(f"{a.outcome}: {a.detail}" for a in r.actions) or "nothing left to do",
+                "detail": r.detail,
+            }
+            for r in reports
+        ],
+        description=f"{mode}Clean-up of {plan_name}/{wave}: "
+        f"{sum(r.migrated and not r.held_by for r in reports)} of "
+        f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
+        + (f", commit {docs.commit[:12]}" if docs.commit else "")
+        + ".",
+    )
+    return docs
+
+
 @flow(
     name="cleanup-wave",
     flow_run_name="cleanup-{request.plan_name}-{request.wave}",
@@ -113,27 +141,7 @@ def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
             machine=m.display_name, migrated=False, detail=f"clean-up failed: {error}", error=error
         ),
     )
-    records = [r.record for r in reports if r.record is not None]
-    docs = publish_as_built(request.plan_name, request.wave, policy.docs_target, records, request.execute)
-    mode = "" if request.execute else "DRY RUN — nothing was changed. "
-    create_table_artifact(
-        key=f"cleanup-{request.plan_name}-{request.wave}",
-        table=[
-            {
-                "machine": r.machine,
-                "migrated": r.migrated,
-                "held by": ", ".join(g.name for g in r.held_by),
-                "actions": " | ".join(f"{a.outcome}: {a.detail}" for a in r.actions) or "nothing left to do",
-                "detail": r.detail,
-            }
-            for r in reports
-        ],
-        description=f"{mode}Clean-up of {request.plan_name}/{request.wave}: "
-        f"{sum(r.migrated and not r.held_by for r in reports)} of "
-        f"{sum(r.migrated for r in reports)} migrated machines past every gate; {len(docs.written)} docs pages written"
-        + (f", commit {docs.commit[:12]}" if docs.commit else "")
-        + ".",
-    )
+    publish_cleanup(request.plan_name, request.wave, policy, reports, request.execute)
     failures = {r.machine: r.error for r in reports if r.error}
     refresh_board(plan.target_block, request.plan_name, selected, infra.vault_id, failures)
     return finish(reports, f"clean-up of {request.plan_name}/{request.wave}", len(reports), failures)

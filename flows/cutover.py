@@ -1,14 +1,16 @@
 """`cutover`: the one flow behind both the nightly cron deployment and "cut over now".
 
-It takes the signed-off machines of every wave whose maintenance window is open, and starts a
-machine only if its predicted final sync and boot end before the window closes (DESIGN rule 3).
-Outside the window it refuses unless forced with a recorded reason.
+The itinerary (`tasks.itinerary`) up to "migrated", with only its cutover and smoke-test steps: a
+signed-off machine of a wave whose maintenance window is open starts only if its predicted final sync
+and boot end before the window closes (DESIGN rule 3), and is probed as soon as it runs in Azure, while
+the window is still open to fix it or roll it back. Outside the window it refuses unless forced with a
+recorded reason. A migration started earlier (a killed run's) is awaited and verified, window or not.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -22,17 +24,19 @@ from blocks.parameters import PlanName
 from blocks.plan import WavePlanBlock
 from blocks.signoff import SignOffLedger
 from flows.parameters import PollInterval, WaveName
+from flows.smoke_test import publish_smoke_tests
 from tasks.board import publish_board
-from tasks.cutover import FAILURE_OPTIONS, CutoverResult, cut_over, eligibility
+from tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB, CutoverResult
 from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import ROLLED_BACK_NEXT, Stage, observe, target_vms
-from tasks.outcomes import finish, gather
-from tasks.plan_models import MachinePlan
+from tasks.itinerary import STEPS
+from tasks.journey import Goal, Journey, Trip
+from tasks.lifecycle import observe, target_vms
+from tasks.outcomes import finish
+from tasks.reconcile import drive
 from tasks.vault_status import VaultStatusBoard
+from tasks.wave_rows import failed_smoke_test, step_reports, wave_cutovers
 
-PARALLEL_CUTOVERS = 20
-FIXED_MINUTES = 20.0
-MINUTES_PER_TB = 30.0
+CUTOVER_STEPS = frozenset({"cutover", "smoke-test"})  # the nightly run cuts over and probes, nothing else
 
 
 class CutoverRequest(BaseModel):
@@ -86,105 +90,12 @@ class CutoverRequest(BaseModel):
             )
         return self
 
-    def predicted(self, machine: MachinePlan) -> timedelta:
-        return timedelta(minutes=self.fixed_minutes + self.minutes_per_tb * machine.total_gb / 1024)
 
-
-def _skip(machine: MachinePlan, why: str) -> CutoverResult:
-    return CutoverResult(
-        machine=machine.display_name,
-        item=machine.source_name,
-        outcome="skipped",
-        detail=why,
-        old_ip=machine.source_ip,
-        test_waiver=machine.waiver_note,
-    )
-
-
-def _completed(machine: MachinePlan) -> CutoverResult:
-    return CutoverResult(
-        machine=machine.display_name,
-        item=machine.source_name,
-        outcome="already-migrated",
-        old_ip=machine.source_ip,
-        detail=f"migration completed earlier; Azure VM {machine.target_vm_name} in place",
-        test_waiver=machine.waiver_note,
-    )
-
-
-def _run_name() -> str:
-    """`cutover-<plan>-<waves>` (or `-all-waves`): the runs list says which waves a cutover was for."""
-    request = flow_run.parameters["request"]
-    request = request if isinstance(request, CutoverRequest) else CutoverRequest.model_validate(request)
-    return f"cutover-{request.plan_name}-{'-'.join(request.waves) or 'all-waves'}"
-
-
-@flow(name="cutover", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CUTOVERS))
-def cutover(request: CutoverRequest) -> list[CutoverResult]:
-    """Cut over what may go now; report every machine of the chosen waves with what happened to it."""
-    logger = get_run_logger()
-    plan = WavePlanBlock.load(request.plan_name).plan
-    target = AzureMigrationTarget.load(plan.target_block)
-    infra = resolve_infrastructure(plan.target_block)
-    poll_interval = request.poll_interval or target.poll_interval
-    vault = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
-    statuses = vault.refresh()
-    vms = target_vms(target)
-    now = datetime.now(UTC)
-    results: list[CutoverResult] = []
-    futures = []
-    for wave in [plan.wave(name) for name in request.waves] or plan.waves:
-        states = observe(wave.machines, statuses, vms)
-        completed = [
-            m for m in wave.machines if states[m.source_name].stage == Stage.COMPLETED
-        ]  # the item is gone: the VM says it moved
-        results += [_completed(m) for m in completed]
-        waiting = [m for m in wave.machines if m not in completed]
-        window = wave.window.open_at(now)
-        if window is None and not request.force_outside_window:
-            results += [
-                _skip(m, f"the maintenance window of wave {wave.name} is {wave.window.describe_closed(now)}")
-                for m in waiting
-            ]
-            continue
-        if window is None:
-            logger.warning("Wave %s cut over OUTSIDE its window: %s", wave.name, request.force_reason)
-        ledger = SignOffLedger.for_wave(plan.name, wave.name)
-        for machine in waiting:
-            state = states[machine.source_name]
-            reason = (
-                ROLLED_BACK_NEXT
-                if state.stage == Stage.ROLLED_BACK
-                else eligibility(machine, state.item, ledger.latest(machine.source_name))
-            )
-            if (
-                reason is None
-                and window is not None
-                and not state.migrated
-                and now + request.predicted(machine) > window[1]
-            ):
-                reason = (
-                    f"predicted to take {request.predicted(machine)}, "
-                    f"which would end after the window closes at {window[1]:%H:%M} UTC"
-                )
-            if reason:
-                results.append(_skip(machine, reason))
-            else:
-                futures.append((machine, cut_over.submit(plan.target_block, infra, machine, poll_interval)))
-    results += gather(
-        futures,
-        lambda m, error: CutoverResult(
-            machine=m.display_name,
-            item=m.source_name,
-            outcome="failed",
-            old_ip=m.source_ip,
-            detail=f"cutover failed: {error}",
-            options=FAILURE_OPTIONS,
-            test_waiver=m.waiver_note,
-        ),
-    )
+def publish_cutover_report(plan_name: str, results: list[CutoverResult], description: str) -> None:
+    """The cutover table (artifact `cutover-<plan>`): one row per machine with old and new IP, whether its source
+    was shut down, and the options of a failed one."""
     create_table_artifact(
-        key=f"cutover-{plan.name}",
+        key=f"cutover-{plan_name}",
         table=[
             {
                 "machine": r.machine,
@@ -199,7 +110,62 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
             }
             for r in results
         ],
-        description=f"Cutover of {plan.name} at {now:%Y-%m-%d %H:%M} UTC"
+        description=description,
+    )
+
+
+def _run_name() -> str:
+    """`cutover-<plan>-<waves>` (or `-all-waves`): the runs list says which waves a cutover was for."""
+    request = flow_run.parameters["request"]
+    request = request if isinstance(request, CutoverRequest) else CutoverRequest.model_validate(request)
+    return f"cutover-{request.plan_name}-{'-'.join(request.waves) or 'all-waves'}"
+
+
+@flow(
+    name="cutover",
+    flow_run_name=_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=sum(STEPS[name].parallel for name in CUTOVER_STEPS)),
+)
+def cutover(request: CutoverRequest) -> list[CutoverResult]:
+    """Cut over what may go now and smoke-test it; report every machine of the chosen waves with what happened."""
+    logger = get_run_logger()
+    plan = WavePlanBlock.load(request.plan_name).plan
+    target = AzureMigrationTarget.load(plan.target_block)
+    infra = resolve_infrastructure(plan.target_block)
+    poll_interval = request.poll_interval or target.poll_interval
+    statuses, vms = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval).refresh(), target_vms(target)
+    now = datetime.now(UTC)
+    journey = Journey(
+        goal=Goal.MIGRATED,
+        only=CUTOVER_STEPS,
+        forced_outside_window=request.force_reason if request.force_outside_window else None,
+        fixed_minutes=request.fixed_minutes,
+        minutes_per_tb=request.minutes_per_tb,
+    )
+    results: list[CutoverResult] = []
+    failures: dict[str, str] = {}
+    for wave in [plan.wave(name) for name in request.waves] or plan.waves:
+        if wave.window.open_at(now) is None and request.force_outside_window:
+            logger.warning("Wave %s cut over OUTSIDE its window: %s", wave.name, request.force_reason)
+        machines = [m for batch in wave.batches() for m in batch]
+        start = observe(machines, statuses, vms)
+        ledger = SignOffLedger.for_wave(plan.name, wave.name)
+        journeyed = drive(
+            Trip(plan, wave, infra, poll_interval, journey),
+            machines,
+            start,
+            {m.source_name: ledger.latest(m.source_name) for m in machines},
+        )
+        results += wave_cutovers(machines, start, journeyed)
+        smoke_tests = step_reports(journeyed, "smoke-test", failed_smoke_test)
+        if smoke_tests:
+            publish_smoke_tests(plan.name, wave.name, smoke_tests)
+        failures |= journeyed.failures()
+        publish_board(plan.name, wave, journeyed.states, journeyed.failures(), journeyed.held)
+    publish_cutover_report(
+        plan.name,
+        results,
+        f"Cutover of {plan.name} at {now:%Y-%m-%d %H:%M} UTC"
         + (f" (forced outside the window: {request.force_reason})" if request.force_outside_window else "")
         + (
             f"; prediction {request.fixed_minutes:g} min + {request.minutes_per_tb:g} min/TB: "
@@ -208,10 +174,6 @@ def cutover(request: CutoverRequest) -> list[CutoverResult]:
             else ""
         ),
     )
-    failures = {r.machine: r.detail for r in results if r.outcome == "failed"}
-    after, vms_after = vault.refresh(), target_vms(target)  # one read after the cutovers serves every wave's board
-    for wave in [plan.wave(name) for name in request.waves] or plan.waves:
-        publish_board(plan.name, wave, observe(wave.machines, after, vms_after), failures)
     if failures or not results or any(r.outcome == "migrated" for r in results):
         return finish(results, f"cutover of {plan.name}", len(results), failures)
     return Completed(data=results, name="Nothing cut over", message=nothing_moved(results))

@@ -34,6 +34,23 @@ def prepare_disaster_recovery(target_block: str, policy_block: str) -> DrInfrast
     return ensure_dr_infrastructure(AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block))
 
 
+def publish_hardening(plan_name: str, wave: str, reports: list[HardeningReport]) -> None:
+    """The hardening table: one row per migrated machine, one column per hardening step."""
+    create_table_artifact(
+        key=f"hardening-{plan_name}-{wave}",
+        table=[
+            {
+                "machine": r.machine,
+                **{s.step: s.summary for s in r.steps},
+                "detail": " | ".join(s.detail for s in r.steps),
+            }
+            for r in reports
+        ],
+        description=f"Hardening of {plan_name}/{wave}: {sum(r.ok for r in reports)} of {len(reports)} migrated "
+        "machines fully hardened.",
+    )
+
+
 @flow(
     name="harden-wave",
     flow_run_name="harden-{plan_name}-{wave}",
@@ -75,19 +92,7 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPoli
             machine=m.display_name, steps=[StepResult(step="harden", ok=False, changed=False, detail=error)]
         ),
     )
-    create_table_artifact(
-        key=f"hardening-{plan_name}-{wave}",
-        table=[
-            {
-                "machine": r.machine,
-                **{s.step: s.summary for s in r.steps},
-                "detail": " | ".join(s.detail for s in r.steps),
-            }
-            for r in reports
-        ],
-        description=f"Hardening of {plan_name}/{wave}: {sum(r.ok for r in reports)} of {len(reports)} migrated "
-        "machines fully hardened.",
-    )
+    publish_hardening(plan_name, wave, reports)
     failures = {r.machine: " | ".join(s.detail for s in r.steps if not s.ok) for r in reports if not r.ok}
     refresh_board(plan.target_block, plan_name, selected, infra.vault_id, failures)
     return finish(reports, f"hardening of {plan_name}/{wave}", len(reports), failures)

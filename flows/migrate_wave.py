@@ -1,41 +1,61 @@
-"""`migrate_wave`: a wave from replication to clean-up, as child flow runs an operator can follow.
+"""`migrate_wave`: a wave from replication to clean-up, each machine along its own itinerary.
 
 A preflight reads the target first and stops the wave on a red finding (a missing quota, a full subnet,
 a taken VM name: what would otherwise fail hours later, or at cutover with the source shut down), unless
-the request overrides it with a written reason, which the run records. Then replicate, testing each
-machine as soon as it is seeded (test-wave then verifies and reports every test), cut over what is signed
-off, then harden the migrated VMs and clean up after them when policies are given (the clean-up is a dry
-run unless `execute_cleanup` is set). Sign-off normally comes from people, through the sign-off
-deployment, while this run is not waiting; `pre_approved_by` records one in this run instead (rehearsals
-and the demo), visibly, as that person's decision. Every step reads Azure before it acts, so running this
-again after a crash finishes the wave without doing anything twice.
+the request overrides it with a written reason, which the run records. Then every machine goes through
+`tasks.itinerary` as far as the request asks — replicate, test, sign-off, cutover inside the window, smoke
+test, harden, clean up (a dry run unless `execute_cleanup` is set) — each at its own pace: one seeded is
+tested at once, one signed off is cut over while others still seed. Sign-off normally comes from people,
+through the sign-off deployment, while this run is not waiting; `pre_approved_by` records one in this run
+instead (rehearsals and the demo), visibly, as that person's decision. Every step observes Azure before it
+acts, so running this again — after a crash, or after the wave finished — does nothing twice.
 """
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
+from blocks.azure import AzureMigrationTarget
+from blocks.cleanup import CleanupPolicy
 from blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
-from flows.cleanup import CleanupRequest, cleanup_wave
-from flows.cutover import CutoverRequest, cutover, nothing_moved
-from flows.harden import harden_wave
+from blocks.plan import WavePlanBlock
+from blocks.signoff import SignOffLedger
+from flows.cleanup import publish_cleanup
+from flows.cutover import nothing_moved, publish_cutover_report
+from flows.harden import publish_hardening
 from flows.parameters import PersonName, PollInterval, WaveName
 from flows.preflight import preflight_wave
-from flows.replicate import replicate_wave
-from flows.signoff import SignOffRequest, sign_off
-from flows.smoke_test import smoke_test_wave
-from flows.test_wave import test_wave
+from flows.smoke_test import publish_smoke_tests
+from flows.test_wave import publish_test_report
+from tasks.board import publish_board
 from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
+from tasks.discovery import resolve_infrastructure
 from tasks.harden import HardeningReport
+from tasks.itinerary import ITINERARY
+from tasks.journey import Goal, Journey, Trip
+from tasks.lifecycle import observe, target_vms
 from tasks.outcomes import finish
 from tasks.preflight import PreflightReport
+from tasks.reconcile import drive
 from tasks.smoke_test import SmokeTest
 from tasks.test_migration import MigrationTestReport
+from tasks.vault_status import VaultStatusBoard
+from tasks.wave_rows import (
+    failed_cleanup,
+    failed_hardening,
+    failed_smoke_test,
+    step_reports,
+    wave_cutovers,
+    wave_tests,
+)
+
+BOARD_SECONDS = 60.0  # how often the wave board gets a new version while the wave moves
 
 
 class MigrateWaveRequest(BaseModel):
@@ -47,11 +67,6 @@ class MigrateWaveRequest(BaseModel):
         default=None,
         description="Seconds between vault reads while machines seed or migrate (0.1–3600); "
         "empty means the target block's.",
-    )
-    test_when_seeded: bool = Field(
-        default=True,
-        description="Test-migrate each machine as soon as its initial seeding ends (pipelined), rather than after "
-        "the whole wave has seeded.",
     )
     pre_approved_by: PersonName | None = Field(
         default=None, description="Sign off every passed test in this run on behalf of this person (rehearsals, demos)."
@@ -101,6 +116,19 @@ class WaveOutcome(BaseModel):
     cleanup: list[CleanupReport] = Field(default_factory=list)
 
 
+def _journey(request: MigrateWaveRequest) -> Journey:
+    """How far the request takes the wave's machines, and with which decisions and policies."""
+    cleans_up = request.hardening_policy or request.cleanup_policy
+    return Journey(
+        goal=Goal.CLEANED_UP if request.cut_over and cleans_up else Goal.MIGRATED if request.cut_over else Goal.TESTED,
+        pre_approved_by=request.pre_approved_by,
+        pre_approval_comment=request.pre_approval_comment,
+        hardening_policy=request.hardening_policy,
+        cleanup_policy=request.cleanup_policy,
+        execute_cleanup=request.execute_cleanup,
+    )
+
+
 def _overridden(request: MigrateWaveRequest, checked: PreflightReport) -> bool:
     """Whether the wave may start despite red findings: only with a written reason, which is logged and
     emitted as an event (`wavelift.preflight.overridden`) for reviewers."""
@@ -122,7 +150,11 @@ def _overridden(request: MigrateWaveRequest, checked: PreflightReport) -> bool:
     return True
 
 
-@flow(name="migrate-wave", flow_run_name="migrate-{request.plan_name}-{request.wave}")
+@flow(
+    name="migrate-wave",
+    flow_run_name="migrate-{request.plan_name}-{request.wave}",
+    task_runner=ThreadPoolTaskRunner(max_workers=sum(step.parallel for step in ITINERARY)),
+)
 def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     checked = preflight_wave(request.plan_name, request.wave, request.hardening_policy)
     if checked.red and not _overridden(request, checked):
@@ -132,45 +164,42 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
             + "; ".join(f"{f.scope}: {f.check}: {f.detail}" for f in checked.red[:5])
             + " (fix them, or override with preflight_override_reason and preflight_override_by)",
         )
-    replication = replicate_wave(
-        request.plan_name, request.wave, request.poll_interval, test_when_seeded=request.test_when_seeded
+    plan = WavePlanBlock.load(request.plan_name).plan
+    wave = plan.wave(request.wave)
+    target = AzureMigrationTarget.load(plan.target_block)
+    infra = resolve_infrastructure(plan.target_block)
+    poll_interval = request.poll_interval or target.poll_interval
+    machines = [m for batch in wave.batches() for m in batch]  # largest first
+    start = observe(
+        machines, VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval).refresh(), target_vms(target)
     )
-    tests = test_wave(request.plan_name, request.wave, request.poll_interval)
-    if request.pre_approved_by and any(t.passed for t in tests):
-        sign_off(
-            SignOffRequest(
-                plan_name=request.plan_name,
-                wave=request.wave,
-                decision="approve",
-                approver=request.pre_approved_by,
-                comment=request.pre_approval_comment,
-                machines=[t.machine for t in tests if t.passed],
-            )
+    ledger = SignOffLedger.for_wave(plan.name, wave.name)
+    journeyed = drive(
+        Trip(plan, wave, infra, poll_interval, _journey(request)),
+        machines,
+        start,
+        {m.source_name: ledger.latest(m.source_name) for m in machines},
+        progress=lambda j: publish_board(plan.name, wave, j.states, j.failures(), j.held),
+        progress_seconds=BOARD_SECONDS,
+    )
+    publish_board(plan.name, wave, journeyed.states, journeyed.failures(), journeyed.held)
+    tests = wave_tests(machines, start, journeyed)
+    publish_test_report(plan.name, wave.name, tests, [m for m in machines if m.test_waived])
+    cutovers = wave_cutovers(machines, start, journeyed) if request.cut_over else []
+    if cutovers:
+        publish_cutover_report(plan.name, cutovers, f"Cutover of {plan.name}/{wave.name} in {runtime.flow_run.name}")
+    smoke_tests = step_reports(journeyed, "smoke-test", failed_smoke_test)
+    if smoke_tests:
+        publish_smoke_tests(plan.name, wave.name, smoke_tests)
+    hardening = step_reports(journeyed, "harden", failed_hardening)
+    if request.hardening_policy:
+        publish_hardening(plan.name, wave.name, hardening)
+    cleanup = step_reports(journeyed, "clean-up", failed_cleanup)
+    if request.cleanup_policy:
+        publish_cleanup(
+            plan.name, wave.name, CleanupPolicy.load(request.cleanup_policy), cleanup, request.execute_cleanup
         )
-    cutovers = (
-        cutover(CutoverRequest(plan_name=request.plan_name, waves=[request.wave], poll_interval=request.poll_interval))
-        if request.cut_over
-        else []
-    )
     migrated = [c for c in cutovers if c.outcome in ("migrated", "already-migrated")]
-    smoke_tests = smoke_test_wave(request.plan_name, request.wave) if migrated else []  # while the window is open
-    hardening = (
-        harden_wave(request.plan_name, request.wave, request.hardening_policy)
-        if request.hardening_policy and migrated
-        else []
-    )
-    cleanup = (
-        cleanup_wave(
-            CleanupRequest(
-                plan_name=request.plan_name,
-                wave=request.wave,
-                policy_block=request.cleanup_policy,
-                execute=request.execute_cleanup,
-            )
-        )
-        if request.cleanup_policy and migrated
-        else []
-    )
     cleaned = [c for c in cleanup if c.migrated and not c.held_by]
     create_markdown_artifact(
         key=f"wave-summary-{request.plan_name}-{request.wave}",
@@ -207,14 +236,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
         ),
         description="Where the wave stands after this run.",
     )
-    failures = (
-        replication.failed
-        | {t.machine: t.detail for t in tests if not t.passed and not t.skipped}
-        | {c.machine: c.detail for c in cutovers if c.outcome == "failed"}
-        | {t.machine: t.detail for t in smoke_tests if not t.ok}
-        | {h.machine: "hardening incomplete" for h in hardening if not h.ok}
-        | {c.machine: c.error for c in cleanup if c.error}
-    )
+    failures = journeyed.failures()
     outcome = WaveOutcome(tests=tests, cutovers=cutovers, smoke_tests=smoke_tests, hardening=hardening, cleanup=cleanup)
     if request.cut_over and not failures and not any(c.outcome == "migrated" for c in cutovers):
         return Completed(
@@ -222,5 +244,4 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
             name="Nothing cut over",
             message=nothing_moved(cutovers) if cutovers else "nothing to cut over",
         )
-    seen = {t.machine for t in tests} | {c.machine for c in cutovers} | set(replication.failed)
-    return finish(outcome, f"migrate-wave {request.plan_name}/{request.wave}", len(seen), failures)
+    return finish(outcome, f"migrate-wave {request.plan_name}/{request.wave}", len(machines), failures)

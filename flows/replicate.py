@@ -1,5 +1,5 @@
 """`replicate_wave`: initial replication of a wave as a sliding window, and optionally each machine's test
-migration as soon as it is seeded.
+migration as soon as it is seeded: the itinerary (`tasks.itinerary`) up to "seeded" or "tested".
 
 Machines start largest first. Each holds a slot of the global initial-replication limit (100) from
 enable until seeded, so the next machine starts as soon as any slot frees, in this run or another:
@@ -11,15 +11,10 @@ seeded and then every test ran: the first machines were ready days earlier.
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED
-from concurrent.futures import wait as wait_any
 from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
@@ -29,14 +24,16 @@ from blocks.plan import WavePlanBlock
 from flows.parameters import PollInterval, WaveName
 from tasks.board import publish_board
 from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import Stage, observe, target_vms
-from tasks.outcomes import error_text, finish
-from tasks.plan_models import MAX_BATCH, MachinePlan
-from tasks.replication import ReplicationOutcome, replicate_machine
-from tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
+from tasks.itinerary import ITINERARY
+from tasks.journey import Goal, Journey, Trip
+from tasks.lifecycle import MachineState, Stage, observe, target_vms
+from tasks.outcomes import finish
+from tasks.plan_models import MachinePlan
+from tasks.reconcile import Journeyed, drive
+from tasks.test_migration import MigrationTestReport
 from tasks.vault_status import VaultStatusBoard
+from tasks.wave_rows import step_reports
 
-WAITING_BEYOND_SLOTS = 8  # machines queued for a slot at any time: enough to hand a freed slot over at once
 BOARD_SECONDS = 60.0  # how often the wave board gets a new version while the wave replicates
 
 
@@ -56,31 +53,10 @@ class ReplicationSummary(BaseModel):
     )
 
 
-def _test_report(machine: MachinePlan, future: PrefectConcurrentFuture) -> MigrationTestReport:
-    """A pipelined test's report; a test that raised is a failed row (test-wave reports it again)."""
-    try:
-        return future.result()
-    except Exception as exc:  # noqa: BLE001 - one machine's failed test is its row
-        return MigrationTestReport(
-            machine=machine.display_name, item=machine.source_name, passed=False, detail=error_text(exc)
-        )
-
-
-def _finished(running: dict[PrefectConcurrentFuture, MachinePlan], timeout: float) -> list[PrefectConcurrentFuture]:
-    """The task futures that ended, waiting at most `timeout` for the first.
-
-    Waits on the thread pool's own futures: `prefect.futures.wait(..., timeout=)` arms a SIGALRM when
-    the flow runs in a process's main thread (as under a worker), and an alarm landing inside its
-    `threading.Event.wait` left a lock held and hung the whole flow run (seen with prefect 3.9.1).
-    """
-    ended, _ = wait_any([f.wrapped_future for f in running], timeout=timeout, return_when=FIRST_COMPLETED)
-    return [f for f in running if f.wrapped_future in ended]
-
-
 @flow(
     name="replicate-wave",
     flow_run_name="replicate-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_BATCH + WAITING_BEYOND_SLOTS + PARALLEL_TESTS),
+    task_runner=ThreadPoolTaskRunner(max_workers=sum(s.parallel for s in ITINERARY if s.goal <= Goal.TESTED)),
 )
 def replicate_wave(
     plan_name: PlanName,
@@ -100,72 +76,41 @@ def replicate_wave(
         test_when_seeded: Test-migrate each machine as soon as it is seeded (unless its plan waives the test),
             instead of leaving every test to test-wave.
     """
-    logger = get_run_logger()
     plan = WavePlanBlock.load(plan_name).plan
-    machines = [
-        (number, m)
-        for number, machines in enumerate(plan.wave(wave).batches(), start=1)
-        if batch in (None, number)
-        for m in machines
-    ]
+    selected = plan.wave(wave)
+    machines = [m for number, ms in enumerate(selected.batches(), start=1) if batch in (None, number) for m in ms]
     if batch is not None and not machines:
         raise ValueError(
-            f"wave {wave} of plan {plan_name} has {len(plan.wave(wave).batches())} batch(es); there is no batch {batch}"
+            f"wave {wave} of plan {plan_name} has {len(selected.batches())} batch(es); there is no batch {batch}"
         )
     scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
     target = AzureMigrationTarget.load(plan.target_block)
     poll_interval = poll_interval or target.poll_interval
-    board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     progress = create_progress_artifact(
         progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}."
     )
+    vault = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     vms = target_vms(target)  # the VMs of completed migrations: they do not come and go while a wave replicates
-    states = observe([m for _, m in machines], board.refresh(), vms)
-    summary = ReplicationSummary(
-        plan=plan_name,
-        wave=wave,
-        completed=[m.display_name for _, m in machines if states[m.source_name].stage == Stage.COMPLETED],
+    start = observe(machines, vault.refresh(), vms)
+
+    def report(journeyed: Journeyed) -> None:
+        seeded = sum(journeyed.states[m.source_name].stage not in (Stage.PLANNED, Stage.REPLICATING) for m in machines)
+        update_progress_artifact(artifact_id=progress, progress=100.0 * seeded / len(machines))
+        wave_states = observe(selected.machines, vault.cached(), vms) | journeyed.states  # a batch is part of it
+        publish_board(plan_name, selected, wave_states, journeyed.failures(), journeyed.held)
+
+    journeyed = drive(
+        Trip(plan, selected, infra, poll_interval, Journey(goal=Goal.TESTED if test_when_seeded else Goal.SEEDED)),
+        machines,
+        start,
+        {},
+        progress=report,
+        progress_seconds=BOARD_SECONDS,
     )
-    queue = deque(
-        m for _, m in machines if m.display_name not in summary.completed
-    )  # a completed migration is never replicated again
-    running: dict[PrefectConcurrentFuture, MachinePlan] = {}
-    testing: dict[PrefectConcurrentFuture, MachinePlan] = {}
-    to_test: deque[MachinePlan] = deque()  # seeded, waiting for a test thread: tests never delay a replication's start
-    clean_up = plan.wave(wave).cleanup_test == "immediately"
-    board_at = time.monotonic()
-    while queue or running or testing or to_test:
-        while queue and len(running) < MAX_BATCH + WAITING_BEYOND_SLOTS:
-            machine = queue.popleft()
-            running[replicate_machine.submit(plan.target_block, infra, machine, poll_interval)] = machine
-        while to_test and len(testing) < PARALLEL_TESTS:
-            machine = to_test.popleft()
-            testing[run_test_migration.submit(plan.target_block, infra, machine, clean_up, poll_interval)] = machine
-        done = _finished(running | testing, 1.0)
-        for future in done:
-            if future in testing:
-                summary.tests.append(_test_report(testing.pop(future), future))
-                continue
-            machine = running.pop(future)
-            try:
-                outcome: ReplicationOutcome = future.result()
-            except Exception as exc:  # noqa: BLE001 - a machine's failure is reported, the wave goes on
-                summary.failed[machine.display_name] = error_text(exc)
-                continue
-            (summary.adopted if outcome.adopted else summary.seeded).append(machine.display_name)
-            if test_when_seeded and not machine.test_waived:
-                to_test.append(machine)
-        if done:
-            finished = len(summary.seeded) + len(summary.adopted) + len(summary.completed) + len(summary.failed)
-            update_progress_artifact(artifact_id=progress, progress=100.0 * finished / len(machines))
-        if time.monotonic() - board_at > BOARD_SECONDS:
-            publish_board(
-                plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.cached(), vms), summary.failed
-            )
-            board_at = time.monotonic()
-    publish_board(plan_name, plan.wave(wave), observe(plan.wave(wave).machines, board.refresh(), vms), summary.failed)
-    logger.info(
+    report(journeyed)
+    summary = _summary(plan_name, wave, machines, start, journeyed)
+    get_run_logger().info(
         "%s/%s: %d seeded, %d adopted, %d completed earlier, %d failed; %d tested as they seeded",
         plan_name,
         wave,
@@ -176,3 +121,34 @@ def replicate_wave(
         len(summary.tests),
     )
     return finish(summary, f"replication of {scope}", len(machines), summary.failed)
+
+
+def _summary(
+    plan_name: str, wave: str, machines: list[MachinePlan], start: dict[str, MachineState], journeyed: Journeyed
+) -> ReplicationSummary:
+    """The replication's outcome per machine: seeded in this run, adopted (enabled earlier), completed earlier, or
+    failed; and the tests taken as machines seeded."""
+    replicated = {p.machine: p for p in journeyed.reports("replicate")}
+    summary = ReplicationSummary(
+        plan=plan_name,
+        wave=wave,
+        tests=step_reports(
+            journeyed,
+            "test",
+            lambda m, error: MigrationTestReport(machine=m, item="", passed=False, detail=f"test failed: {error}"),
+        ),
+    )
+    for machine in machines:
+        name, stage = machine.display_name, start[machine.source_name].stage
+        passed = replicated.get(name)
+        if stage == Stage.COMPLETED:
+            summary.completed.append(name)
+        elif passed is not None and passed.done is not None and not passed.done.ok:
+            summary.failed[name] = passed.done.detail
+        elif name in journeyed.stopped:
+            summary.failed[name] = journeyed.stopped[name]
+        elif passed is not None and not (passed.done and passed.done.report and passed.done.report.adopted):
+            summary.seeded.append(name)
+        elif passed is not None or stage not in (Stage.PLANNED, Stage.REPLICATING):
+            summary.adopted.append(name)
+    return summary

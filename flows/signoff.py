@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from prefect import flow, runtime
+from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
@@ -24,6 +24,7 @@ from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import has_passed_test
 from tasks.outcomes import finish, gather
 from tasks.problems import InputRefused, Problem
+from tasks.signoff import signoff_record
 from tasks.test_migration import clean_up_test_migration
 from tasks.vault_status import ItemStatus, VaultStatusBoard
 
@@ -105,17 +106,7 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
         and not _already(ledger.latest(m.source_name), decision, request.approver, tested[m.source_name])
     ]
     records = [
-        SignOff(
-            machine=m.display_name,
-            item=m.source_name,
-            decision=decision,
-            approver=request.approver,
-            comment=request.comment,
-            at=now,
-            flow_run_id=str(runtime.flow_run.id),
-            tested_at=tested[m.source_name].last_test_time if tested[m.source_name] else None,
-        )
-        for m in judged
+        signoff_record(m, decision, request.approver, request.comment, tested[m.source_name], now) for m in judged
     ]
     if records:
         SignOffLedger.append(plan.name, wave.name, records)

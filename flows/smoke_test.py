@@ -25,6 +25,16 @@ from tasks.vault_status import VaultStatusBoard
 PARALLEL_PROBES = 20
 
 
+def publish_smoke_tests(plan_name: str, wave: str, tests: list[SmokeTest]) -> None:
+    """The smoke test's table: one row per migrated machine probed."""
+    create_table_artifact(
+        key=f"smoke-test-{plan_name}-{wave}",
+        table=[{"machine": t.machine, "ok": t.ok, "detail": t.detail} for t in tests],
+        description=f"Smoke test of {plan_name}/{wave}: {sum(t.ok for t in tests)} of {len(tests)} migrated machines "
+        "listening on every port.",
+    )
+
+
 @flow(
     name="smoke-test-wave",
     flow_run_name="smoke-test-{plan_name}-{wave}",
@@ -47,11 +57,6 @@ def smoke_test_wave(plan_name: PlanName, wave: WaveName) -> list[SmokeTest]:
     migrated = [m for m in selected.machines if states[m.source_name].migrated]
     futures = [(m, smoke_test_machine.submit(plan.target_block, m)) for m in migrated]
     tests = gather(futures, lambda m, error: SmokeTest(machine=m.display_name, open=[], closed=[], detail=error))
-    create_table_artifact(
-        key=f"smoke-test-{plan_name}-{wave}",
-        table=[{"machine": t.machine, "ok": t.ok, "detail": t.detail} for t in tests],
-        description=f"Smoke test of {plan_name}/{wave}: {sum(t.ok for t in tests)} of {len(tests)} migrated machines "
-        "listening on every port.",
-    )
+    publish_smoke_tests(plan_name, wave, tests)
     failures = {t.machine: t.detail for t in tests if not t.ok}
     return finish(tests, f"smoke test of {plan_name}/{wave}", len(tests), failures)

@@ -15,6 +15,7 @@ from tasks.board import refresh_board
 from tasks.discovery import resolve_infrastructure
 from tasks.lifecycle import Stage, observe, target_vms
 from tasks.outcomes import finish, gather
+from tasks.plan_models import MachinePlan
 from tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
 from tasks.vault_status import VaultStatusBoard
 
@@ -26,6 +27,42 @@ def _not_testable(stage: Stage) -> str | None:
         Stage.COMPLETED: "migration completed earlier: nothing to test",
         Stage.FAILED: "replication failed or is being removed: see the vault",
     }.get(stage)
+
+
+def publish_test_report(
+    plan_name: str, wave: str, reports: list[MigrationTestReport], waived: list[MachinePlan]
+) -> None:
+    """The test report sign-off is based on: one row per machine tested, not tested, or waived."""
+    create_table_artifact(
+        key=f"test-report-{plan_name}-{wave}",
+        table=[
+            {
+                "machine": r.machine,
+                "result": "skipped" if r.skipped else "passed" if r.passed else "FAILED",
+                "detail": r.detail,
+                "test_vm": r.vm.name if r.vm else "",
+                "test_ip": r.vm.private_ip if r.vm else "",
+                "tested_at": r.tested_at or "",
+                "cleaned_up": r.cleaned_up,
+            }
+            for r in reports
+        ]
+        + [
+            {
+                "machine": m.display_name,
+                "result": "waived",
+                "detail": f"waived by {m.test_waived_by}: {m.test_waiver_reason}",
+                "test_vm": "",
+                "test_ip": "",
+                "tested_at": "",
+                "cleaned_up": False,
+            }
+            for m in waived
+        ],
+        description=f"Test migration of {plan_name}/{wave}: {sum(r.passed for r in reports)} passed, "
+        f"{sum(not r.passed and not r.skipped for r in reports)} failed, {sum(r.skipped for r in reports)} not "
+        f"tested, {len(waived)} waived.",
+    )
 
 
 @flow(
@@ -79,36 +116,7 @@ def test_wave(
         for m in selected.machines
         if m.source_name in skipped
     ]
-    create_table_artifact(
-        key=f"test-report-{plan_name}-{wave}",
-        table=[
-            {
-                "machine": r.machine,
-                "result": "skipped" if r.skipped else "passed" if r.passed else "FAILED",
-                "detail": r.detail,
-                "test_vm": r.vm.name if r.vm else "",
-                "test_ip": r.vm.private_ip if r.vm else "",
-                "tested_at": r.tested_at or "",
-                "cleaned_up": r.cleaned_up,
-            }
-            for r in reports
-        ]
-        + [
-            {
-                "machine": m.display_name,
-                "result": "waived",
-                "detail": f"waived by {m.test_waived_by}: {m.test_waiver_reason}",
-                "test_vm": "",
-                "test_ip": "",
-                "tested_at": "",
-                "cleaned_up": False,
-            }
-            for m in waived
-        ],
-        description=f"Test migration of {plan_name}/{wave}: {sum(r.passed for r in reports)} passed, "
-        f"{sum(not r.passed and not r.skipped for r in reports)} failed, {len(skipped)} not tested, {len(waived)} "
-        "waived.",
-    )
+    publish_test_report(plan_name, wave, reports, waived)
     failures = {r.machine: r.detail for r in reports if not r.passed and not r.skipped}
     refresh_board(plan.target_block, plan_name, selected, infra.vault_id, failures)
     return finish(reports, f"test migration of {plan_name}/{wave}", len(selected.machines), failures)
