@@ -104,8 +104,9 @@ def phase_counts(state: dict[str, Any], machines: set[str]) -> dict[str, int]:
 
 
 def pipelining(state: dict[str, Any], machines: set[str]) -> str:
-    """How far testing overlapped seeding, from the emulator's history: the first test migration ended this
-    long (emulated) before the last machine of the wave was seeded."""
+    """How far testing and cutover overlapped seeding, from the emulator's history: the first test migration
+    ended this long (emulated) before the last machine of the wave was seeded, and so many machines were
+    migrated before it."""
     from datetime import datetime
 
     def times(kind: str) -> list[datetime]:
@@ -117,14 +118,15 @@ def pipelining(state: dict[str, Any], machines: set[str]) -> str:
             if e["event"] == kind
         ]
 
-    tested, seeded = times("test_migrated"), times("seeded")
+    tested, seeded, migrated = times("test_migrated"), times("seeded"), times("migrated")
     if not tested or not seeded:
         return "pipelining: nothing tested"
     ahead = (max(seeded) - min(tested)).total_seconds() / 3600
     overlap = sum(t < max(seeded) for t in tested)
     return (
         f"pipelining: {overlap} of {len(tested)} test migrations ended before the last machine seeded (the first "
-        f"{ahead:.1f} emulated h before it)"
+        f"{ahead:.1f} emulated h before it), and {sum(t < max(seeded) for t in migrated)} machines were migrated "
+        "by then"
     )
 
 
