@@ -7,7 +7,8 @@ the step's own module. `next_step` is the one place that decides what a machine 
 chooses the machines and how far they go (a `Goal`), and `tasks.reconcile` acts. A new step is an entry in
 `ITINERARY` plus its module.
 
-The rules here are pure (no Azure, no Prefect): the guards and the order are unit-tested on their own.
+The rules are pure functions of a machine's `Facts` (they call neither Azure nor Prefect): the guards and
+the order are unit-tested on their own (tests/test_itinerary.py).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Waiting:
     reason: str
 
 
-# The guards: DESIGN's safety rules, each named as reports and the board show it.
+# The guards: DESIGN's safety rules 1–3 (the clean-up gates of rule 4 are its own), named as reports show them.
 def _started(f: Facts) -> bool:
     """The migration started earlier (a killed run's) or is over: the cutover step only awaits and verifies it."""
     return f.state.migrated or (f.state.item is not None and f.state.item.migration_state in MIGRATING)
@@ -100,7 +101,14 @@ def _ended_well(step: str, consequence: str) -> Guard:
     return Guard(f"{step} ended well", waits_for)
 
 
+def _shutdown_agreed(f: Facts) -> str | None:
+    if f.machine.perform_shutdown or (f.machine.shutdown_opt_out_reason or "").strip():
+        return None
+    return "the plan neither shuts the source down nor gives a reason not to (DESIGN rule 1)"
+
+
 WINDOW_OPEN = Guard("window open", _window_open)
+SHUTDOWN_AGREED = Guard("source shut down, or opted out with a reason", _shutdown_agreed)
 SIGNED_OFF = Guard("signed off on the latest test", lambda f: eligibility(f.machine, f.state.item, f.signoff))
 FITS_WINDOW = Guard("ends inside the window", _fits_window)
 SMOKE_TEST_PASSED = _ended_well("smoke-test", "the smoke test failed: fix the application or roll the cutover back")
@@ -164,7 +172,7 @@ ITINERARY: tuple[Step, ...] = (
         "cutover",
         Goal.MIGRATED,
         frozenset({Stage.SEEDED, Stage.TESTED, Stage.MIGRATED}),  # a migrated VM is verified
-        (WINDOW_OPEN, SIGNED_OFF, FITS_WINDOW),
+        (WINDOW_OPEN, SIGNED_OFF, FITS_WINDOW, SHUTDOWN_AGREED),
         cutover_step,
         _stage_is(*MOVED),
         parallel=20,

@@ -70,7 +70,7 @@ def _facts(
     taken: dict[str, bool] | None = None,
 ) -> Facts:
     machine = machine or _machine()
-    wave = Wave(name="wave-1", window=WINDOW, machines=[machine])
+    wave = Wave(name="wave-1", window=WINDOW, machines=[_machine()])  # the guards read its name and window
     return Facts(machine=machine, state=state, signoff=signoff, wave=wave, now=now, journey=journey, taken=taken or {})
 
 
@@ -128,6 +128,15 @@ def test_a_cutover_waits_for_the_sign_off_of_the_latest_test() -> None:
     assert _next(_facts(tested, Journey(goal=Goal.MIGRATED, pre_approved_by="ann"))) == "sign-off"
     pre_approved = Journey(goal=Goal.MIGRATED, pre_approved_by="ann")
     assert _next(_facts(tested, pre_approved, signoff=_approval())) == "cutover"
+
+
+def test_a_cutover_without_a_shutdown_needs_a_reason_on_record() -> None:
+    ready = _state(_item(passed=True))
+    unexplained = _machine().model_copy(update={"perform_shutdown": False})  # as a hand-edited block could hold
+    held = next_step(_facts(ready, machine=unexplained, signoff=_approval()))
+    assert isinstance(held, Waiting) and held.guard == "source shut down, or opted out with a reason"
+    explained = unexplained.model_copy(update={"shutdown_opt_out_reason": "a cluster node: the peer keeps serving"})
+    assert _next(_facts(ready, machine=explained, signoff=_approval())) == "cutover"
 
 
 def test_a_failed_test_holds_the_cutover_and_a_waived_test_does_not() -> None:
