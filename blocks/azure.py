@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from blocks.arm_budget import ArmBudget
 from tasks.names import subnet_name_problem, vnet_id_problem, within
 
 if TYPE_CHECKING:
@@ -179,6 +180,13 @@ class AzureMigrationTarget(Block):
         description="Seconds between vault reads while machines seed, test or migrate: the flows' default (300 against "
         "Azure, where seeding takes hours; the emulator's target carries five emulated minutes).",
     )
+    arm_request_share: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of ARM's request budget per subscription (reads 25/s, writes and deletes 10/s) this "
+        "process's clients keep to; requests beyond it wait in the process. Several workers: shares adding up to 1.",
+    )
 
     @model_validator(mode="after")
     def _isolated_test_network(self) -> AzureMigrationTarget:
@@ -209,6 +217,7 @@ class AzureMigrationTarget(Block):
         options: dict[str, Any] = {
             "polling_interval": self.polling_interval,
             "cloud_setting": AzureClouds[CLOUDS[self.cloud]],
+            "raw_request_hook": ArmBudget.of(self.arm_request_share).request_hook,
         }
         if self.arm_endpoint:
             options["base_url"] = self.arm_endpoint.rstrip("/")

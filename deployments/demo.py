@@ -293,7 +293,7 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
     print(
         f"5/5 Done: {', '.join(f'{phase} {counts[phase]}/{len(names)}' for phase in PHASES)}; "
         f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM "
-        f"requests {stats['requests_total']}"
+        f"requests {stats['requests_total']} ({stats['throttled']} refused for throttling)"
     )
     print(f"    {pipelining(admin.state(), names)}; the wave board: artifact wave-board-{PLAN_NAME}-{wave.name}")
     print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")

@@ -28,7 +28,7 @@ from flows.smoke_test import publish_smoke_tests
 from tasks.board import publish_board
 from tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB, CutoverResult
 from tasks.discovery import resolve_infrastructure
-from tasks.itinerary import STEPS
+from tasks.itinerary import STEPS, threads
 from tasks.journey import Goal, Journey, Trip
 from tasks.lifecycle import observe, target_vms
 from tasks.outcomes import finish
@@ -124,7 +124,7 @@ def _run_name() -> str:
 @flow(
     name="cutover",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=sum(STEPS[name].parallel for name in CUTOVER_STEPS)),
+    task_runner=ThreadPoolTaskRunner(max_workers=threads(STEPS[name] for name in CUTOVER_STEPS)),
 )
 def cutover(request: CutoverRequest) -> list[CutoverResult]:
     """Cut over what may go now and smoke-test it; report every machine of the chosen waves with what happened."""

@@ -37,7 +37,7 @@ from tasks.cleanup import CleanupReport
 from tasks.cutover import CutoverResult
 from tasks.discovery import resolve_infrastructure
 from tasks.harden import HardeningReport
-from tasks.itinerary import ITINERARY
+from tasks.itinerary import ITINERARY, threads
 from tasks.journey import Goal, Journey, Trip
 from tasks.lifecycle import observe, target_vms
 from tasks.outcomes import finish
@@ -153,7 +153,7 @@ def _overridden(request: MigrateWaveRequest, checked: PreflightReport) -> bool:
 @flow(
     name="migrate-wave",
     flow_run_name="migrate-{request.plan_name}-{request.wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=sum(step.parallel for step in ITINERARY)),
+    task_runner=ThreadPoolTaskRunner(max_workers=threads(ITINERARY)),
 )
 def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     checked = preflight_wave(request.plan_name, request.wave, request.hardening_policy)

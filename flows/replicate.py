@@ -24,7 +24,7 @@ from blocks.plan import WavePlanBlock
 from flows.parameters import PollInterval, WaveName
 from tasks.board import publish_board
 from tasks.discovery import resolve_infrastructure
-from tasks.itinerary import ITINERARY
+from tasks.itinerary import ITINERARY, threads
 from tasks.journey import Goal, Journey, Trip
 from tasks.lifecycle import MachineState, Stage, observe, target_vms
 from tasks.outcomes import finish
@@ -56,7 +56,7 @@ class ReplicationSummary(BaseModel):
 @flow(
     name="replicate-wave",
     flow_run_name="replicate-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=sum(s.parallel for s in ITINERARY if s.goal <= Goal.TESTED)),
+    task_runner=ThreadPoolTaskRunner(max_workers=threads(s for s in ITINERARY if s.goal <= Goal.TESTED)),
 )
 def replicate_wave(
     plan_name: PlanName,

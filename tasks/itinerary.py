@@ -13,7 +13,7 @@ the order are unit-tested on their own (tests/test_itinerary.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,7 +52,7 @@ class Step:
     guards: tuple[Guard, ...]
     act: Callable[[Trip, MachinePlan, Facts], Done]  # in the step's module; raises only on a transient error
     reached: Callable[[MachineState], bool]  # the check after it, on the machine observed anew
-    parallel: int  # machines of one run at this step at once
+    lane: str  # the `LANES` entry that bounds how many machines of a run take this step, and its like, at once
     when: Callable[[Facts], bool] = _always
     # How the machine is observed after the step: read anew, taken from the vault board the step waited on, or
     # not at all (the step leaves its stage as it was).
@@ -134,6 +134,21 @@ def _anything(state: MachineState) -> bool:
     return True
 
 
+REPLICATION, OPERATIONS, LEDGER = "initial replication", "operations", "ledger"
+LANES = {
+    REPLICATION: 108,  # the 100 slots of initial replication, and a few machines waiting to take a freed one at once
+    # Test migrations, cutovers, smoke tests, hardening, clean-ups: Azure operations polled until they end. They
+    # share ARM's read budget (25 reads/s a subscription) with the seeding polls, so they share one lane.
+    OPERATIONS: 20,
+    LEDGER: 20,  # pre-approvals saved together go to the ledger in one write
+}
+
+
+def threads(steps: Iterable[Step]) -> int:
+    """Task runner threads for a flow that takes these steps: one per place in their lanes."""
+    return sum(LANES[lane] for lane in {step.lane for step in steps})
+
+
 SEEDED_OR_LATER = (Stage.SEEDED, Stage.TESTED, Stage.MIGRATED, Stage.COMPLETED)
 MOVED = frozenset({Stage.MIGRATED, Stage.COMPLETED})
 ITINERARY: tuple[Step, ...] = (
@@ -145,7 +160,7 @@ ITINERARY: tuple[Step, ...] = (
         replicate_step,
         _stage_is(*SEEDED_OR_LATER),
         observe_after="board",
-        parallel=108,  # the 100 slots of initial replication, and a few machines waiting to take a freed one at once
+        lane=REPLICATION,
     ),
     Step(
         "test",
@@ -154,7 +169,7 @@ ITINERARY: tuple[Step, ...] = (
         (),
         migration_test_step,
         _stage_is(Stage.TESTED),
-        parallel=20,
+        lane=OPERATIONS,
         when=lambda f: not f.machine.test_waived,
     ),
     Step(
@@ -164,7 +179,7 @@ ITINERARY: tuple[Step, ...] = (
         (),
         pre_approval_step,
         _anything,
-        parallel=20,  # decisions saved together go to the ledger in one write
+        lane=LEDGER,
         when=_needs_approval,
         observe_after="none",
     ),
@@ -175,7 +190,7 @@ ITINERARY: tuple[Step, ...] = (
         (WINDOW_OPEN, SIGNED_OFF, FITS_WINDOW, SHUTDOWN_AGREED),
         cutover_step,
         _stage_is(*MOVED),
-        parallel=20,
+        lane=OPERATIONS,
     ),
     Step(
         "smoke-test",
@@ -184,7 +199,7 @@ ITINERARY: tuple[Step, ...] = (
         (),
         smoke_test_step,
         _anything,
-        parallel=20,
+        lane=OPERATIONS,
         when=lambda f: f.taken.get("cutover", True),  # a VM whose cutover check failed is not probed (its row says why)
         observe_after="none",
     ),
@@ -195,7 +210,7 @@ ITINERARY: tuple[Step, ...] = (
         (SMOKE_TEST_PASSED,),  # a VM whose cutover check failed is hardened still: it runs in Azure
         harden_step,
         _anything,
-        parallel=10,
+        lane=OPERATIONS,
         when=lambda f: f.journey.hardening_policy is not None,
         observe_after="none",
     ),
@@ -206,7 +221,7 @@ ITINERARY: tuple[Step, ...] = (
         (SMOKE_TEST_PASSED, HARDENED),  # the clean-up's own gates (VM running, backup, grace period) come after
         cleanup_step,
         _anything,
-        parallel=10,
+        lane=OPERATIONS,
         when=lambda f: f.journey.cleanup_policy is not None,
     ),
 )

@@ -25,7 +25,7 @@ from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff
 from tasks.discovery import ReplicationInfrastructure
 from tasks.events import machine_event
-from tasks.itinerary import Step, Waiting, next_step, stopped
+from tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped
 from tasks.journey import Facts, Trip
 from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
 from tasks.outcomes import Done, error_text
@@ -190,8 +190,10 @@ def drive(
     progress_seconds: float = 60.0,
 ) -> Journeyed:
     """Run each machine through its itinerary as far as the trip's goal, each at its own pace, at most
-    `Step.parallel` machines of the run at each step; machines stay in the given order (largest first) while
-    they wait for room at a step. `progress` sees the run's state every `progress_seconds`."""
+    `LANES[lane]` machines of the run at once in each lane. When a lane is full, a machine further along its
+    itinerary goes first (a cutover before a test, a test before a new replication: machines finish rather than
+    pile up half-way); machines at the same step keep the given order (largest first). `progress` sees the
+    run's state every `progress_seconds`."""
     journeyed = Journeyed(order=[m.display_name for m in machines], states=dict(states))
     taken: dict[str, dict[str, bool]] = {m.source_name: {} for m in machines}
     signoffs = dict(signoffs)
@@ -200,26 +202,31 @@ def drive(
     busy: Counter[str] = Counter()
     reported_at = time.monotonic()
     while queue or running:
-        waiting_for_room: deque[MachinePlan] = deque()
+        decided: list[tuple[MachinePlan, Step]] = []
         while queue:
             machine = queue.popleft()
             name = machine.source_name
             facts = facts_of(trip, machine, journeyed.states[name], signoffs.get(name), taken[name])
             decision = next_step(facts)
-            if not isinstance(decision, Step):
-                _hold(journeyed, machine, facts, decision)
-            elif busy[decision.name] >= decision.parallel:
-                waiting_for_room.append(machine)
+            if isinstance(decision, Step):
+                decided.append((machine, decision))
             else:
-                busy[decision.name] += 1
-                future = reconcile_machine.submit(
-                    trip, machine, decision.name, journeyed.states[name], signoffs.get(name), dict(taken[name])
-                )
-                running[future] = (machine, decision)
+                _hold(journeyed, machine, facts, decision)
+        waiting_for_room: deque[MachinePlan] = deque()
+        for machine, step in sorted(decided, key=lambda pair: -ITINERARY.index(pair[1])):  # finish machines first
+            name = machine.source_name
+            if busy[step.lane] >= LANES[step.lane]:
+                waiting_for_room.append(machine)
+                continue
+            busy[step.lane] += 1
+            future = reconcile_machine.submit(
+                trip, machine, step.name, journeyed.states[name], signoffs.get(name), dict(taken[name])
+            )
+            running[future] = (machine, step)
         queue = waiting_for_room
         for future in ended_futures(running, 1.0) if running else []:
             machine, step = running.pop(future)
-            busy[step.name] -= 1
+            busy[step.lane] -= 1
             passed = _result(future, machine, step, journeyed.states[machine.source_name])
             journeyed.passes.append(passed)
             journeyed.states[machine.source_name] = passed.state

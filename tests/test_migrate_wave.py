@@ -108,6 +108,7 @@ def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) ->
         "already-migrated",
     }  # already: verified after a transient retry
     assert 0 < state["stats"]["peak_concurrent_initial_replications"] <= 100
+    assert state["stats"]["throttled"] == 0  # the clients kept to ARM's budget: requests waited, none was refused
     history = emu.admin.history()
     for name in ready:
         events = [e["event"] for e in history[name]]

@@ -1,0 +1,87 @@
+"""ARM's request budget, kept by the client: a process never asks faster than Azure Resource Manager serves.
+
+ARM gives each principal and subscription a token bucket per kind of request (reads 250, refilling at
+25/s; writes 200 at 10/s; deletes 200 at 10/s: Learn, "Understand how Azure Resource Manager throttles
+requests"); past it, requests get 429 and a Retry-After. azure-core's retry policy honours that, but
+only ten times: a wave whose steps poll more than the budget allows (a hundred seedings, twenty test
+migrations, cutovers and hardening at once) has most requests refused, and some refused ten times in a
+row, which failed machines. Here every request of the process's ARM clients first takes a token from
+a bucket of its subscription and kind, a share of ARM's, so requests queue in the process instead.
+With several workers on one subscription, give each a share that adds up to at most one.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+ARM_BUCKETS = {"read": (250, 25.0), "write": (200, 10.0), "delete": (200, 10.0)}  # burst, refill per second
+_SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
+
+
+def kind_of(method: str) -> str:
+    """ARM's kind of a request: reads are GET and HEAD, deletes DELETE, every other method a write."""
+    method = method.upper()
+    return "read" if method in ("GET", "HEAD") else "delete" if method == "DELETE" else "write"
+
+
+class TokenBucket:
+    """A bucket of `burst` tokens refilling at `per_second`; `take` waits for a token rather than failing."""
+
+    def __init__(
+        self,
+        burst: float,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.burst, self.per_second = burst, per_second
+        self._clock, self._sleep = clock, sleep
+        self._tokens, self._stamp = burst, clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token, waiting until there is one; returns the seconds waited."""
+        with self._lock:  # tokens are promised in arrival order; each caller sleeps out its own wait
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.per_second) - 1
+            self._stamp = now
+            wait = max(0.0, -self._tokens / self.per_second)
+        if wait:
+            self._sleep(wait)
+        return wait
+
+
+class ArmBudget:
+    """The process's buckets, one per subscription and kind, each `share` of ARM's."""
+
+    _budgets: ClassVar[dict[float, ArmBudget]] = {}
+    _budgets_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, share: float) -> ArmBudget:
+        with cls._budgets_lock:
+            return cls._budgets.setdefault(share, cls(share))
+
+    def bucket(self, subscription: str, kind: str) -> TokenBucket:
+        with self._lock:
+            key = (subscription.lower(), kind)
+            if key not in self._buckets:
+                burst, per_second = ARM_BUCKETS[kind]
+                self._buckets[key] = TokenBucket(max(1.0, burst * self.share), per_second * self.share)
+            return self._buckets[key]
+
+    def request_hook(self, request: Any) -> None:
+        """azure-core's `raw_request_hook`: runs before each attempt of each request (retries included)."""
+        http = request.http_request
+        match = _SUBSCRIPTION.search(http.url)
+        if match:
+            self.bucket(match.group(1), kind_of(http.method)).take()
