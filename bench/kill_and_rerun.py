@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
-from replication import SEED, SLOTS, alone_seconds
+from replication import SEED, alone_seconds, saved_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MEDIAN_REAL_SECONDS = 10.0
@@ -102,19 +102,11 @@ def _writes(history: dict[str, list[dict]]) -> int:
 
 
 def main(machines: int, kills: int) -> None:
-    from blocks.azure import AzureMigrationTarget
-    from blocks.plan import WavePlanBlock
     from deployments.local_prefect import postgres_prefect
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
-    from tasks.arm import list_json
-    from tasks.assessment import read_assessment
-    from tasks.discovery import parse_machine
-    from tasks.limits import ensure_concurrency_limit
     from tasks.plan_models import MaintenanceWindow
-    from tasks.planning import PlanSettings, plan_from_assessment
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
 
     chance = random.Random(SEED)
     speed = statistics.median(alone_seconds(machines, "heavy-tailed").values()) / TARGET_MEDIAN_REAL_SECONDS
@@ -123,20 +115,8 @@ def main(machines: int, kills: int) -> None:
     window = MaintenanceWindow(timezone="UTC", start=clock(now.hour), end=clock((now.hour + 6) % 24))
     config = EmulatorConfig(machines=machines, seed=SEED, speed=speed, state_dir=state_dir)
     with postgres_prefect(), EmulatorThread(config) as emu:
-        target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
-        target.save("kill", overwrite=True)
         c = emu.connection
-        site = (
-            f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['resource_group']}/providers/"
-            f"Microsoft.OffAzure/VMwareSites/{c['site']}/machines"
-        )
-        plan = plan_from_assessment(
-            [parse_machine(m) for m in list_json(target.site_recovery_client(), site, "2020-01-01")],
-            read_assessment(c["assessment_workbook"]),
-            PlanSettings(plan_name="kill", target_block="kill", window=window),
-        )
-        WavePlanBlock.of(plan).save(plan.name, overwrite=True)
-        ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
+        plan, _ = saved_plan(state_dir, "kill", window)
         admin = EmulatorAdmin(c)
         print(f"N = {len(plan.waves[0].machines)} planned servers, emulator x{speed:.0f}, {kills} kills")
         print("  kill  after   slots taken  Azure in initial seeding")

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from replication import SEED, SLOTS, _parse, alone_seconds  # the same estate and clock as bench/replication.py
+from replication import SEED, _parse, alone_seconds, saved_plan  # the same estate and clock as bench/replication.py
 
 TARGET_MEDIAN_REAL_SECONDS = 20.0
 POLL_EMULATED_SECONDS = 300.0
@@ -32,37 +32,17 @@ def _events(history: dict[str, list[dict]], kind: str) -> list[float]:
 
 def run(machines: int, pipelined: bool, speed: float) -> dict[str, float]:
     """One wave replicated and tested; times in emulated hours from the first enable."""
-    from blocks.azure import AzureMigrationTarget
-    from blocks.plan import WavePlanBlock
     from emulator.admin import EmulatorAdmin
     from emulator.config import EmulatorConfig
     from emulator.server import EmulatorThread
     from flows.replicate import replicate_wave
     from flows.test_wave import test_wave
-    from tasks.arm import list_json
-    from tasks.assessment import read_assessment
-    from tasks.discovery import parse_machine
-    from tasks.limits import ensure_concurrency_limit
-    from tasks.planning import PlanSettings, plan_from_assessment
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
 
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-pipelining-{machines}-"))
     config = EmulatorConfig(machines=machines, seed=SEED, speed=speed, state_dir=state_dir)
     with EmulatorThread(config) as emu:
-        target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
-        target.save("pipelining", overwrite=True)
         c = emu.connection
-        site = (
-            f"/subscriptions/{c['subscription_id']}/resourceGroups/{c['resource_group']}/providers/"
-            f"Microsoft.OffAzure/VMwareSites/{c['site']}/machines"
-        )
-        plan = plan_from_assessment(
-            [parse_machine(m) for m in list_json(target.site_recovery_client(), site, "2020-01-01")],
-            read_assessment(c["assessment_workbook"]),
-            PlanSettings(plan_name=f"pipelining-{machines}", target_block="pipelining"),
-        )
-        WavePlanBlock.of(plan).save(plan.name, overwrite=True)
-        ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
+        plan, _ = saved_plan(state_dir, f"pipelining-{machines}")
         poll = POLL_EMULATED_SECONDS / speed
         started = time.monotonic()
         replicate_wave(plan.name, "wave-1", poll_interval=poll, test_when_seeded=pipelined)

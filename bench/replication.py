@@ -31,6 +31,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="wavelift-bench-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -48,6 +49,36 @@ LIST = "LIST Microsoft.RecoveryServices/vaults/replicationMigrationItems"
 GET = (
     "GET Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
 )
+
+
+def saved_plan(state_dir: Path, name: str, window: object = None) -> tuple[Any, list[Any]]:
+    """The emulator's discovered machines and assessment planned as `name` (target block `name` too), with the
+    100-slot limit made sure of: what every bench starts from. Returns the plan and the machines in discovery
+    order."""
+    from blocks.azure import AzureMigrationTarget
+    from blocks.plan import WavePlanBlock
+    from tasks.arm import list_json
+    from tasks.assessment import read_assessment
+    from tasks.discovery import parse_machine
+    from tasks.limits import ensure_concurrency_limit
+    from tasks.planning import PlanSettings, plan_from_assessment
+    from tasks.replication import INITIAL_REPLICATION_LIMIT
+
+    connection = json.loads((state_dir / "connection.json").read_text())
+    target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
+    target.save(name, overwrite=True)
+    rg_id = f"/subscriptions/{connection['subscription_id']}/resourceGroups/{connection['resource_group']}"
+    site = f"{rg_id}/providers/Microsoft.OffAzure/VMwareSites/{connection['site']}/machines"
+    settings = {"window": window} if window is not None else {}
+    discovered = [parse_machine(m) for m in list_json(target.site_recovery_client(), site, "2020-01-01")]
+    plan = plan_from_assessment(
+        discovered,
+        read_assessment(connection["assessment_workbook"]),
+        PlanSettings(plan_name=name, target_block=name, **settings),
+    )
+    WavePlanBlock.of(plan).save(plan.name, overwrite=True)
+    ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
+    return plan, discovered
 
 
 def alone_seconds(machines: int, disks: DiskProfile) -> dict[str, float]:
@@ -76,16 +107,8 @@ def hand_overs(enables: list[float], freed: list[float]) -> list[float]:
 
 
 def run(machines: int, disks: DiskProfile) -> dict[str, object]:
-    from blocks.azure import AzureMigrationTarget
-    from blocks.plan import WavePlanBlock
     from emulator.admin import EmulatorAdmin
     from flows.replicate import replicate_wave
-    from tasks.arm import list_json
-    from tasks.assessment import read_assessment
-    from tasks.discovery import parse_machine
-    from tasks.limits import ensure_concurrency_limit
-    from tasks.planning import PlanSettings, plan_from_assessment
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
 
     alone = alone_seconds(machines, disks)
     speed = statistics.median(alone.values()) / TARGET_MEDIAN_REAL_SECONDS
@@ -112,18 +135,7 @@ def run(machines: int, disks: DiskProfile) -> dict[str, object]:
             time.sleep(0.1)
         connection = json.loads((state_dir / "connection.json").read_text())
         admin = EmulatorAdmin(connection)
-        target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
-        target.save("bench", overwrite=True)
-        rg_id = f"/subscriptions/{connection['subscription_id']}/resourceGroups/{connection['resource_group']}"
-        site = f"{rg_id}/providers/Microsoft.OffAzure/VMwareSites/{connection['site']}/machines"
-        discovered = [parse_machine(m) for m in list_json(target.site_recovery_client(), site, "2020-01-01")]
-        plan = plan_from_assessment(
-            discovered,
-            read_assessment(connection["assessment_workbook"]),
-            PlanSettings(plan_name=f"bench-{disks}-{machines}", target_block="bench"),
-        )
-        WavePlanBlock.of(plan).save(plan.name, overwrite=True)
-        ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, SLOTS)
+        plan, discovered = saved_plan(state_dir, f"bench-{disks}-{machines}")
         admin.reset_stats()
         cpu_before, started = time.process_time(), time.monotonic()
         replicate_wave(plan.name, "wave-1", poll_interval=POLL_EMULATED_SECONDS / speed)

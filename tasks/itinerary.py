@@ -139,7 +139,7 @@ LANES = {
     REPLICATION: 108,  # the 100 slots of initial replication, and a few machines waiting to take a freed one at once
     # Test migrations, cutovers, smoke tests, hardening, clean-ups: Azure operations polled until they end. They
     # share ARM's read budget (25 reads/s a subscription) with the seeding polls, so they share one lane.
-    OPERATIONS: 20,
+    OPERATIONS: 40,
     LEDGER: 20,  # pre-approvals saved together go to the ledger in one write
 }
 
