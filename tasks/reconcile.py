@@ -168,7 +168,7 @@ class Journeyed(BaseModel):
     held: dict[str, tuple[str, str]] = Field(
         default_factory=dict, description="By source name: (the step a guard holds, why), or why it stopped."
     )
-    stopped: dict[str, str] = Field(default_factory=dict, description="Failed replications, by source name.")
+    stopped: dict[str, str] = Field(default_factory=dict, description="Failed replications, by display name.")
 
     def reports(self, step: str) -> list[Reconciled]:
         """The passes that took `step`, in the run's order of machines (not the order they ended in)."""
