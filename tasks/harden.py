@@ -489,13 +489,9 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
 
     policy_block = trip.journey.hardening_policy
     assert policy_block is not None  # the step is due only with a policy
-    policy = HardeningPolicy.load(policy_block)
+    policy = trip.once("hardening policy", lambda: HardeningPolicy.load(policy_block))
     nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
-    dr = (
-        trip.once("dr", lambda: ensure_dr_infrastructure(AzureMigrationTarget.load(trip.target_block), policy))
-        if policy.disaster_recovery
-        else None
-    )
+    dr = trip.once("dr", lambda: ensure_dr_infrastructure(trip.target(), policy)) if policy.disaster_recovery else None
     report = harden_machine.fn(
         trip.target_block, policy_block, machine, nsgs[machine.source_name], trip.wave.window.timezone, dr
     )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff
 from tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB
 from tasks.discovery import ReplicationInfrastructure
@@ -78,11 +79,19 @@ class Trip:
         self.plan, self.wave, self.infra, self.poll_interval, self.journey = plan, wave, infra, poll_interval, journey
         self.target_block = plan.target_block
         self._once: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
+    def target(self) -> AzureMigrationTarget:
+        """The target block, loaded once for the run (its clients are cached per process anyway)."""
+        return self.once("target", lambda: AzureMigrationTarget.load(self.target_block))
+
     def once(self, key: str, compute: Callable[[], T]) -> T:
-        """`compute()` the first time a machine's step asks for `key`; every later step gets that value."""
+        """`compute()` the first time a machine's step asks for `key`; every later step gets that value. Each key
+        has its own lock: building the DR infrastructure (minutes) holds up only the steps that need it."""
         with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._once:
                 self._once[key] = compute()
             return self._once[key]

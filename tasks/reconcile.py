@@ -120,7 +120,7 @@ def reconcile_machine(
     itself (`Step.observe_after`).
     Reads matter: a wave's steps share ARM's read budget with its seeding polls.
     """
-    target = AzureMigrationTarget.load(trip.target_block)
+    target = trip.target()
     recent = state.observed is not None and datetime.now(UTC) - state.observed < max(
         STALE_AFTER, timedelta(seconds=trip.poll_interval)
     )

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Literal
 
 from prefect import runtime
 
-from blocks.azure import AzureMigrationTarget
 from blocks.signoff import SignOff, SignOffLedger
 from tasks.events import machine_event
 from tasks.outcomes import Done
@@ -53,7 +52,6 @@ def pre_approval_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     machine_event(machine, "signed-off", approver=approver, tested_at=record.tested_at, pre_approved=True)
     detail = f"pre-approved by {approver}"
     if trip.wave.cleanup_test == "after_signoff":
-        target = AzureMigrationTarget.load(trip.target_block)
-        if clean_up_test(target, trip.infra, machine, f"wavelift: signed off by {approver}"):
+        if clean_up_test(trip.target(), trip.infra, machine, f"wavelift: signed off by {approver}"):
             detail += "; test VM removed"
     return Done(ok=True, detail=detail, report=record)

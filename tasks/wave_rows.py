@@ -11,6 +11,7 @@ from tasks.cleanup import CleanupReport
 from tasks.cutover import FAILURE_OPTIONS, CutoverResult, completed_earlier, skipped
 from tasks.harden import HardeningReport, StepResult
 from tasks.lifecycle import MachineState, Stage, has_passed_test
+from tasks.outcomes import Done
 from tasks.plan_models import MachinePlan
 from tasks.reconcile import Journeyed
 from tasks.smoke_test import SmokeTest
@@ -40,8 +41,8 @@ def failed_cleanup(machine: str, error: str) -> CleanupReport:
     return CleanupReport(machine=machine, migrated=False, detail=f"clean-up failed: {error}", error=error)
 
 
-def _detail(done: object) -> str:
-    return getattr(done, "detail", "") or "no report"
+def _detail(done: Done | None) -> str:
+    return (done.detail if done else "") or "no report"
 
 
 def _held(journeyed: Journeyed, machine: MachinePlan, state: MachineState, row: str) -> str:
