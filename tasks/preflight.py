@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from tasks.lifecycle import MachineState, Stage
+from tasks.lifecycle import CUTOVER_FAILED, MIGRATING, MachineState, Stage
 from tasks.plan_models import MachinePlan, Wave
 from tasks.vm_sizes import SizeInfo
 
@@ -253,10 +253,17 @@ def check_subnets(
     return findings
 
 
+def _migration_began(state: MachineState) -> bool:
+    """Azure is migrating the machine, or its migration failed: a VM of its target name is that migration's (a run
+    killed during the cutover leaves it so), and the next run finishes or rolls back that cutover."""
+    return state.item is not None and state.item.migration_state in MIGRATING | CUTOVER_FAILED
+
+
 def check_names(wave: Wave, reading: TargetReading) -> list[Finding]:
     """A target VM name already taken in the target resource group: the migration would fail at its very
     end, after the source was shut down. A VM of the name with no replication left reads as this machine's
-    completed migration (nothing else records one); the operator is told, in case it is another server."""
+    completed migration (nothing else records one); the operator is told, in case it is another server. A VM of
+    the name while the machine's own migration runs (or failed) is that migration's."""
     findings = [
         _about(
             machine,
@@ -267,6 +274,7 @@ def check_names(wave: Wave, reading: TargetReading) -> list[Finding]:
         )
         for machine, _ in _pending(wave, reading)
         if machine.target_vm_name.lower() in reading.taken_names
+        and not _migration_began(reading.states[machine.source_name])
     ]
     findings += [
         _about(

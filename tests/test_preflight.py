@@ -148,12 +148,15 @@ def test_sizes_must_be_offered_and_take_encryption_at_host_when_the_policy_wants
 
 
 def test_a_taken_name_is_red_and_a_completed_migration_is_named_for_the_operator() -> None:
-    machines = [_machine("vm-a"), _machine("vm-b")]
+    machines = [_machine("vm-a"), _machine("vm-b"), _machine("vm-c"), _machine("vm-d")]
     states = {
         "vm-a": MachineState(machine="vm-a", item=_item("vm-a", "Replicating"), vm_exists=True),
         "vm-b": MachineState(machine="vm-b", item=None, vm_exists=True),  # completed: item gone, VM in place
+        # a run killed during these cutovers: the VM is the migration's own, and the next run carries on
+        "vm-c": MachineState(machine="vm-c", item=_item("vm-c", "MigrationInProgress"), vm_exists=True),
+        "vm-d": MachineState(machine="vm-d", item=_item("vm-d", "MigrationFailed"), vm_exists=True),
     }
-    reading = _reading(machines, states=states, taken_names={"vm-a", "vm-b"})
+    reading = _reading(machines, states=states, taken_names={"vm-a", "vm-b", "vm-c", "vm-d"})
     wave = Wave(name="wave-1", machines=machines)
     report = preflight("plan", wave, REGISTERED, reading, PolicyNeeds(), (TARGET_NET, "default"), (TEST_NET, "default"))
     names = [(f.scope, f.severity) for f in report.findings if f.check == "target VM name"]
