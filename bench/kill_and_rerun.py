@@ -3,8 +3,9 @@ it once more on the finished wave, and count what Azure was asked to do twice.
 
 On a fresh emulator (median seeding about 10 s of real time) and a Prefect server on PostgreSQL with the
 100-slot limit, each attempt runs migrate-wave in its own process and SIGKILLs it after a random 2–25 s.
-After each kill it prints the global limit's taken slots beside the initial replications Azure has in
-flight (slots a dead run held stay taken until their leases end). Then one run goes to the end, and one more
+At each kill, and 12 s into each run, it prints the global limit's taken slots beside the initial
+replications Azure has in flight: a killed run's slots stay taken until the next run takes over those of
+machines still seeding and gives back those of machines done seeding. Then one run goes to the end, and one more
 runs on the finished wave. It prints, per kind of write (enable, test migration, migration, source
 shutdown), how many machines got it more than once, and how many writes the run on the finished wave made.
 It asserts nothing.
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -31,6 +33,7 @@ from replication import SEED, alone_seconds, saved_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_MEDIAN_REAL_SECONDS = 10.0
+LOOK_AFTER = 12.0  # seconds into a run (its process started and its first steps taken) to compare slots with Azure
 WRITES = {
     "enable": "enable_replication",
     "test migration": "test_migrate_started",
@@ -45,8 +48,9 @@ def _request_json(plan: str) -> str:
     return request.model_dump_json()
 
 
-def _attempt(plan: str, kill_after: float | None) -> None:
-    """migrate-wave in its own process, SIGKILLed after `kill_after` seconds (None: to the end)."""
+def _attempt(plan: str, kill_after: float | None, look: Callable[[], str] | None = None) -> str:
+    """migrate-wave in its own process, SIGKILLed after `kill_after` seconds (None: to the end); what `look`
+    says `LOOK_AFTER` seconds into the run, if it still runs then ("-" if not)."""
     from prefect.settings import PREFECT_API_URL
 
     code = (
@@ -60,11 +64,18 @@ def _attempt(plan: str, kill_after: float | None) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    started, seen = time.monotonic(), "-"
+    if look is not None and (kill_after is None or kill_after > LOOK_AFTER):
+        try:
+            process.wait(timeout=LOOK_AFTER)
+        except subprocess.TimeoutExpired:
+            seen = look()
     try:
-        process.wait(timeout=kill_after)
+        process.wait(timeout=None if kill_after is None else max(0.0, kill_after - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGKILL)
         process.wait()
+    return seen
 
 
 def _taken_slots() -> int:
@@ -119,13 +130,17 @@ def main(machines: int, kills: int) -> None:
         plan, _ = saved_plan(state_dir, "kill", window)
         admin = EmulatorAdmin(c)
         print(f"N = {len(plan.waves[0].machines)} planned servers, emulator x{speed:.0f}, {kills} kills")
-        print("  kill  after   slots taken  Azure in initial seeding")
+        print(f"  run  killed after  at the kill: slots taken / Azure seeding   {LOOK_AFTER:.0f} s into the run: same")
+
+        def look() -> str:
+            return f"{_taken_slots()} / {_in_flight(admin.state())}"
+
         started = time.monotonic()
         for attempt in range(1, kills + 1):
             after = chance.uniform(2, 25)
-            _attempt(plan.name, after)
-            print(f"  {attempt:>4}  {after:5.1f} s  {_taken_slots():>11}  {_in_flight(admin.state()):>24}")
-        _attempt(plan.name, None)
+            early = _attempt(plan.name, after, look)
+            print(f"  {attempt:>3}  {after:10.1f} s  {look():>34}   {early:>25}")
+        print(f"  {kills + 1:>3}  {'(to the end)':>12}  {'':>34}   {_attempt(plan.name, None, look):>25}")
         converged = time.monotonic() - started
         history = admin.history()
         migrated = sum(1 for events in history.values() if any(e["event"] == "migrated" for e in events))

@@ -43,6 +43,7 @@ from tasks.lifecycle import observe, target_vms
 from tasks.outcomes import finish
 from tasks.preflight import PreflightReport
 from tasks.reconcile import drive
+from tasks.replication import release_finished_slots
 from tasks.smoke_test import SmokeTest
 from tasks.test_migration import MigrationTestReport
 from tasks.vault_status import VaultStatusBoard
@@ -173,6 +174,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     start = observe(
         machines, VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval).refresh(), target_vms(target)
     )
+    release_finished_slots(target, infra, poll_interval)
     ledger = SignOffLedger.for_wave(plan.name, wave.name)
     journeyed = drive(
         Trip(plan, wave, infra, poll_interval, _journey(request)),

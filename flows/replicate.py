@@ -30,6 +30,7 @@ from tasks.lifecycle import MachineState, Stage, observe, target_vms
 from tasks.outcomes import finish
 from tasks.plan_models import MachinePlan
 from tasks.reconcile import Journeyed, drive
+from tasks.replication import release_finished_slots
 from tasks.test_migration import MigrationTestReport
 from tasks.vault_status import VaultStatusBoard
 from tasks.wave_rows import step_reports
@@ -93,6 +94,7 @@ def replicate_wave(
     vault = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     vms = target_vms(target)  # the VMs of completed migrations: they do not come and go while a wave replicates
     start = observe(machines, vault.refresh(), vms)
+    release_finished_slots(target, infra, poll_interval)
 
     def report(journeyed: Journeyed) -> None:
         seeded = sum(journeyed.states[m.source_name].stage not in (Stage.PLANNED, Stage.REPLICATING) for m in machines)

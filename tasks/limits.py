@@ -7,15 +7,24 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import ClassVar
+from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from tasks.slot_leases import (
+    LeaseKeeper,
+    MachineSlot,
+    delete_record,
+    lease_slot,
+    prefect,
+    release,
+    take_over,
+)
 
 CROSS_PROCESS_RETRY_SECONDS = 2.0  # how soon a waiter sees a slot freed by another process
 MAX_CONNECTION_BACKOFF_SECONDS = 60.0
@@ -59,6 +68,7 @@ class SlotQueue:
         self._grants = 0  # free slots the head's last read found that no waiter has taken yet
         self._asking = 0  # waiters that took a grant and wait for Prefect's answer (not yet in a read's count)
         self._changed = threading.Condition()
+        self._leasing = threading.Lock()
 
     @classmethod
     def of(cls, name: str) -> SlotQueue:
@@ -67,25 +77,27 @@ class SlotQueue:
             return cls._queues.setdefault(name, cls(name))
 
     @contextmanager
-    def hold(self, lease_duration: float = 300) -> Iterator[None]:
-        """Wait for a slot in arrival order, hold it for the block, then wake the next waiter. A release Prefect
-        does not answer is logged, not raised: the work is done, and the lease ends by itself."""
-        ticket = object()
-        with self._changed:
-            self._waiting.append(ticket)
-        slot = ExitStack()
-        try:
-            self._acquire(ticket, slot, lease_duration)
-        finally:
-            with self._changed:
-                if ticket in self._waiting:  # still there when the wait failed; a granted waiter left already
-                    self._waiting.remove(ticket)
-                self._changed.notify_all()
+    def hold(self, lease_duration: float = 300, slot: MachineSlot | None = None, first: bool = False) -> Iterator[None]:
+        """Hold a slot for the block, then wake the next waiter. With `slot`, the slot is the machine's: a lease
+        an earlier run recorded for it is taken over rather than a second slot taken, and a new lease is recorded
+        for the next run. `first` puts the waiter at the head of the line (a machine
+        Azure already replicates uses its capacity anyway). A release Prefect does not answer is logged, not
+        raised: the work is done, and the lease ends by itself."""
+        keeper = LeaseKeeper.of_process()
+        lease_id = self._taken_over(slot, lease_duration) if slot is not None else None
+        if lease_id is not None and slot is not None:
+            keeper.keep_taken_over(lease_id, self.name, lease_duration, slot)
+        else:
+            lease_id = self._wait_in_line(first)
+            keeper.keep(lease_id, self.name, lease_duration, slot)
         try:
             yield
         finally:
+            held = keeper.drop(lease_id)
             try:
-                slot.close()
+                release(lease_id)
+                if slot is not None and held is not None and held.recorded:
+                    delete_record(slot.record_name(self.name))
             except (httpx.TransportError, httpx.HTTPStatusError) as exc:
                 if not _unreachable(exc):
                     raise
@@ -98,7 +110,34 @@ class SlotQueue:
             with self._changed:
                 self._changed.notify_all()
 
-    def _acquire(self, ticket: object, slot: ExitStack, lease_duration: float) -> None:
+    def _taken_over(self, slot: MachineSlot, lease_duration: float) -> UUID | None:
+        """The lease an earlier run recorded for the machine, now this run's; None if there is none to take (or
+        Prefect cannot be asked now: the line below waits for it)."""
+        try:
+            return take_over(self.name, slot, lease_duration)
+        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+            if not _unreachable(exc):
+                raise
+            return None
+
+    def _wait_in_line(self, first: bool) -> UUID:
+        """Queue for a slot and return its lease; leave the line whatever happens."""
+        ticket = object()
+        with self._changed:
+            if first:
+                self._waiting.appendleft(ticket)
+            else:
+                self._waiting.append(ticket)
+            self._changed.notify_all()
+        try:
+            return self._acquire(ticket)
+        finally:
+            with self._changed:
+                if ticket in self._waiting:  # still there when the wait failed; a granted waiter left already
+                    self._waiting.remove(ticket)
+                self._changed.notify_all()
+
+    def _acquire(self, ticket: object) -> UUID:
         """Wait to be first in line; then take a free slot the last read found, or read the limit again.
 
         Only the waiter at the head reads the limit, and each free slot it finds becomes one grant: the head
@@ -117,14 +156,14 @@ class SlotQueue:
                     self._waiting.popleft()
                     self._changed.notify_all()
             try:
-                if granted and self._leased(slot, lease_duration):
-                    return
+                if granted and (lease_id := self._leased()) is not None:
+                    return lease_id
                 if not granted and self._read_free_slots() > 0:
                     continue
                 pause, unreachable = self._retry_seconds, 0
-            except (httpx.TransportError, httpx.HTTPStatusError, ConcurrencySlotAcquisitionError) as exc:
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
                 if not _unreachable(exc):
-                    raise  # the limit is missing or the request is wrong: waiting would not help
+                    raise  # the request is wrong: waiting would not help
                 unreachable += 1
                 pause = min(MAX_CONNECTION_BACKOFF_SECONDS, self._retry_seconds * 2**unreachable)
                 logger.warning("%s: no answer from Prefect (%s); next try in %.0f s", self.name, exc, pause)
@@ -137,40 +176,26 @@ class SlotQueue:
     def _read_free_slots(self) -> int:
         """Read the limit (a read costs Prefect little; a refused lease request costs an error in its log and
         counts against the limit's Retry-After) and turn its free slots into grants."""
-        with get_client(sync_client=True) as client:
-            limit = client.read_global_concurrency_limit_by_name(self.name)
+        limit = prefect().read_global_concurrency_limit_by_name(self.name)
         with self._changed:
             free = limit.limit - limit.active_slots - self._asking if limit.active else 1
             self._grants = max(0, free)
         return free
 
-    def _leased(self, slot: ExitStack, lease_duration: float) -> bool:
-        """Ask Prefect for the granted slot's lease; False if another process took the slot first."""
+    def _leased(self) -> UUID | None:
+        """Ask Prefect for the granted slot's lease; None if another process took the slot first. One waiter at a
+        time: leases come in the order of the line, and SQLite (a small setup's database) is not sent colliding
+        writes, which it refuses with a 503 that Prefect's client retries two seconds later."""
         try:
-            slot.enter_context(
-                concurrency(
-                    self.name,
-                    occupy=1,
-                    max_retries=0,
-                    strict=True,
-                    lease_duration=lease_duration,
-                    raise_on_lease_renewal_failure=False,  # a brief loss of the server must not fail a machine
-                )
-            )
-        except ConcurrencySlotAcquisitionError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code == 423:
-                return False
-            raise
+            with self._leasing:
+                return lease_slot(self.name)
         finally:
             with self._changed:
                 self._asking -= 1
-        return True
 
 
 def _unreachable(exc: Exception) -> bool:
     """Whether Prefect could not be reached or failed on its side (worth waiting for), as opposed to saying no."""
-    cause = exc.__cause__ if isinstance(exc, ConcurrencySlotAcquisitionError) else exc
-    if isinstance(cause, httpx.HTTPStatusError):
-        return cause.response.status_code >= 500
-    return isinstance(cause, httpx.TransportError)
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, httpx.TransportError)

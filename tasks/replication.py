@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineResponse
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from blocks.azure import AzureMigrationTarget
@@ -25,8 +25,8 @@ from tasks.lifecycle import is_seeded, seeding_over
 from tasks.limits import SlotQueue
 from tasks.outcomes import Done
 from tasks.plan_models import MachinePlan
+from tasks.slot_leases import MachineSlot, release_finished
 from tasks.sources import adapter_for
-from tasks.transient import retry_transient
 from tasks.vault_status import VaultStatusBoard
 
 if TYPE_CHECKING:
@@ -83,22 +83,18 @@ def job_errors(target: AzureMigrationTarget, infra: ReplicationInfrastructure, j
     return "; ".join(f"{d.code}: {d.message}" for d in details)
 
 
-@task(
-    task_run_name="replicate-{machine.display_name}",
-    retries=3,
-    retry_delay_seconds=[10, 60, 300],
-    retry_condition_fn=retry_transient,
-)
 def replicate_machine(
-    target_block: str,
+    target: AzureMigrationTarget,
     infra: ReplicationInfrastructure,
     machine: MachinePlan,
     poll_interval: float,
     seeding_timeout: float = timedelta(days=14).total_seconds(),
 ) -> ReplicationOutcome:
-    """Enable (or adopt) one machine's replication and return once its initial seeding is done."""
+    """Enable (or adopt) one machine's replication and return once its initial seeding is done.
+
+    The machine's slot is its own, not the run's: one an earlier (killed) run took for it is taken over, and a
+    machine Azure already replicates goes to the head of the line, since it uses Azure's capacity anyway."""
     logger = get_run_logger()
-    target = AzureMigrationTarget.load(target_block)
     board = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval)
     status = board.snapshot().get(machine.source_name.lower())
     if is_seeded(status):
@@ -107,7 +103,8 @@ def replicate_machine(
             machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
         )
     job = None
-    with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold():
+    slot = MachineSlot(vault=infra.vault_id, item=machine.source_name, machine=machine.display_name)
+    with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold(slot=slot, first=status is not None):
         adopted = status is not None
         if status is None:
             adopted, job = _enable(target, infra, machine)
@@ -134,10 +131,19 @@ def replicate_machine(
     )
 
 
+def release_finished_slots(target: AzureMigrationTarget, infra: ReplicationInfrastructure, poll: float) -> int:
+    """Give back the slots earlier runs recorded for machines of the vault whose seeding is over (a run killed
+    while they seeded could not): the limit then counts what Azure is seeding, not what dead runs held."""
+    items = VaultStatusBoard.for_vault(target, infra.vault_id, poll).snapshot()
+    return len(
+        release_finished(INITIAL_REPLICATION_LIMIT, infra.vault_id, lambda item: seeding_over(items.get(item.lower())))
+    )
+
+
 def replicate_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's replicate step: enable (or adopt) the machine's replication and wait out its seeding."""
     try:
-        outcome = replicate_machine.fn(trip.target_block, trip.infra, machine, trip.poll_interval)
+        outcome = replicate_machine(trip.target(), trip.infra, machine, trip.poll_interval)
     except ReplicationFailed as exc:
         return Done(ok=False, detail=str(exc))
     return Done(ok=True, detail="adopted: it replicated already" if outcome.adopted else "seeded", report=outcome)

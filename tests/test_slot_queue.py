@@ -1,18 +1,21 @@
 """The slot queue on a real Prefect API: this process's waiters for a global limit are served in the order
 they came (as many at once as there are free slots), never more than the limit at once, and a slot
-released here goes to the next waiter at once rather than after Prefect's retry back-off."""
+released here goes to the next waiter at once rather than after Prefect's retry back-off; and a machine's slot
+is the machine's, not the run's: a run killed while its machines seed leaves nothing the next run cannot use."""
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 
 import httpx
 import pytest
-from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
+from tasks.slot_leases import MachineSlot, Recorded, release_finished
 
 
 def _holders(queue: SlotQueue, count: int, hold_seconds: float) -> tuple[list[int], list[int]]:
@@ -68,12 +71,61 @@ def test_a_missing_limit_is_an_error_not_a_wait(prefect_server: None) -> None:
 def test_only_an_unreachable_prefect_is_waited_for() -> None:
     request = httpx.Request("POST", "http://127.0.0.1/api/v2/concurrency_limits/increment-with-lease")
 
-    def refused(status: int) -> ConcurrencySlotAcquisitionError:
-        error = ConcurrencySlotAcquisitionError("refused")
-        error.__cause__ = httpx.HTTPStatusError("", request=request, response=httpx.Response(status, request=request))
-        return error
+    def answered(status: int) -> httpx.HTTPStatusError:
+        return httpx.HTTPStatusError("", request=request, response=httpx.Response(status, request=request))
 
     assert _unreachable(httpx.ConnectError("connection refused"))
-    assert _unreachable(refused(503))
-    assert not _unreachable(refused(422))  # the request itself is wrong
-    assert not _unreachable(ConcurrencySlotAcquisitionError("limits must be created before acquiring slots"))
+    assert _unreachable(answered(503))
+    assert not _unreachable(answered(422))  # the request itself is wrong
+
+
+def _active_slots(name: str) -> int:
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name).active_slots
+
+
+def _machine(item: str) -> MachineSlot:
+    return MachineSlot(vault="/subscriptions/s/vaults/v", item=item, machine=f"{item}.corp")
+
+
+def _recorded(limit: str, item: str) -> bool:
+    return _machine(item).record_name(limit) in Recorded.of(limit, fresh=True)
+
+
+def _held_by_a_run_that_dies(limit: str, items: list[str]) -> ExitStack:
+    """Slots taken for machines by a run that is then killed once they are recorded: the caller keeps the returned
+    stack unclosed (were it collected, its slots would be given back)."""
+    ensure_concurrency_limit(limit, 3)
+    dead_run = ExitStack()
+    for item in items:
+        dead_run.enter_context(SlotQueue(limit).hold(lease_duration=60, slot=_machine(item)))
+    deadline = time.monotonic() + 10
+    while not all(_recorded(limit, item) for item in items):
+        assert time.monotonic() < deadline, "the leases were not recorded"
+        time.sleep(0.1)
+    return dead_run
+
+
+def test_a_machines_slot_outlives_the_run_that_took_it(prefect_server: None) -> None:
+    """A run killed while its machine seeds leaves the slot taken; the next run that reaches the machine takes
+    that slot over instead of waiting for a second one, and gives it back when the machine is done."""
+    dead_run = _held_by_a_run_that_dies("wavelift-test-takeover", ["vm-1"])
+    assert _active_slots("wavelift-test-takeover") == 1
+
+    next_run = SlotQueue("wavelift-test-takeover", retry_seconds=600)  # waiting for a second slot would hang
+    with next_run.hold(lease_duration=60, slot=_machine("vm-1")):
+        assert _active_slots("wavelift-test-takeover") == 1  # still one slot for one machine
+    assert _active_slots("wavelift-test-takeover") == 0
+    assert not _recorded("wavelift-test-takeover", "vm-1")
+    dead_run.close()  # the dead run's process goes: giving back what is gone already is no error
+
+
+def test_slots_of_machines_that_finished_seeding_are_released_whoever_took_them(prefect_server: None) -> None:
+    dead_run = _held_by_a_run_that_dies("wavelift-test-finished", ["vm-1", "vm-2"])
+    assert _active_slots("wavelift-test-finished") == 2
+
+    released = release_finished("wavelift-test-finished", "/subscriptions/s/vaults/V", lambda item: item == "vm-1")
+    assert released == ["vm-1.corp"]
+    assert _active_slots("wavelift-test-finished") == 1
+    assert _recorded("wavelift-test-finished", "vm-2")  # still seeding: still counted
+    dead_run.close()
