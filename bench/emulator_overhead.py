@@ -18,12 +18,12 @@ from pathlib import Path
 
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from blocks.azure import AzureMigrationTarget
-from emulator.admin import EmulatorAdmin
-from emulator.config import EmulatorConfig
-from emulator.server import EmulatorThread
-from emulator.throttle import BucketLimits, ThrottleLimits
-from tasks.arm import list_json
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.emulator.admin import EmulatorAdmin
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.server import EmulatorThread
+from wavelift.emulator.throttle import BucketLimits, ThrottleLimits
+from wavelift.tasks.arm import list_json
 
 UNTHROTTLED = ThrottleLimits(enabled=False, read=BucketLimits(burst=1, per_second=1))
 

@@ -42,7 +42,7 @@ WRITES = {
 
 
 def _request_json(plan: str) -> str:
-    from flows.migrate_wave import MigrateWaveRequest
+    from wavelift.flows.migrate_wave import MigrateWaveRequest
 
     request = MigrateWaveRequest(plan_name=plan, wave="wave-1", poll_interval=1.0, pre_approved_by="bench")
     return request.model_dump_json()
@@ -54,7 +54,7 @@ def _attempt(plan: str, kill_after: float | None, look: Callable[[], str] | None
     from prefect.settings import PREFECT_API_URL
 
     code = (
-        "from flows.migrate_wave import MigrateWaveRequest, migrate_wave; "
+        "from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave; "
         f"migrate_wave(MigrateWaveRequest.model_validate_json({_request_json(plan)!r}))"
     )
     process = subprocess.Popen(
@@ -81,7 +81,7 @@ def _attempt(plan: str, kill_after: float | None, look: Callable[[], str] | None
 def _taken_slots() -> int:
     from prefect.client.orchestration import get_client
 
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
+    from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
     with get_client(sync_client=True) as client:
         return client.read_global_concurrency_limit_by_name(INITIAL_REPLICATION_LIMIT).active_slots
@@ -113,11 +113,11 @@ def _writes(history: dict[str, list[dict]]) -> int:
 
 
 def main(machines: int, kills: int) -> None:
-    from deployments.local_prefect import postgres_prefect
-    from emulator.admin import EmulatorAdmin
-    from emulator.config import EmulatorConfig
-    from emulator.server import EmulatorThread
-    from tasks.plan_models import MaintenanceWindow
+    from wavelift.deployments.local_prefect import postgres_prefect
+    from wavelift.emulator.admin import EmulatorAdmin
+    from wavelift.emulator.config import EmulatorConfig
+    from wavelift.emulator.server import EmulatorThread
+    from wavelift.tasks.plan_models import MaintenanceWindow
 
     chance = random.Random(SEED)
     speed = statistics.median(alone_seconds(machines, "heavy-tailed").values()) / TARGET_MEDIAN_REAL_SECONDS

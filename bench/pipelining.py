@@ -32,11 +32,11 @@ def _events(history: dict[str, list[dict]], kind: str) -> list[float]:
 
 def run(machines: int, pipelined: bool, speed: float) -> dict[str, float]:
     """One wave replicated and tested; times in emulated hours from the first enable."""
-    from emulator.admin import EmulatorAdmin
-    from emulator.config import EmulatorConfig
-    from emulator.server import EmulatorThread
-    from flows.replicate import replicate_wave
-    from flows.test_wave import test_wave
+    from wavelift.emulator.admin import EmulatorAdmin
+    from wavelift.emulator.config import EmulatorConfig
+    from wavelift.emulator.server import EmulatorThread
+    from wavelift.flows.replicate import replicate_wave
+    from wavelift.flows.test_wave import test_wave
 
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-pipelining-{machines}-"))
     config = EmulatorConfig(machines=machines, seed=SEED, speed=speed, state_dir=state_dir)
@@ -62,7 +62,7 @@ def run(machines: int, pipelined: bool, speed: float) -> dict[str, float]:
 
 
 def main(sizes: list[int]) -> None:
-    from deployments.local_prefect import postgres_prefect
+    from wavelift.deployments.local_prefect import postgres_prefect
 
     with postgres_prefect():
         for n in sizes:

@@ -45,11 +45,11 @@ def _check(path: str) -> float:
 
 
 def main(machines: int) -> None:
-    from blocks.azure import AzureMigrationTarget
-    from blocks.plan import WavePlanBlock
-    from deployments.local_prefect import postgres_prefect
-    from flows.plan import PlanImport, import_plan
-    from tasks.planning import PlanSettings
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.blocks.plan import WavePlanBlock
+    from wavelift.deployments.local_prefect import postgres_prefect
+    from wavelift.flows.plan import PlanImport, import_plan
+    from wavelift.tasks.planning import PlanSettings
 
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-bench-plan-{machines}-"))
     emulator = subprocess.Popen(

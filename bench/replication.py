@@ -37,9 +37,9 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="wavelift-bench-")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from emulator.config import CapacityModel  # noqa: E402
-from emulator.estate import DiskProfile, generate  # noqa: E402
-from emulator.seeding import SeedingEngine  # noqa: E402
+from wavelift.emulator.config import CapacityModel  # noqa: E402
+from wavelift.emulator.estate import DiskProfile, generate  # noqa: E402
+from wavelift.emulator.seeding import SeedingEngine  # noqa: E402
 
 SEED = 42
 SLOTS = 100
@@ -55,14 +55,14 @@ def saved_plan(state_dir: Path, name: str, window: object = None) -> tuple[Any, 
     """The emulator's discovered machines and assessment planned as `name` (target block `name` too), with the
     100-slot limit made sure of: what every bench starts from. Returns the plan and the machines in discovery
     order."""
-    from blocks.azure import AzureMigrationTarget
-    from blocks.plan import WavePlanBlock
-    from tasks.arm import list_json
-    from tasks.assessment import read_assessment
-    from tasks.discovery import parse_machine
-    from tasks.limits import ensure_concurrency_limit
-    from tasks.planning import PlanSettings, plan_from_assessment
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.blocks.plan import WavePlanBlock
+    from wavelift.tasks.arm import list_json
+    from wavelift.tasks.assessment import read_assessment
+    from wavelift.tasks.discovery import parse_machine
+    from wavelift.tasks.limits import ensure_concurrency_limit
+    from wavelift.tasks.planning import PlanSettings, plan_from_assessment
+    from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
     connection = json.loads((state_dir / "connection.json").read_text())
     target = AzureMigrationTarget.from_emulator(state_dir / "connection.json")
@@ -107,8 +107,8 @@ def hand_overs(enables: list[float], freed: list[float]) -> list[float]:
 
 
 def run(machines: int, disks: DiskProfile) -> dict[str, object]:
-    from emulator.admin import EmulatorAdmin
-    from flows.replicate import replicate_wave
+    from wavelift.emulator.admin import EmulatorAdmin
+    from wavelift.flows.replicate import replicate_wave
 
     alone = alone_seconds(machines, disks)
     speed = statistics.median(alone.values()) / TARGET_MEDIAN_REAL_SECONDS
@@ -182,7 +182,7 @@ def run(machines: int, disks: DiskProfile) -> dict[str, object]:
 
 
 def main(estates: list[DiskProfile], sizes: list[int]) -> None:
-    from deployments.local_prefect import postgres_prefect
+    from wavelift.deployments.local_prefect import postgres_prefect
 
     with postgres_prefect():
         for disks in estates:

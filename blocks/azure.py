@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
-from blocks.arm_budget import ArmBudget
-from tasks.names import subnet_name_problem, vnet_id_problem, within
+from wavelift.blocks.arm_budget import ArmBudget
+from wavelift.tasks.names import subnet_name_problem, vnet_id_problem, within
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -58,7 +58,7 @@ class AzureCredentials(Block):
 
     Example:
         ```python
-        from blocks.azure import AzureCredentials
+        from wavelift.blocks.azure import AzureCredentials
         credentials = AzureCredentials.load("BLOCK_NAME")
         token_credential = credentials.get_credential()
         ```
@@ -128,7 +128,7 @@ class AzureMigrationTarget(Block):
 
     Example:
         ```python
-        from blocks.azure import AzureMigrationTarget
+        from wavelift.blocks.azure import AzureMigrationTarget
         target = AzureMigrationTarget.load("BLOCK_NAME")
         site_recovery = target.site_recovery_client()
         ```

@@ -12,8 +12,8 @@ from typing import TypeVar
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from blocks.onprem import BackupCatalog, DiskDatastore
-from tasks.names import BLOCK_NAME_PATTERN
+from wavelift.blocks.onprem import BackupCatalog, DiskDatastore
+from wavelift.tasks.names import BLOCK_NAME_PATTERN
 
 Adapter = TypeVar("Adapter", bound=Block)
 
@@ -25,7 +25,7 @@ class CleanupPolicy(Block):
 
     Example:
         ```python
-        from blocks.cleanup import CleanupPolicy
+        from wavelift.blocks.cleanup import CleanupPolicy
         policy = CleanupPolicy.load("BLOCK_NAME")
         print(policy.grace_period_hours)
         ```

@@ -14,7 +14,7 @@ class DocsTarget(Block):
 
     Example:
         ```python
-        from blocks.docs import DocsTarget
+        from wavelift.blocks.docs import DocsTarget
         docs = DocsTarget.load("BLOCK_NAME")
         docs.write("plan/wave-1/web-01.md", "# web-01")
         ```

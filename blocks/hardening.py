@@ -28,7 +28,7 @@ class HardeningPolicy(Block):
 
     Example:
         ```python
-        from blocks.hardening import HardeningPolicy
+        from wavelift.blocks.hardening import HardeningPolicy
         policy = HardeningPolicy.load("BLOCK_NAME")
         print(policy.management_cidrs)
         ```

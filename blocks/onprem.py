@@ -20,7 +20,7 @@ import httpx
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from tasks.names import segment_problem
+from wavelift.tasks.names import segment_problem
 
 DECOMMISSION_DOCS = (
     "https://learn.microsoft.com/azure/migrate/migrate-best-practices-costs"
@@ -116,7 +116,7 @@ class HttpSourcePower(HttpEndpoint, SourcePower):
 
     Example:
         ```python
-        from blocks.onprem import HttpSourcePower
+        from wavelift.blocks.onprem import HttpSourcePower
         power = HttpSourcePower.load("BLOCK_NAME")
         print(power.power_state("web-01"))
         ```
@@ -148,7 +148,7 @@ class HttpBackupCatalog(HttpEndpoint, BackupCatalog):
 
     Example:
         ```python
-        from blocks.onprem import HttpBackupCatalog
+        from wavelift.blocks.onprem import HttpBackupCatalog
         catalog = HttpBackupCatalog.load("BLOCK_NAME")
         print(catalog.jobs_of("web-01"))
         ```
@@ -185,7 +185,7 @@ class LocalDatastore(DiskDatastore):
 
     Example:
         ```python
-        from blocks.onprem import LocalDatastore
+        from wavelift.blocks.onprem import LocalDatastore
         store = LocalDatastore.load("BLOCK_NAME")
         print(store.disk_files("web-01"))
         ```

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from prefect.blocks.core import Block
 from pydantic import BeforeValidator, Field
 
-from blocks.azure import AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.hardening import HardeningPolicy
-from blocks.plan import WavePlanBlock
-from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN
 
 
 def _saved_block_name(block_type: type[Block], pattern: str, description: str) -> Any:

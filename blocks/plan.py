@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prefect.blocks.core import Block
 
-from tasks.plan_models import WavePlan
+from wavelift.tasks.plan_models import WavePlan
 
 
 class WavePlanBlock(Block, WavePlan):
@@ -18,7 +18,7 @@ class WavePlanBlock(Block, WavePlan):
 
     Example:
         ```python
-        from blocks.plan import WavePlanBlock
+        from wavelift.blocks.plan import WavePlanBlock
         plan = WavePlanBlock.load("BLOCK_NAME").plan
         for wave in plan.waves:
             print(wave.name, len(wave.machines))

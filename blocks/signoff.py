@@ -12,7 +12,7 @@ from prefect.blocks.core import Block
 from prefect.concurrency.sync import concurrency
 from pydantic import BaseModel, Field
 
-from tasks.limits import ensure_concurrency_limit
+from wavelift.tasks.limits import ensure_concurrency_limit
 
 LEDGER_LOCK = "wavelift-sign-off-ledger"
 
@@ -74,7 +74,7 @@ class SignOffLedger(Block):
 
     Example:
         ```python
-        from blocks.signoff import SignOffLedger
+        from wavelift.blocks.signoff import SignOffLedger
         ledger = SignOffLedger.load("BLOCK_NAME")
         print(ledger.latest("machine-item-name"))
         ```

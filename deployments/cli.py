@@ -44,8 +44,8 @@ def emulator(
     """Serve the local Azure and on-prem emulator over HTTPS until Ctrl-C or SIGTERM."""
     from pydantic import ValidationError
 
-    from emulator.config import EmulatorConfig
-    from emulator.server import serve
+    from wavelift.emulator.config import EmulatorConfig
+    from wavelift.emulator.server import serve
 
     try:
         config = EmulatorConfig(
@@ -79,10 +79,10 @@ def check_plan_file(
     """Check a plan file offline: every problem is listed with its file, row, field and reason.
 
     The file's bytes decide what it is (a workbook named .csv is read as a workbook); nothing is changed."""
-    from tasks.assessment import read_assessment
-    from tasks.migrate_csv import read_migrate_csv
-    from tasks.plan_files import kind_of, read_bytes
-    from tasks.problems import InputRefused
+    from wavelift.tasks.assessment import read_assessment
+    from wavelift.tasks.migrate_csv import read_migrate_csv
+    from wavelift.tasks.plan_files import kind_of, read_bytes
+    from wavelift.tasks.problems import InputRefused
 
     try:
         if kind_of(read_bytes(path), path.name) == "xlsx":
@@ -113,7 +113,7 @@ def emulator_blocks(
     """Save the blocks that point wavelift at a running emulator on the Prefect server that PREFECT_API_URL
     names, as the demo does: the target with its credentials, the backup catalog, the datastore, a hardening
     policy and a clean-up policy (and a docs target with --docs-folder)."""
-    from deployments.emulator_blocks import save_emulator_blocks
+    from wavelift.deployments.emulator_blocks import save_emulator_blocks
 
     _require_prefect_server()
     for reference in save_emulator_blocks(
@@ -148,8 +148,8 @@ def setup(
     imported, so that the nightly cutover's form in the UI shows that plan as chosen."""
     from pydantic import ValidationError
 
-    from deployments.definitions import NightlyCutover
-    from deployments.setup import setup as run_setup
+    from wavelift.deployments.definitions import NightlyCutover
+    from wavelift.deployments.setup import setup as run_setup
 
     try:
         nightly = NightlyCutover(plan_name=nightly_plan, cron=nightly_cron, timezone=timezone)
@@ -177,7 +177,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the Prefect server and UI on 127.0.0.1; 0 picks a free one.")] = 0,
 ) -> None:
     """Start the emulator, a Prefect server and a worker, and run a whole wave through wavelift's deployments."""
-    from deployments.demo import run_demo
+    from wavelift.deployments.demo import run_demo
 
     raise typer.Exit(run_demo(state_dir.resolve(), machines, speed, port))
 
@@ -192,7 +192,7 @@ def ui(
     """Re-open the Prefect UI on a finished (or interrupted) demo's database, until Ctrl-C."""
     import time
 
-    from deployments.local_prefect import LocalPrefect
+    from wavelift.deployments.local_prefect import LocalPrefect
 
     home = state_dir.resolve() / "prefect"
     if not (home / "prefect.db").is_file():

@@ -13,8 +13,8 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.schedules import Cron
 from pydantic import BaseModel, Field, field_validator
 
-from tasks.names import NAME_PATTERN
-from tasks.plan_models import iana_zone
+from wavelift.tasks.names import NAME_PATTERN
+from wavelift.tasks.plan_models import iana_zone
 
 WORK_POOL = "wavelift"
 TAGS = ["wavelift"]
@@ -59,22 +59,22 @@ def _deployment(flow: Any, name: str, description: str, **options: Any) -> Runne
 def deployments(nightly: NightlyCutover, nightly_plan: dict[str, Any] | None = None) -> list[RunnerDeployment]:
     """Every wavelift deployment, the nightly cutover scheduled as `nightly` says, for the plan `nightly_plan`
     refers to (`blocks.parameters.saved_reference`; by name when not given)."""
-    from blocks.parameters import reference
-    from blocks.plan import WavePlanBlock
-    from flows.backup_policy import update_backup_policy
-    from flows.cleanup import cleanup_wave
-    from flows.cutover import cutover
-    from flows.harden import harden_wave
-    from flows.inventory import inventory
-    from flows.migrate_wave import migrate_wave
-    from flows.plan import import_plan
-    from flows.preflight import preflight_wave
-    from flows.replicate import replicate_wave
-    from flows.resync import resync_wave
-    from flows.rollback import rollback_cutover
-    from flows.signoff import sign_off
-    from flows.smoke_test import smoke_test_wave
-    from flows.test_wave import test_wave
+    from wavelift.blocks.parameters import reference
+    from wavelift.blocks.plan import WavePlanBlock
+    from wavelift.flows.backup_policy import update_backup_policy
+    from wavelift.flows.cleanup import cleanup_wave
+    from wavelift.flows.cutover import cutover
+    from wavelift.flows.harden import harden_wave
+    from wavelift.flows.inventory import inventory
+    from wavelift.flows.migrate_wave import migrate_wave
+    from wavelift.flows.plan import import_plan
+    from wavelift.flows.preflight import preflight_wave
+    from wavelift.flows.replicate import replicate_wave
+    from wavelift.flows.resync import resync_wave
+    from wavelift.flows.rollback import rollback_cutover
+    from wavelift.flows.signoff import sign_off
+    from wavelift.flows.smoke_test import smoke_test_wave
+    from wavelift.flows.test_wave import test_wave
 
     return [
         _deployment(

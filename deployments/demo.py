@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from deployments.local_prefect import LocalPrefect
-    from emulator.admin import EmulatorAdmin
-    from emulator.server import EmulatorThread
+    from wavelift.deployments.local_prefect import LocalPrefect
+    from wavelift.emulator.admin import EmulatorAdmin
+    from wavelift.emulator.server import EmulatorThread
 
 BLOCK_NAME = "emulator"
 PLAN_NAME = "demo"
@@ -131,7 +131,7 @@ def pipelining(state: dict[str, Any], machines: set[str]) -> str:
 
 
 def _save_blocks(connection_file: Path, state_dir: Path) -> None:
-    from deployments.emulator_blocks import save_emulator_blocks
+    from wavelift.deployments.emulator_blocks import save_emulator_blocks
 
     save_emulator_blocks(connection_file, BLOCK_NAME, docs_folder=_docs_folder(state_dir), grace_hours=GRACE_HOURS)
 
@@ -156,10 +156,10 @@ def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] 
 
 def _prepare(emu: EmulatorThread, prefect: LocalPrefect, state_dir: Path) -> None:
     """Steps 2 and 3: `wavelift setup`, a worker, the blocks, then inventory and a plan through the deployments."""
-    from blocks.azure import AzureMigrationTarget
-    from blocks.parameters import reference
-    from deployments.definitions import WORK_POOL, NightlyCutover
-    from deployments.setup import setup
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.blocks.parameters import reference
+    from wavelift.deployments.definitions import WORK_POOL, NightlyCutover
+    from wavelift.deployments.setup import setup
 
     print(f"2/5 Prefect server on SQLite under {prefect.home}: UI at {prefect.ui_url}", flush=True)
     report = setup(NightlyCutover(plan_name=PLAN_NAME))
@@ -198,11 +198,11 @@ def _red_findings(wave: str) -> list[dict[str, Any]]:
 def _preflight(wave: str) -> None:
     """Run preflight-wave; raise each vCPU quota it finds short through the Quota API (as an operator would with
     `az quota update`), then check again: nothing else the demo could fix stands in the way."""
-    from blocks.azure import AzureMigrationTarget
-    from blocks.hardening import HardeningPolicy
-    from blocks.parameters import reference
-    from blocks.plan import WavePlanBlock
-    from tasks.quota import raise_vcpu_quota
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.blocks.hardening import HardeningPolicy
+    from wavelift.blocks.parameters import reference
+    from wavelift.blocks.plan import WavePlanBlock
+    from wavelift.tasks.quota import raise_vcpu_quota
 
     parameters = {
         "plan_name": reference(WavePlanBlock, PLAN_NAME),
@@ -229,10 +229,10 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
     Returns (wave, counts, machines)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from blocks.cleanup import CleanupPolicy
-    from blocks.hardening import HardeningPolicy
-    from blocks.parameters import reference
-    from blocks.plan import WavePlanBlock
+    from wavelift.blocks.cleanup import CleanupPolicy
+    from wavelift.blocks.hardening import HardeningPolicy
+    from wavelift.blocks.parameters import reference
+    from wavelift.blocks.plan import WavePlanBlock
 
     plan = WavePlanBlock.load(PLAN_NAME).plan
     wave = plan.waves[0]
@@ -295,6 +295,8 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
         f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM "
         f"requests {stats['requests_total']} ({stats['throttled']} refused for throttling)"
     )
+    busiest = sorted(stats["requests"].items(), key=lambda kv: -kv[1])[:6]
+    print(f"    where the requests went: {', '.join(f'{kind} {count}' for kind, count in busiest)}")
     print(f"    {pipelining(admin.state(), names)}; the wave board: artifact wave-board-{PLAN_NAME}-{wave.name}")
     print(f"    run history: {prefect.ui_url}/runs/flow-run/{run.id} (the sign-off reads '{DEMO_APPROVER}')")
     return wave.name, counts, len(names)
@@ -302,7 +304,7 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
 
 def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int:
     """Run the demo; returns the process exit code (0 when every planned machine went through every phase)."""
-    from deployments.local_prefect import LocalPrefect
+    from wavelift.deployments.local_prefect import LocalPrefect
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # stop what was started, as on Ctrl-C
     prefect = LocalPrefect(state_dir / "prefect", port)
@@ -310,9 +312,9 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
     os.environ.update(
         {k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"}
     )  # before Prefect is imported
-    from emulator.admin import EmulatorAdmin
-    from emulator.config import EmulatorConfig
-    from emulator.server import EmulatorThread
+    from wavelift.emulator.admin import EmulatorAdmin
+    from wavelift.emulator.config import EmulatorConfig
+    from wavelift.emulator.server import EmulatorThread
 
     emulator_dir = state_dir / "emulator"
     print(f"1/5 Starting the Azure emulator ({machines} servers, x{speed:g} speed) ...", flush=True)

@@ -20,11 +20,11 @@ def save_emulator_blocks(
     with the emulator's key vault, backup, DR) and a clean-up policy using those adapters (and a docs folder,
     if given); returns their references `<block-type-slug>/<name>`, the form a CleanupPolicy names adapters
     in."""
-    from blocks.azure import AzureMigrationTarget
-    from blocks.cleanup import CleanupPolicy
-    from blocks.docs import DocsTarget
-    from blocks.hardening import HardeningPolicy
-    from blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.blocks.cleanup import CleanupPolicy
+    from wavelift.blocks.docs import DocsTarget
+    from wavelift.blocks.hardening import HardeningPolicy
+    from wavelift.blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
 
     connection = json.loads(connection_file.read_text())
     catalog = HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"])

@@ -12,10 +12,10 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound
 from pydantic import BaseModel
 
-from blocks.signoff import LEDGER_LOCK
-from deployments.definitions import WORK_POOL, NightlyCutover, deployments
-from tasks.limits import ensure_concurrency_limit
-from tasks.replication import INITIAL_REPLICATION_LIMIT
+from wavelift.blocks.signoff import LEDGER_LOCK
+from wavelift.deployments.definitions import WORK_POOL, NightlyCutover, deployments
+from wavelift.tasks.limits import ensure_concurrency_limit
+from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
 MAX_INITIAL_REPLICATIONS = 100
 ZOMBIE_AUTOMATION = "wavelift-crash-runs-without-heartbeat"
@@ -89,13 +89,13 @@ def ensure_zombie_automation(silence: timedelta = SILENCE_BEFORE_CRASHED) -> boo
 
 def register_block_types() -> list[str]:
     """Register every wavelift block type, so the UI offers them before any is saved."""
-    from blocks.azure import AzureCredentials, AzureMigrationTarget
-    from blocks.cleanup import CleanupPolicy
-    from blocks.docs import DocsTarget
-    from blocks.hardening import HardeningPolicy
-    from blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
-    from blocks.plan import WavePlanBlock
-    from blocks.signoff import SignOffLedger
+    from wavelift.blocks.azure import AzureCredentials, AzureMigrationTarget
+    from wavelift.blocks.cleanup import CleanupPolicy
+    from wavelift.blocks.docs import DocsTarget
+    from wavelift.blocks.hardening import HardeningPolicy
+    from wavelift.blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
+    from wavelift.blocks.plan import WavePlanBlock
+    from wavelift.blocks.signoff import SignOffLedger
 
     types = [
         AzureCredentials,
@@ -122,8 +122,8 @@ def setup(nightly: NightlyCutover) -> SetupReport:
     ensure_zombie_automation()
     slugs = register_block_types()
     names = []
-    from blocks.parameters import saved_reference
-    from blocks.plan import WavePlanBlock
+    from wavelift.blocks.parameters import saved_reference
+    from wavelift.blocks.plan import WavePlanBlock
 
     for deployment in deployments(nightly, saved_reference(WavePlanBlock, nightly.plan_name)):
         deployment.apply()

@@ -20,13 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .bootstrap import Emulator
-from .errors import ArmError
-from .faults import FaultRule
-from .identity import KEY_VAULT_AUDIENCES, issue_token, openid_configuration
-from .inspection import export_state
-from .routing import COLLECTION, Call, Reply, parse
-from .throttle import ThrottleLimits
+from wavelift.emulator.bootstrap import Emulator
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.faults import FaultRule
+from wavelift.emulator.identity import KEY_VAULT_AUDIENCES, issue_token, openid_configuration
+from wavelift.emulator.inspection import export_state
+from wavelift.emulator.routing import COLLECTION, Call, Reply, parse
+from wavelift.emulator.throttle import ThrottleLimits
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

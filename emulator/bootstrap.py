@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from .config import EmulatorConfig
-from .identity import Tokens
-from .onprem import OnPrem
-from .providers import (
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.identity import Tokens
+from wavelift.emulator.onprem import OnPrem
+from wavelift.emulator.providers import (
     a2a,
     asr,
     backup,
@@ -24,8 +24,8 @@ from .providers import (
     registrations,
     resources,
 )
-from .routing import Router
-from .world import World
+from wavelift.emulator.routing import Router
+from wavelift.emulator.world import World
 
 
 @dataclass

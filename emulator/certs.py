@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .files import PRIVATE, write_atomic
+from wavelift.emulator.files import PRIVATE, write_atomic
 
 
 def ensure_certificates(directory: Path) -> tuple[Path, Path, Path]:

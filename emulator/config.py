@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .estate import DiskProfile
-from .throttle import ThrottleLimits
+from wavelift.emulator.estate import DiskProfile
+from wavelift.emulator.throttle import ThrottleLimits
 
 
 class CapacityModel(BaseModel):

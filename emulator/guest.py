@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .estate import SourceMachine
+from wavelift.emulator.estate import SourceMachine
 
 MANAGEMENT = {"Linux": 22, "Windows": 3389}
 ROLE_PORTS = {"web": {80, 443}, "app": {8080}, "svc": {8443}}

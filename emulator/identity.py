@@ -17,8 +17,8 @@ import threading
 import time
 from typing import Any
 
-from .config import EmulatorConfig
-from .errors import ArmError
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.errors import ArmError
 
 ARM_AUDIENCES = (  # what public ARM accepts, as its audience error lists them
     "https://management.core.windows.net/",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bootstrap import Emulator
-from .clock import iso
+from wavelift.emulator.bootstrap import Emulator
+from wavelift.emulator.clock import iso
 
 
 def export_state(emu: Emulator) -> dict[str, Any]:

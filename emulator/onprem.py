@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ArmError
-from .estate import SourceMachine
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.estate import SourceMachine
 
 
 def disk_file(root: Path, machine: SourceMachine, disk_name: str) -> Path:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clock import EmulatedClock, iso
-from .errors import ArmError
-from .scheduler import Scheduler
+from wavelift.emulator.clock import EmulatedClock, iso
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.scheduler import Scheduler
 
 STATUS_WORDS = {
     "replicationoperationstatus",

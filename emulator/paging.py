@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from .errors import bad_request
+from wavelift.emulator.errors import bad_request
 
 
 def page(

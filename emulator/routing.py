@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ArmError
+from wavelift.emulator.errors import ArmError
 
 ITEM, COLLECTION, ACTION = "item", "collection", "action"
 RESOURCES = "Microsoft.Resources"

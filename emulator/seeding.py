@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import CapacityModel
+from wavelift.emulator.config import CapacityModel
 
 MB_PER_GB = 1024.0
 

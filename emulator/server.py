@@ -16,13 +16,13 @@ from typing import Any
 
 import uvicorn
 
-from .app import create_app
-from .bootstrap import Emulator, build
-from .certs import ensure_certificates
-from .config import EmulatorConfig
-from .files import PRIVATE, PUBLIC, write_atomic
-from .inspection import export_state
-from .workbook import write_assessment, write_migrate_csv
+from wavelift.emulator.app import create_app
+from wavelift.emulator.bootstrap import Emulator, build
+from wavelift.emulator.certs import ensure_certificates
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.files import PRIVATE, PUBLIC, write_atomic
+from wavelift.emulator.inspection import export_state
+from wavelift.emulator.workbook import write_assessment, write_migrate_csv
 
 
 def connection_info(emu: Emulator, base_url: str, ca_cert: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import not_found
+from wavelift.emulator.errors import not_found
 
 
 class Store:

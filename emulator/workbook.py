@@ -9,7 +9,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from .estate import SourceMachine
+from wavelift.emulator.estate import SourceMachine
 
 MACHINE_COLUMNS = [
     "Machine",

@@ -11,16 +11,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .clock import EmulatedClock, iso
-from .config import EmulatorConfig
-from .estate import SourceMachine, generate
-from .faults import Faults
-from .operations import Operations
-from .routing import Call, Reply
-from .scheduler import Scheduler
-from .seeding import SeedingEngine
-from .store import Store
-from .throttle import Throttle
+from wavelift.emulator.clock import EmulatedClock, iso
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.estate import SourceMachine, generate
+from wavelift.emulator.faults import Faults
+from wavelift.emulator.operations import Operations
+from wavelift.emulator.routing import Call, Reply
+from wavelift.emulator.scheduler import Scheduler
+from wavelift.emulator.seeding import SeedingEngine
+from wavelift.emulator.store import Store
+from wavelift.emulator.throttle import Throttle
 
 
 class World:

@@ -13,13 +13,13 @@ from prefect.events import emit_event
 from prefect.states import Completed
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.hardening import HardeningPolicy
-from blocks.parameters import HardeningPolicyName, PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import PersonName, WaveName
-from tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
-from tasks.harden import backup_vault
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.parameters import HardeningPolicyName, PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import PersonName, WaveName
+from wavelift.tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
+from wavelift.tasks.harden import backup_vault
 
 
 class BackupPolicyChange(BaseModel):

@@ -11,12 +11,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from blocks.cleanup import CleanupPolicy
-from blocks.docs import DocsTarget
-from blocks.parameters import CleanupPolicyName, PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import WaveName
-from tasks.as_built import (
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.docs import DocsTarget
+from wavelift.blocks.parameters import CleanupPolicyName, PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import WaveName
+from wavelift.tasks.as_built import (
     AsBuiltRecord,
     artifact_key,
     artifact_link,
@@ -25,10 +25,10 @@ from tasks.as_built import (
     machine_markdown,
     wave_markdown,
 )
-from tasks.board import refresh_board
-from tasks.cleanup import CleanupReport, clean_up_machine
-from tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
-from tasks.outcomes import finish, gather
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.cleanup import CleanupReport, clean_up_machine
+from wavelift.tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
+from wavelift.tasks.outcomes import finish, gather
 
 PARALLEL_CLEANUPS = 10
 

@@ -19,22 +19,22 @@ from prefect.states import Completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
-from blocks.azure import AzureMigrationTarget
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
-from flows.parameters import PollInterval, WaveName
-from flows.smoke_test import publish_smoke_tests
-from tasks.board import publish_board
-from tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB, CutoverResult
-from tasks.discovery import resolve_infrastructure
-from tasks.itinerary import STEPS, threads
-from tasks.journey import Goal, Journey, Trip
-from tasks.lifecycle import observe, target_vms
-from tasks.outcomes import finish
-from tasks.reconcile import drive
-from tasks.vault_status import VaultStatusBoard
-from tasks.wave_rows import failed_smoke_test, step_reports, wave_cutovers
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
+from wavelift.flows.parameters import PollInterval, WaveName
+from wavelift.flows.smoke_test import publish_smoke_tests
+from wavelift.tasks.board import publish_board
+from wavelift.tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB, CutoverResult
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.itinerary import STEPS, threads
+from wavelift.tasks.journey import Goal, Journey, Trip
+from wavelift.tasks.lifecycle import observe, target_vms
+from wavelift.tasks.outcomes import finish
+from wavelift.tasks.reconcile import drive
+from wavelift.tasks.vault_status import VaultStatusBoard
+from wavelift.tasks.wave_rows import failed_smoke_test, step_reports, wave_cutovers
 
 CUTOVER_STEPS = frozenset({"cutover", "smoke-test"})  # the nightly run cuts over and probes, nothing else
 

@@ -6,19 +6,19 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks.azure import AzureMigrationTarget
-from blocks.hardening import HardeningPolicy
-from blocks.parameters import HardeningPolicyName, PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import WaveName
-from tasks.board import refresh_board
-from tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
-from tasks.discovery import resolve_infrastructure
-from tasks.harden import HardeningReport, StepResult, harden_machine, nsg_specs
-from tasks.lifecycle import observe, target_vms
-from tasks.outcomes import finish, gather
-from tasks.transient import retry_transient
-from tasks.vault_status import VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.parameters import HardeningPolicyName, PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import WaveName
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.disaster_recovery import DrInfrastructure, ensure_dr_infrastructure
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.harden import HardeningReport, StepResult, harden_machine, nsg_specs
+from wavelift.tasks.lifecycle import observe, target_vms
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.transient import retry_transient
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 PARALLEL_HARDENING = 10
 

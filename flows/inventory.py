@@ -12,8 +12,13 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel
 
-from blocks.parameters import TargetName
-from tasks.discovery import DiscoveredMachine, ReplicationInfrastructure, discover_machines, resolve_infrastructure
+from wavelift.blocks.parameters import TargetName
+from wavelift.tasks.discovery import (
+    DiscoveredMachine,
+    ReplicationInfrastructure,
+    discover_machines,
+    resolve_infrastructure,
+)
 
 
 class InventoryReport(BaseModel):

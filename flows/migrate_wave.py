@@ -20,34 +20,34 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
-from blocks.azure import AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
-from flows.cleanup import publish_cleanup
-from flows.cutover import nothing_moved, publish_cutover_report
-from flows.harden import publish_hardening
-from flows.parameters import PersonName, PollInterval, WaveName
-from flows.preflight import preflight_wave
-from flows.smoke_test import publish_smoke_tests
-from flows.test_wave import publish_test_report
-from tasks.board import publish_board
-from tasks.cleanup import CleanupReport
-from tasks.cutover import CutoverResult
-from tasks.discovery import resolve_infrastructure
-from tasks.harden import HardeningReport
-from tasks.itinerary import ITINERARY, threads
-from tasks.journey import Goal, Journey, Trip
-from tasks.lifecycle import observe, target_vms
-from tasks.outcomes import finish
-from tasks.preflight import PreflightReport
-from tasks.reconcile import drive
-from tasks.replication import release_finished_slots
-from tasks.smoke_test import SmokeTest
-from tasks.test_migration import MigrationTestReport
-from tasks.vault_status import VaultStatusBoard
-from tasks.wave_rows import (
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
+from wavelift.flows.cleanup import publish_cleanup
+from wavelift.flows.cutover import nothing_moved, publish_cutover_report
+from wavelift.flows.harden import publish_hardening
+from wavelift.flows.parameters import PersonName, PollInterval, WaveName
+from wavelift.flows.preflight import preflight_wave
+from wavelift.flows.smoke_test import publish_smoke_tests
+from wavelift.flows.test_wave import publish_test_report
+from wavelift.tasks.board import publish_board
+from wavelift.tasks.cleanup import CleanupReport
+from wavelift.tasks.cutover import CutoverResult
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.harden import HardeningReport
+from wavelift.tasks.itinerary import ITINERARY, threads
+from wavelift.tasks.journey import Goal, Journey, Trip
+from wavelift.tasks.lifecycle import observe, target_vms
+from wavelift.tasks.outcomes import finish
+from wavelift.tasks.preflight import PreflightReport
+from wavelift.tasks.reconcile import drive
+from wavelift.tasks.replication import release_finished_slots
+from wavelift.tasks.smoke_test import SmokeTest
+from wavelift.tasks.test_migration import MigrationTestReport
+from wavelift.tasks.vault_status import VaultStatusBoard
+from wavelift.tasks.wave_rows import (
     failed_cleanup,
     failed_hardening,
     failed_smoke_test,

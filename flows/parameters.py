@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from tasks.names import NAME_PATTERN
+from wavelift.tasks.names import NAME_PATTERN
 
 WaveName = Annotated[str, Field(pattern=NAME_PATTERN, description="The wave: lower-case letters, digits and '-'.")]
 PollInterval = Annotated[

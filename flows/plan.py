@@ -12,14 +12,14 @@ from prefect.states import Failed
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from blocks.plan import WavePlanBlock
-from tasks.assessment import read_assessment
-from tasks.discovery import DiscoveredMachine, discover_machines
-from tasks.migrate_csv import read_migrate_csv
-from tasks.plan_files import kind_of, read_bytes
-from tasks.plan_models import WavePlan
-from tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
-from tasks.problems import InputRefused, Problem
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import DiscoveredMachine, discover_machines
+from wavelift.tasks.migrate_csv import read_migrate_csv
+from wavelift.tasks.plan_files import kind_of, read_bytes
+from wavelift.tasks.plan_models import WavePlan
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
+from wavelift.tasks.problems import InputRefused, Problem
 
 
 class PlanImport(BaseModel):

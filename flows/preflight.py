@@ -14,15 +14,15 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.states import Completed
 
-from blocks.azure import AzureMigrationTarget
-from blocks.hardening import HardeningPolicy
-from blocks.parameters import HardeningPolicyName, PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import WaveName
-from tasks.disaster_recovery import cache_account_name, recovery_group_name
-from tasks.harden import backup_vault
-from tasks.preflight import PolicyNeeds, PreflightReport, preflight, unregistered
-from tasks.preflight_reads import read_providers, read_target
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.parameters import HardeningPolicyName, PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import WaveName
+from wavelift.tasks.disaster_recovery import cache_account_name, recovery_group_name
+from wavelift.tasks.harden import backup_vault
+from wavelift.tasks.preflight import PolicyNeeds, PreflightReport, preflight, unregistered
+from wavelift.tasks.preflight_reads import read_providers, read_target
 
 
 def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> PolicyNeeds:

@@ -18,22 +18,22 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import PollInterval, WaveName
-from tasks.board import publish_board
-from tasks.discovery import resolve_infrastructure
-from tasks.itinerary import ITINERARY, threads
-from tasks.journey import Goal, Journey, Trip
-from tasks.lifecycle import MachineState, Stage, observe, target_vms
-from tasks.outcomes import finish
-from tasks.plan_models import MachinePlan
-from tasks.reconcile import Journeyed, drive
-from tasks.replication import release_finished_slots
-from tasks.test_migration import MigrationTestReport
-from tasks.vault_status import VaultStatusBoard
-from tasks.wave_rows import step_reports
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import PollInterval, WaveName
+from wavelift.tasks.board import publish_board
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.itinerary import ITINERARY, threads
+from wavelift.tasks.journey import Goal, Journey, Trip
+from wavelift.tasks.lifecycle import MachineState, Stage, observe, target_vms
+from wavelift.tasks.outcomes import finish
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.reconcile import Journeyed, drive
+from wavelift.tasks.replication import release_finished_slots
+from wavelift.tasks.test_migration import MigrationTestReport
+from wavelift.tasks.vault_status import VaultStatusBoard
+from wavelift.tasks.wave_rows import step_reports
 
 BOARD_SECONDS = 60.0  # how often the wave board gets a new version while the wave replicates
 

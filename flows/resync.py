@@ -6,13 +6,13 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import WaveName
-from tasks.board import refresh_board
-from tasks.discovery import resolve_infrastructure
-from tasks.outcomes import finish, gather
-from tasks.resync import ResyncReport, resync_machine
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import WaveName
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.resync import ResyncReport, resync_machine
 
 
 class ResyncRequest(BaseModel):

@@ -15,13 +15,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import PersonName, WaveName
-from tasks.board import refresh_board
-from tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
-from tasks.outcomes import finish, gather
-from tasks.rollback import RollbackResult, roll_back_machine, rollback_note
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import PersonName, WaveName
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.rollback import RollbackResult, roll_back_machine, rollback_note
 
 
 class RollbackRequest(BaseModel):

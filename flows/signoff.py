@@ -14,19 +14,19 @@ from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
-from blocks.azure import AzureMigrationTarget
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOff, SignOffLedger
-from flows.parameters import PersonName, WaveName
-from tasks.board import refresh_board
-from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import has_passed_test
-from tasks.outcomes import finish, gather
-from tasks.problems import InputRefused, Problem
-from tasks.signoff import signoff_record
-from tasks.test_migration import clean_up_test_migration
-from tasks.vault_status import ItemStatus, VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOff, SignOffLedger
+from wavelift.flows.parameters import PersonName, WaveName
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.lifecycle import has_passed_test
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.problems import InputRefused, Problem
+from wavelift.tasks.signoff import signoff_record
+from wavelift.tasks.test_migration import clean_up_test_migration
+from wavelift.tasks.vault_status import ItemStatus, VaultStatusBoard
 
 PARALLEL_CLEANUPS = 20
 

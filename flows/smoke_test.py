@@ -12,15 +12,15 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks.azure import AzureMigrationTarget
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import WaveName
-from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import observe, target_vms
-from tasks.outcomes import finish, gather
-from tasks.smoke_test import SmokeTest, smoke_test_machine
-from tasks.vault_status import VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import WaveName
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.lifecycle import observe, target_vms
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.smoke_test import SmokeTest, smoke_test_machine
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 PARALLEL_PROBES = 20
 

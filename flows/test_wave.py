@@ -7,17 +7,17 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from blocks.azure import AzureMigrationTarget
-from blocks.parameters import PlanName
-from blocks.plan import WavePlanBlock
-from flows.parameters import PollInterval, WaveName
-from tasks.board import refresh_board
-from tasks.discovery import resolve_infrastructure
-from tasks.lifecycle import Stage, observe, target_vms
-from tasks.outcomes import finish, gather
-from tasks.plan_models import MachinePlan
-from tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
-from tasks.vault_status import VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.parameters import PlanName
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.parameters import PollInterval, WaveName
+from wavelift.tasks.board import refresh_board
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.lifecycle import Stage, observe, target_vms
+from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 
 def _not_testable(stage: Stage) -> str | None:

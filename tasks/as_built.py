@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from tasks.plan_models import MachinePlan
-from tasks.vm_checks import VmFacts
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.vm_checks import VmFacts
 
 
 class AsBuiltRecord(BaseModel):

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tasks.plan_files import kind_of, open_workbook, read_bytes, sheet_rows
-from tasks.problems import InputRefused, Problem
+from wavelift.tasks.plan_files import kind_of, open_workbook, read_bytes, sheet_rows
+from wavelift.tasks.problems import InputRefused, Problem
 
 MACHINES, DISKS = "All_Assessed_Machines", "All_Assessed_Disks"
 READY = {"Ready For Azure", "Ready For Azure With Conditions"}

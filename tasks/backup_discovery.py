@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from blocks.azure import AzureMigrationTarget
+from wavelift.blocks.azure import AzureMigrationTarget
 
 VM_FILTER = "backupManagementType eq 'AzureIaasVM'"
 FABRIC = "Azure"

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from blocks.hardening import HardeningPolicy
+from wavelift.blocks.hardening import HardeningPolicy
 
 if TYPE_CHECKING:
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient

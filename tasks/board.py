@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.signoff import SignOff, SignOffLedger
-from tasks.lifecycle import ROLLED_BACK_NEXT, TEST_FAILED, MachineState, Stage, observe, target_vms
-from tasks.plan_models import MachinePlan, Wave
-from tasks.vault_status import VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.signoff import SignOff, SignOffLedger
+from wavelift.tasks.lifecycle import ROLLED_BACK_NEXT, TEST_FAILED, MachineState, Stage, observe, target_vms
+from wavelift.tasks.plan_models import MachinePlan, Wave
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 
 class BoardRow(BaseModel):

@@ -14,25 +14,25 @@ from typing import TYPE_CHECKING, Literal
 from prefect import task
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.hardening import HardeningPolicy
-from blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
-from tasks.as_built import AsBuiltRecord, as_built
-from tasks.disaster_recovery import read_dr
-from tasks.discovery import OnPremIdentity, ReplicationInfrastructure, discover_machines, onprem_identities
-from tasks.events import machine_event
-from tasks.harden import backup_vault, read_backup
-from tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.test_migration import clean_up_test
-from tasks.transient import retry_transient
-from tasks.vault_status import read_item
-from tasks.vm_checks import VmFacts, find_vm
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
+from wavelift.tasks.as_built import AsBuiltRecord, as_built
+from wavelift.tasks.disaster_recovery import read_dr
+from wavelift.tasks.discovery import OnPremIdentity, ReplicationInfrastructure, discover_machines, onprem_identities
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.harden import backup_vault, read_backup
+from wavelift.tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rolled_back
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.test_migration import clean_up_test
+from wavelift.tasks.transient import retry_transient
+from wavelift.tasks.vault_status import read_item
+from wavelift.tasks.vm_checks import VmFacts, find_vm
 
 if TYPE_CHECKING:
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.journey import Facts, Trip
 
 
 class Gate(BaseModel):

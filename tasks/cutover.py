@@ -15,20 +15,20 @@ from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.signoff import SignOff
-from tasks.discovery import ReplicationInfrastructure
-from tasks.events import machine_event
-from tasks.lifecycle import MIGRATED, MIGRATING, has_passed_test
-from tasks.outcomes import Done, error_text
-from tasks.plan_models import MachinePlan
-from tasks.sources import adapter_for
-from tasks.transient import is_transient, retry_transient
-from tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
-from tasks.vm_checks import VmFacts, read_vm
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.signoff import SignOff
+from wavelift.tasks.discovery import ReplicationInfrastructure
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.lifecycle import MIGRATED, MIGRATING, has_passed_test
+from wavelift.tasks.outcomes import Done, error_text
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.sources import adapter_for
+from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
+from wavelift.tasks.vm_checks import VmFacts, read_vm
 
 if TYPE_CHECKING:
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.journey import Facts, Trip
 
 FAILURE_OPTIONS = [
     "retry: run the cutover again (Azure still allows Migrate)",

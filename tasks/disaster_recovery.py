@@ -17,11 +17,11 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.hardening import HardeningPolicy
-from tasks.disk_encryption_keys import replicated_disk_keys
-from tasks.harden import StepResult
-from tasks.plan_models import MachinePlan
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.tasks.disk_encryption_keys import replicated_disk_keys
+from wavelift.tasks.harden import StepResult
+from wavelift.tasks.plan_models import MachinePlan
 
 A2A_POLICY = "wavelift-a2a-24h"
 

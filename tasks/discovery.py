@@ -9,11 +9,11 @@ from typing import TypeVar
 from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from tasks.arm import get_json, list_json
-from tasks.names import same_resource
-from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.arm import get_json, list_json
+from wavelift.tasks.names import same_resource
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import retry_transient
 
 T = TypeVar("T")
 OFFAZURE_API = "2020-01-01"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from blocks.azure import AzureMigrationTarget
+from wavelift.blocks.azure import AzureMigrationTarget
 
 if TYPE_CHECKING:
     from azure.mgmt.keyvault.models import Vault

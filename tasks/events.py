@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.events import emit_event
 
-from tasks.plan_models import MachinePlan
+from wavelift.tasks.plan_models import MachinePlan
 
 
 def machine_event(machine: MachinePlan, what: str, **payload: object) -> None:

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING
 from prefect import task
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from blocks.hardening import HardeningPolicy
-from tasks.backup_discovery import protectable_vm
-from tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
-from tasks.events import machine_event
-from tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
-from tasks.outcomes import Done, error_text
-from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.tasks.backup_discovery import protectable_vm
+from wavelift.tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
+from wavelift.tasks.outcomes import Done, error_text
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import retry_transient
 
 if TYPE_CHECKING:
-    from tasks.disaster_recovery import DrInfrastructure
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.disaster_recovery import DrInfrastructure
+    from wavelift.tasks.journey import Facts, Trip
 
 MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
@@ -465,7 +465,7 @@ def harden_machine(
     target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: DrInfrastructure | None
 ) -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
-    from tasks.disaster_recovery import ensure_dr, run_dr_drill
+    from wavelift.tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
     steps = [
@@ -485,7 +485,7 @@ def harden_machine(
 def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's hardening step, with the wave-wide inputs (the NSGs of every planned machine, the DR
     infrastructure) built once for the run by its first machine."""
-    from tasks.disaster_recovery import ensure_dr_infrastructure
+    from wavelift.tasks.disaster_recovery import ensure_dr_infrastructure
 
     policy_block = trip.journey.hardening_policy
     assert policy_block is not None  # the step is due only with a policy

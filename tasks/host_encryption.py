@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from blocks.azure import AzureMigrationTarget
-from tasks.vm_sizes import size_catalog
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.vm_sizes import size_catalog
 
 FEATURE = ("Microsoft.Compute", "EncryptionAtHost")
 ADE_PUBLISHER = "Microsoft.Azure.Security"

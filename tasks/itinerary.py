@@ -17,17 +17,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.cleanup import cleanup_step
-from tasks.cutover import cutover_step, eligibility, overruns_window, predicted_duration
-from tasks.harden import harden_step
-from tasks.journey import Facts, Goal, Trip
-from tasks.lifecycle import MIGRATING, ROLLED_BACK_NEXT, MachineState, Stage
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.replication import replicate_step
-from tasks.signoff import pre_approval_step
-from tasks.smoke_test import smoke_test_step
-from tasks.test_migration import migration_test_step
+from wavelift.tasks.cleanup import cleanup_step
+from wavelift.tasks.cutover import cutover_step, eligibility, overruns_window, predicted_duration
+from wavelift.tasks.harden import harden_step
+from wavelift.tasks.journey import Facts, Goal, Trip
+from wavelift.tasks.lifecycle import MIGRATING, ROLLED_BACK_NEXT, MachineState, Stage
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.replication import replicate_step
+from wavelift.tasks.signoff import pre_approval_step
+from wavelift.tasks.smoke_test import smoke_test_step
+from wavelift.tasks.test_migration import migration_test_step
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from blocks.signoff import SignOff
-from tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB
-from tasks.discovery import ReplicationInfrastructure
-from tasks.lifecycle import MachineState
-from tasks.plan_models import MachinePlan, Wave, WavePlan
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.signoff import SignOff
+from wavelift.tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB
+from wavelift.tasks.discovery import ReplicationInfrastructure
+from wavelift.tasks.lifecycle import MachineState
+from wavelift.tasks.plan_models import MachinePlan, Wave, WavePlan
 
 T = TypeVar("T")
 

@@ -17,9 +17,9 @@ from azure.mgmt.recoveryservicessiterecovery.models import MigrationState as MS
 from azure.mgmt.recoveryservicessiterecovery.models import TestMigrationState as TS
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from tasks.plan_models import MachinePlan
-from tasks.vault_status import ItemStatus
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.vault_status import ItemStatus
 
 
 def _azure(*states: Enum) -> frozenset[str]:

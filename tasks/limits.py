@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from tasks.slot_leases import (
+from wavelift.tasks.slot_leases import (
     LeaseKeeper,
     MachineSlot,
     delete_record,

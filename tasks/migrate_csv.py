@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tasks.names import vm_name_problem
-from tasks.plan_files import csv_rows, decode_text, kind_of, read_bytes
-from tasks.problems import InputRefused, Problem
+from wavelift.tasks.names import vm_name_problem
+from wavelift.tasks.plan_files import csv_rows, decode_text, kind_of, read_bytes
+from wavelift.tasks.problems import InputRefused, Problem
 
 REQUIRED = ["SOURCE_MACHINE_NAME", "TARGET_MACHINE_NAME", "OK_TO_MIGRATE", "TURNOFF_SOURCESERVER"]
 FLAGS = ["OK_TO_MIGRATE", "OK_TO_TESTMIGRATE", "OK_TO_USE_ASSESSMENT", "OK_TO_TESTMIGRATE_CLEANUP"]

@@ -17,7 +17,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed
 from pydantic import BaseModel
 
-from tasks.plan_models import MachinePlan
+from wavelift.tasks.plan_models import MachinePlan
 
 R = TypeVar("R")
 

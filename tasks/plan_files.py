@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.problems import InputRefused, Problem
+from wavelift.tasks.problems import InputRefused, Problem
 
 MAX_FILE_BYTES = 32 * 1024**2  # a 5,000-machine Input.csv is ~5 MB, its assessment export less
 MAX_UNPACKED_BYTES = 256 * 1024**2  # what a workbook's parts may unpack to (a zip bomb stops here)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN, segment_problem, subnet_name_problem, vm_name_problem
+from wavelift.tasks.names import BLOCK_NAME_PATTERN, NAME_PATTERN, segment_problem, subnet_name_problem, vm_name_problem
 
 MAX_BATCH = 100
 OFFAZURE_MACHINE_ID = re.compile(

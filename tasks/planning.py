@@ -10,13 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from blocks.parameters import TargetName
-from tasks.assessment import AssessedMachine
-from tasks.discovery import DiscoveredMachine
-from tasks.migrate_csv import CsvMachine
-from tasks.names import NAME_PATTERN, azure_vm_name
-from tasks.plan_models import MAX_BATCH, Exclusion, MachinePlan, MaintenanceWindow, PlannedDisk, Wave, WavePlan
-from tasks.problems import InputRefused, Problem
+from wavelift.blocks.parameters import TargetName
+from wavelift.tasks.assessment import AssessedMachine
+from wavelift.tasks.discovery import DiscoveredMachine
+from wavelift.tasks.migrate_csv import CsvMachine
+from wavelift.tasks.names import NAME_PATTERN, azure_vm_name
+from wavelift.tasks.plan_models import MAX_BATCH, Exclusion, MachinePlan, MaintenanceWindow, PlannedDisk, Wave, WavePlan
+from wavelift.tasks.problems import InputRefused, Problem
 
 WAVE_NAME = re.compile(NAME_PATTERN)
 

@@ -14,9 +14,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from tasks.lifecycle import CUTOVER_FAILED, MIGRATING, MachineState, Stage
-from tasks.plan_models import MachinePlan, Wave
-from tasks.vm_sizes import SizeInfo
+from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATING, MachineState, Stage
+from wavelift.tasks.plan_models import MachinePlan, Wave
+from wavelift.tasks.vm_sizes import SizeInfo
 
 APPLIANCE_REPLICATIONS = 300  # per vCenter with one appliance; 500 with a scale-out appliance (Learn, agentless)
 WAVE = "wave"  # the scope of a finding about the whole wave

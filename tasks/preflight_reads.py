@@ -14,15 +14,15 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
 
-from blocks.azure import AzureMigrationTarget
-from tasks.discovery import resolve_infrastructure
-from tasks.host_encryption import FEATURE
-from tasks.lifecycle import observe, seeding_over, target_vms
-from tasks.plan_models import Wave
-from tasks.preflight import PolicyNeeds, TargetReading, Usage, needed_providers
-from tasks.transient import retry_transient
-from tasks.vault_status import VaultStatusBoard
-from tasks.vm_sizes import size_catalog
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.host_encryption import FEATURE
+from wavelift.tasks.lifecycle import observe, seeding_over, target_vms
+from wavelift.tasks.plan_models import Wave
+from wavelift.tasks.preflight import PolicyNeeds, TargetReading, Usage, needed_providers
+from wavelift.tasks.transient import retry_transient
+from wavelift.tasks.vault_status import VaultStatusBoard
+from wavelift.tasks.vm_sizes import size_catalog
 
 
 def _subnet_usage(target: AzureMigrationTarget, vnet_id: str) -> dict[str, Usage | None]:

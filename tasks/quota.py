@@ -3,7 +3,7 @@ red quota finding, which Azure grants at once for most vCPU families (others bec
 
 from __future__ import annotations
 
-from blocks.azure import AzureMigrationTarget
+from wavelift.blocks.azure import AzureMigrationTarget
 
 
 def raise_vcpu_quota(target: AzureMigrationTarget, family: str, limit: int) -> int:

@@ -21,18 +21,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectConcurrentFuture
 from pydantic import BaseModel, Field
 
-from blocks.azure import AzureMigrationTarget
-from blocks.signoff import SignOff
-from tasks.discovery import ReplicationInfrastructure
-from tasks.events import machine_event
-from tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped
-from tasks.journey import Facts, Trip
-from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
-from tasks.outcomes import Done, error_text
-from tasks.plan_models import MachinePlan
-from tasks.transient import is_transient, retry_transient
-from tasks.vault_status import VaultStatusBoard, read_item
-from tasks.vm_checks import find_vm
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.signoff import SignOff
+from wavelift.tasks.discovery import ReplicationInfrastructure
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped
+from wavelift.tasks.journey import Facts, Trip
+from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
+from wavelift.tasks.outcomes import Done, error_text
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.vault_status import VaultStatusBoard, read_item
+from wavelift.tasks.vm_checks import find_vm
 
 STALE_AFTER = timedelta(minutes=5)  # an observation older than this (or a poll interval) is read again first
 

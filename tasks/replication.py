@@ -18,19 +18,19 @@ from azure.core.pipeline import PipelineResponse
 from prefect import get_run_logger
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from tasks.discovery import ReplicationInfrastructure, vault_scope
-from tasks.events import machine_event
-from tasks.lifecycle import is_seeded, seeding_over
-from tasks.limits import SlotQueue
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.slot_leases import MachineSlot, release_finished
-from tasks.sources import adapter_for
-from tasks.vault_status import VaultStatusBoard
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.discovery import ReplicationInfrastructure, vault_scope
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.lifecycle import is_seeded, seeding_over
+from wavelift.tasks.limits import SlotQueue
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.slot_leases import MachineSlot, release_finished
+from wavelift.tasks.sources import adapter_for
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 if TYPE_CHECKING:
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.journey import Facts, Trip
 
 INITIAL_REPLICATION_LIMIT = "wavelift-initial-replications"
 

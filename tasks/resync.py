@@ -10,15 +10,15 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from prefect import task
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from tasks.discovery import ReplicationInfrastructure
-from tasks.events import machine_event
-from tasks.lifecycle import MIGRATED
-from tasks.outcomes import error_text
-from tasks.plan_models import MachinePlan
-from tasks.sources import adapter_for
-from tasks.transient import is_transient, retry_transient
-from tasks.vault_status import ItemStatus, item_status
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.discovery import ReplicationInfrastructure
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.lifecycle import MIGRATED
+from wavelift.tasks.outcomes import error_text
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.sources import adapter_for
+from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.vault_status import ItemStatus, item_status
 
 RESYNC = "StartResync"
 FAILED_MIGRATION = "MigrationFailed"

@@ -21,15 +21,15 @@ from prefect import task
 from prefect.blocks.core import Block
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from blocks.onprem import SourcePower
-from tasks.discovery import OnPremIdentity, ReplicationInfrastructure
-from tasks.events import machine_event
-from tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MIGRATING, ROLLED_BACK_TAG, rolled_back
-from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
-from tasks.vault_status import read_item
-from tasks.vm_checks import find_vm
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.onprem import SourcePower
+from wavelift.tasks.discovery import OnPremIdentity, ReplicationInfrastructure
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MIGRATING, ROLLED_BACK_TAG, rolled_back
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import retry_transient
+from wavelift.tasks.vault_status import read_item
+from wavelift.tasks.vm_checks import find_vm
 
 STOPPED = ("deallocated", "deallocating", "stopped")
 

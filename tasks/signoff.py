@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING, Literal
 
 from prefect import runtime
 
-from blocks.signoff import SignOff, SignOffLedger
-from tasks.events import machine_event
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.test_migration import clean_up_test
-from tasks.vault_status import ItemStatus
+from wavelift.blocks.signoff import SignOff, SignOffLedger
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.test_migration import clean_up_test
+from wavelift.tasks.vault_status import ItemStatus
 
 if TYPE_CHECKING:
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.journey import Facts, Trip
 
 
 def signoff_record(

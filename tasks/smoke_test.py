@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 from prefect import task
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from tasks.events import machine_event
-from tasks.harden import MANAGEMENT_PORT
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.transient import retry_transient
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.events import machine_event
+from wavelift.tasks.harden import MANAGEMENT_PORT
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import retry_transient
 
 if TYPE_CHECKING:
-    from tasks.journey import Facts, Trip
+    from wavelift.tasks.journey import Facts, Trip
 
 COMMAND = {"Linux": "RunShellScript", "Windows": "RunPowerShellScript"}  # Run Command's ids for the OS
 ANSWER = re.compile(r"^(\d+) (open|closed)$", re.MULTILINE)

@@ -11,8 +11,8 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from blocks.azure import AzureMigrationTarget
-from tasks.names import same_resource, within
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.names import same_resource, within
 
 
 def _vnet(target: AzureMigrationTarget, vnet_id: str) -> Any | None:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
-from tasks.arm import list_pages, sdk_api_version
-from tasks.discovery import ReplicationInfrastructure, vault_scope
-from tasks.plan_models import MachinePlan
-from tasks.sources import details_of
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.arm import list_pages, sdk_api_version
+from wavelift.tasks.discovery import ReplicationInfrastructure, vault_scope
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.sources import details_of
 
 if TYPE_CHECKING:
     from azure.mgmt.recoveryservicessiterecovery import SiteRecoveryManagementClient

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
+from wavelift.blocks.azure import AzureMigrationTarget
 
 
 class VmFacts(BaseModel):

@@ -11,7 +11,7 @@ import threading
 
 from pydantic import BaseModel
 
-from blocks.azure import AzureMigrationTarget
+from wavelift.blocks.azure import AzureMigrationTarget
 
 
 class SizeInfo(BaseModel):

@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from tasks.cleanup import CleanupReport
-from tasks.cutover import FAILURE_OPTIONS, CutoverResult, completed_earlier, skipped
-from tasks.harden import HardeningReport, StepResult
-from tasks.lifecycle import MachineState, Stage, has_passed_test
-from tasks.outcomes import Done
-from tasks.plan_models import MachinePlan
-from tasks.reconcile import Journeyed
-from tasks.smoke_test import SmokeTest
-from tasks.test_migration import MigrationTestReport
+from wavelift.tasks.cleanup import CleanupReport
+from wavelift.tasks.cutover import FAILURE_OPTIONS, CutoverResult, completed_earlier, skipped
+from wavelift.tasks.harden import HardeningReport, StepResult
+from wavelift.tasks.lifecycle import MachineState, Stage, has_passed_test
+from wavelift.tasks.outcomes import Done
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.reconcile import Journeyed
+from wavelift.tasks.smoke_test import SmokeTest
+from wavelift.tasks.test_migration import MigrationTestReport
 
 R = TypeVar("R")
 

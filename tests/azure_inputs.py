@@ -6,7 +6,7 @@ from typing import Any
 
 from azure.mgmt.recoveryservicessiterecovery import models as m
 
-from tasks.arm import list_json
+from wavelift.tasks.arm import list_json
 
 
 def discovered(emu: Any) -> list[dict]:

@@ -20,10 +20,10 @@ os.environ["DO_NOT_TRACK"] = "1"
 
 import pytest  # noqa: E402
 
-from blocks.azure import AzureMigrationTarget  # noqa: E402
-from emulator.admin import EmulatorAdmin  # noqa: E402
-from emulator.config import EmulatorConfig  # noqa: E402
-from emulator.server import EmulatorThread  # noqa: E402
+from wavelift.blocks.azure import AzureMigrationTarget  # noqa: E402
+from wavelift.emulator.admin import EmulatorAdmin  # noqa: E402
+from wavelift.emulator.config import EmulatorConfig  # noqa: E402
+from wavelift.emulator.server import EmulatorThread  # noqa: E402
 
 StartEmulator = Callable[..., "Emulated"]  # the start_emulator fixture: start(**config overrides) -> Emulated
 INTEGRATION_FIXTURES = {"prefect_server", "start_emulator", "emu", "replication_limit"}
@@ -103,8 +103,8 @@ def replication_limit(prefect_server: None) -> Callable[[int], None]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 
-    from tasks.limits import ensure_concurrency_limit
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
+    from wavelift.tasks.limits import ensure_concurrency_limit
+    from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
     def set_limit(slots: int) -> None:
         ensure_concurrency_limit(INITIAL_REPLICATION_LIMIT, slots)

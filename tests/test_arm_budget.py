@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from blocks.arm_budget import ArmBudget, TokenBucket, kind_of
+from wavelift.blocks.arm_budget import ArmBudget, TokenBucket, kind_of
 
 
 class _Clock:

@@ -10,12 +10,12 @@ from azure.mgmt.recoveryservicessiterecovery import models as sm
 from azure.mgmt.resource.resources import models as rm
 from azure.mgmt.storage import models as stm
 
-from tasks.backup_discovery import VM_FILTER, protectable_vm
-from tasks.disk_encryption_keys import replicated_disk_keys
 from tests.conftest import Emulated
 from tests.test_arm_behaviour import _raw
 from tests.test_compute_network import _ade, _vm
 from tests.test_spec_examples import BACKUP, SITE_RECOVERY, example_body, shape_differences
+from wavelift.tasks.backup_discovery import VM_FILTER, protectable_vm
+from wavelift.tasks.disk_encryption_keys import replicated_disk_keys
 
 
 def _policy(days: int = 30) -> bm.ProtectionPolicyResource:
@@ -274,8 +274,8 @@ def test_a2a_protection_dr_drill_and_removal(emu: Emulated) -> None:
 def test_hardening_says_why_a_vault_of_another_region_cannot_protect_the_vm(emu: Emulated) -> None:
     from types import SimpleNamespace
 
-    from blocks.hardening import HardeningPolicy
-    from tasks.harden import backup_vault, ensure_backup, read_backup
+    from wavelift.blocks.hardening import HardeningPolicy
+    from wavelift.tasks.harden import backup_vault, ensure_backup, read_backup
 
     _vm(emu, "erp-04")
     emu.target.recovery_services_client().vaults.begin_create_or_update(

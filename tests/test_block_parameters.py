@@ -9,12 +9,12 @@ import pytest
 from prefect.blocks.core import Block
 from pydantic import TypeAdapter, ValidationError
 
-from blocks.azure import AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.hardening import HardeningPolicy
-from blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName, reference
-from blocks.plan import WavePlanBlock
-from deployments.definitions import NightlyCutover, deployments
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName, reference
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.deployments.definitions import NightlyCutover, deployments
 
 
 def _block_slug(schema: dict[str, Any], node: dict[str, Any]) -> str | None:
@@ -108,7 +108,7 @@ def test_a_chosen_block_becomes_its_name_and_an_inline_one_is_refused() -> None:
 
 
 def test_a_wave_the_plan_does_not_have_is_refused_with_the_waves_it_has() -> None:
-    from tasks.plan_models import Wave, WavePlan
+    from wavelift.tasks.plan_models import Wave, WavePlan
 
     plan = WavePlan.model_construct(
         name="q3", target_block="prod", waves=[Wave.model_construct(name=n) for n in ("wave-1", "wave-2")]

@@ -12,14 +12,14 @@ from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr, ValidationError
 
-from blocks.azure import AzureCredentials, AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.docs import DocsTarget
-from blocks.hardening import HardeningPolicy
-from blocks.onprem import HttpBackupCatalog, LocalDatastore
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
 from tests.conftest import Emulated
+from wavelift.blocks.azure import AzureCredentials, AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.docs import DocsTarget
+from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.onprem import HttpBackupCatalog, LocalDatastore
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
 
 
 @pytest.mark.parametrize(
@@ -144,8 +144,8 @@ def test_the_emulators_target_polls_every_five_emulated_minutes(emu: Emulated) -
 def test_one_command_saves_the_emulators_blocks(emu: Emulated, prefect_server: None, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from blocks.onprem import HttpBackupCatalog, LocalDatastore
-    from deployments.cli import app
+    from wavelift.blocks.onprem import HttpBackupCatalog, LocalDatastore
+    from wavelift.deployments.cli import app
 
     command = ["emulator-blocks", str(emu.connection_file), "--name", "by-hand", "--grace-hours", "2"]
     result = CliRunner().invoke(app, [*command, "--docs-folder", str(tmp_path / "docs")])

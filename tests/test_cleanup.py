@@ -14,16 +14,16 @@ import pytest
 from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL
 from pydantic import SecretStr
 
-from blocks.cleanup import CleanupPolicy
-from blocks.docs import DocsTarget
-from blocks.onprem import DiskFile, HttpBackupCatalog, LocalDatastore
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
-from flows.cleanup import CleanupRequest, cleanup_wave
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from tests.test_harden import _policy
 from tests.test_inventory_flow import _latest_artifact
 from tests.test_lifecycle import _replicated_plan
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.docs import DocsTarget
+from wavelift.blocks.onprem import DiskFile, HttpBackupCatalog, LocalDatastore
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
+from wavelift.flows.cleanup import CleanupRequest, cleanup_wave
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
 
 GRACE_HOURS = 1000.0
 CANARY = "canary-7f3a9c-never-stored-in-plain-text"

@@ -367,7 +367,7 @@ def _vnet_usage(emu: Emulated) -> list:
 
 
 def test_a_network_resource_takes_one_operation_at_a_time(start_emulator: StartEmulator) -> None:
-    from tasks.transient import is_transient
+    from wavelift.tasks.transient import is_transient
 
     emu: Emulated = start_emulator(speed=1)  # an ARM operation takes 20 s: the second PUT comes while it runs
     rg, network = emu.connection["target_resource_group"], emu.target.network_client()

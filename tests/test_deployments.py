@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from deployments.cli import app
+from wavelift.deployments.cli import app
 
 
 def test_setup_refuses_a_bad_cron_or_time_zone() -> None:

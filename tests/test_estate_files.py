@@ -9,8 +9,8 @@ from pathlib import Path
 
 import openpyxl
 
-from emulator.estate import generate
 from tests.conftest import Emulated
+from wavelift.emulator.estate import generate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
 

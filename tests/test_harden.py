@@ -11,15 +11,15 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import ValidationError
 
-from blocks.hardening import HardeningPolicy, InboundRule
-from blocks.plan import WavePlanBlock
-from flows.backup_policy import update_backup_policy
-from flows.harden import harden_wave
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from tasks.harden import nsg_rules, nsg_specs
 from tests.conftest import Emulated
 from tests.test_inventory_flow import _latest_artifact
 from tests.test_lifecycle import _replicated_plan
+from wavelift.blocks.hardening import HardeningPolicy, InboundRule
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.backup_policy import update_backup_policy
+from wavelift.flows.harden import harden_wave
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from wavelift.tasks.harden import nsg_rules, nsg_specs
 
 KEY_VAULT = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/kv-migration"
 
@@ -148,7 +148,7 @@ SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSi
 
 
 def test_machines_of_a_tier_share_one_nsg_that_serves_every_os_of_the_tier() -> None:
-    from tasks.plan_models import MachinePlan, PlannedDisk
+    from wavelift.tasks.plan_models import MachinePlan, PlannedDisk
 
     def machine(name: str, os_type: str, tier: str | None) -> MachinePlan:
         return MachinePlan(

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from deployments.cli import app
-from flows.plan import PlanImport, build_plan
-from tasks.assessment import read_assessment
-from tasks.migrate_csv import REQUIRED, read_migrate_csv
-from tasks.plan_files import MAX_CELL, MAX_LINES, MAX_ROWS
-from tasks.planning import PlanSettings
-from tasks.problems import InputRefused
+from wavelift.deployments.cli import app
+from wavelift.flows.plan import PlanImport, build_plan
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.migrate_csv import REQUIRED, read_migrate_csv
+from wavelift.tasks.plan_files import MAX_CELL, MAX_LINES, MAX_ROWS
+from wavelift.tasks.planning import PlanSettings
+from wavelift.tasks.problems import InputRefused
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
 SAMPLE_CSV = FIXTURES / "migrate-at-scale-input.csv"

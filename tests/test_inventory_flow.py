@@ -9,8 +9,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-from flows.inventory import inventory
 from tests.conftest import Emulated, StartEmulator
+from wavelift.flows.inventory import inventory
 
 
 async def _latest_artifact(key: str):
@@ -78,12 +78,12 @@ def test_each_machine_replicates_with_its_own_vcenters_run_as_account(
 ) -> None:
     from azure.core.exceptions import HttpResponseError
 
-    from flows.replicate import replicate_wave
-    from tasks.limits import ensure_concurrency_limit
-    from tasks.replication import INITIAL_REPLICATION_LIMIT
     from tests.azure_inputs import discovered
     from tests.test_lifecycle import _saved_plan
     from tests.test_site_recovery import _enable
+    from wavelift.flows.replicate import replicate_wave
+    from wavelift.tasks.limits import ensure_concurrency_limit
+    from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
     emu = start_emulator(machines=9, seed=83, vcenters=3, speed=3000)
     machines = discovered(emu)

@@ -8,12 +8,12 @@ from typing import Literal
 
 import pytest
 
-from blocks.signoff import SignOff
-from tasks.itinerary import ITINERARY, Step, Waiting, next_step, stopped
-from tasks.journey import Facts, Goal, Journey
-from tasks.lifecycle import ROLLED_BACK_NEXT, MachineState, Stage
-from tasks.plan_models import MachinePlan, MaintenanceWindow, Wave
-from tasks.vault_status import ItemStatus
+from wavelift.blocks.signoff import SignOff
+from wavelift.tasks.itinerary import ITINERARY, Step, Waiting, next_step, stopped
+from wavelift.tasks.journey import Facts, Goal, Journey
+from wavelift.tasks.lifecycle import ROLLED_BACK_NEXT, MachineState, Stage
+from wavelift.tasks.plan_models import MachinePlan, MaintenanceWindow, Wave
+from wavelift.tasks.vault_status import ItemStatus
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site/machines"
 TESTED_AT = "2026-12-01T10:00:00+00:00"

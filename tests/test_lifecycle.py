@@ -10,20 +10,20 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from pydantic import ValidationError
 
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
-from flows.cutover import CutoverRequest, cutover
-from flows.replicate import replicate_wave
-from flows.signoff import SignOffRequest, sign_off
-from flows.test_wave import test_wave as run_test_wave
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.limits import ensure_concurrency_limit
-from tasks.plan_models import MachinePlan, MaintenanceWindow, WavePlan
-from tasks.planning import PlanSettings, plan_from_assessment
-from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated, StartEmulator
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
+from wavelift.flows.cutover import CutoverRequest, cutover
+from wavelift.flows.replicate import replicate_wave
+from wavelift.flows.signoff import SignOffRequest, sign_off
+from wavelift.flows.test_wave import test_wave as run_test_wave
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.limits import ensure_concurrency_limit
+from wavelift.tasks.plan_models import MachinePlan, MaintenanceWindow, WavePlan
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment
+from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
 
 def _window(open_now: bool) -> MaintenanceWindow:

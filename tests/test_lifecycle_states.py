@@ -9,9 +9,9 @@ from datetime import UTC
 import pytest
 from azure.mgmt.recoveryservicessiterecovery import models as asr
 
-from tasks.lifecycle import MachineState, Stage, has_passed_test, is_seeded, observe, seeding_over
-from tasks.plan_models import MachinePlan, PlannedDisk
-from tasks.vault_status import ItemStatus
+from wavelift.tasks.lifecycle import MachineState, Stage, has_passed_test, is_seeded, observe, seeding_over
+from wavelift.tasks.plan_models import MachinePlan, PlannedDisk
+from wavelift.tasks.vault_status import ItemStatus
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site/machines"
 
@@ -82,9 +82,9 @@ def test_a_completed_migration_is_read_from_the_azure_vm() -> None:
 def test_the_board_says_what_each_machine_waits_for() -> None:
     from datetime import datetime, time
 
-    from blocks.signoff import SignOff, SignOffLedger
-    from tasks.board import board_rows
-    from tasks.plan_models import MaintenanceWindow, Wave
+    from wavelift.blocks.signoff import SignOff, SignOffLedger
+    from wavelift.tasks.board import board_rows
+    from wavelift.tasks.plan_models import MaintenanceWindow, Wave
 
     def plan(n: int, **fields: object) -> MachinePlan:
         return MachinePlan(

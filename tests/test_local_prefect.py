@@ -14,17 +14,17 @@ import pytest
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from blocks.parameters import reference
-from blocks.plan import WavePlanBlock
-from deployments.definitions import WORK_POOL, NightlyCutover
-from deployments.local_prefect import LocalPrefect, children
-from deployments.setup import ensure_zombie_automation, setup
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated, StartEmulator
 from tests.test_lifecycle import _events
+from wavelift.blocks.parameters import reference
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.deployments.definitions import WORK_POOL, NightlyCutover
+from wavelift.deployments.local_prefect import LocalPrefect, children
+from wavelift.deployments.setup import ensure_zombie_automation, setup
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment
 
 
 def _states(api_url: str) -> dict[str, str]:

@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from blocks.plan import WavePlanBlock
-from blocks.signoff import SignOffLedger
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.planning import PlanSettings, plan_from_assessment
-from tasks.replication import INITIAL_REPLICATION_LIMIT
-from tasks.slot_leases import Recorded
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated
 from tests.test_lifecycle import _events, _window
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.blocks.signoff import SignOffLedger
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment
+from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
+from wavelift.tasks.slot_leases import Recorded
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _kill_when(emu: Emulated, request: MigrateWaveRequest, event: str, timeout: float = 120) -> None:
     """Run migrate-wave in another process and SIGKILL it as soon as `event` shows in Azure's history."""
     code = (
-        "from flows.migrate_wave import MigrateWaveRequest, migrate_wave; "
+        "from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave; "
         f"migrate_wave(MigrateWaveRequest.model_validate_json({request.model_dump_json()!r}))"
     )
     process = subprocess.Popen(

@@ -9,10 +9,10 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.mgmt.core.exceptions import ARMErrorFormat
 
-from flows.cutover import nothing_moved
-from tasks.cutover import CutoverResult
-from tasks.outcomes import error_text, finish
-from tasks.plan_models import MaintenanceWindow
+from wavelift.flows.cutover import nothing_moved
+from wavelift.tasks.cutover import CutoverResult
+from wavelift.tasks.outcomes import error_text, finish
+from wavelift.tasks.plan_models import MaintenanceWindow
 
 
 class _Response:

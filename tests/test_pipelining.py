@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flows.replicate import replicate_wave
-from flows.test_wave import test_wave as run_test_wave
-from tasks.limits import ensure_concurrency_limit
-from tasks.replication import INITIAL_REPLICATION_LIMIT
 from tests.conftest import Emulated, StartEmulator
 from tests.test_lifecycle import _events, _saved_plan
+from wavelift.flows.replicate import replicate_wave
+from wavelift.flows.test_wave import test_wave as run_test_wave
+from wavelift.tasks.limits import ensure_concurrency_limit
+from wavelift.tasks.replication import INITIAL_REPLICATION_LIMIT
 
 
 def _at(event: dict) -> float:

@@ -10,10 +10,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tasks.assessment import read_assessment
-from tasks.migrate_csv import read_migrate_csv
-from tasks.plan_models import PlannedDisk, disk_limit_problem
-from tasks.problems import InputRefused
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.migrate_csv import read_migrate_csv
+from wavelift.tasks.plan_models import PlannedDisk, disk_limit_problem
+from wavelift.tasks.problems import InputRefused
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
 SAMPLE_CSV = FIXTURES / "migrate-at-scale-input.csv"

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from blocks.plan import WavePlanBlock
-from flows.plan import PlanImport, import_plan
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.migrate_csv import read_migrate_csv
-from tasks.names import azure_vm_name, vm_name_problem
-from tasks.plan_models import MaintenanceWindow
-from tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
-from tasks.problems import InputRefused
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.plan import PlanImport, import_plan
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.migrate_csv import read_migrate_csv
+from wavelift.tasks.names import azure_vm_name, vm_name_problem
+from wavelift.tasks.plan_models import MaintenanceWindow
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment, plan_from_csv
+from wavelift.tasks.problems import InputRefused
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure-migrate"
 

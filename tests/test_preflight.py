@@ -10,12 +10,14 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from pydantic import ValidationError
 
-from emulator.skus import VM_SIZES
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from flows.preflight import preflight_wave
-from tasks.lifecycle import MachineState
-from tasks.plan_models import MachinePlan, PlannedDisk, Wave, WavePlan
-from tasks.preflight import (
+from tests.conftest import Emulated, StartEmulator
+from tests.test_lifecycle import _events, _saved_plan
+from wavelift.emulator.skus import VM_SIZES
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from wavelift.flows.preflight import preflight_wave
+from wavelift.tasks.lifecycle import MachineState
+from wavelift.tasks.plan_models import MachinePlan, PlannedDisk, Wave, WavePlan
+from wavelift.tasks.preflight import (
     PolicyNeeds,
     Severity,
     TargetReading,
@@ -24,11 +26,9 @@ from tasks.preflight import (
     preflight,
     subnet_key,
 )
-from tasks.quota import raise_vcpu_quota
-from tasks.vault_status import ItemStatus
-from tasks.vm_sizes import SizeInfo
-from tests.conftest import Emulated, StartEmulator
-from tests.test_lifecycle import _events, _saved_plan
+from wavelift.tasks.quota import raise_vcpu_quota
+from wavelift.tasks.vault_status import ItemStatus
+from wavelift.tasks.vm_sizes import SizeInfo
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site"
 VCENTER = f"{SITE}/vCenters/vc-1"

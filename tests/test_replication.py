@@ -9,15 +9,15 @@ from collections import Counter
 
 import pytest
 
-from blocks.plan import WavePlanBlock
-from flows.replicate import replicate_wave
-from flows.test_wave import test_wave as run_test_wave
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
 from tests.conftest import Emulated, StartEmulator
 from tests.test_inventory_flow import _latest_artifact
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.replicate import replicate_wave
+from wavelift.flows.test_wave import test_wave as run_test_wave
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment
 
 ITEM_TYPE = (
     "Microsoft.RecoveryServices/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"

@@ -3,12 +3,12 @@ a dry run first, and only the machines that need it (or that the operator names)
 
 from __future__ import annotations
 
-from flows.cutover import CutoverRequest, cutover
-from flows.resync import ResyncRequest, resync_wave
-from flows.signoff import SignOffRequest, sign_off
-from flows.test_wave import test_wave as run_test_wave
 from tests.conftest import StartEmulator
 from tests.test_lifecycle import _events, _replicated_plan
+from wavelift.flows.cutover import CutoverRequest, cutover
+from wavelift.flows.resync import ResyncRequest, resync_wave
+from wavelift.flows.signoff import SignOffRequest, sign_off
+from wavelift.flows.test_wave import test_wave as run_test_wave
 
 
 def test_a_failed_cutover_is_resynced_after_a_dry_run(start_emulator: StartEmulator, prefect_server: None) -> None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from blocks.onprem import HttpSourcePower
-from blocks.plan import WavePlanBlock
-from flows.cutover import CutoverRequest, cutover
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from flows.rollback import RollbackRequest, rollback_cutover
-from tasks.lifecycle import ROLLED_BACK_TAG, Stage, observe, target_vms
 from tests.conftest import Emulated, StartEmulator
 from tests.test_lifecycle import _events, _replicated_plan, _window
+from wavelift.blocks.onprem import HttpSourcePower
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.cutover import CutoverRequest, cutover
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from wavelift.flows.rollback import RollbackRequest, rollback_cutover
+from wavelift.tasks.lifecycle import ROLLED_BACK_TAG, Stage, observe, target_vms
 
 
 def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, prefect_server: None) -> None:

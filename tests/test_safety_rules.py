@@ -15,23 +15,23 @@ from azure.mgmt.network.models import AddressSpace, SubResource, VirtualNetwork,
 from prefect.exceptions import ParameterTypeError
 from pydantic import ValidationError
 
-from blocks.azure import AzureMigrationTarget
-from blocks.cleanup import CleanupPolicy
-from blocks.onprem import ConfinementError, DiskFile, HttpBackupCatalog, LocalDatastore
-from blocks.parameters import reference
-from blocks.plan import WavePlanBlock
-from emulator.config import EmulatorConfig
-from emulator.server import EmulatorThread
-from flows.cutover import CutoverRequest, cutover
-from flows.migrate_wave import MigrateWaveRequest
-from flows.replicate import replicate_wave
-from flows.test_wave import test_wave as run_test_wave
-from tasks.cleanup import Gate, _clean_up_onprem
-from tasks.discovery import DiscoveredMachine, OnPremIdentity, onprem_identity
-from tasks.plan_models import MachinePlan, PlannedDisk
-from tasks.test_network import isolation_problem
 from tests.conftest import Emulated, StartEmulator
 from tests.test_lifecycle import _replicated_plan
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.onprem import ConfinementError, DiskFile, HttpBackupCatalog, LocalDatastore
+from wavelift.blocks.parameters import reference
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.emulator.config import EmulatorConfig
+from wavelift.emulator.server import EmulatorThread
+from wavelift.flows.cutover import CutoverRequest, cutover
+from wavelift.flows.migrate_wave import MigrateWaveRequest
+from wavelift.flows.replicate import replicate_wave
+from wavelift.flows.test_wave import test_wave as run_test_wave
+from wavelift.tasks.cleanup import Gate, _clean_up_onprem
+from wavelift.tasks.discovery import DiscoveredMachine, OnPremIdentity, onprem_identity
+from wavelift.tasks.plan_models import MachinePlan, PlannedDisk
+from wavelift.tasks.test_network import isolation_problem
 
 SITE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OffAzure/VMwareSites/site/machines"
 PASSED = [Gate(name="vm-running", passed=True, detail="running")]
@@ -376,8 +376,8 @@ def test_the_api_refuses_out_of_range_parameters_before_a_run_starts(prefect_ser
     from prefect.deployments import run_deployment
     from prefect.exceptions import PrefectHTTPStatusError
 
-    from deployments.definitions import NightlyCutover
-    from deployments.setup import setup
+    from wavelift.deployments.definitions import NightlyCutover
+    from wavelift.deployments.setup import setup
 
     setup(NightlyCutover())
     plan, policy = reference(WavePlanBlock, "p"), reference(CleanupPolicy, "c")

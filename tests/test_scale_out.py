@@ -13,17 +13,17 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
-from blocks.parameters import reference
-from blocks.plan import WavePlanBlock
-from deployments.definitions import WORK_POOL, NightlyCutover
-from deployments.local_prefect import LocalPrefect
-from deployments.local_prefect import postgres_prefect as postgres_prefect_server
-from deployments.setup import setup
-from tasks.assessment import read_assessment
-from tasks.discovery import parse_machine
-from tasks.planning import PlanSettings, plan_from_assessment
 from tests.azure_inputs import discovered
 from tests.test_lifecycle import _window
+from wavelift.blocks.parameters import reference
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.deployments.definitions import WORK_POOL, NightlyCutover
+from wavelift.deployments.local_prefect import LocalPrefect
+from wavelift.deployments.local_prefect import postgres_prefect as postgres_prefect_server
+from wavelift.deployments.setup import setup
+from wavelift.tasks.assessment import read_assessment
+from wavelift.tasks.discovery import parse_machine
+from wavelift.tasks.planning import PlanSettings, plan_from_assessment
 
 
 @pytest.fixture

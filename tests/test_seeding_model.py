@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.config import CapacityModel
-from emulator.seeding import SeedingEngine
+from wavelift.emulator.config import CapacityModel
+from wavelift.emulator.seeding import SeedingEngine
 
 
 def _engine(**capacity: float) -> tuple[SeedingEngine, dict[str, float]]:

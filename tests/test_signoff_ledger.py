@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from blocks.signoff import SignOff, SignOffLedger, _GroupCommit
+from wavelift.blocks.signoff import SignOff, SignOffLedger, _GroupCommit
 
 NOW = datetime.now(UTC)
 

@@ -242,7 +242,7 @@ def test_enable_refuses_what_az_migrate_refuses_before_sending(emu: Emulated, ch
 
 def test_the_log_storage_account_is_named_as_azure_migrate_names_it(emu: Emulated) -> None:
     """`migratelsa` + Az.Migrate's hashForArtifact(site name + target region), a 32-bit Java-style string hash."""
-    from emulator.bootstrap import artifact_hash
+    from wavelift.emulator.bootstrap import artifact_hash
 
     assert artifact_hash("") == 0 and artifact_hash("ab") == 97 * 31 + 98
     assert artifact_hash("z" * 40) == abs(int.from_bytes((_java_hash("z" * 40)).to_bytes(4, "big"), signed=True))

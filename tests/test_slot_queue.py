@@ -14,8 +14,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
-from tasks.slot_leases import MachineSlot, Recorded, release_finished
+from wavelift.tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
+from wavelift.tasks.slot_leases import MachineSlot, Recorded, release_finished
 
 
 def _holders(queue: SlotQueue, count: int, hold_seconds: float) -> tuple[list[int], list[int]]:

@@ -9,13 +9,13 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute import models as cm
 
-from blocks.plan import WavePlanBlock
-from flows.migrate_wave import MigrateWaveRequest, migrate_wave
-from flows.smoke_test import smoke_test_wave
-from tasks.smoke_test import probe_script
 from tests.conftest import Emulated, StartEmulator
 from tests.test_compute_network import _vm
 from tests.test_lifecycle import _events, _saved_plan
+from wavelift.blocks.plan import WavePlanBlock
+from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
+from wavelift.flows.smoke_test import smoke_test_wave
+from wavelift.tasks.smoke_test import probe_script
 
 
 def test_run_command_runs_the_probe_only_on_a_running_vm_with_its_oss_command(emu: Emulated) -> None:

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.definitions import WORK_POOL, NightlyCutover
-from deployments.local_prefect import LocalPrefect
-from deployments.setup import setup
 from tests.conftest import StartEmulator
+from wavelift.deployments.definitions import WORK_POOL, NightlyCutover
+from wavelift.deployments.local_prefect import LocalPrefect
+from wavelift.deployments.setup import setup
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 from azure.core.rest import HttpRequest
 from azure.mgmt.recoveryservicessiterecovery.models import MigrationItem
 
-from tasks.lifecycle import seeding_over
-from tasks.vault_status import VaultStatusBoard, _Seeding
+from wavelift.tasks.lifecycle import seeding_over
+from wavelift.tasks.vault_status import VaultStatusBoard, _Seeding
 
 VAULT_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/v"
 ITEM_ID = f"{VAULT_ID}/replicationFabrics/f1/replicationProtectionContainers/c1/replicationMigrationItems/m1"

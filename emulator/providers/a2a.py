@@ -6,15 +6,15 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from ..clock import iso
-from ..errors import conflict
-from ..routing import ACTION, ITEM, Call, Reply, Router
-from ..world import World
-from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
-from .common import fail_unless
-from .compute import Compute
-from .network import Network
-from .resources import STORAGE_TYPE, Places
+from wavelift.emulator.clock import iso
+from wavelift.emulator.errors import conflict
+from wavelift.emulator.providers.asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
+from wavelift.emulator.providers.common import fail_unless
+from wavelift.emulator.providers.compute import Compute
+from wavelift.emulator.providers.network import Network
+from wavelift.emulator.providers.resources import STORAGE_TYPE, Places
+from wavelift.emulator.routing import ACTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationProtectedItems"
 

@@ -8,15 +8,15 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ..clock import iso
-from ..errors import bad_request, not_found
-from ..routing import COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .common import get_item, list_children, list_items, require_parent
+from wavelift.emulator.clock import iso
+from wavelift.emulator.errors import bad_request, not_found
+from wavelift.emulator.providers.common import get_item, list_children, list_items, require_parent
+from wavelift.emulator.routing import COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 if TYPE_CHECKING:
-    from .compute import Compute
-    from .network import Network
+    from wavelift.emulator.providers.compute import Compute
+    from wavelift.emulator.providers.network import Network
 
 API = {"2025-08-01", "2025-01-01", "2024-10-01", "2024-01-01"}
 NS = "Microsoft.RecoveryServices"

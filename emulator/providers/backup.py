@@ -13,11 +13,9 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from ..clock import iso
-from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .asr import vault_of
-from .common import (
+from wavelift.emulator.clock import iso
+from wavelift.emulator.providers.asr import vault_of
+from wavelift.emulator.providers.common import (
     delete_with_lro,
     fail_unless,
     filtered,
@@ -28,6 +26,8 @@ from .common import (
     require_parent,
     shell,
 )
+from wavelift.emulator.routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 VAULT_API = {"2026-11-01", "2025-02-01", "2024-04-01"}
 BACKUP_API = {"2026-10-01", "2025-02-01", "2024-04-01"}

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ArmError, bad_request
-from ..paging import page
-from ..routing import Call, Reply
-from ..world import World
+from wavelift.emulator.errors import ArmError, bad_request
+from wavelift.emulator.paging import page
+from wavelift.emulator.routing import Call, Reply
+from wavelift.emulator.world import World
 
 _MIGRATION_VM_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
 # Azure's resource naming rules (Microsoft.Network names; VM names are stricter, see vm_name_problem)

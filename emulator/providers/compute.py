@@ -11,13 +11,10 @@ import secrets
 import uuid
 from typing import Any
 
-from ..clock import iso
-from ..errors import ArmError, bad_request, conflict
-from ..guest import COMMAND_FOR_OS, listening_ports, run_script
-from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
-from ..skus import VM_SIZES, sku
-from ..world import World
-from .common import (
+from wavelift.emulator.clock import iso
+from wavelift.emulator.errors import ArmError, bad_request, conflict
+from wavelift.emulator.guest import COMMAND_FOR_OS, listening_ports, run_script
+from wavelift.emulator.providers.common import (
     check_name,
     delete_with_lro,
     fail_unless,
@@ -31,9 +28,12 @@ from .common import (
     shell,
     vm_name_problem,
 )
-from .features import Features
-from .keyvault import KeyVaults
-from .quotas import Quotas
+from wavelift.emulator.providers.features import Features
+from wavelift.emulator.providers.keyvault import KeyVaults
+from wavelift.emulator.providers.quotas import Quotas
+from wavelift.emulator.routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.skus import VM_SIZES, sku
+from wavelift.emulator.world import World
 
 API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
 SKUS_API = {"2021-07-01"}

@@ -8,10 +8,10 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from ..estate import SourceMachine
-from ..routing import COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .common import get_item, list_items
+from wavelift.emulator.estate import SourceMachine
+from wavelift.emulator.providers.common import get_item, list_items
+from wavelift.emulator.routing import COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 OFFAZURE_API = {"2020-01-01", "2023-06-06", "2020-07-07"}
 MIGRATE_API = {"2018-09-01-preview", "2020-05-01", "2023-01-01"}

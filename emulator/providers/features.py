@@ -8,9 +8,9 @@ not. Registration takes a while (`Registering`) before it holds (`Registered`).
 
 from __future__ import annotations
 
-from ..routing import ACTION, ITEM, Call, Reply, Router
-from ..world import World
-from .common import fail_unless
+from wavelift.emulator.providers.common import fail_unless
+from wavelift.emulator.routing import ACTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 FEATURES_API = {"2021-07-01", "2015-12-01"}
 TYPE = "Microsoft.Features/providers/features"

@@ -20,9 +20,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..routing import COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .common import check_name, fail_unless, get_item, list_children, put_provisioned, shell
+from wavelift.emulator.providers.common import check_name, fail_unless, get_item, list_children, put_provisioned, shell
+from wavelift.emulator.routing import COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 API = {"2026-05-15", "2024-11-01", "2023-07-01"}
 TYPE = "Microsoft.KeyVault/vaults"

@@ -9,17 +9,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..clock import iso
-from ..errors import ArmError, bad_request, conflict
-from ..estate import SourceMachine
-from ..guest import listening_ports
-from ..routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
-from .common import fail_unless, list_items, migration_vm_name_problem
-from .compute import Compute
-from .discovery import Discovery
-from .network import Network
+from wavelift.emulator.clock import iso
+from wavelift.emulator.errors import ArmError, bad_request, conflict
+from wavelift.emulator.estate import SourceMachine
+from wavelift.emulator.guest import listening_ports
+from wavelift.emulator.providers.asr import API, NS, Jobs, ReplicatedItems, register_item_routes, vault_of
+from wavelift.emulator.providers.common import fail_unless, list_items, migration_vm_name_problem
+from wavelift.emulator.providers.compute import Compute
+from wavelift.emulator.providers.discovery import Discovery
+from wavelift.emulator.providers.network import Network
+from wavelift.emulator.routing import ACTION, COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 ITEM_TYPE = f"{NS}/vaults/replicationFabrics/replicationProtectionContainers/replicationMigrationItems"
 DISK_TYPES = {

@@ -7,10 +7,8 @@ import hashlib
 import ipaddress
 from typing import Any
 
-from ..errors import bad_request, conflict
-from ..routing import COLLECTION, ITEM, Call, Reply, Router
-from ..world import World
-from .common import (
+from wavelift.emulator.errors import bad_request, conflict
+from wavelift.emulator.providers.common import (
     check_name,
     delete_with_lro,
     fail_unless,
@@ -22,6 +20,8 @@ from .common import (
     require_parent,
     shell,
 )
+from wavelift.emulator.routing import COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.world import World
 
 API = {"2026-03-01", "2024-05-01", "2024-07-01", "2023-09-01"}
 NS = "Microsoft.Network"

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..errors import ArmError
-from ..routing import COLLECTION, ITEM, Call, Reply, Router
-from ..skus import VM_SIZES
-from ..world import World
-from .common import fail_unless, list_items
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.providers.common import fail_unless, list_items
+from wavelift.emulator.routing import COLLECTION, ITEM, Call, Reply, Router
+from wavelift.emulator.skus import VM_SIZES
+from wavelift.emulator.world import World
 
 USAGE_API = {"2026-04-01", "2025-04-01", "2024-11-01", "2024-07-01"}
 QUOTA_API = {"2025-09-01", "2023-02-01"}

@@ -9,9 +9,9 @@ Microsoft.Resources and Microsoft.Features are ARM's own and always registered.
 
 from __future__ import annotations
 
-from ..errors import ArmError
-from ..routing import ACTION, COLLECTION, ITEM, RESOURCES, ArmPath, Call, Reply, Router
-from ..world import World
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.routing import ACTION, COLLECTION, ITEM, RESOURCES, ArmPath, Call, Reply, Router
+from wavelift.emulator.world import World
 
 PROVIDERS_API = {"2025-04-01", "2024-11-01", "2024-03-01", "2022-09-01", "2021-04-01"}
 PROVIDERS = f"{RESOURCES}/providers"  # how `routing.parse` files /subscriptions/{s}/providers/{namespace}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ArmError
-from ..routing import ITEM, RESOURCES, Call, Reply, Router
-from ..world import World
-from .common import check_name, fail_unless, get_item, shell
+from wavelift.emulator.errors import ArmError
+from wavelift.emulator.providers.common import check_name, fail_unless, get_item, shell
+from wavelift.emulator.routing import ITEM, RESOURCES, Call, Reply, Router
+from wavelift.emulator.world import World
 
 RG_API = {"2025-04-01", "2024-11-01", "2022-09-01", "2021-04-01"}
 STORAGE_API = {"2026-09-01", "2025-06-01", "2024-01-01", "2023-05-01"}

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from blocks.azure import AzureMigrationTarget
-    from tasks.discovery import ReplicationInfrastructure
-    from tasks.plan_models import MachinePlan
+    from wavelift.blocks.azure import AzureMigrationTarget
+    from wavelift.tasks.discovery import ReplicationInfrastructure
+    from wavelift.tasks.plan_models import MachinePlan
 
 
 class ItemDetails(Protocol):
@@ -74,4 +74,4 @@ def details_of(provider_specific_details: Mapping[str, Any]) -> ItemDetails | No
 
 
 # The platforms register themselves once, when this package is first imported (not on every item of every list).
-from tasks.sources import vmware  # noqa: E402, F401
+from wavelift.tasks.sources import vmware  # noqa: E402, F401

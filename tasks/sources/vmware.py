@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from blocks.azure import AzureMigrationTarget
-from tasks.discovery import ReplicationInfrastructure
-from tasks.plan_models import MachinePlan
-from tasks.sources import register
+from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.tasks.discovery import ReplicationInfrastructure
+from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.sources import register
 
 LOG_STORAGE_SAS_SUFFIX = "-cacheSas"
 
