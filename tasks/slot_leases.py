@@ -36,7 +36,7 @@ from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 _clients: dict[str, SyncPrefectClient] = {}
 _clients_lock = threading.Lock()
@@ -199,7 +199,13 @@ def _records(limit: str, page: int = 200) -> Iterator[tuple[str, LeaseRecord]]:
         response.raise_for_status()
         found = response.json()
         for variable in found:
-            record = LeaseRecord.model_validate(variable["value"])
+            try:
+                record = LeaseRecord.model_validate(variable["value"])
+            except ValidationError:  # a variable someone else tagged so: not a record this code wrote
+                logger.warning(
+                    "Variable %s is tagged %s but holds no lease record: ignored", variable["name"], RECORD_TAG
+                )
+                continue
             if record.limit == limit:
                 yield variable["name"], record
         if len(found) < page:

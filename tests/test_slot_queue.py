@@ -13,9 +13,10 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
+from prefect.variables import Variable
 
 from wavelift.tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
-from wavelift.tasks.slot_leases import MachineSlot, Recorded, release_finished
+from wavelift.tasks.slot_leases import RECORD_TAG, MachineSlot, Recorded, release_finished
 
 
 def _holders(queue: SlotQueue, count: int, hold_seconds: float) -> tuple[list[int], list[int]]:
@@ -129,3 +130,8 @@ def test_slots_of_machines_that_finished_seeding_are_released_whoever_took_them(
     assert _active_slots("wavelift-test-finished") == 1
     assert _recorded("wavelift-test-finished", "vm-2")  # still seeding: still counted
     dead_run.close()
+
+
+def test_a_variable_tagged_as_a_record_but_holding_something_else_is_ignored(prefect_server: None) -> None:
+    Variable.set("not-a-lease-record", {"hello": "world"}, tags=[RECORD_TAG], overwrite=True)
+    assert "not-a-lease-record" not in Recorded.of("wavelift-test-stray", fresh=True)
