@@ -55,7 +55,8 @@ class SlotQueue:
     free slots ask for one; a slot released in this process wakes the head at once, and a slot released
     elsewhere (another run, another worker) is found by the head's next read two seconds later.
     The limit itself stays the server's: every slot is a Prefect lease, so it holds across runs and
-    workers. Losing the connection to Prefect delays the waiters, it never fails them.
+    workers, and a machine's lease outlives a killed run (`wavelift.tasks.slot_leases`). Losing the connection
+    to Prefect delays the waiters, it never fails them.
     """
 
     _queues: ClassVar[dict[str, SlotQueue]] = {}
@@ -80,9 +81,9 @@ class SlotQueue:
     def hold(self, lease_duration: float = 300, slot: MachineSlot | None = None, first: bool = False) -> Iterator[None]:
         """Hold a slot for the block, then wake the next waiter. With `slot`, the slot is the machine's: a lease
         an earlier run recorded for it is taken over rather than a second slot taken, and a new lease is recorded
-        for the next run. `first` puts the waiter at the head of the line (a machine
-        Azure already replicates uses its capacity anyway). A release Prefect does not answer is logged, not
-        raised: the work is done, and the lease ends by itself."""
+        for the next run. `first` puts the waiter at the head of the line (a machine Azure already replicates
+        uses its capacity anyway). A release Prefect does not answer is logged, not raised: the work is done,
+        and the lease ends by itself."""
         keeper = LeaseKeeper.of_process()
         lease_id = self._taken_over(slot, lease_duration) if slot is not None else None
         if lease_id is not None and slot is not None:
