@@ -9,8 +9,8 @@ under the machine (a Prefect variable named from the limit and the machine's ide
 - the next run that reaches the machine takes the lease over (renews it) instead of asking for another slot;
 - a run that finds a machine done seeding releases the lease recorded for it, whoever took it;
 - a lease is first granted for Prefect's shortest term (60 s), then recorded and renewed for its full term by
-  the keeper's thread five seconds later, out of the admission's way: a machine that seeds within seconds (in
-  the emulator) costs Prefect no record, and a lease a kill caught before its record ends within a minute;
+  the keeper's thread 15 s later, out of the admission's way: a machine that seeds within seconds (in the
+  emulator) costs Prefect no record, and a lease a kill caught before its record ends within a minute;
 - every lease this process holds is renewed by one thread with one client (Prefect's own `concurrency()`
   starts a thread and a client per lease, and cannot take over a lease it did not grant).
 
@@ -46,7 +46,7 @@ RENEW_FRACTION = 0.5  # renew when half the lease has passed: one missed round s
 RETRY_SECONDS = 5.0  # how soon a renewal Prefect did not answer is tried again
 FIRST_LEASE_SECONDS = 60.0  # Prefect's shortest: a lease granted to a run killed before recording it ends soon
 REFRESH_SECONDS = 60.0  # how long a run goes by its last list of lease records
-RECORD_AFTER = 5.0  # a new lease is recorded (and renewed for its full term) this soon, by the keeper's thread
+RECORD_AFTER = 15.0  # a new lease is recorded (and renewed for its full term) this soon, by the keeper's thread
 logger = logging.getLogger("wavelift.limits")
 
 

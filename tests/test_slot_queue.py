@@ -16,7 +16,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from wavelift.tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
-from wavelift.tasks.slot_leases import RECORD_TAG, MachineSlot, Recorded, release_finished
+from wavelift.tasks.slot_leases import RECORD_AFTER, RECORD_TAG, MachineSlot, Recorded, release_finished
 
 
 def _holders(queue: SlotQueue, count: int, hold_seconds: float) -> tuple[list[int], list[int]]:
@@ -100,7 +100,7 @@ def _held_by_a_run_that_dies(limit: str, items: list[str]) -> ExitStack:
     dead_run = ExitStack()
     for item in items:
         dead_run.enter_context(SlotQueue(limit).hold(lease_duration=60, slot=_machine(item)))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + RECORD_AFTER + 15
     while not all(_recorded(limit, item) for item in items):
         assert time.monotonic() < deadline, "the leases were not recorded"
         time.sleep(0.1)
