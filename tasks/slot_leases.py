@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from contextvars import copy_context
 from datetime import UTC, datetime
 from typing import ClassVar
 from uuid import UUID
@@ -262,7 +263,11 @@ class LeaseKeeper:
         with self._lock:
             self._leases[lease_id] = held
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._renew_forever, name="wavelift-lease-keeper", daemon=True)
+                # in the starter's context: the Prefect settings in force there (the API URL) hold in the thread
+                run_in_context = copy_context().run
+                self._thread = threading.Thread(
+                    target=run_in_context, args=(self._renew_forever,), name="wavelift-lease-keeper", daemon=True
+                )
                 self._thread.start()
         self._wake.set()
 
