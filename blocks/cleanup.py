@@ -12,6 +12,7 @@ from typing import TypeVar
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.onprem import BackupCatalog, DiskDatastore
 from wavelift.tasks.names import BLOCK_NAME_PATTERN
 
@@ -80,7 +81,7 @@ def _adapter(reference: str | None, kind: type[Adapter]) -> Adapter | None:
     """Load a block by `<block-type-slug>/<block-name>`, refusing one of the wrong kind."""
     if not reference:
         return None
-    block = Block.load(reference)
+    block = load_for_run(Block, reference)
     if not isinstance(block, kind):
         raise TypeError(f"{reference} is a {type(block).__name__}, not a {kind.__name__} block")
     return block

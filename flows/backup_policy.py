@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import HardeningPolicyName, PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import PersonName, WaveName
@@ -50,8 +51,8 @@ def update_backup_policy(
         execute: Write the change; off says what it would change.
     """
     plan = WavePlanBlock.load(plan_name).plan
-    target = AzureMigrationTarget.load(plan.target_block)
-    policy = HardeningPolicy.load(policy_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
+    policy = load_for_run(HardeningPolicy, policy_block)
     vault, rg = backup_vault(target, policy), target.resource_group
     backup = target.backup_client()
     desired = desired_policy(policy, plan.wave(wave).window.timezone)

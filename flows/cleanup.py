@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.cleanup import CleanupPolicy
 from wavelift.blocks.docs import DocsTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import CleanupPolicyName, PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
@@ -28,7 +28,7 @@ from wavelift.tasks.as_built import (
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.cleanup import CleanupReport, clean_up_machine
 from wavelift.tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 
 PARALLEL_CLEANUPS = 10
 
@@ -117,29 +117,23 @@ def publish_cleanup(
 @flow(
     name="cleanup-wave",
     flow_run_name="cleanup-{request.plan_name}-{request.wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS),
 )
 def cleanup_wave(request: CleanupRequest) -> list[CleanupReport]:
     """Clean up after the wave's migrated machines as far as their gates allow, and publish the as-built records."""
     plan = WavePlanBlock.load(request.plan_name).plan
     selected = plan.wave(request.wave)
-    policy = CleanupPolicy.load(request.policy_block)
+    policy = load_for_run(CleanupPolicy, request.policy_block)
     infra = resolve_infrastructure(plan.target_block)
     identities = onprem_identities(selected.machines, discover_machines(plan.target_block))
-    futures = [
-        (
-            m,
-            clean_up_machine.submit(
-                plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name]
-            ),
-        )
-        for m in selected.machines
-    ]
-    reports = gather(
-        futures,
+    reports = each_machine(
+        selected.machines,
+        lambda m: clean_up_machine(
+            plan.target_block, request.policy_block, infra, m, request.execute, identities[m.source_name]
+        ),
         lambda m, error: CleanupReport(
             machine=m.display_name, migrated=False, detail=f"clean-up failed: {error}", error=error
         ),
+        PARALLEL_CLEANUPS,
     )
     publish_cleanup(request.plan_name, request.wave, policy, reports, request.execute)
     failures = {r.machine: r.error for r in reports if r.error}

@@ -16,10 +16,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.blocks.signoff import SignOffLedger
@@ -28,7 +28,6 @@ from wavelift.flows.smoke_test import publish_smoke_tests
 from wavelift.tasks.board import publish_board
 from wavelift.tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB, CutoverResult
 from wavelift.tasks.discovery import resolve_infrastructure
-from wavelift.tasks.itinerary import STEPS, threads
 from wavelift.tasks.journey import Goal, Journey, Trip
 from wavelift.tasks.lifecycle import observe, target_vms
 from wavelift.tasks.outcomes import finish
@@ -124,13 +123,12 @@ def _run_name() -> str:
 @flow(
     name="cutover",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=threads(STEPS[name] for name in CUTOVER_STEPS)),
 )
 def cutover(request: CutoverRequest) -> list[CutoverResult]:
     """Cut over what may go now and smoke-test it; report every machine of the chosen waves with what happened."""
     logger = get_run_logger()
     plan = WavePlanBlock.load(request.plan_name).plan
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     poll_interval = request.poll_interval or target.poll_interval
     statuses, vms = VaultStatusBoard.for_vault(target, infra.vault_id, poll_interval).refresh(), target_vms(target)

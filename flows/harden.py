@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import HardeningPolicyName, PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.harden import HardeningReport
-from wavelift.tasks.itinerary import STEPS, threads
 from wavelift.tasks.journey import Goal, Journey, Trip
 from wavelift.tasks.lifecycle import observe, target_vms
 from wavelift.tasks.outcomes import finish
@@ -42,7 +41,6 @@ def publish_hardening(plan_name: str, wave: str, reports: list[HardeningReport])
 @flow(
     name="harden-wave",
     flow_run_name="harden-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=threads([STEPS["harden"]])),
 )
 def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPolicyName) -> list[HardeningReport]:
     """Harden the wave's migrated machines; machines not migrated yet are left for a later run. The itinerary's
@@ -57,7 +55,7 @@ def harden_wave(plan_name: PlanName, wave: WaveName, policy_block: HardeningPoli
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     states = observe(
         selected.machines,
         VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh(),

@@ -17,11 +17,11 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.states import Completed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.cleanup import CleanupPolicy
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import CleanupPolicyName, HardeningPolicyName, PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.blocks.signoff import SignOffLedger
@@ -37,7 +37,6 @@ from wavelift.tasks.cleanup import CleanupReport
 from wavelift.tasks.cutover import CutoverResult
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.harden import HardeningReport
-from wavelift.tasks.itinerary import ITINERARY, threads
 from wavelift.tasks.journey import Goal, Journey, Trip
 from wavelift.tasks.lifecycle import observe, target_vms
 from wavelift.tasks.outcomes import finish
@@ -154,7 +153,6 @@ def _overridden(request: MigrateWaveRequest, checked: PreflightReport) -> bool:
 @flow(
     name="migrate-wave",
     flow_run_name="migrate-{request.plan_name}-{request.wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=threads(ITINERARY)),
 )
 def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     checked = preflight_wave(request.plan_name, request.wave, request.hardening_policy)
@@ -167,7 +165,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
         )
     plan = WavePlanBlock.load(request.plan_name).plan
     wave = plan.wave(request.wave)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     poll_interval = request.poll_interval or target.poll_interval
     machines = [m for batch in wave.batches() for m in batch]  # largest first
@@ -199,7 +197,7 @@ def migrate_wave(request: MigrateWaveRequest) -> WaveOutcome:
     cleanup = step_reports(journeyed, "clean-up", failed_cleanup)
     if request.cleanup_policy:
         publish_cleanup(
-            plan.name, wave.name, CleanupPolicy.load(request.cleanup_policy), cleanup, request.execute_cleanup
+            plan.name, wave.name, load_for_run(CleanupPolicy, request.cleanup_policy), cleanup, request.execute_cleanup
         )
     migrated = [c for c in cutovers if c.outcome in ("migrated", "already-migrated")]
     cleaned = [c for c in cleanup if c.migrated and not c.held_by]

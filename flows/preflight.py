@@ -16,6 +16,7 @@ from prefect.states import Completed
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import HardeningPolicyName, PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
@@ -29,7 +30,7 @@ def policy_needs(policy_block: str | None, target: AzureMigrationTarget) -> Poli
     """What hardening will ask of Azure: nothing without a policy."""
     if policy_block is None:
         return PolicyNeeds()
-    policy = HardeningPolicy.load(policy_block)
+    policy = load_for_run(HardeningPolicy, policy_block)
     return PolicyNeeds(
         backup=True,
         backup_vault=backup_vault(target, policy),
@@ -58,7 +59,7 @@ def preflight_wave(
     """
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     needs = policy_needs(hardening_policy, target)
     providers = read_providers(plan.target_block, needs)
     report = preflight(

@@ -15,16 +15,15 @@ from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import PollInterval, WaveName
 from wavelift.tasks.board import publish_board
 from wavelift.tasks.discovery import resolve_infrastructure
-from wavelift.tasks.itinerary import ITINERARY, threads
 from wavelift.tasks.journey import Goal, Journey, Trip
 from wavelift.tasks.lifecycle import MachineState, Stage, observe, target_vms
 from wavelift.tasks.outcomes import finish
@@ -57,7 +56,6 @@ class ReplicationSummary(BaseModel):
 @flow(
     name="replicate-wave",
     flow_run_name="replicate-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=threads(s for s in ITINERARY if s.goal <= Goal.TESTED)),
 )
 def replicate_wave(
     plan_name: PlanName,
@@ -86,7 +84,7 @@ def replicate_wave(
         )
     scope = f"{plan_name}-{wave}" + (f"-batch-{batch}" if batch else "")
     infra = resolve_infrastructure(plan.target_block)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     poll_interval = poll_interval or target.poll_interval
     progress = create_progress_artifact(
         progress=0.0, key=f"replication-{scope}", description=f"Initial replication of {scope}."

@@ -11,10 +11,10 @@ from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field, model_validator
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.blocks.signoff import SignOff, SignOffLedger
@@ -22,7 +22,7 @@ from wavelift.flows.parameters import PersonName, WaveName
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.lifecycle import has_passed_test
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 from wavelift.tasks.problems import InputRefused, Problem
 from wavelift.tasks.signoff import signoff_record
 from wavelift.tasks.test_migration import clean_up_test_migration
@@ -66,13 +66,12 @@ def _already(latest: SignOff | None, decision: str, approver: str, item: ItemSta
 @flow(
     name="sign-off",
     flow_run_name="sign-off-{request.plan_name}-{request.wave}-{request.decision}",
-    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_CLEANUPS),
 )
 def sign_off(request: SignOffRequest) -> list[SignOff]:
     """Record the decision for each machine against the test it judges; refuse unknown or untested machines."""
     plan = WavePlanBlock.load(request.plan_name).plan
     wave = plan.wave(request.wave)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     statuses = VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh()
     by_name = {m.display_name.lower(): m for m in wave.machines}
@@ -117,16 +116,13 @@ def sign_off(request: SignOffRequest) -> list[SignOff]:
         f"{request.comment}",
     )
     if wave.cleanup_test == "after_signoff" and request.decision == "approve":
-        cleanups = [
-            (
-                m,
-                clean_up_test_migration.submit(
-                    plan.target_block, infra, m, f"wavelift: signed off by {request.approver}"
-                ),
-            )
-            for m in judged
-        ]
-        removed = gather(cleanups, lambda m, error: f"the test VM was not removed: {error}")
+        comment = f"wavelift: signed off by {request.approver}"
+        removed = each_machine(
+            judged,
+            lambda m: clean_up_test_migration(plan.target_block, infra, m, comment),
+            lambda m, error: f"the test VM was not removed: {error}",
+            PARALLEL_CLEANUPS,
+        )
         failures = {
             m.display_name: outcome for m, outcome in zip(judged, removed, strict=True) if isinstance(outcome, str)
         }

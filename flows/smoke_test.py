@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.lifecycle import observe, target_vms
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 from wavelift.tasks.smoke_test import SmokeTest, smoke_test_machine
 from wavelift.tasks.vault_status import VaultStatusBoard
 
@@ -38,7 +38,6 @@ def publish_smoke_tests(plan_name: str, wave: str, tests: list[SmokeTest]) -> No
 @flow(
     name="smoke-test-wave",
     flow_run_name="smoke-test-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_PROBES),
 )
 def smoke_test_wave(plan_name: PlanName, wave: WaveName) -> list[SmokeTest]:
     """Probe the application ports of the wave's migrated VMs from inside them.
@@ -49,14 +48,18 @@ def smoke_test_wave(plan_name: PlanName, wave: WaveName) -> list[SmokeTest]:
     """
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     infra = resolve_infrastructure(plan.target_block)
     states = observe(
         selected.machines, VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh(), target_vms(target)
     )
     migrated = [m for m in selected.machines if states[m.source_name].migrated]
-    futures = [(m, smoke_test_machine.submit(plan.target_block, m)) for m in migrated]
-    tests = gather(futures, lambda m, error: SmokeTest(machine=m.display_name, open=[], closed=[], detail=error))
+    tests = each_machine(
+        migrated,
+        lambda m: smoke_test_machine(plan.target_block, m),
+        lambda m, error: SmokeTest(machine=m.display_name, open=[], closed=[], detail=error),
+        PARALLEL_PROBES,
+    )
     publish_smoke_tests(plan_name, wave, tests)
     failures = {t.machine: t.detail for t in tests if not t.ok}
     return finish(tests, f"smoke test of {plan_name}/{wave}", len(tests), failures)

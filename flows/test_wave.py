@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.parameters import PlanName
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import PollInterval, WaveName
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.lifecycle import Stage, observe, target_vms
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.test_migration import PARALLEL_TESTS, MigrationTestReport, run_test_migration
 from wavelift.tasks.vault_status import VaultStatusBoard
@@ -68,7 +68,6 @@ def publish_test_report(
 @flow(
     name="test-wave",
     flow_run_name="test-{plan_name}-{wave}",
-    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_TESTS),
 )
 def test_wave(
     plan_name: PlanName, wave: WaveName, poll_interval: PollInterval | None = None
@@ -84,7 +83,7 @@ def test_wave(
     plan = WavePlanBlock.load(plan_name).plan
     selected = plan.wave(wave)
     infra = resolve_infrastructure(plan.target_block)
-    target = AzureMigrationTarget.load(plan.target_block)
+    target = load_for_run(AzureMigrationTarget, plan.target_block)
     poll_interval = poll_interval or target.poll_interval
     states = observe(
         selected.machines,
@@ -98,16 +97,13 @@ def test_wave(
         for m in selected.machines
         if not m.test_waived and (why := _not_testable(states[m.source_name].stage))
     }
-    futures = [
-        (m, run_test_migration.submit(plan.target_block, infra, m, clean_up, poll_interval))
-        for m in selected.machines
-        if not m.test_waived and m.source_name not in skipped
-    ]
-    reports = gather(
-        futures,
+    reports = each_machine(
+        [m for m in selected.machines if not m.test_waived and m.source_name not in skipped],
+        lambda m: run_test_migration(plan.target_block, infra, m, clean_up, poll_interval),
         lambda m, error: MigrationTestReport(
             machine=m.display_name, item=m.source_name, passed=False, detail=f"test migration failed: {error}"
         ),
+        PARALLEL_TESTS,
     )
     reports += [
         MigrationTestReport(

@@ -16,6 +16,7 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.signoff import SignOff, SignOffLedger
 from wavelift.tasks.lifecycle import ROLLED_BACK_NEXT, TEST_FAILED, MachineState, Stage, observe, target_vms
 from wavelift.tasks.plan_models import MachinePlan, Wave
@@ -120,7 +121,7 @@ def refresh_board(
     """Read the wave's state afresh (one vault list, one VM list) and publish the board.
 
     The last thing every phase flow does."""
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     states = observe(wave.machines, VaultStatusBoard.for_vault(target, vault_id, 0).refresh(), target_vms(target))
     return publish_board(plan_name, wave, states, errors)
 

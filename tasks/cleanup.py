@@ -8,15 +8,15 @@ does nothing; without `execute` it only says what it would do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from prefect import task
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.cleanup import CleanupPolicy
 from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.onprem import BackupCatalog, ConfinementError, DiskDatastore, DiskFile
 from wavelift.tasks.as_built import AsBuiltRecord, as_built
 from wavelift.tasks.disaster_recovery import read_dr
@@ -27,7 +27,6 @@ from wavelift.tasks.lifecycle import MIGRATED, ROLLED_BACK_TAG, TEST_FAILED, rol
 from wavelift.tasks.outcomes import Done
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.test_migration import clean_up_test
-from wavelift.tasks.transient import retry_transient
 from wavelift.tasks.vault_status import read_item
 from wavelift.tasks.vm_checks import VmFacts, find_vm
 
@@ -104,12 +103,6 @@ def _step(execute: bool, step: str, detail: str, do: Callable[[], object]) -> Ac
     return Action(step=step, outcome="done", detail=detail)
 
 
-@task(
-    task_run_name="clean-up-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def clean_up_machine(
     target_block: str,
     policy_block: str,
@@ -119,7 +112,7 @@ def clean_up_machine(
     identity: OnPremIdentity,
 ) -> CleanupReport:
     """Clean up after one machine's cutover, as far as its gates allow; on-prem only for its discovered identity."""
-    target, policy = AzureMigrationTarget.load(target_block), CleanupPolicy.load(policy_block)
+    target, policy = load_for_run(AzureMigrationTarget, target_block), load_for_run(CleanupPolicy, policy_block)
     status, vm = read_item(target, infra, machine), find_vm(target, machine.target_vm_name)
     actions: list[Action] = []
     migrated = vm is not None and not rolled_back(vm.tags) and (status is None or status.migration_state in MIGRATED)
@@ -142,7 +135,7 @@ def clean_up_machine(
             detail = f"its cutover was rolled back ({vm.tags[ROLLED_BACK_TAG]}): its on-prem copies stay"
         return CleanupReport(machine=machine.display_name, migrated=False, detail=detail, actions=actions)
 
-    hardening = HardeningPolicy.load(policy.hardening_policy)
+    hardening = load_for_run(HardeningPolicy, policy.hardening_policy)
     backup = read_backup(target, vm.name, backup_vault(target, hardening))
     gates = onprem_gates(vm, backup, timedelta(hours=policy.grace_period_hours))
     running = next(g for g in gates if g.name == "vm-running")
@@ -244,7 +237,7 @@ def cleanup_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     identities = trip.once(
         "identities", lambda: onprem_identities(trip.wave.machines, discover_machines.fn(trip.target_block))
     )
-    report = clean_up_machine.fn(
+    report = clean_up_machine(
         trip.target_block,
         policy_block,
         trip.infra,
@@ -252,4 +245,10 @@ def cleanup_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
         trip.journey.execute_cleanup,
         identities[machine.source_name],
     )
-    return Done(ok=not report.error, detail=report.error or report.detail, report=report)
+    completed = any(a.step == "complete-migration" and a.outcome == "done" for a in report.actions)
+    # The step read the item and the VM itself; the one change it makes to where the machine stands is the
+    # completed migration (Azure answered the item's removal): nothing to read again.
+    seen = facts.state.model_copy(
+        update={"item": None if completed else facts.state.item, "observed": datetime.now(UTC)}
+    )
+    return Done(ok=not report.error, detail=report.error or report.detail, report=report, observed=seen)

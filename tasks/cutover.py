@@ -8,22 +8,23 @@ the migration it already started instead of starting another.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from azure.core.exceptions import HttpResponseError
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.signoff import SignOff
 from wavelift.tasks.discovery import ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
-from wavelift.tasks.lifecycle import MIGRATED, MIGRATING, has_passed_test
+from wavelift.tasks.lifecycle import MIGRATED, MIGRATING, MachineState, has_passed_test
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.sources import adapter_for
-from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.transient import is_transient
 from wavelift.tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from wavelift.tasks.vm_checks import VmFacts, read_vm
 
@@ -157,18 +158,13 @@ def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) ->
     return result
 
 
-@task(
-    task_run_name="cutover-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[60, 300],
-    retry_condition_fn=retry_transient,
-)
 def cut_over(
     target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, poll_interval: float
-) -> CutoverResult:
-    """Migrate one eligible machine and verify its VM; never starts a second migration."""
+) -> tuple[CutoverResult, ItemStatus]:
+    """Migrate one eligible machine and verify its VM; never starts a second migration. Returns the result and the
+    migration item as Azure last showed it (its answer to the migration, or the read before it)."""
     logger = get_run_logger()
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
@@ -183,28 +179,30 @@ def cut_over(
                 "%s migrates WITHOUT a source shutdown: %s", machine.display_name, machine.shutdown_opt_out_reason
             )
         try:
-            items.begin_migrate(*args, adapter_for(machine).migrate_input(machine)).result()
+            status = item_status(items.begin_migrate(*args, adapter_for(machine).migrate_input(machine)).result())
         except HttpResponseError as exc:
             if is_transient(exc):
                 # throttled or unavailable: the retry reads the item first and waits for the migration already under way
                 raise
-            return _result(
+            failed = _result(
                 machine,
                 "failed",
                 f"migration failed: {error_text(exc)}",
                 performed_shutdown=machine.perform_shutdown,
                 options=FAILURE_OPTIONS,
             )
+            return failed, status
     facts, problems = _verify(target, machine)
     if problems:
-        return _result(
+        failed = _result(
             machine, "failed", "; ".join(problems), vm=facts, new_ip=facts.private_ip, options=FAILURE_OPTIONS
         )
+        return failed, status
     logger.info("%s: migrated to %s (%s)", machine.display_name, facts.name, facts.private_ip)
     detail = f"VM {facts.name} running, {facts.size}, {facts.private_ip}"
     if not already and not machine.perform_shutdown:
         detail += f"; migrated WITHOUT a source shutdown: {machine.shutdown_opt_out_reason}"
-    return _result(
+    result = _result(
         machine,
         "already-migrated" if already else "migrated",
         detail,
@@ -212,10 +210,14 @@ def cut_over(
         new_ip=facts.private_ip,
         performed_shutdown=None if already else machine.perform_shutdown,
     )
+    return result, status
 
 
 def cutover_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's cutover step: migrate the machine (its guards checked the window and the sign-off), or
     verify the Azure VM of a migration that happened earlier."""
-    result = cut_over.fn(trip.target_block, trip.infra, machine, trip.poll_interval)
-    return Done(ok=result.outcome in ("migrated", "already-migrated"), detail=result.detail, report=result)
+    result, status = cut_over(trip.target_block, trip.infra, machine, trip.poll_interval)
+    ok = result.outcome in ("migrated", "already-migrated")
+    # A verified VM and Azure's answer to the migration are the machine as it stands: nothing to read again.
+    seen = MachineState(machine=machine.display_name, item=status, vm_exists=True, observed=datetime.now(UTC))
+    return Done(ok=ok, detail=result.detail, report=result, observed=seen if ok else None)

@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.arm import get_json, list_json
 from wavelift.tasks.names import same_resource
 from wavelift.tasks.plan_models import MachinePlan
@@ -162,7 +163,7 @@ def _site_path(target: AzureMigrationTarget) -> str:
 )
 def discover_machines(target_block: str) -> list[DiscoveredMachine]:
     """All machines of the project's VMware site, except those the appliance marked deleted."""
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     client = target.site_recovery_client()
     machines = [
         parse_machine(m)
@@ -182,7 +183,7 @@ def discover_machines(target_block: str) -> list[DiscoveredMachine]:
 def resolve_infrastructure(target_block: str) -> ReplicationInfrastructure:
     """Vault from the project's migration solution; fabric of the VMware site; first container;
     policy `migrate{site}policy`; log storage from the container mapping; run-as from the vCenter."""
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     client = target.site_recovery_client()
     rg_id = f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
     project = f"{rg_id}/providers/Microsoft.Migrate/migrateProjects/{target.migrate_project}"

@@ -9,18 +9,17 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-from prefect import task
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.hardening import HardeningPolicy
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.backup_discovery import protectable_vm
 from wavelift.tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
-from wavelift.tasks.transient import retry_transient
 
 if TYPE_CHECKING:
     from wavelift.tasks.disaster_recovery import DrInfrastructure
@@ -172,25 +171,22 @@ def ensure_nsg(
     name = spec.name
     changed = False
     with _writer(f"{rg}/{name}"):  # a tier's machines harden in parallel: one of them writes its NSG
-        if _rule_summary(network, rg, name) != {
+        nsg = _read_nsg(network, rg, name)
+        if nsg is None or _rule_summary(nsg) != {
             k: (v["destinationPortRange"], sorted(_sources(v)), v["access"]) for k, v in wanted.items()
         }:
             rules = [nm.SecurityRule(name=n, **{_snake(k): v for k, v in props.items()}) for n, props in wanted.items()]
             tags = {"wavelift-tier": spec.tier} if spec.tier else {"wavelift": machine.source_name}
-            network.network_security_groups.begin_create_or_update(
+            nsg = network.network_security_groups.begin_create_or_update(
                 rg, name, nm.NetworkSecurityGroup(location=vm.location, security_rules=rules, tags=tags)
             ).result()
             changed = True
-    nsg_id = network.network_security_groups.get(rg, name).id
     nic = network.network_interfaces.get(nic_id.split("/")[4], nic_id.rsplit("/", 1)[1])
-    if not nic.network_security_group or nic.network_security_group.id.lower() != nsg_id.lower():
-        nic.network_security_group = nm.NetworkSecurityGroup(id=nsg_id)
-        network.network_interfaces.begin_create_or_update(nic_id.split("/")[4], nic.name, nic).result()
+    if not _attached(nic, nsg.id):
+        nic.network_security_group = nm.NetworkSecurityGroup(id=nsg.id)
+        nic = network.network_interfaces.begin_create_or_update(nic_id.split("/")[4], nic.name, nic).result()
         changed = True
-    attached = [
-        n.id.lower() for n in network.network_security_groups.get(rg, name).network_interfaces or []
-    ]  # read back
-    ok = nic_id.lower() in attached
+    ok = _attached(nic, nsg.id)  # as Azure answered the write, or read it
     return StepResult(
         step="nsg",
         ok=ok,
@@ -201,18 +197,27 @@ def ensure_nsg(
     )
 
 
-def _rule_summary(network, rg: str, name: str) -> dict | None:
-    """An NSG's custom rules as {name: (port, sources, access)}, or None if it does not exist."""
+def _read_nsg(network, rg: str, name: str):
+    """The NSG, or None if it does not exist."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        nsg = network.network_security_groups.get(rg, name)
+        return network.network_security_groups.get(rg, name)
     except ResourceNotFoundError:
         return None
+
+
+def _rule_summary(nsg) -> dict:
+    """An NSG's custom rules as {name: (port, sources, access)}."""
     return {
         r.name: (r.destination_port_range, sorted(r.source_address_prefixes or [r.source_address_prefix]), r.access)
         for r in nsg.security_rules or []
     }
+
+
+def _attached(nic, nsg_id: str) -> bool:
+    """Whether the NIC, as Azure shows it, has the NSG."""
+    return nic.network_security_group is not None and nic.network_security_group.id.lower() == nsg_id.lower()
 
 
 def _snake(camel: str) -> str:
@@ -455,19 +460,13 @@ class HardeningReport(BaseModel):
         return all(step.ok for step in self.steps)
 
 
-@task(
-    task_run_name="harden-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def harden_machine(
     target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: DrInfrastructure | None
 ) -> HardeningReport:
     """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
     from wavelift.tasks.disaster_recovery import ensure_dr, run_dr_drill
 
-    target, policy = AzureMigrationTarget.load(target_block), HardeningPolicy.load(policy_block)
+    target, policy = load_for_run(AzureMigrationTarget, target_block), load_for_run(HardeningPolicy, policy_block)
     steps = [
         ensure_nsg(target, machine, policy, nsg),
         ensure_encryption(target, machine, policy),
@@ -489,10 +488,10 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
 
     policy_block = trip.journey.hardening_policy
     assert policy_block is not None  # the step is due only with a policy
-    policy = trip.once("hardening policy", lambda: HardeningPolicy.load(policy_block))
+    policy = trip.once("hardening policy", lambda: load_for_run(HardeningPolicy, policy_block))
     nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
     dr = trip.once("dr", lambda: ensure_dr_infrastructure(trip.target(), policy)) if policy.disaster_recovery else None
-    report = harden_machine.fn(
+    report = harden_machine(
         trip.target_block, policy_block, machine, nsgs[machine.source_name], trip.wave.window.timezone, dr
     )
     return Done(ok=report.ok, detail=" | ".join(s.detail for s in report.steps if not s.ok), report=report)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.signoff import SignOff
 from wavelift.tasks.cutover import FIXED_MINUTES, MINUTES_PER_TB
 from wavelift.tasks.discovery import ReplicationInfrastructure
@@ -84,7 +85,7 @@ class Trip:
 
     def target(self) -> AzureMigrationTarget:
         """The target block, loaded once for the run (its clients are cached per process anyway)."""
-        return self.once("target", lambda: AzureMigrationTarget.load(self.target_block))
+        return self.once("target", lambda: load_for_run(AzureMigrationTarget, self.target_block))
 
     def once(self, key: str, compute: Callable[[], T]) -> T:
         """`compute()` the first time a machine's step asks for `key`; every later step gets that value. Each key

@@ -9,15 +9,21 @@ how many machines failed (`finish`), visible in the runs list and to `prefect de
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError
+from prefect import get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.states import Completed
 from pydantic import BaseModel
 
+from wavelift.tasks.lifecycle import MachineState
 from wavelift.tasks.plan_models import MachinePlan
+from wavelift.tasks.transient import RETRY_SECONDS, is_transient
 
 R = TypeVar("R")
 
@@ -29,6 +35,9 @@ class Done(BaseModel):
     ok: bool
     detail: str
     report: Any = None
+    # The machine as the step itself last read it (Azure's answer to its last write, or its check): the check
+    # after the step uses it instead of reading the machine again. None: the check reads it.
+    observed: MachineState | None = None
 
 
 def error_text(exc: BaseException) -> str:
@@ -40,7 +49,36 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def gather(futures: Sequence[tuple[MachinePlan, PrefectFuture[R]]], failed: Callable[[MachinePlan, str], R]) -> list[R]:
+def each_machine(
+    machines: Sequence[MachinePlan],
+    act: Callable[[MachinePlan], R],
+    failed: Callable[[MachinePlan, str], R],
+    threads: int,
+) -> list[R]:
+    """`act(machine)` for every machine, `threads` at a time, each in a copy of the flow run's context (its logger,
+    its events' related resources); a transient error is tried again after each of `RETRY_SECONDS`. Each
+    machine's result in order, `failed(machine, error)` for one that raised. Not a Prefect task per machine: at a
+    thousand machines their events and rows in Prefect's database outweighed the work."""
+
+    def attempt(machine: MachinePlan) -> R:
+        for pause in RETRY_SECONDS:
+            try:
+                return act(machine)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                get_run_logger().warning("%s: %s; again in %.0f s", machine.display_name, error_text(exc), pause)
+                time.sleep(pause)
+        return act(machine)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wavelift-machine") as pool:
+        futures = [(machine, pool.submit(copy_context().run, attempt, machine)) for machine in machines]
+    return gather(futures, failed)
+
+
+def gather(
+    futures: Sequence[tuple[MachinePlan, PrefectFuture[R] | Future[R]]], failed: Callable[[MachinePlan, str], R]
+) -> list[R]:
     """Each machine's result, in order; a machine whose task raised gets `failed(machine, error)` instead."""
     results: list[R] = []
     for machine, future in futures:

@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from prefect import task
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.discovery import resolve_infrastructure
 from wavelift.tasks.host_encryption import FEATURE
 from wavelift.tasks.lifecycle import observe, seeding_over, target_vms
@@ -62,7 +63,7 @@ def _key_vault(target: AzureMigrationTarget, vault_id: str) -> Any:
 def read_providers(target_block: str, needs: PolicyNeeds) -> dict[str, str]:
     """The registration state of each resource provider the wave calls (`az provider show`): read first, as
     Azure refuses every other read from a namespace the subscription has not registered."""
-    resources = AzureMigrationTarget.load(target_block).resource_client()
+    resources = load_for_run(AzureMigrationTarget, target_block).resource_client()
     return {namespace: resources.providers.get(namespace).registration_state for namespace in needed_providers(needs)}
 
 
@@ -75,7 +76,7 @@ def read_providers(target_block: str, needs: PolicyNeeds) -> dict[str, str]:
 def read_target(target_block: str, wave: Wave, needs: PolicyNeeds) -> TargetReading:
     """Read, once each: the vault (its infrastructure and every item), the target VMs, the region's sizes and
     vCPU usage, the target and test networks' subnets, and what the hardening policy will need."""
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     infra = resolve_infrastructure(target_block)
     items = VaultStatusBoard.for_vault(target, infra.vault_id, 0).refresh()
     vms = target_vms(target)

@@ -1,36 +1,42 @@
 """Reconcile machines with their itinerary: observe each in every system of record, take the next step its
 guards allow, check the step's result on the machine observed anew, and say where it stands now.
 
-`reconcile_machine` is the one task that acts on a machine for a reconciling flow; `drive` runs a wave's
+`reconcile_machine` is the one function that acts on a machine for a reconciling flow; `drive` runs a wave's
 machines through it as far as the run's goal. Each machine moves on its own: one seeded is tested at once
 while others still seed, one signed off is cut over while others wait for their test. A failed step is the
 machine's row (Azure's error, the operator's options) and holds only what builds on it; the wave goes on.
+
+A pass is not a Prefect task run: a task run costs Prefect three events, a row and three state rows, and a
+thousand-machine wave takes seven thousand passes. Each pass that takes a step is instead one log line of the
+flow run, the step's own event about the machine (`wavelift.machine.replication.seeded`, `test.passed`,
+`cutover.migrated`...: one per change of state) and `wavelift.machine.step.failed` when it failed; `drive`
+retries a transient failure itself, as the task's retries did.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_any
+from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectConcurrentFuture
+from prefect import get_run_logger
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.signoff import SignOff
 from wavelift.tasks.discovery import ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
-from wavelift.tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped
+from wavelift.tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped, threads
 from wavelift.tasks.journey import Facts, Trip
 from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
-from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.transient import RETRY_SECONDS, is_transient
 from wavelift.tasks.vault_status import VaultStatusBoard, read_item
 from wavelift.tasks.vm_checks import find_vm
 
@@ -89,9 +95,11 @@ def _act(step: Step, trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
 
 
 def _observed_after(
-    step: Step, target: AzureMigrationTarget, trip: Trip, machine: MachinePlan, before: MachineState
+    step: Step, done: Done, target: AzureMigrationTarget, trip: Trip, machine: MachinePlan, before: MachineState
 ) -> MachineState:
     """The machine after the step, read only where the step may have moved it and did not read it itself."""
+    if step.observe_after == "read" and done.observed is not None:
+        return done.observed
     if step.observe_after == "read":
         return observe_machine(target, trip.infra, machine)
     if step.observe_after == "board":
@@ -101,18 +109,12 @@ def _observed_after(
     return before
 
 
-@task(
-    task_run_name="{step}-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
 def reconcile_machine(
     trip: Trip, machine: MachinePlan, step: str, state: MachineState, signoff: SignOff | None, taken: dict[str, bool]
 ) -> Reconciled:
     """Observe the machine, take its next step if the guards allow (normally `step`, which the flow chose from
-    `state`), check the result on the machine observed anew, and emit `wavelift.machine.reconciled`.
+    `state`), check the result on the machine observed anew, and log it; a failed step is also emitted as
+    `wavelift.machine.step.failed` (each step's own module emits the event of what it changed).
 
     `state` stands for the first observation while it is recent (the flow's wave list, or the previous step's
     check): what changes a machine meanwhile is another run, and every action reads the item itself before it
@@ -133,30 +135,29 @@ def reconcile_machine(
     if decision.name != step:
         get_run_logger().info("%s: %s instead of %s (Azure moved on)", machine.display_name, decision.name, step)
     done = _act(decision, trip, machine, facts)
-    after = _observed_after(decision, target, trip, machine, before)
+    after = _observed_after(decision, done, target, trip, machine, before)
     if done.ok and not decision.reached(after):
         done = done.model_copy(update={"ok": False, "detail": f"{done.detail}; but Azure shows it {after.stage}"})
-    machine_event(
-        machine,
-        "reconciled",
-        step=decision.name,
-        ok=done.ok,
-        detail=done.detail,
-        stage_before=before.stage.value,
-        stage=after.stage.value,
+    get_run_logger().log(
+        logging.INFO if done.ok else logging.WARNING,
+        "%s: %s %s (%s -> %s): %s",
+        machine.display_name,
+        decision.name,
+        "ended well" if done.ok else "FAILED",
+        before.stage.value,
+        after.stage.value,
+        done.detail,
     )
+    if not done.ok:  # a step that ended well emitted its own event (seeded, test passed, migrated, hardened...)
+        machine_event(
+            machine,
+            "step.failed",
+            step=decision.name,
+            detail=done.detail,
+            stage_before=before.stage.value,
+            stage=after.stage.value,
+        )
     return Reconciled(machine=machine.display_name, step=decision.name, done=done, state=after)
-
-
-def ended_futures(running: dict[PrefectConcurrentFuture, object], timeout: float) -> list[PrefectConcurrentFuture]:
-    """The task futures that ended, waiting at most `timeout` for the first.
-
-    Waits on the thread pool's own futures: `prefect.futures.wait(..., timeout=)` arms a SIGALRM when
-    the flow runs in a process's main thread (as under a worker), and an alarm landing inside its
-    `threading.Event.wait` left a lock held and hung the whole flow run (seen with prefect 3.9.1).
-    """
-    ended, _ = wait_any([f.wrapped_future for f in running], timeout=timeout, return_when=FIRST_COMPLETED)
-    return [f for f in running if f.wrapped_future in ended]
 
 
 class Journeyed(BaseModel):
@@ -181,6 +182,38 @@ class Journeyed(BaseModel):
         return self.stopped | failed
 
 
+class Retries:
+    """Steps that failed transiently, taken again after `RETRY_SECONDS`: (when, machine) in the order due."""
+
+    def __init__(self) -> None:
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.due: list[tuple[float, MachinePlan]] = []
+
+    def schedule(self, machine: MachinePlan, step: Step, error: BaseException) -> bool:
+        """Whether the step gets another attempt (then the machine is due again later)."""
+        attempt = self.attempts[(machine.source_name, step.name)]
+        if not is_transient(error) or attempt >= len(RETRY_SECONDS):
+            return False
+        self.attempts[(machine.source_name, step.name)] += 1
+        get_run_logger().warning(
+            "%s: %s failed transiently (%s); again in %.0f s",
+            machine.display_name,
+            step.name,
+            error_text(error),
+            RETRY_SECONDS[attempt],
+        )
+        self.due.append((time.monotonic() + RETRY_SECONDS[attempt], machine))
+        self.due.sort(key=lambda pair: pair[0])
+        return True
+
+    def ready(self) -> list[MachinePlan]:
+        """The machines whose retry is due now."""
+        now, ready = time.monotonic(), []
+        while self.due and self.due[0][0] <= now:
+            ready.append(self.due.pop(0)[1])
+        return ready
+
+
 def drive(
     trip: Trip,
     machines: list[MachinePlan],
@@ -193,56 +226,65 @@ def drive(
     `LANES[lane]` machines of the run at once in each lane. When a lane is full, a machine further along its
     itinerary goes first (a cutover before a test, a test before a new replication: machines finish rather than
     pile up half-way); machines at the same step keep the given order (largest first). `progress` sees the
-    run's state every `progress_seconds`."""
+    run's state every `progress_seconds`.
+
+    Passes run in threads of this run's own, each in a copy of the flow run's context (its logger, its events'
+    related resources)."""
     journeyed = Journeyed(order=[m.display_name for m in machines], states=dict(states))
     taken: dict[str, dict[str, bool]] = {m.source_name: {} for m in machines}
     signoffs = dict(signoffs)
     queue: deque[MachinePlan] = deque(machines)
-    running: dict[PrefectConcurrentFuture, tuple[MachinePlan, Step]] = {}
+    running: dict[Future[Reconciled], tuple[MachinePlan, Step]] = {}
     busy: Counter[str] = Counter()
+    retries = Retries()
     reported_at = time.monotonic()
-    while queue or running:
-        decided: list[tuple[MachinePlan, Step]] = []
-        while queue:
-            machine = queue.popleft()
-            name = machine.source_name
-            facts = facts_of(trip, machine, journeyed.states[name], signoffs.get(name), taken[name])
-            decision = next_step(facts)
-            if isinstance(decision, Step):
-                decided.append((machine, decision))
-            else:
-                _hold(journeyed, machine, facts, decision)
-        waiting_for_room: deque[MachinePlan] = deque()
-        for machine, step in sorted(decided, key=lambda pair: -ITINERARY.index(pair[1])):  # finish machines first
-            name = machine.source_name
-            if busy[step.lane] >= LANES[step.lane]:
-                waiting_for_room.append(machine)
-                continue
-            busy[step.lane] += 1
-            future = reconcile_machine.submit(
-                trip, machine, step.name, journeyed.states[name], signoffs.get(name), dict(taken[name])
-            )
-            running[future] = (machine, step)
-        queue = waiting_for_room
-        for future in ended_futures(running, 1.0) if running else []:
-            machine, step = running.pop(future)
-            busy[step.lane] -= 1
-            passed = _result(future, machine, step, journeyed.states[machine.source_name])
-            journeyed.passes.append(passed)
-            journeyed.states[machine.source_name] = passed.state
-            if passed.step is None:  # nothing to do after all: the guard that held it is its row
-                journeyed.held[machine.source_name] = (step.name, passed.waiting_for or "nothing to do now")
-                continue
-            taken[machine.source_name][passed.step] = passed.done is not None and passed.done.ok
-            if passed.step == "sign-off" and passed.done is not None and passed.done.ok:
-                signoffs[machine.source_name] = passed.done.report
-            queue.append(machine)
-        if progress and time.monotonic() - reported_at > progress_seconds:
-            try:
-                progress(journeyed)
-            except Exception as exc:  # noqa: BLE001 - a board not published this minute never stops the wave
-                get_run_logger().warning("The progress report failed (%s); the wave goes on", error_text(exc))
-            reported_at = time.monotonic()
+    steps = [s for s in ITINERARY if s.goal <= trip.journey.goal]
+    with ThreadPoolExecutor(max_workers=threads(steps), thread_name_prefix="wavelift-pass") as pool:
+        while queue or running or retries.due:
+            queue.extend(retries.ready())
+            decided: list[tuple[MachinePlan, Step]] = []
+            while queue:
+                machine = queue.popleft()
+                name = machine.source_name
+                facts = facts_of(trip, machine, journeyed.states[name], signoffs.get(name), taken[name])
+                decision = next_step(facts)
+                if isinstance(decision, Step):
+                    decided.append((machine, decision))
+                else:
+                    _hold(journeyed, machine, facts, decision)
+            waiting_for_room: deque[MachinePlan] = deque()
+            for machine, step in sorted(decided, key=lambda pair: -ITINERARY.index(pair[1])):  # finish machines first
+                name = machine.source_name
+                if busy[step.lane] >= LANES[step.lane]:
+                    waiting_for_room.append(machine)
+                    continue
+                busy[step.lane] += 1
+                arguments = (trip, machine, step.name, journeyed.states[name], signoffs.get(name), dict(taken[name]))
+                running[pool.submit(copy_context().run, reconcile_machine, *arguments)] = (machine, step)
+            queue = waiting_for_room
+            ended = wait_any(running, timeout=1.0, return_when=FIRST_COMPLETED)[0] if running else ()
+            if not running:
+                time.sleep(min(1.0, max(0.0, retries.due[0][0] - time.monotonic())) if retries.due else 0)
+            for future in ended:
+                machine, step = running.pop(future)
+                busy[step.lane] -= 1
+                if (passed := _result(future, machine, step, journeyed.states[machine.source_name], retries)) is None:
+                    continue  # taken again later
+                journeyed.passes.append(passed)
+                journeyed.states[machine.source_name] = passed.state
+                if passed.step is None:  # nothing to do after all: the guard that held it is its row
+                    journeyed.held[machine.source_name] = (step.name, passed.waiting_for or "nothing to do now")
+                    continue
+                taken[machine.source_name][passed.step] = passed.done is not None and passed.done.ok
+                if passed.step == "sign-off" and passed.done is not None and passed.done.ok:
+                    signoffs[machine.source_name] = passed.done.report
+                queue.append(machine)
+            if progress and time.monotonic() - reported_at > progress_seconds:
+                try:
+                    progress(journeyed)
+                except Exception as exc:  # noqa: BLE001 - a board not published this minute never stops the wave
+                    get_run_logger().warning("The progress report failed (%s); the wave goes on", error_text(exc))
+                reported_at = time.monotonic()
     return journeyed
 
 
@@ -257,11 +299,16 @@ def _hold(journeyed: Journeyed, machine: MachinePlan, facts: Facts, decision: Wa
             journeyed.stopped[machine.display_name] = why
 
 
-def _result(future: PrefectConcurrentFuture, machine: MachinePlan, step: Step, state: MachineState) -> Reconciled:
-    """The pass's result; a task that raised (a transient error past its retries) is a failed step."""
+def _result(
+    future: Future[Reconciled], machine: MachinePlan, step: Step, state: MachineState, retries: Retries
+) -> Reconciled | None:
+    """The pass's result; None when it failed transiently and gets another attempt later. A pass that raised
+    otherwise, or past its retries, is a failed step."""
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - one machine's failure is its row, never the run's end
+        if retries.schedule(machine, step, exc):
+            return None
         return Reconciled(
             machine=machine.display_name, step=step.name, done=Done(ok=False, detail=error_text(exc)), state=state
         )

@@ -11,6 +11,7 @@ from prefect import task
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.discovery import ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.lifecycle import MIGRATED
@@ -47,7 +48,7 @@ def resync_machine(
     target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, named: bool, execute: bool
 ) -> ResyncReport:
     """Resync one machine's replication when Azure allows it and it needs it (or the operator named it)."""
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     try:

@@ -22,6 +22,7 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.blocks.onprem import SourcePower
 from wavelift.tasks.discovery import OnPremIdentity, ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
@@ -66,7 +67,7 @@ def roll_back_machine(
     """Roll one machine back; `note` ("<when> by <who>: <why>") goes on the Azure VM's tag and in the event."""
     if identity.server is None:
         return _refused(machine, f"the source server cannot be powered on: {identity.problem}")
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     status, vm = read_item(target, infra, machine), find_vm(target, machine.target_vm_name)
     if status is not None and status.migration_state in MIGRATING:
         return _refused(machine, "a migration is under way: wait for it to end, then roll back")

@@ -12,15 +12,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from prefect import task
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.harden import MANAGEMENT_PORT
 from wavelift.tasks.outcomes import Done
 from wavelift.tasks.plan_models import MachinePlan
-from wavelift.tasks.transient import retry_transient
 
 if TYPE_CHECKING:
     from wavelift.tasks.journey import Facts, Trip
@@ -62,17 +61,11 @@ def ports_of(machine: MachinePlan) -> list[int]:
     return [management, *sorted(set(machine.app_ports) - {management})]
 
 
-@task(
-    task_run_name="smoke-test-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def smoke_test_machine(target_block: str, machine: MachinePlan) -> SmokeTest:
     """Probe the machine's ports from inside its Azure VM through Run Command."""
     from azure.mgmt.compute import models as cm
 
-    target = AzureMigrationTarget.load(target_block)
+    target = load_for_run(AzureMigrationTarget, target_block)
     ports = ports_of(machine)
     result = (
         target.compute_client()
@@ -104,5 +97,5 @@ def smoke_test_machine(target_block: str, machine: MachinePlan) -> SmokeTest:
 
 def smoke_test_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's smoke test: after cutover, while the window is open, is the application listening?"""
-    test = smoke_test_machine.fn(trip.target_block, machine)
+    test = smoke_test_machine(trip.target_block, machine)
     return Done(ok=test.ok, detail=test.detail, report=test)

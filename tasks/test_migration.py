@@ -11,18 +11,27 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel, Field
 
 from wavelift.blocks.azure import AzureMigrationTarget
+from wavelift.blocks.loading import load_for_run
 from wavelift.tasks.discovery import ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
-from wavelift.tasks.lifecycle import NO_TEST, REPLICATING, TEST_FAILED, TEST_PASSED, TESTING, has_passed_test
+from wavelift.tasks.lifecycle import (
+    NO_TEST,
+    REPLICATING,
+    TEST_FAILED,
+    TEST_PASSED,
+    TESTING,
+    MachineState,
+    has_passed_test,
+)
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.sources import adapter_for
 from wavelift.tasks.test_network import isolation_problem
-from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.transient import is_transient
 from wavelift.tasks.vault_status import ItemStatus, VaultStatusBoard, item_status
 from wavelift.tasks.vm_checks import VmFacts, read_vm
 
@@ -93,12 +102,6 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan, status: ItemStat
     )
 
 
-@task(
-    task_run_name="test-migrate-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def run_test_migration(
     target_block: str,
     infra: ReplicationInfrastructure,
@@ -107,8 +110,20 @@ def run_test_migration(
     poll_interval: float = 60.0,
 ) -> MigrationTestReport:
     """Test-migrate one machine and report whether its test VM came up where it should."""
+    target = load_for_run(AzureMigrationTarget, target_block)
+    return _test_machine(target, infra, machine, clean_up, poll_interval)[0]
+
+
+def _test_machine(
+    target: AzureMigrationTarget,
+    infra: ReplicationInfrastructure,
+    machine: MachinePlan,
+    clean_up: bool,
+    poll_interval: float,
+) -> tuple[MigrationTestReport, ItemStatus]:
+    """The test and its report, with the migration item as Azure last showed it (its answer to the test or to
+    the clean-up after it, or the read before)."""
     logger = get_run_logger()
-    target = AzureMigrationTarget.load(target_block)
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
     status = item_status(items.get(*args))
@@ -118,7 +133,7 @@ def run_test_migration(
         waited = board.wait_for(machine.source_name, lambda s: s is not None and s.test_state not in TESTING)
         status = waited if waited is not None else status
     if has_passed_test(status) and status.test_state == NO_TEST:
-        return MigrationTestReport(
+        earlier = MigrationTestReport(
             machine=machine.display_name,
             item=machine.source_name,
             passed=True,
@@ -126,12 +141,13 @@ def run_test_migration(
             detail="tested and cleaned up earlier",
             tested_at=status.last_test_time,
         )
+        return earlier, status
     if status.test_state not in TEST_PASSED:
         problem = prerequisite_problem(status, target) or isolation_problem(target)
         if problem:
             return MigrationTestReport(
                 machine=machine.display_name, item=machine.source_name, passed=False, detail=problem
-            )
+            ), status
         body = adapter_for(machine).test_input(target, machine, status.last_recovery_point_id, status.primary_nic_id)
         try:
             ended_now = True
@@ -139,12 +155,13 @@ def run_test_migration(
         except HttpResponseError as exc:
             if is_transient(exc):
                 raise  # the retry reads the item first and waits for the test already under way
-            return MigrationTestReport(
+            failed = MigrationTestReport(
                 machine=machine.display_name,
                 item=machine.source_name,
                 passed=False,
                 detail=f"test migration failed: {error_text(exc)}",
             )
+            return failed, status
         logger.info("%s: test migration %s", machine.display_name, status.test_state)
     try:
         report = _verify(target, machine, status)
@@ -160,42 +177,44 @@ def run_test_migration(
             machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at
         )
     if clean_up:
-        clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test")
+        status = clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test", status) or status
         report.cleaned_up = True
-    return report
+    return report, status
 
 
-@task(
-    task_run_name="clean-up-test-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def clean_up_test_migration(
     target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str
 ) -> bool:
-    """Remove one machine's test VM (after its sign-off)."""
-    return clean_up_test(AzureMigrationTarget.load(target_block), infra, machine, comment)
+    """Remove one machine's test VM (after its sign-off); False when there was nothing to clean up."""
+    return clean_up_test(load_for_run(AzureMigrationTarget, target_block), infra, machine, comment) is not None
 
 
 def clean_up_test(
-    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str
-) -> bool:
-    """Remove the test VM through Site Recovery; False when there was nothing to clean up."""
+    target: AzureMigrationTarget,
+    infra: ReplicationInfrastructure,
+    machine: MachinePlan,
+    comment: str,
+    status: ItemStatus | None = None,
+) -> ItemStatus | None:
+    """Remove the test VM through Site Recovery, if Azure allows it on the item (`status`, when the caller has just
+    had it from Azure, or read now); the item as Azure answered the clean-up, or None when there was nothing to
+    clean up."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
-    if "TestMigrateCleanup" not in item_status(items.get(*args)).allowed_operations:
-        return False
-    items.begin_test_migrate_cleanup(
-        *args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))
-    ).result()
-    return True
+    if "TestMigrateCleanup" not in (status or item_status(items.get(*args))).allowed_operations:
+        return None
+    return item_status(
+        items.begin_test_migrate_cleanup(
+            *args, m.TestMigrateCleanupInput(properties=m.TestMigrateCleanupInputProperties(comments=comment[:1024]))
+        ).result()
+    )
 
 
 def migration_test_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's test step: test-migrate the machine into the isolated network and verify its test VM."""
     clean_up = trip.wave.cleanup_test == "immediately"
-    report = run_test_migration.fn(trip.target_block, trip.infra, machine, clean_up, trip.poll_interval)
-    return Done(ok=report.passed, detail=report.detail, report=report)
+    report, status = _test_machine(trip.target(), trip.infra, machine, clean_up, trip.poll_interval)
+    seen = MachineState(machine=machine.display_name, item=status, vm_exists=False, observed=datetime.now(UTC))
+    return Done(ok=report.passed, detail=report.detail, report=report, observed=seen if report.passed else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+RETRY_SECONDS = (30.0, 120.0)  # a machine's step that failed transiently is taken again after these, then it fails
 
 
 def is_transient(exc: BaseException) -> bool:
