@@ -54,9 +54,9 @@ class Step:
     reached: Callable[[MachineState], bool]  # the check after it, on the machine observed anew
     lane: str  # the `LANES` entry that bounds how many machines of a run take this step, and its like, at once
     when: Callable[[Facts], bool] = _always
-    # How the machine is observed after the step: read anew, taken from the vault board the step waited on, or
+    # How the machine is observed after the step: as the step last read it (`Done.observed`), else read anew; or
     # not at all (the step leaves its stage as it was).
-    observe_after: Literal["read", "board", "none"] = "read"
+    observe_after: Literal["read", "none"] = "read"
 
     def due(self, f: Facts) -> bool:
         allowed = f.journey.only is None or self.name in f.journey.only
@@ -159,7 +159,6 @@ ITINERARY: tuple[Step, ...] = (
         (),
         replicate_step,
         _stage_is(*SEEDED_OR_LATER),
-        observe_after="board",
         lane=REPLICATION,
     ),
     Step(

@@ -37,7 +37,7 @@ from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Sta
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.transient import RETRY_SECONDS, is_transient
-from wavelift.tasks.vault_status import VaultStatusBoard, read_item
+from wavelift.tasks.vault_status import read_item
 from wavelift.tasks.vm_checks import find_vm
 
 STALE_AFTER = timedelta(minutes=5)  # an observation older than this (or a poll interval) is read again first
@@ -98,15 +98,9 @@ def _observed_after(
     step: Step, done: Done, target: AzureMigrationTarget, trip: Trip, machine: MachinePlan, before: MachineState
 ) -> MachineState:
     """The machine after the step, read only where the step may have moved it and did not read it itself."""
-    if step.observe_after == "read" and done.observed is not None:
-        return done.observed
-    if step.observe_after == "read":
-        return observe_machine(target, trip.infra, machine)
-    if step.observe_after == "board":
-        board = VaultStatusBoard.for_vault(target, trip.infra.vault_id, trip.poll_interval)
-        item = board.cached().get(machine.source_name.lower())
-        return before.model_copy(update={"item": item, "observed": datetime.now(UTC)})
-    return before
+    if step.observe_after == "none":
+        return before
+    return done.observed or observe_machine(target, trip.infra, machine)
 
 
 def reconcile_machine(

@@ -9,7 +9,7 @@ board, so a thousand waiting machines cost one list call per poll interval.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -21,13 +21,13 @@ from pydantic import BaseModel
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.tasks.discovery import ReplicationInfrastructure, vault_scope
 from wavelift.tasks.events import machine_event
-from wavelift.tasks.lifecycle import is_seeded, seeding_over
+from wavelift.tasks.lifecycle import MachineState, is_seeded, seeding_over
 from wavelift.tasks.limits import SlotQueue
 from wavelift.tasks.outcomes import Done
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.slot_leases import MachineSlot, release_finished
 from wavelift.tasks.sources import adapter_for
-from wavelift.tasks.vault_status import VaultStatusBoard
+from wavelift.tasks.vault_status import ItemStatus, VaultStatusBoard
 
 if TYPE_CHECKING:
     from wavelift.tasks.journey import Facts, Trip
@@ -89,8 +89,9 @@ def replicate_machine(
     machine: MachinePlan,
     poll_interval: float,
     seeding_timeout: float = timedelta(days=14).total_seconds(),
-) -> ReplicationOutcome:
-    """Enable (or adopt) one machine's replication and return once its initial seeding is done.
+) -> tuple[ReplicationOutcome, ItemStatus]:
+    """Enable (or adopt) one machine's replication and return once its initial seeding is done, with the item as
+    the wait for it last read it.
 
     The machine's slot is its own, not the run's: one an earlier (killed) run took for it is taken over, and a
     machine Azure already replicates goes to the head of the line, since it uses Azure's capacity anyway."""
@@ -99,9 +100,10 @@ def replicate_machine(
     status = board.snapshot().get(machine.source_name.lower())
     if is_seeded(status):
         logger.info("%s already replicates (%s): adopted", machine.display_name, status.migration_state)
-        return ReplicationOutcome(
+        outcome = ReplicationOutcome(
             machine=machine.display_name, item=machine.source_name, state=status.migration_state, adopted=True
         )
+        return outcome, status
     job = None
     slot = MachineSlot(vault=infra.vault_id, item=machine.source_name, machine=machine.display_name)
     with SlotQueue.of(INITIAL_REPLICATION_LIMIT).hold(slot=slot, first=status is not None):
@@ -126,9 +128,10 @@ def replicate_machine(
         )
     machine_event(machine, "replication.seeded", state=final.migration_state)
     logger.info("%s: initial seeding done", machine.display_name)
-    return ReplicationOutcome(
+    outcome = ReplicationOutcome(
         machine=machine.display_name, item=machine.source_name, state=final.migration_state, adopted=adopted
     )
+    return outcome, final
 
 
 def release_finished_slots(target: AzureMigrationTarget, infra: ReplicationInfrastructure, poll: float) -> int:
@@ -143,7 +146,10 @@ def release_finished_slots(target: AzureMigrationTarget, infra: ReplicationInfra
 def replicate_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's replicate step: enable (or adopt) the machine's replication and wait out its seeding."""
     try:
-        outcome = replicate_machine(trip.target(), trip.infra, machine, trip.poll_interval)
+        outcome, status = replicate_machine(trip.target(), trip.infra, machine, trip.poll_interval)
     except ReplicationFailed as exc:
         return Done(ok=False, detail=str(exc))
-    return Done(ok=True, detail="adopted: it replicated already" if outcome.adopted else "seeded", report=outcome)
+    # The item the wait saw seeded is the machine as it stands (the vault list may be older than that read).
+    seen = MachineState(machine=machine.display_name, item=status, vm_exists=False, observed=datetime.now(UTC))
+    detail = "adopted: it replicated already" if outcome.adopted else "seeded"
+    return Done(ok=True, detail=detail, report=outcome, observed=seen)
