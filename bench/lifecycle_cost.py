@@ -7,8 +7,9 @@ replicate-wave; migrate-wave up to the test and its sign-off (pre-approved, as a
 with the cutover (and smoke test); harden-wave; cleanup-wave (executed, no grace period). For each phase it
 prints, per ready machine: the flow process's CPU, the Prefect server's CPU (its process and children), the
 emulator's CPU, what Prefect's database grew by, the events, task runs and log lines it gained, the ARM
-requests the phase made, and its wall time; then the whole lifecycle's totals. Each phase's run observes
-the machines first (what a re-run after a crash does too), so its figures include that. It asserts nothing.
+requests the phase made, and its wall time; then the whole lifecycle's totals, and the peak memory of the flow
+process and of the Prefect server. Each phase's run observes the machines first (what a re-run after a crash
+does too), so its figures include that. It asserts nothing.
 
     cd bench && ../.venv/bin/python lifecycle_cost.py [N ...] 2>/dev/null    (default: 200 1000; stderr has the logs)
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -97,6 +99,14 @@ def database_figures() -> dict[str, float]:
             return settled
         figures = settled
     return figures
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (Linux /proc: VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 @dataclass
@@ -179,11 +189,14 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
                 requests[name] = ", ".join(f"{k} {n / ready:.1f}" for k, n in (kinds - kinds_before).most_common(5))
             done = admin.state()
             events, tables = busiest(ready)
+            server_mb = peak_rss_mb(server.processes[0].pid)
     finally:
         emulator.send_signal(signal.SIGTERM)
         emulator.wait(timeout=60)
     cleaned = sum(1 for m in done["machines"] if not m["migration_item"] and not m["backup_jobs"])
     print(f"\nN = {ready} ready machines (of {machines}), emulator x{speed:.0f}; cleaned up at the end: {cleaned}")
+    flow_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak memory: flow process {flow_mb:.0f} MB, Prefect server {server_mb:.0f} MB")
     print(f"  events per machine by kind: {events}")
     print(f"  database KB per machine by table (indexes included): {tables}")
     for name, busiest_kinds in requests.items():

@@ -21,7 +21,7 @@ from wavelift.tasks.vault_status import VaultStatusBoard
 
 
 def _not_testable(stage: Stage) -> str | None:
-    """Why a machine is not test-migrated now (its task would find nothing to test), or None."""
+    """Why a machine is not test-migrated now (its test would find nothing to test), or None."""
     return {
         Stage.PLANNED: "not replicating yet: run replicate-wave first",
         Stage.COMPLETED: "migration completed earlier: nothing to test",

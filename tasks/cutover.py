@@ -2,7 +2,7 @@
 record its new IP; or say exactly why the machine was not cut over and what the operator can do.
 
 Which machines may go, and when, is decided before this runs (`eligibility`, the window check in
-the flow); the task itself reads the item first, so a re-run after a crash waits for or verifies
+the flow); the step itself reads the item first, so a re-run after a crash waits for or verifies
 the migration it already started instead of starting another.
 """
 
@@ -137,7 +137,7 @@ def _verify(target: AzureMigrationTarget, machine: MachinePlan) -> tuple[VmFacts
 
 
 def _result(machine: MachinePlan, outcome: str, detail: str, **extra: object) -> CutoverResult:
-    """The task's answer, also emitted as the machine's `cutover.<outcome>` event."""
+    """The cutover's answer, also emitted as the machine's `cutover.<outcome>` event."""
     result = CutoverResult(
         machine=machine.display_name,
         item=machine.source_name,

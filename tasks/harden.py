@@ -150,8 +150,8 @@ _WRITERS_LOCK = threading.Lock()
 
 
 def _writer(resource: str) -> threading.Lock:
-    """The process's one lock for writing a shared resource (a tier's NSG): parallel tasks take turns, and
-    the one that comes second finds the NSG as it wants it. Runs in other processes meet ARM's
+    """The process's one lock for writing a shared resource (a tier's NSG): machines hardened in parallel take
+    turns, and the one that comes second finds the NSG as it wants it. Runs in other processes meet ARM's
     `AnotherOperationInProgress`, which `tasks.transient` retries."""
     with _WRITERS_LOCK:
         return _WRITERS.setdefault(resource.lower(), threading.Lock())
@@ -392,7 +392,7 @@ def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: Ha
     if policy.backup_vault:
         _ensure_backup_vault(target, vault)
     desired = desired_policy(policy, zone)
-    with _writer(f"{rg}/vaults/{vault}/backupPolicies/{policy.backup_policy}"):  # written once, by one task
+    with _writer(f"{rg}/vaults/{vault}/backupPolicies/{policy.backup_policy}"):  # written once, by one machine
         backup_policy = read_policy(backup, vault, rg, policy.backup_policy) or write_policy(
             backup, vault, rg, policy.backup_policy, desired
         )

@@ -200,6 +200,11 @@ class Retries:
         self.due.sort(key=lambda pair: pair[0])
         return True
 
+    def wait(self, at_most: float) -> None:
+        """Sleep until the next retry is due, `at_most` seconds."""
+        if self.due:
+            time.sleep(min(at_most, max(0.0, self.due[0][0] - time.monotonic())))
+
     def ready(self) -> list[MachinePlan]:
         """The machines whose retry is due now."""
         now, ready = time.monotonic(), []
@@ -256,9 +261,11 @@ def drive(
                 arguments = (trip, machine, step.name, journeyed.states[name], signoffs.get(name), dict(taken[name]))
                 running[pool.submit(copy_context().run, reconcile_machine, *arguments)] = (machine, step)
             queue = waiting_for_room
-            ended = wait_any(running, timeout=1.0, return_when=FIRST_COMPLETED)[0] if running else ()
-            if not running:
-                time.sleep(min(1.0, max(0.0, retries.due[0][0] - time.monotonic())) if retries.due else 0)
+            if running:
+                ended = wait_any(running, timeout=1.0, return_when=FIRST_COMPLETED)[0]
+            else:
+                ended = set()
+                retries.wait(at_most=1.0)
             for future in ended:
                 machine, step = running.pop(future)
                 busy[step.lane] -= 1

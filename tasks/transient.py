@@ -1,7 +1,8 @@
-"""Which failures are worth a Prefect task retry: only transient ones.
+"""Which failures are worth another attempt: only transient ones.
 
-HTTP-level faults (429, 5xx) are already retried by the SDK pipeline honouring Retry-After; a task
-retry covers what is left when those retries run out, or a connection that dropped. A 4xx is a
+HTTP-level faults (429, 5xx) are already retried by the SDK pipeline honouring Retry-After; another attempt
+of the step (a machine's, by `tasks.reconcile.drive` or `tasks.outcomes.each_machine`; a wave-wide task's, by
+Prefect) covers what is left when those retries run out, or a connection that dropped. A 4xx is a
 decision by Azure (bad input, a state that forbids the action) and retrying it changes nothing — except
 409 `AnotherOperationInProgress`, ARM's "wait for the operation under way, then retry".
 """

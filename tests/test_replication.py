@@ -145,6 +145,24 @@ def test_a_machine_that_fails_is_a_row_and_the_wave_goes_on(start_emulator: Star
     assert all(tests[m].passed for m in machines if m != broken.display_name)
 
 
+def test_a_transient_fault_outlasting_the_sdk_is_taken_again_by_the_run(
+    start_emulator: StartEmulator, small_limit: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five 503s on one machine's enable outlast the SDK's own retries: the run takes the step again later (as a
+    task's retries did), the machine seeds, and Azure was asked to enable it once."""
+    monkeypatch.setattr("wavelift.tasks.reconcile.RETRY_SECONDS", (0.5, 0.5))
+    emu: Emulated = start_emulator(machines=4, seed=26, speed=3000)
+    machines = _plan(emu, "rep-t", "rep-target-t")
+    flaky = WavePlanBlock.load("rep-t").plan.waves[0].machines[0]
+    emu.admin.add_fault(
+        method="PUT", path=f"/replicationMigrationItems/{flaky.source_name}$", status=503, code="Busy", count=5
+    )
+    summary = replicate_wave("rep-t", "wave-1", poll_interval=0.3)
+    assert sorted(summary.seeded) == sorted(machines) and not summary.failed
+    assert [f["fired"] for f in emu.admin.faults()] == [5]
+    assert _enables(emu)[flaky.display_name] == 1
+
+
 def test_a_failed_enable_is_reported_with_its_jobs_error(start_emulator: StartEmulator, small_limit: None) -> None:
     """Azure accepts the enable, then its job fails: the report names the job and says what Azure said."""
     emu: Emulated = start_emulator(machines=4, seed=25, speed=3000)
