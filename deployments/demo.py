@@ -133,7 +133,10 @@ def pipelining(state: dict[str, Any], machines: set[str]) -> str:
 def _save_blocks(connection_file: Path, state_dir: Path) -> None:
     from wavelift.deployments.emulator_blocks import save_emulator_blocks
 
-    save_emulator_blocks(connection_file, BLOCK_NAME, docs_folder=_docs_folder(state_dir), grace_hours=GRACE_HOURS)
+    # The demo is the emulated subscription's only client: its flows may use all of ARM's request budget.
+    save_emulator_blocks(
+        connection_file, BLOCK_NAME, docs_folder=_docs_folder(state_dir), grace_hours=GRACE_HOURS, arm_request_share=1.0
+    )
 
 
 def _run(deployment: str, parameters: dict[str, Any], watch: Callable[[], None] | None = None) -> Any:

@@ -13,13 +13,17 @@ GRACE_HOURS = 24.0
 
 
 def save_emulator_blocks(
-    connection_file: Path, name: str, docs_folder: Path | None = None, grace_hours: float = GRACE_HOURS
+    connection_file: Path,
+    name: str,
+    docs_folder: Path | None = None,
+    grace_hours: float = GRACE_HOURS,
+    arm_request_share: float | None = None,
 ) -> list[str]:
     """Save, all under `name`: the target (with its service-principal credentials), the backup catalog, the
     datastore, the source servers' power (for a roll back), a hardening policy (NSG, Azure Disk Encryption
     with the emulator's key vault, backup, DR) and a clean-up policy using those adapters (and a docs folder,
     if given); returns their references `<block-type-slug>/<name>`, the form a CleanupPolicy names adapters
-    in."""
+    in. `arm_request_share` is the target's share of ARM's request budget (its default leaves a fifth to others)."""
     from wavelift.blocks.azure import AzureMigrationTarget
     from wavelift.blocks.cleanup import CleanupPolicy
     from wavelift.blocks.docs import DocsTarget
@@ -29,8 +33,11 @@ def save_emulator_blocks(
     connection = json.loads(connection_file.read_text())
     catalog = HttpBackupCatalog(url=connection["backup_catalog_url"], ca_bundle=connection["ca_cert"])
     datastore = LocalDatastore(root=connection["san_path"])
+    target = AzureMigrationTarget.from_emulator(connection_file)
+    if arm_request_share is not None:
+        target.arm_request_share = arm_request_share
     blocks: list[Block] = [
-        AzureMigrationTarget.from_emulator(connection_file),
+        target,
         catalog,
         datastore,
         HttpSourcePower(url=f"{connection['onprem_url']}/machines", ca_bundle=connection["ca_cert"]),

@@ -24,6 +24,7 @@ import httpx
 FILESYSTEM_LEASES = "prefect.server.concurrency.lease_storage.filesystem"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 PRIVATE_UMASK = 0o077
+WORKER_QUERY_SECONDS = 2  # how often a worker asks for scheduled runs
 
 
 def children(pid: int) -> list[int]:
@@ -63,6 +64,7 @@ class LocalPrefect:
             "DO_NOT_TRACK": "1",
             "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": FILESYSTEM_LEASES,
             "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_QUERY_SECONDS),
         }
         if database_url:
             self.env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
@@ -103,7 +105,8 @@ class LocalPrefect:
         )
 
     def start_worker(self, pool: str, name: str, limit: int | None = None) -> subprocess.Popen:
-        """A process worker polling `pool`; its flow runs are child processes with the same settings."""
+        """A process worker polling `pool` every two seconds (Prefect's default is ten: each run an operator or the
+        demo starts would wait up to that long); its flow runs are child processes with the same settings."""
         args = [*_prefect(), "worker", "start", "--pool", pool, "--name", name, "--type", "process"]
         return self._start(f"worker-{name}", args + (["--limit", str(limit)] if limit else []))
 
