@@ -245,10 +245,9 @@ def cleanup_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
         trip.journey.execute_cleanup,
         identities[machine.source_name],
     )
+    # The step read the item and the VM itself: a machine it found migrated (not rolled back) stands where it stood,
+    # or completed if Azure answered the removal of its replication. Anything else is read again.
     completed = any(a.step == "complete-migration" and a.outcome == "done" for a in report.actions)
-    # The step read the item and the VM itself; the one change it makes to where the machine stands is the
-    # completed migration (Azure answered the item's removal): nothing to read again.
-    seen = facts.state.model_copy(
-        update={"item": None if completed else facts.state.item, "observed": datetime.now(UTC)}
-    )
+    item = None if completed else facts.state.item
+    seen = facts.state.model_copy(update={"item": item, "observed": datetime.now(UTC)}) if report.migrated else None
     return Done(ok=not report.error, detail=report.error or report.detail, report=report, observed=seen)
