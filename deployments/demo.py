@@ -36,6 +36,10 @@ PLAN_NAME = "demo"
 DEMO_APPROVER = "make demo (explicit demo sign-off, no human review)"
 GRACE_HOURS = 1.0
 SHORT_QUOTA = {"standardESv3Family": 350}  # the subscription's limit before the wave: the preflight finds it short
+# Each disk seeds at 20 MB/s (the emulator's default is 40): at the demo's speed the smallest of the first hundred
+# machines would otherwise finish seeding within seconds of the first enable, before the hundredth is admitted, and
+# the 100-slot limit would never bind; in Azure seeding takes hours and it always does.
+DEMO_DISK_MBPS = 20.0
 PHASES = ("replicated", "tested", "migrated", "hardened", "cleaned up")
 BACKUP_ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
@@ -316,7 +320,7 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
         {k: v for k, v in prefect.env.items() if k.startswith("PREFECT_") or k == "DO_NOT_TRACK"}
     )  # before Prefect is imported
     from wavelift.emulator.admin import EmulatorAdmin
-    from wavelift.emulator.config import EmulatorConfig
+    from wavelift.emulator.config import CapacityModel, EmulatorConfig
     from wavelift.emulator.server import EmulatorThread
 
     emulator_dir = state_dir / "emulator"
@@ -324,7 +328,14 @@ def run_demo(state_dir: Path, machines: int, speed: float, port: int = 0) -> int
     try:
         with (
             EmulatorThread(
-                EmulatorConfig(machines=machines, seed=1, speed=speed, state_dir=emulator_dir, vcpu_quota=SHORT_QUOTA)
+                EmulatorConfig(
+                    machines=machines,
+                    seed=1,
+                    speed=speed,
+                    state_dir=emulator_dir,
+                    vcpu_quota=SHORT_QUOTA,
+                    capacity=CapacityModel(disk_mbps=DEMO_DISK_MBPS),
+                )
             ) as emu,
             prefect,
         ):

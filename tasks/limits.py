@@ -25,6 +25,7 @@ from wavelift.tasks.slot_leases import (
     release,
     take_over,
 )
+from wavelift.tasks.transient import prefect_unreachable
 
 CROSS_PROCESS_RETRY_SECONDS = 2.0  # how soon a waiter sees a slot freed by another process
 MAX_CONNECTION_BACKOFF_SECONDS = 60.0
@@ -100,7 +101,7 @@ class SlotQueue:
                 if slot is not None and held is not None and held.recorded:
                     delete_record(slot.record_name(self.name))
             except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                if not _unreachable(exc):
+                if not prefect_unreachable(exc):
                     raise
                 logger.warning(
                     "%s: Prefect did not take the slot back (%s); its lease ends within %.0f s",
@@ -117,7 +118,7 @@ class SlotQueue:
         try:
             return take_over(self.name, slot, lease_duration)
         except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-            if not _unreachable(exc):
+            if not prefect_unreachable(exc):
                 raise
             return None
 
@@ -163,7 +164,7 @@ class SlotQueue:
                     continue
                 pause, unreachable = self._retry_seconds, 0
             except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                if not _unreachable(exc):
+                if not prefect_unreachable(exc):
                     raise  # the request is wrong: waiting would not help
                 unreachable += 1
                 pause = min(MAX_CONNECTION_BACKOFF_SECONDS, self._retry_seconds * 2**unreachable)
@@ -193,10 +194,3 @@ class SlotQueue:
         finally:
             with self._changed:
                 self._asking -= 1
-
-
-def _unreachable(exc: Exception) -> bool:
-    """Whether Prefect could not be reached or failed on its side (worth waiting for), as opposed to saying no."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500
-    return isinstance(exc, httpx.TransportError)

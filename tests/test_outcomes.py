@@ -51,3 +51,27 @@ def test_a_cutover_that_moved_nothing_says_why() -> None:
         + [result("already-migrated", "done")]
     )
     assert nothing_moved(results) == f"nothing to cut over: 28 not signed off; 2 {closed}; 1 migrated earlier"
+
+
+def test_prefect_out_of_reach_is_transient_and_its_refusals_are_not() -> None:
+    """A step that could not reach Prefect (the sign-off ledger's lock at 446 machines: a slot acquisition that
+    failed on a dropped connection) is taken again later; a limit that does not exist, or a 4xx, is not."""
+    import httpx
+    from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
+
+    from wavelift.tasks.transient import is_transient
+
+    def raised(error: Exception, cause: Exception | None) -> Exception:
+        try:
+            raise error from cause
+        except Exception as exc:  # noqa: BLE001 - the raised exception, with its cause attached
+            return exc
+
+    request = httpx.Request("POST", "http://127.0.0.1/api/v2/concurrency_limits/increment-with-lease")
+    dropped = httpx.ConnectError("connection refused", request=request)
+    failed = httpx.HTTPStatusError("503", request=request, response=httpx.Response(503, request=request))
+    refused = httpx.HTTPStatusError("409", request=request, response=httpx.Response(409, request=request))
+    assert is_transient(raised(ConcurrencySlotAcquisitionError("Unable to acquire"), dropped))
+    assert is_transient(dropped) and is_transient(failed)
+    assert not is_transient(raised(ConcurrencySlotAcquisitionError("must be created before acquiring"), None))
+    assert not is_transient(refused)

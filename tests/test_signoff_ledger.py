@@ -61,6 +61,22 @@ def test_decisions_arriving_together_are_written_together_and_once() -> None:
     assert len(written) < 16 / 2  # grouped, not one save per decision
 
 
+def test_decisions_arriving_one_by_one_within_the_window_share_a_write() -> None:
+    """A wave's tests pass one after another: a writer waits its window for them, so ten decisions a tenth of a
+    second apart take two or three saves of the ledger, not ten."""
+    written: list[list[str]] = []
+    commit = _GroupCommit(window=0.5)
+
+    def decide(n: int) -> None:
+        time.sleep(0.1 * n)
+        commit.append([_decision(n)], lambda batch: written.append([r.item for r in batch]))
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(decide, range(10)))
+    assert sorted(item for batch in written for item in batch) == sorted(f"item-{n}" for n in range(10))
+    assert len(written) <= 3
+
+
 def test_a_failed_write_leaves_its_decisions_to_the_next_writer() -> None:
     written: list[str] = []
     failures = iter([True])

@@ -15,8 +15,9 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
-from wavelift.tasks.limits import SlotQueue, _unreachable, ensure_concurrency_limit
+from wavelift.tasks.limits import SlotQueue, ensure_concurrency_limit
 from wavelift.tasks.slot_leases import RECORD_AFTER, RECORD_TAG, MachineSlot, Recorded, release_finished
+from wavelift.tasks.transient import prefect_unreachable
 
 
 def _holders(queue: SlotQueue, count: int, hold_seconds: float) -> tuple[list[int], list[int]]:
@@ -75,9 +76,9 @@ def test_only_an_unreachable_prefect_is_waited_for() -> None:
     def answered(status: int) -> httpx.HTTPStatusError:
         return httpx.HTTPStatusError("", request=request, response=httpx.Response(status, request=request))
 
-    assert _unreachable(httpx.ConnectError("connection refused"))
-    assert _unreachable(answered(503))
-    assert not _unreachable(answered(422))  # the request itself is wrong
+    assert prefect_unreachable(httpx.ConnectError("connection refused"))
+    assert prefect_unreachable(answered(503))
+    assert not prefect_unreachable(answered(422))  # the request itself is wrong
 
 
 def _active_slots(name: str) -> int:
