@@ -173,3 +173,21 @@ def test_a_sovereign_cloud_sets_the_endpoint_the_authority_and_the_token_scope()
         target.model_copy(update={"cloud": "public"}).compute_client()._config.base_url
         == "https://management.azure.com/"
     )
+
+
+def test_a_flow_run_loads_a_block_once_and_the_next_run_anew(prefect_server: None, tmp_path: Path) -> None:
+    """Every step of a run shares one load of a block (a thousand machines, one API read and one `loaded` event);
+    a block the operator changed between runs is what the next run loads."""
+    from prefect import flow
+
+    from wavelift.blocks.loading import load_for_run
+
+    @flow
+    def read_twice() -> tuple[bool, str]:
+        first, second = load_for_run(DocsTarget, "load-once"), load_for_run(DocsTarget, "load-once")
+        return first is second, second.folder
+
+    DocsTarget(folder=str(tmp_path / "a")).save("load-once", overwrite=True)
+    assert read_twice() == (True, str(tmp_path / "a"))
+    DocsTarget(folder=str(tmp_path / "b")).save("load-once", overwrite=True)
+    assert read_twice() == (True, str(tmp_path / "b"))
