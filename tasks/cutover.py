@@ -8,7 +8,7 @@ the migration it already started instead of starting another.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from azure.core.exceptions import HttpResponseError
@@ -218,6 +218,8 @@ def cutover_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     verify the Azure VM of a migration that happened earlier."""
     result, status = cut_over(trip.target_block, trip.infra, machine, trip.poll_interval)
     ok = result.outcome in ("migrated", "already-migrated")
-    # A verified VM and Azure's answer to the migration are the machine as it stands: nothing to read again.
-    seen = MachineState(machine=machine.display_name, item=status, vm_exists=True, observed=datetime.now(UTC))
+    # A verified VM and Azure's answer to the migration are the machine as it stands, when that answer shows it
+    # migrated: Microsoft's example answer to Migrate shows the item as it was (Replicating), so anything else is
+    # read again.
+    seen = MachineState.seen_now(machine, status, vm_exists=True) if status.migration_state in MIGRATED else None
     return Done(ok=ok, detail=result.detail, report=result, observed=seen if ok else None)

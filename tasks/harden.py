@@ -488,7 +488,7 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
 
     policy_block = trip.journey.hardening_policy
     assert policy_block is not None  # the step is due only with a policy
-    policy = trip.once("hardening policy", lambda: load_for_run(HardeningPolicy, policy_block))
+    policy = load_for_run(HardeningPolicy, policy_block)
     nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
     dr = trip.once("dr", lambda: ensure_dr_infrastructure(trip.target(), policy)) if policy.disaster_recovery else None
     report = harden_machine(

@@ -85,7 +85,7 @@ class Trip:
 
     def target(self) -> AzureMigrationTarget:
         """The target block, loaded once for the run (its clients are cached per process anyway)."""
-        return self.once("target", lambda: load_for_run(AzureMigrationTarget, self.target_block))
+        return load_for_run(AzureMigrationTarget, self.target_block)
 
     def once(self, key: str, compute: Callable[[], T]) -> T:
         """`compute()` the first time a machine's step asks for `key`; every later step gets that value. Each key

@@ -89,6 +89,11 @@ class MachineState(BaseModel):
     rolled_back: bool = False
     observed: datetime | None = Field(default=None, description="When it was read (None: unknown).")
 
+    @classmethod
+    def seen_now(cls, machine: MachinePlan, item: ItemStatus | None, vm_exists: bool) -> MachineState:
+        """The machine as a step has just seen it (Azure's answer to its last write or read)."""
+        return cls(machine=machine.display_name, item=item, vm_exists=vm_exists, observed=datetime.now(UTC))
+
     @property
     def stage(self) -> Stage:
         if self.rolled_back:

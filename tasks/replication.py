@@ -9,7 +9,7 @@ board, so a thousand waiting machines cost one list call per poll interval.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -150,6 +150,6 @@ def replicate_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     except ReplicationFailed as exc:
         return Done(ok=False, detail=str(exc))
     # The item the wait saw seeded is the machine as it stands (the vault list may be older than that read).
-    seen = MachineState(machine=machine.display_name, item=status, vm_exists=False, observed=datetime.now(UTC))
+    seen = MachineState.seen_now(machine, status, vm_exists=False)
     detail = "adopted: it replicated already" if outcome.adopted else "seeded"
     return Done(ok=True, detail=detail, report=outcome, observed=seen)

@@ -177,7 +177,7 @@ def _test_machine(
             machine, "test.passed" if report.passed else "test.failed", detail=report.detail, tested_at=report.tested_at
         )
     if clean_up:
-        status = clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test", status) or status
+        status = clean_up_test(target, infra, machine, "wavelift: cleaned up right after the test") or status
         report.cleaned_up = True
     return report, status
 
@@ -190,20 +190,15 @@ def clean_up_test_migration(
 
 
 def clean_up_test(
-    target: AzureMigrationTarget,
-    infra: ReplicationInfrastructure,
-    machine: MachinePlan,
-    comment: str,
-    status: ItemStatus | None = None,
+    target: AzureMigrationTarget, infra: ReplicationInfrastructure, machine: MachinePlan, comment: str
 ) -> ItemStatus | None:
-    """Remove the test VM through Site Recovery, if Azure allows it on the item (`status`, when the caller has just
-    had it from Azure, or read now); the item as Azure answered the clean-up, or None when there was nothing to
-    clean up."""
+    """Remove the test VM through Site Recovery, if the item, read now, allows it (an action's answer may show the
+    item as it was); the item as Azure answered the clean-up, or None when there was nothing to clean up."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     items = target.site_recovery_client().replication_migration_items
     args = infra.item_args(machine.source_name)
-    if "TestMigrateCleanup" not in (status or item_status(items.get(*args))).allowed_operations:
+    if "TestMigrateCleanup" not in item_status(items.get(*args)).allowed_operations:
         return None
     return item_status(
         items.begin_test_migrate_cleanup(
@@ -216,5 +211,6 @@ def migration_test_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     """The itinerary's test step: test-migrate the machine into the isolated network and verify its test VM."""
     clean_up = trip.wave.cleanup_test == "immediately"
     report, status = _test_machine(trip.target(), trip.infra, machine, clean_up, trip.poll_interval)
-    seen = MachineState(machine=machine.display_name, item=status, vm_exists=False, observed=datetime.now(UTC))
+    # Azure's last answer stands for the machine when it shows the test passed; anything else is read again.
+    seen = MachineState.seen_now(machine, status, vm_exists=False) if has_passed_test(status) else None
     return Done(ok=report.passed, detail=report.detail, report=report, observed=seen if report.passed else None)
