@@ -14,7 +14,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,7 +37,10 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]  # the machine has no Internet: no background calls home
-NIGHTLY = NightlyCutover(plan_name="first", cron="30 21 * * 1-5", timezone="Europe/London")
+# The nightly cutover fires at half past the hour twelve hours from now in London: a scheduled cutover firing while
+# the test runs would act on the wave beside the forms' runs (the test used a fixed 21:30, which a CI run can meet).
+NIGHTLY_AT = (datetime.now(ZoneInfo("Europe/London")) + timedelta(hours=12)).replace(minute=30)
+NIGHTLY = NightlyCutover(plan_name="first", cron=f"30 {NIGHTLY_AT.hour} * * 1-5", timezone="Europe/London")
 DEPLOYMENTS = [
     "inventory",
     "import-plan",
@@ -121,7 +126,7 @@ def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> N
         expect(page.get_by_text(name, exact=True).first).to_be_visible()
     nightly = httpx.get(f"{server.api_url}/deployments/name/cutover/nightly-cutover").json()
     assert [(s["schedule"]["cron"], s["schedule"]["timezone"], s["active"]) for s in nightly["schedules"]] == [
-        ("30 21 * * 1-5", "Europe/London", True)
+        (NIGHTLY.cron, "Europe/London", True)
     ]
     assert (
         nightly["global_concurrency_limit"]["limit"] == 1
@@ -131,7 +136,7 @@ def _check_deployments_and_the_nightly_schedule(server: LocalPrefect, page) -> N
         "request": {"plan_name": {"$ref": {"block_document_slug": "wavelift-wave-plan/first"}}}
     }
     page.goto(f"{server.ui_url}/deployments/deployment/{ids['nightly-cutover']}")
-    schedule = page.get_by_text("At 09:30 PM, Monday through Friday", exact=True)
+    schedule = page.get_by_text(f"At {NIGHTLY_AT:%I:%M %p}, Monday through Friday", exact=True)
     expect(schedule).to_be_visible()
     schedule.locator("xpath=ancestor::*[.//button][1]").get_by_role("button").last.click()  # the schedule's menu
     page.get_by_text("Edit", exact=True).click()
@@ -231,7 +236,9 @@ def _submit_every_other_form(server: LocalPrefect, page) -> None:
     form.open("cutover/nightly-cutover")  # its plan is chosen already: the defaults alone make a run
     expect(form.field("Plan Name").get_by_text("first", exact=True)).to_be_visible()
     nightly = form.submit()
-    assert (nightly["name"], nightly["state"]["name"]) == ("cutover-first-all-waves", "Nothing cut over")
+    assert (nightly["name"], nightly["state"]["name"]) == ("cutover-first-all-waves", "Nothing cut over"), nightly[
+        "state"
+    ]["message"]
     assert nightly["state"]["message"].startswith("nothing to cut over: ")
 
 
