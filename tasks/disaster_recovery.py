@@ -201,8 +201,9 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
     )
 
 
-def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure) -> StepResult:
-    """Protect the VM with A2A replication to the secondary region, unless it already is."""
+def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastructure, vm: Any) -> StepResult:
+    """Protect the VM with A2A replication to the secondary region, unless it already is; `vm` is the SDK
+    VirtualMachine with its instance view as hardening last read it (its disks and their encryption keys)."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     items = target.site_recovery_client().replication_protected_items
@@ -211,9 +212,8 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
     try:
         item = items.get(*args)
     except ResourceNotFoundError:
-        vm = target.compute_client().virtual_machines.get(target.target_resource_group, machine.target_vm_name)
         storage = vm.storage_profile
-        keys = replicated_disk_keys(target, machine.target_vm_name)  # an ADE VM's key, copied to the secondary region
+        keys = replicated_disk_keys(target, vm.instance_view)  # an ADE VM's key, copied to the secondary region
         disks = [
             m.A2AVmManagedDiskInputDetails(
                 disk_id=disk.managed_disk.id,

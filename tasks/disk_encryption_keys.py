@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from wavelift.blocks.azure import AzureMigrationTarget
 
 if TYPE_CHECKING:
+    from azure.mgmt.compute.models import VirtualMachineInstanceView
     from azure.mgmt.keyvault.models import Vault
     from azure.mgmt.recoveryservicessiterecovery.models import DiskEncryptionInfo
 
@@ -33,10 +34,9 @@ def dr_vault_name(source_vault: str) -> str:
     return source_vault[: VAULT_NAME_LIMIT - len(ASR_SUFFIX)].rstrip("-") + ASR_SUFFIX
 
 
-def disk_keys(target: AzureMigrationTarget, vm_name: str) -> dict[str, tuple[str, str]]:
-    """Each encrypted disk's key, by lower-cased disk name: (secret URL, source vault id). Empty when the VM
-    is not encrypted with Azure Disk Encryption."""
-    view = target.compute_client().virtual_machines.instance_view(target.target_resource_group, vm_name)
+def disk_keys(view: VirtualMachineInstanceView) -> dict[str, tuple[str, str]]:
+    """Each encrypted disk's key in a VM's instance view, by lower-cased disk name: (secret URL, source vault id).
+    Empty when the VM is not encrypted with Azure Disk Encryption."""
     keys = {}
     for disk in view.disks or []:
         settings = next((s for s in disk.encryption_settings or [] if s.enabled and s.disk_encryption_key), None)
@@ -93,14 +93,17 @@ def _copy_secret(target: AzureMigrationTarget, secret_url: str, dr_vault: Vault)
     ).id
 
 
-def replicated_disk_keys(target: AzureMigrationTarget, vm_name: str) -> dict[str, DiskEncryptionInfo]:
-    """For an ADE-encrypted VM, each disk's `diskEncryptionInfo` for A2A protection (by lower-cased disk
-    name), its key copied to the secondary region first; empty for a VM without Azure Disk Encryption."""
+def replicated_disk_keys(
+    target: AzureMigrationTarget, view: VirtualMachineInstanceView
+) -> dict[str, DiskEncryptionInfo]:
+    """For an ADE-encrypted VM (its instance view), each disk's `diskEncryptionInfo` for A2A protection (by
+    lower-cased disk name), its key copied to the secondary region first; empty for a VM without Azure Disk
+    Encryption."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     infos: dict[str, DiskEncryptionInfo] = {}
     copied: dict[str, m.DiskEncryptionKeyInfo] = {}
-    for disk, (secret_url, vault_id) in disk_keys(target, vm_name).items():
+    for disk, (secret_url, vault_id) in disk_keys(view).items():
         if secret_url not in copied:
             dr_vault = _dr_vault(target, vault_id)
             copied[secret_url] = m.DiskEncryptionKeyInfo(

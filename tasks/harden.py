@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -158,14 +158,14 @@ def _writer(resource: str) -> threading.Lock:
 
 
 def ensure_nsg(
-    target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec
+    target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, spec: NsgSpec, vm: Any
 ) -> StepResult:
-    """Create or correct the machine's NSG (its own or its tier's) and associate it with the VM's NIC."""
+    """Create or correct the machine's NSG (its own or its tier's) and associate it with the NIC of `vm` (an SDK
+    VirtualMachine, as hardening read it)."""
     from azure.mgmt.network import models as nm
 
     network = target.network_client()
     rg = target.target_resource_group
-    vm = target.compute_client().virtual_machines.get(rg, machine.target_vm_name)
     nic_id = vm.network_profile.network_interfaces[0].id
     wanted = {r["name"]: r["properties"] for r in nsg_rules(spec.os_types, policy)}
     name = spec.name
@@ -224,16 +224,19 @@ def _snake(camel: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
-def ensure_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
-    """The disk encryption the policy asks for."""
+def ensure_encryption(
+    target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, vm: Any
+) -> tuple[StepResult, Any]:
+    """The disk encryption the policy asks for, on `vm` as hardening read it (with its instance view); returns the
+    step's result and the VM as Azure shows it afterwards (the DR step reads its disks' keys from it)."""
     if policy.encryption == "none":
-        return StepResult(step="encryption", ok=True, changed=False, detail="the policy asks for no encryption")
+        return StepResult(step="encryption", ok=True, changed=False, detail="the policy asks for no encryption"), vm
     if policy.encryption == "encryption_at_host":
-        return ensure_encryption_at_host(target, machine)
-    return ensure_disk_encryption(target, machine, policy)
+        return ensure_encryption_at_host(target, machine, vm)
+    return ensure_disk_encryption(target, machine, policy, vm)
 
 
-def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan) -> StepResult:
+def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan, vm: Any) -> tuple[StepResult, Any]:
     """Encryption at host: Azure switches it only on a deallocated VM, so deallocate, update, start.
 
     A run that died between the steps left the VM deallocated with the setting on; the next run sees
@@ -244,7 +247,6 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
 
     compute = target.compute_client().virtual_machines
     rg, name = target.target_resource_group, machine.target_vm_name
-    vm = compute.get(rg, name, expand="instanceView")
     encrypted, running = _host_encryption_and_power(vm)
     changed = False
     if not encrypted and (problem := host_encryption_problem(target, vm)):
@@ -254,7 +256,7 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
             changed=False,
             resource=f"encryption at host of VM {name}",
             detail=f"encryption at host not possible: {problem}; the VM was left running",
-        )
+        ), vm
     if not encrypted:
         compute.begin_deallocate(rg, name).result()
         try:
@@ -269,20 +271,21 @@ def ensure_encryption_at_host(target: AzureMigrationTarget, machine: MachinePlan
                 changed=True,
                 resource=f"encryption at host of VM {name}",
                 detail=f"encryption at host refused ({error_text(exc)}); the VM was started again",
-            )
+            ), compute.get(rg, name, expand="instanceView")
         changed = True
     if changed or not running:
         compute.begin_start(rg, name).result()
         changed = True
-    encrypted, running = _host_encryption_and_power(compute.get(rg, name, expand="instanceView"))  # read back
-    ok = encrypted and running
+    if changed:
+        vm = compute.get(rg, name, expand="instanceView")  # read back
+    encrypted, running = _host_encryption_and_power(vm)
     return StepResult(
         step="encryption",
-        ok=ok,
+        ok=encrypted and running,
         changed=changed,
         resource=f"encryption at host of VM {name}",
         detail=f"encryption at host {'on' if encrypted else 'NOT on'}, VM {'running' if running else 'NOT running'}",
-    )
+    ), vm
 
 
 def _host_encryption_and_power(vm) -> tuple[bool, bool]:
@@ -291,8 +294,11 @@ def _host_encryption_and_power(vm) -> tuple[bool, bool]:
     return bool(vm.security_profile and vm.security_profile.encryption_at_host), running
 
 
-def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy) -> StepResult:
-    """Azure Disk Encryption through the VM extension Microsoft documents for the VM's OS."""
+def ensure_disk_encryption(
+    target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, vm: Any
+) -> tuple[StepResult, Any]:
+    """Azure Disk Encryption through the VM extension Microsoft documents for the VM's OS; the VM is read back
+    (with its disks' encryption state) when the extension was written."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.compute import models as cm
 
@@ -302,7 +308,7 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
             ok=False,
             changed=False,
             detail="the hardening policy names no Key Vault for Azure Disk Encryption",
-        )
+        ), vm
     compute = target.compute_client()
     rg = target.target_resource_group
     ext_type, version = ADE_EXTENSION[machine.os_type]
@@ -333,15 +339,16 @@ def ensure_disk_encryption(target: AzureMigrationTarget, machine: MachinePlan, p
             rg, machine.target_vm_name, "AzureDiskEncryption", body
         ).result()
         changed = True
-    view = compute.virtual_machines.get(rg, machine.target_vm_name, expand="instanceView").instance_view
-    encrypted = all(any(s.code == "EncryptionState/encrypted" for s in d.statuses or []) for d in view.disks or [])
+        vm = compute.virtual_machines.get(rg, machine.target_vm_name, expand="instanceView")
+    disks = vm.instance_view.disks or []
+    encrypted = all(any(s.code == "EncryptionState/encrypted" for s in d.statuses or []) for d in disks)
     return StepResult(
         step="encryption",
         ok=encrypted,
         changed=changed,
         resource=f"{ext_type} keys in key vault {policy.key_vault_resource_id.rsplit('/', 1)[-1]}",
         detail=f"{ext_type} {version}: disks {'encrypted' if encrypted else 'NOT encrypted'}",
-    )
+    ), vm
 
 
 def backup_item_names(target: AzureMigrationTarget, vm_name: str) -> tuple[str, str]:
@@ -382,21 +389,45 @@ def read_backup(target: AzureMigrationTarget, vm_name: str, vault: str) -> dict 
     return dict(item.properties)  # the backup SDK's models are mappings of Azure's wire names
 
 
-def ensure_backup(target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, zone: str) -> StepResult:
-    """A daily vault backup policy, the VM protected by it, and a first backup triggered."""
-    from azure.core.exceptions import ResourceNotFoundError
-    from azure.mgmt.recoveryservicesbackup import models as bm
+class BackupPolicyInAzure(BaseModel):
+    """The vault's daily backup policy as Azure showed it to a run, and how it differs from the hardening policy."""
 
+    id: str
+    drift: list[str]
+
+
+def ensure_backup_policy(target: AzureMigrationTarget, policy: HardeningPolicy, zone: str) -> BackupPolicyInAzure:
+    """The backup vault (the policy's own, created in the target region) and its daily policy, created if missing;
+    read once per run by `harden_step`, since every VM of the run is protected by the same policy."""
     backup = target.backup_client()
     vault, rg = backup_vault(target, policy), target.resource_group
     if policy.backup_vault:
         _ensure_backup_vault(target, vault)
     desired = desired_policy(policy, zone)
     with _writer(f"{rg}/vaults/{vault}/backupPolicies/{policy.backup_policy}"):  # written once, by one machine
-        backup_policy = read_policy(backup, vault, rg, policy.backup_policy) or write_policy(
+        existing = read_policy(backup, vault, rg, policy.backup_policy) or write_policy(
             backup, vault, rg, policy.backup_policy, desired
         )
-    drift = policy_differences(backup_policy, desired)  # never rewritten here: it would re-protect every VM under it
+    # never rewritten here: it would re-protect every VM under it
+    return BackupPolicyInAzure(id=existing.id, drift=policy_differences(existing, desired))
+
+
+def ensure_backup(
+    target: AzureMigrationTarget,
+    machine: MachinePlan,
+    policy: HardeningPolicy,
+    zone: str,
+    backup_policy: BackupPolicyInAzure | None = None,
+) -> StepResult:
+    """The VM protected by the daily vault backup policy (`backup_policy` as the run read it, else read now), and
+    a first backup triggered."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.mgmt.recoveryservicesbackup import models as bm
+
+    backup_policy = backup_policy or ensure_backup_policy(target, policy, zone)
+    backup = target.backup_client()
+    vault, rg = backup_vault(target, policy), target.resource_group
+    drift = backup_policy.drift
     container, item_name = backup_item_names(target, machine.target_vm_name)
     changed = False
     try:
@@ -461,19 +492,29 @@ class HardeningReport(BaseModel):
 
 
 def harden_machine(
-    target_block: str, policy_block: str, machine: MachinePlan, nsg: NsgSpec, zone: str, dr: DrInfrastructure | None
+    target_block: str,
+    policy_block: str,
+    machine: MachinePlan,
+    nsg: NsgSpec,
+    zone: str,
+    dr: DrInfrastructure | None,
+    backup_policy: BackupPolicyInAzure | None = None,
 ) -> HardeningReport:
-    """Apply every hardening step to one migrated VM; each step is skipped when already in place."""
+    """Apply every hardening step to one migrated VM; each step is skipped when already in place. `dr` and
+    `backup_policy` are the run's, prepared once for all its machines."""
     from wavelift.tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = load_for_run(AzureMigrationTarget, target_block), load_for_run(HardeningPolicy, policy_block)
-    steps = [
-        ensure_nsg(target, machine, policy, nsg),
-        ensure_encryption(target, machine, policy),
-        ensure_backup(target, machine, policy, zone),
-    ]
+    # One read of the VM serves its steps (its NIC, location, power, disks), and the encryption step's read-back
+    # serves DR (an ADE VM's disk keys): reads share ARM's budget with the wave's other machines.
+    vm = target.compute_client().virtual_machines.get(
+        target.target_resource_group, machine.target_vm_name, expand="instanceView"
+    )
+    nsg_step = ensure_nsg(target, machine, policy, nsg, vm)
+    encryption, vm = ensure_encryption(target, machine, policy, vm)
+    steps = [nsg_step, encryption, ensure_backup(target, machine, policy, zone, backup_policy)]
     if dr is not None:
-        steps.append(ensure_dr(target, machine, dr))
+        steps.append(ensure_dr(target, machine, dr, vm))
         if policy.dr_drill and policy.dr_drill_network_id and steps[-1].ok:
             steps.append(run_dr_drill(target, machine, dr, policy.dr_drill_network_id))
     report = HardeningReport(machine=machine.display_name, steps=steps)
@@ -491,7 +532,9 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     policy = load_for_run(HardeningPolicy, policy_block)
     nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
     dr = trip.once("dr", lambda: ensure_dr_infrastructure(trip.target(), policy)) if policy.disaster_recovery else None
+    zone = trip.wave.window.timezone
+    backup_policy = trip.once("backup policy", lambda: ensure_backup_policy(trip.target(), policy, zone))
     report = harden_machine(
-        trip.target_block, policy_block, machine, nsgs[machine.source_name], trip.wave.window.timezone, dr
+        trip.target_block, policy_block, machine, nsgs[machine.source_name], zone, dr, backup_policy
     )
     return Done(ok=report.ok, detail=" | ".join(s.detail for s in report.steps if not s.ok), report=report)

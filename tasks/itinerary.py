@@ -134,12 +134,16 @@ def _anything(state: MachineState) -> bool:
     return True
 
 
-REPLICATION, OPERATIONS, LEDGER = "initial replication", "operations", "ledger"
+REPLICATION, OPERATIONS, AFTERCARE, LEDGER = "initial replication", "operations", "aftercare", "ledger"
 LANES = {
     REPLICATION: 108,  # the 100 slots of initial replication, and a few machines waiting to take a freed one at once
-    # Test migrations, cutovers, smoke tests, hardening, clean-ups: Azure operations polled until they end. They
-    # share ARM's read budget (25 reads/s a subscription) with the seeding polls, so they share one lane.
+    # Test migrations, cutovers and smoke tests: Azure operations polled until they end, which share ARM's read
+    # budget (25 reads/s a subscription) with the seeding polls.
     OPERATIONS: 40,
+    # Hardening and clean-up of machines already moved: a lane of their own, so that forty of them, each making
+    # dozens of ARM requests, never keep a test or a cutover from starting (in one lane they held up the demo's last
+    # test and cutover by 30-40 s each).
+    AFTERCARE: 30,
     LEDGER: 20,  # pre-approvals saved together go to the ledger in one write
 }
 
@@ -209,7 +213,7 @@ ITINERARY: tuple[Step, ...] = (
         (SMOKE_TEST_PASSED,),  # a VM whose cutover check failed is hardened still: it runs in Azure
         harden_step,
         _anything,
-        lane=OPERATIONS,
+        lane=AFTERCARE,
         when=lambda f: f.journey.hardening_policy is not None,
         observe_after="none",
     ),
@@ -220,7 +224,7 @@ ITINERARY: tuple[Step, ...] = (
         (SMOKE_TEST_PASSED, HARDENED),  # the clean-up's own gates (VM running, backup, grace period) come after
         cleanup_step,
         _anything,
-        lane=OPERATIONS,
+        lane=AFTERCARE,
         when=lambda f: f.journey.cleanup_policy is not None,
     ),
 )

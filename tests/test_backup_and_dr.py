@@ -346,8 +346,9 @@ def test_an_encrypted_vm_replicates_only_with_its_key_copied_to_the_secondary_re
     with pytest.raises(HttpResponseError, match="InvalidDiskEncryptionInfo"):
         protect(sm.DiskEncryptionInfo(disk_encryption_key_info=in_primary))
 
-    copied = replicated_disk_keys(emu.target, "pay-01")
-    assert replicated_disk_keys(emu.target, "pay-01") == copied, "a key copied once is reused"
+    view = compute.virtual_machines.instance_view(target_rg, "pay-01")
+    copied = replicated_disk_keys(emu.target, view)
+    assert replicated_disk_keys(emu.target, view) == copied, "a key copied once is reused"
     dr_vault = emu.target.key_vault_client().vaults.get("rg-security-asr", "kv-wavelift-asr")
     assert dr_vault.location == "northeurope" and dr_vault.properties.enabled_for_disk_encryption
     (info,) = copied.values()
