@@ -204,7 +204,7 @@ def _red_findings(wave: str) -> list[dict[str, Any]]:
 
 def _preflight(wave: str) -> None:
     """Run preflight-wave; raise each vCPU quota it finds short through the Quota API (as an operator would with
-    `az quota update`), then check again: nothing else the demo could fix stands in the way."""
+    `az quota update`). migrate-wave runs the preflight again before it replicates, and stops on anything red."""
     from wavelift.blocks.azure import AzureMigrationTarget
     from wavelift.blocks.hardening import HardeningPolicy
     from wavelift.blocks.parameters import reference
@@ -218,16 +218,12 @@ def _preflight(wave: str) -> None:
     }
     run = _run("preflight-wave/preflight-wave", parameters)
     red = _red_findings(wave)
+    print(f"    preflight-wave: {run.state.name}, {len(red)} red (artifact preflight-{PLAN_NAME}-{wave})", flush=True)
     for row in red:
         print(f"    red: {row['scope']}: {row['check']}: {row['detail']}", flush=True)
         if row["quota"] and row["required"]:
             granted = raise_vcpu_quota(AzureMigrationTarget.load(BLOCK_NAME), row["quota"], row["required"])
             print(f"    fix: {row['quota']} raised to {granted} vCPUs through the Quota API (az quota update)")
-    if red:
-        run = _run("preflight-wave/preflight-wave", parameters)
-    print(
-        f"    preflight-wave: {run.state.name}, {len(_red_findings(wave))} red (artifact preflight-{PLAN_NAME}-{wave})"
-    )
 
 
 def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple[str, dict[str, int], int]:
@@ -302,6 +298,8 @@ def _migrate(admin: EmulatorAdmin, prefect: LocalPrefect, speed: float) -> tuple
         f"peak concurrent initial replications {stats['peak_concurrent_initial_replications']} (limit 100); ARM "
         f"requests {stats['requests_total']} ({stats['throttled']} refused for throttling)"
     )
+    preflight = f"preflight-{PLAN_NAME}-{wave.name}"
+    print(f"    migrate-wave's own preflight after the fix: {len(_red_findings(wave.name))} red (artifact {preflight})")
     busiest = sorted(stats["requests"].items(), key=lambda kv: -kv[1])[:6]
     print(f"    where the requests went: {', '.join(f'{kind} {count}' for kind, count in busiest)}")
     print(f"    {pipelining(admin.state(), names)}; the wave board: artifact wave-board-{PLAN_NAME}-{wave.name}")
