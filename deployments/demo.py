@@ -218,7 +218,7 @@ def _preflight(wave: str) -> None:
     }
     run = _run("preflight-wave/preflight-wave", parameters)
     red = _red_findings(wave)
-    print(f"    preflight-wave: {run.state.name}, {len(red)} red (artifact preflight-{PLAN_NAME}-{wave})", flush=True)
+    print(f"    preflight-wave: {run.state.name} (artifact preflight-{PLAN_NAME}-{wave})", flush=True)
     for row in red:
         print(f"    red: {row['scope']}: {row['check']}: {row['detail']}", flush=True)
         if row["quota"] and row["required"]:
