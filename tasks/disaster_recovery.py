@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.hardening import HardeningPolicy
-from wavelift.tasks.disk_encryption_keys import replicated_disk_keys
+from wavelift.tasks.disk_encryption_keys import DrKeyVault, dr_key_vault, replicated_disk_keys
 from wavelift.tasks.harden import StepResult
 from wavelift.tasks.plan_models import MachinePlan
 
@@ -37,6 +37,9 @@ class DrInfrastructure(BaseModel):
     policy_id: str
     recovery_resource_group_id: str
     cache_storage_account_id: str
+    # The `-asr` Key Vault for the policy's Azure Disk Encryption vault, by lower-cased source vault id: made sure
+    # of once for the run, not once per VM.
+    key_vaults: dict[str, DrKeyVault] = {}
 
 
 def _fabric_names(region: str) -> tuple[str, str]:
@@ -198,6 +201,11 @@ def ensure_dr_infrastructure(target: AzureMigrationTarget, policy: HardeningPoli
         policy_id=replication_policy.id,
         recovery_resource_group_id=_recovery_resource_group(target, policy),
         cache_storage_account_id=_cache_storage_account(target, policy),
+        key_vaults=(
+            {policy.key_vault_resource_id.lower(): dr_key_vault(target, policy.key_vault_resource_id)}
+            if policy.encryption == "azure_disk_encryption" and policy.key_vault_resource_id
+            else {}
+        ),
     )
 
 
@@ -213,7 +221,7 @@ def ensure_dr(target: AzureMigrationTarget, machine: MachinePlan, dr: DrInfrastr
         item = items.get(*args)
     except ResourceNotFoundError:
         storage = vm.storage_profile
-        keys = replicated_disk_keys(target, vm.instance_view)  # an ADE VM's key, copied to the secondary region
+        keys = replicated_disk_keys(target, vm.instance_view, dr.key_vaults)  # an ADE VM's key, copied to the DR region
         disks = [
             m.A2AVmManagedDiskInputDetails(
                 disk_id=disk.managed_disk.id,

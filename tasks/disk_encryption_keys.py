@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
+from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
 
@@ -46,8 +47,23 @@ def disk_keys(view: VirtualMachineInstanceView) -> dict[str, tuple[str, str]]:
     return keys
 
 
-def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
+class DrKeyVault(BaseModel):
+    """The `-asr` Key Vault of the secondary region that holds copies of a source vault's disk keys."""
+
+    id: str
+    uri: str
+
+    @classmethod
+    def of(cls, vault: Vault) -> DrKeyVault:
+        return cls(id=vault.id, uri=vault.properties.vault_uri)
+
+
+def dr_key_vault(target: AzureMigrationTarget, source_vault_id: str) -> DrKeyVault:
     """The `-asr` vault of the secondary region for a source vault, created like it if missing."""
+    return DrKeyVault.of(_dr_vault(target, source_vault_id))
+
+
+def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
     from azure.mgmt.keyvault import models as kv
 
     parts = source_vault_id.split("/")
@@ -76,12 +92,12 @@ def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
     ).result()
 
 
-def _copy_secret(target: AzureMigrationTarget, secret_url: str, dr_vault: Vault) -> str:
+def _copy_secret(target: AzureMigrationTarget, secret_url: str, dr_vault: DrKeyVault) -> str:
     """The URL of the secret's copy in `dr_vault` (made unless an equal copy is there)."""
     source_vault_url, _, rest = secret_url.partition("/secrets/")
     name, _, version = rest.strip("/").partition("/")
     secret = target.secret_client(source_vault_url).get_secret(name, version or None)
-    copies = target.secret_client(dr_vault.properties.vault_uri)
+    copies = target.secret_client(dr_vault.uri)
     try:
         existing = copies.get_secret(name)
         if existing.value == secret.value:
@@ -94,18 +110,18 @@ def _copy_secret(target: AzureMigrationTarget, secret_url: str, dr_vault: Vault)
 
 
 def replicated_disk_keys(
-    target: AzureMigrationTarget, view: VirtualMachineInstanceView
+    target: AzureMigrationTarget, view: VirtualMachineInstanceView, known: dict[str, DrKeyVault] | None = None
 ) -> dict[str, DiskEncryptionInfo]:
     """For an ADE-encrypted VM (its instance view), each disk's `diskEncryptionInfo` for A2A protection (by
     lower-cased disk name), its key copied to the secondary region first; empty for a VM without Azure Disk
-    Encryption."""
+    Encryption. `known`: `-asr` vaults a run has already made sure of, by lower-cased source vault id."""
     from azure.mgmt.recoveryservicessiterecovery import models as m
 
     infos: dict[str, DiskEncryptionInfo] = {}
     copied: dict[str, m.DiskEncryptionKeyInfo] = {}
     for disk, (secret_url, vault_id) in disk_keys(view).items():
         if secret_url not in copied:
-            dr_vault = _dr_vault(target, vault_id)
+            dr_vault = (known or {}).get(vault_id.lower()) or dr_key_vault(target, vault_id)
             copied[secret_url] = m.DiskEncryptionKeyInfo(
                 secret_identifier=_copy_secret(target, secret_url, dr_vault), key_vault_resource_arm_id=dr_vault.id
             )
