@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -417,14 +418,14 @@ def ensure_backup(
     machine: MachinePlan,
     policy: HardeningPolicy,
     zone: str,
-    backup_policy: BackupPolicyInAzure | None = None,
+    run_policy: Callable[[], BackupPolicyInAzure] | None = None,
 ) -> StepResult:
-    """The VM protected by the daily vault backup policy (`backup_policy` as the run read it, else read now), and
-    a first backup triggered."""
+    """The VM protected by the daily vault backup policy (as the run read it once, `run_policy`, else read now),
+    and a first backup triggered."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.recoveryservicesbackup import models as bm
 
-    backup_policy = backup_policy or ensure_backup_policy(target, policy, zone)
+    backup_policy = run_policy() if run_policy else ensure_backup_policy(target, policy, zone)
     backup = target.backup_client()
     vault, rg = backup_vault(target, policy), target.resource_group
     drift = backup_policy.drift
@@ -498,10 +499,11 @@ def harden_machine(
     nsg: NsgSpec,
     zone: str,
     dr: DrInfrastructure | None,
-    backup_policy: BackupPolicyInAzure | None = None,
+    backup_policy: Callable[[], BackupPolicyInAzure] | None = None,
 ) -> HardeningReport:
-    """Apply every hardening step to one migrated VM; each step is skipped when already in place. `dr` and
-    `backup_policy` are the run's, prepared once for all its machines."""
+    """Apply every hardening step to one migrated VM, in order; each step is skipped when already in place. `dr`
+    and `backup_policy` are the run's, prepared once for all its machines (the policy when the backup step comes:
+    a vault that cannot be read leaves the NSG and the encryption in place)."""
     from wavelift.tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = load_for_run(AzureMigrationTarget, target_block), load_for_run(HardeningPolicy, policy_block)
@@ -533,8 +535,13 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     nsgs = trip.once("nsgs", lambda: nsg_specs([m for w in trip.plan.waves for m in w.machines], policy))
     dr = trip.once("dr", lambda: ensure_dr_infrastructure(trip.target(), policy)) if policy.disaster_recovery else None
     zone = trip.wave.window.timezone
-    backup_policy = trip.once("backup policy", lambda: ensure_backup_policy(trip.target(), policy, zone))
     report = harden_machine(
-        trip.target_block, policy_block, machine, nsgs[machine.source_name], zone, dr, backup_policy
+        trip.target_block,
+        policy_block,
+        machine,
+        nsgs[machine.source_name],
+        zone,
+        dr,
+        lambda: trip.once("backup policy", lambda: ensure_backup_policy(trip.target(), policy, zone)),
     )
     return Done(ok=report.ok, detail=" | ".join(s.detail for s in report.steps if not s.ok), report=report)
