@@ -60,10 +60,6 @@ class DrKeyVault(BaseModel):
 
 def dr_key_vault(target: AzureMigrationTarget, source_vault_id: str) -> DrKeyVault:
     """The `-asr` vault of the secondary region for a source vault, created like it if missing."""
-    return DrKeyVault.of(_dr_vault(target, source_vault_id))
-
-
-def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
     from azure.mgmt.keyvault import models as kv
 
     parts = source_vault_id.split("/")
@@ -71,12 +67,12 @@ def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
     vaults = target.key_vault_client(subscription).vaults
     dr_group, dr_name = group + ASR_SUFFIX, dr_vault_name(name)
     try:
-        return vaults.get(dr_group, dr_name)
+        return DrKeyVault.of(vaults.get(dr_group, dr_name))
     except ResourceNotFoundError:
         pass
     source = vaults.get(group, name)
     target.resource_client().resource_groups.create_or_update(dr_group, {"location": target.secondary_region})
-    return vaults.begin_create_or_update(
+    created = vaults.begin_create_or_update(
         dr_group,
         dr_name,
         kv.VaultCreateOrUpdateParameters(
@@ -90,6 +86,7 @@ def _dr_vault(target: AzureMigrationTarget, source_vault_id: str) -> Vault:
             ),
         ),
     ).result()
+    return DrKeyVault.of(created)
 
 
 def _copy_secret(target: AzureMigrationTarget, secret_url: str, dr_vault: DrKeyVault) -> str:
