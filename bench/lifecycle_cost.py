@@ -228,5 +228,12 @@ def report(figures: dict[str, dict[str, float]]) -> None:
 
 
 if __name__ == "__main__":
-    for n in [int(a) for a in sys.argv[1:]] or [200, 1000]:
-        report(run(n)[1])
+    sizes = [int(a) for a in sys.argv[1:]] or [200, 1000]
+    if len(sizes) == 1:
+        report(run(sizes[0])[1])
+    else:
+        # Each N in a process of its own: Prefect's concurrency-slot service keeps the API client of the first server
+        # it met (`prefect.concurrency.services`), so a second N's sign-off ledger lock went to the first N's stopped
+        # server and failed; and the peak memory printed is then each N's own.
+        for n in sizes:
+            subprocess.run([sys.executable, __file__, str(n)], check=True)
