@@ -21,8 +21,8 @@ RETRY_SECONDS = (30.0, 120.0)  # a machine's step that failed transiently is tak
 def prefect_unreachable(exc: BaseException) -> bool:
     """Whether Prefect could not be reached or failed on its side (worth waiting for), as opposed to saying no.
     Prefect's own wrappers are judged by their cause: a concurrency-slot acquisition whose connection failed
-    raises `ConcurrencySlotAcquisitionError` from an `httpx.ConnectError` (seen at 446 machines, on the
-    sign-off ledger's lock)."""
+    raises `ConcurrencySlotAcquisitionError` from an `httpx.ConnectError` (seen on the sign-off ledger's lock when
+    the server could not be reached)."""
     for error in (exc, exc.__cause__):
         if isinstance(error, httpx.HTTPStatusError):
             return error.response.status_code >= 500

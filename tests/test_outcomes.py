@@ -54,8 +54,8 @@ def test_a_cutover_that_moved_nothing_says_why() -> None:
 
 
 def test_prefect_out_of_reach_is_transient_and_its_refusals_are_not() -> None:
-    """A step that could not reach Prefect (the sign-off ledger's lock at 446 machines: a slot acquisition that
-    failed on a dropped connection) is taken again later; a limit that does not exist, or a 4xx, is not."""
+    """A step that could not reach Prefect (the sign-off ledger's lock: a slot acquisition that failed on a
+    dropped connection) is taken again later; a limit that does not exist, or a 4xx, is not."""
     import httpx
     from prefect.concurrency._asyncio import ConcurrencySlotAcquisitionError
 
