@@ -1,10 +1,16 @@
-"""Sign-offs as a Prefect block: a durable, append-only record of who approved or rejected which
-machine's test migration, when and why. The cutover reads it; reviewers read it in the UI."""
+"""Sign-offs as Prefect blocks: a durable, append-only record of who approved or rejected which
+machine's test migration, when and why. The cutover reads it; reviewers read it in the UI.
+
+A wave's ledger is a chain of pages of at most `PAGE_RECORDS` decisions: the first page is the ledger block
+(`signoff-<plan>-<wave>`), which also names the later pages. A save rewrites one page, never the whole
+ledger, so what a decision costs Prefect's database does not grow with the wave (at 890 machines, rewriting
+the whole ledger at each save made its row versions a third of the database per machine)."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -19,6 +25,8 @@ LEDGER_LOCK = "wavelift-sign-off-ledger"
 # A writer waits this long for more decisions before it saves: a wave's tests end one by one, and each save
 # rewrites the whole ledger (at 185 machines it was a third of Prefect's database per machine, in row versions).
 GROUP_SECONDS = 2.0
+# Decisions per page: a save rewrites at most this many (about 35 KB); reading a 1,000-machine ledger loads ten.
+PAGE_RECORDS = 100
 
 
 class SignOff(BaseModel):
@@ -77,13 +85,65 @@ class _GroupCommit:
                 raise
 
 
-class SignOffLedger(Block):
+class _Page:
+    """What a page does, for the ledger and its later pages alike."""
+
+    records: list[SignOff]
+
+    def take(self, records: list[SignOff]) -> list[SignOff]:
+        """Append what fits on this page; return the rest."""
+        room = max(PAGE_RECORDS - len(self.records), 0)
+        self.records.extend(records[:room])
+        return records[room:]
+
+
+class SignOffLedgerPage(Block, _Page):
+    """Decisions of a wave's sign-off ledger after its first page, oldest first; the ledger block names its
+    pages in order.
+
+    Example:
+        ```python
+        from wavelift.blocks.signoff import SignOffLedgerPage
+        page = SignOffLedgerPage.load("BLOCK_NAME")
+        print(page.plan, page.wave, len(page.records))
+        ```
+    """
+
+    _block_type_name = "wavelift Sign-off Ledger Page"
+    _block_type_slug = "wavelift-sign-off-ledger-page"
+    _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware#run-a-test-migration"
+
+    plan: str = Field(default="", description="The plan whose wave this page belongs to.")
+    wave: str = Field(default="", description="The wave whose decisions these are.")
+    records: list[SignOff] = Field(default_factory=list, description="Sign-off decisions, oldest first.")
+
+    _full: ClassVar[dict[str, list[SignOff]]] = {}  # a full page is never written again: read once per process
+
+    @classmethod
+    def read(cls, name: str) -> SignOffLedgerPage:
+        """The page, or an empty one if the ledger named it but a save stopped before it was written."""
+        if name in cls._full:
+            return cls(records=list(cls._full[name]))
+        try:
+            page = cls.load(name)
+        except ValueError:
+            return cls()
+        if len(page.records) >= PAGE_RECORDS:
+            cls._full[name] = list(page.records)
+        return page
+
+
+class SignOffLedger(Block, _Page):
     """Every sign-off decision of one wave, oldest first; the latest decision per machine counts.
+
+    The block holds the first `PAGE_RECORDS` decisions and the names of the pages with the later ones
+    (`SignOffLedgerPage`); `for_wave` reads them all.
 
     Example:
         ```python
         from wavelift.blocks.signoff import SignOffLedger
-        ledger = SignOffLedger.load("BLOCK_NAME")
+        first_page = SignOffLedger.load("BLOCK_NAME")
+        ledger = SignOffLedger.for_wave("PLAN", "WAVE")  # every page
         print(ledger.latest("machine-item-name"))
         ```
     """
@@ -93,7 +153,11 @@ class SignOffLedger(Block):
     _documentation_url = "https://learn.microsoft.com/azure/migrate/tutorial-migrate-vmware#run-a-test-migration"
 
     records: list[SignOff] = Field(
-        default_factory=list, description="Sign-off decisions, oldest first; never rewritten."
+        default_factory=list,
+        description="Sign-off decisions, oldest first; never rewritten. Here the first page; later ones in `pages`.",
+    )
+    pages: list[str] = Field(
+        default_factory=list, description="The wavelift Sign-off Ledger Page blocks with later decisions, in order."
     )
 
     @staticmethod
@@ -102,7 +166,15 @@ class SignOffLedger(Block):
 
     @classmethod
     def for_wave(cls, plan: str, wave: str) -> SignOffLedger:
-        """The wave's ledger, or an empty one if nobody signed anything off yet."""
+        """Every decision of the wave's ledger, its pages' included, or an empty ledger if nobody signed
+        anything off yet."""
+        ledger = cls._first_page(plan, wave)
+        for name in ledger.pages:
+            ledger.records.extend(SignOffLedgerPage.read(name).records)
+        return ledger
+
+    @classmethod
+    def _first_page(cls, plan: str, wave: str) -> SignOffLedger:
         try:
             return cls.load(cls.block_name(plan, wave))
         except ValueError:
@@ -114,17 +186,30 @@ class SignOffLedger(Block):
         under a one-slot global concurrency limit, so two sign-offs saved at the same moment both stay.
 
         Within a process the decisions of one wave are written as a group (`_GroupCommit`): a run signing off
-        machines one by one as their tests pass writes the block once per group, not once per machine
-        (each write reads and saves the whole ledger under the global lock: a quarter second, serialised)."""
+        machines one by one as their tests pass writes a page once per group, not once per machine
+        (each write reads and saves a page under the global lock: a quarter second, serialised)."""
         _GroupCommit.of(cls.block_name(plan, wave)).append(records, lambda batch: cls._write(plan, wave, batch))
 
     @classmethod
     def _write(cls, plan: str, wave: str, records: list[SignOff]) -> None:
+        """Fill the last page, then start new ones. A new page is named in the ledger before it is saved: a
+        save that stops between the two leaves a name that reads as an empty page and is filled next time,
+        never a page nobody can find."""
         ensure_concurrency_limit(LEDGER_LOCK, 1)
         with concurrency(LEDGER_LOCK, occupy=1, strict=True, lease_duration=60):
-            ledger = cls.for_wave(plan, wave)
-            ledger.records.extend(records)
-            ledger.save(cls.block_name(plan, wave), overwrite=True)
+            ledger = cls._first_page(plan, wave)
+            last_name = ledger.pages[-1] if ledger.pages else cls.block_name(plan, wave)
+            last: SignOffLedger | SignOffLedgerPage = SignOffLedgerPage.read(last_name) if ledger.pages else ledger
+            rest = last.take(records)
+            if len(rest) < len(records):
+                last.save(last_name, overwrite=True)
+            while rest:
+                name = f"signoff-page-{uuid.uuid4().hex}"
+                ledger.pages.append(name)
+                ledger.save(cls.block_name(plan, wave), overwrite=True)
+                page = SignOffLedgerPage(plan=plan, wave=wave)
+                rest = page.take(rest)
+                page.save(name)
 
     def latest(self, item: str) -> SignOff | None:
         return next((r for r in reversed(self.records) if r.item == item), None)

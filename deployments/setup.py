@@ -95,13 +95,14 @@ def register_block_types() -> list[str]:
     from wavelift.blocks.hardening import HardeningPolicy
     from wavelift.blocks.onprem import HttpBackupCatalog, HttpSourcePower, LocalDatastore
     from wavelift.blocks.plan import WavePlanBlock
-    from wavelift.blocks.signoff import SignOffLedger
+    from wavelift.blocks.signoff import SignOffLedger, SignOffLedgerPage
 
     types = [
         AzureCredentials,
         AzureMigrationTarget,
         WavePlanBlock,
         SignOffLedger,
+        SignOffLedgerPage,
         HardeningPolicy,
         CleanupPolicy,
         HttpBackupCatalog,

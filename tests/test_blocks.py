@@ -19,7 +19,7 @@ from wavelift.blocks.docs import DocsTarget
 from wavelift.blocks.hardening import HardeningPolicy
 from wavelift.blocks.onprem import HttpBackupCatalog, LocalDatastore
 from wavelift.blocks.plan import WavePlanBlock
-from wavelift.blocks.signoff import SignOffLedger
+from wavelift.blocks.signoff import SignOffLedger, SignOffLedgerPage
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,7 @@ from wavelift.blocks.signoff import SignOffLedger
         AzureMigrationTarget,
         WavePlanBlock,
         SignOffLedger,
+        SignOffLedgerPage,
         HardeningPolicy,
         CleanupPolicy,
         HttpBackupCatalog,

@@ -93,7 +93,7 @@ def test_test_sign_off_and_cutover(start_emulator, prefect_server: None) -> None
     assert {r.machine for r in approved} == set(machines[1:]) and {r.approver for r in approved} == {
         "alice@example.com"
     }
-    ledger = SignOffLedger.load(SignOffLedger.block_name("life-a", "wave-1"))
+    ledger = SignOffLedger.for_wave("life-a", "wave-1")
     assert [r.decision for r in ledger.records] == ["rejected"] + ["approved"] * (len(machines) - 1)
     assert len(_events(emu, "test_cleaned_up")) == len(machines) - 1  # cleaned up after sign-off, as the plan says
 

@@ -121,5 +121,5 @@ def test_a_wave_of_250_machines_end_to_end(start_emulator, replication_limit) ->
         assert events.index("test_migrated") < events.index("migrate_started") < events.index("migrated"), name
         assert [e["perform_shutdown"] for e in history[name] if e["event"] == "migrate_started"] == ["true"], name
         assert events.count("migrate_started") == 1 and events.count("enable_replication") == 1, name
-    ledger = SignOffLedger.load(SignOffLedger.block_name("big", "wave-1"))
+    ledger = SignOffLedger.for_wave("big", "wave-1")
     assert {r.machine for r in ledger.records if r.decision == "approved"} == ready

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wavelift.blocks.signoff import SignOff, SignOffLedger, _GroupCommit
+from wavelift.blocks import signoff
+from wavelift.blocks.signoff import SignOff, SignOffLedger, SignOffLedgerPage, _GroupCommit
 
 NOW = datetime.now(UTC)
 
@@ -38,8 +39,38 @@ def test_decisions_saved_at_once_are_all_kept(prefect_server: None) -> None:
     assert ledger.latest("item-3").approver == "approver-3"
 
 
-def _decision(n: int) -> SignOff:
-    return SignOff(machine=f"m-{n}", item=f"item-{n}", decision="approved", approver="ann", comment="ok", at=NOW)
+def _decision(n: int, decision: str = "approved") -> SignOff:
+    return SignOff(machine=f"m-{n}", item=f"item-{n}", decision=decision, approver="ann", comment="ok", at=NOW)
+
+
+def test_a_long_ledger_is_kept_in_pages_and_read_whole(prefect_server: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save rewrites one page, not the whole ledger; a reader still sees every decision in order, and a later
+    page's decision overrides an earlier page's."""
+    monkeypatch.setattr(signoff, "PAGE_RECORDS", 3)
+    SignOffLedger.append("ledger-b", "wave-1", [_decision(0)])
+    SignOffLedger.append("ledger-b", "wave-1", [_decision(n) for n in range(1, 5)])
+    SignOffLedger.append("ledger-b", "wave-1", [_decision(5), _decision(0, "rejected")])
+
+    ledger = SignOffLedger.for_wave("ledger-b", "wave-1")
+    assert [r.item for r in ledger.records] == [f"item-{n}" for n in range(6)] + ["item-0"]
+    assert ledger.latest("item-0").decision == "rejected" and ledger.latest("item-4").decision == "approved"
+    first = SignOffLedger.load(SignOffLedger.block_name("ledger-b", "wave-1"))
+    pages = [SignOffLedgerPage.load(name) for name in first.pages]
+    assert [len(first.records)] + [len(p.records) for p in pages] == [3, 3, 1]
+    assert {(p.plan, p.wave) for p in pages} == {("ledger-b", "wave-1")}
+
+
+def test_a_page_named_but_never_saved_reads_empty_and_is_filled_next(prefect_server: None) -> None:
+    """A save that stopped between naming a new page and writing it loses nothing and hides nothing."""
+    full = [_decision(n) for n in range(signoff.PAGE_RECORDS)]
+    SignOffLedger(records=full, pages=["signoff-page-interrupted"]).save(
+        SignOffLedger.block_name("ledger-c", "wave-1"), overwrite=True
+    )
+    assert len(SignOffLedger.for_wave("ledger-c", "wave-1").records) == len(full)
+
+    SignOffLedger.append("ledger-c", "wave-1", [_decision(1, "rejected")])
+    assert SignOffLedgerPage.load("signoff-page-interrupted").records == [_decision(1, "rejected")]
+    assert SignOffLedger.for_wave("ledger-c", "wave-1").latest("item-1").decision == "rejected"
 
 
 def test_decisions_arriving_together_are_written_together_and_once() -> None:
