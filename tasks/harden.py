@@ -19,6 +19,7 @@ from wavelift.tasks.backup_discovery import protectable_vm
 from wavelift.tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
+from wavelift.tasks.lifecycle import ROLLED_BACK_TAG, rolled_back
 from wavelift.tasks.outcomes import Done, error_text
 from wavelift.tasks.plan_models import MachinePlan
 
@@ -486,6 +487,9 @@ class HardeningReport(BaseModel):
 
     machine: str
     steps: list[StepResult]
+    rolled_back: str | None = Field(
+        default=None, description="The VM's rolled-back tag (when, who, why): found so, the VM was left alone."
+    )
 
     @property
     def ok(self) -> bool:
@@ -512,6 +516,8 @@ def harden_machine(
     vm = target.compute_client().virtual_machines.get(
         target.target_resource_group, machine.target_vm_name, expand="instanceView"
     )
+    if rolled_back(vm.tags):  # since the run last read it: its record says leave it alone (rollback.py)
+        return HardeningReport(machine=machine.display_name, steps=[], rolled_back=vm.tags[ROLLED_BACK_TAG])
     nsg_step = ensure_nsg(target, machine, policy, nsg, vm)
     encryption, vm = ensure_encryption(target, machine, policy, vm)
     steps = [nsg_step, encryption, ensure_backup(target, machine, policy, zone, backup_policy)]
@@ -544,4 +550,7 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
         dr,
         lambda: trip.once("backup policy", lambda: ensure_backup_policy(trip.target(), policy, zone)),
     )
+    if report.rolled_back is not None:
+        why = f"its cutover was rolled back ({report.rolled_back})"
+        return Done(ok=True, detail=why, left_alone=why, observed=facts.state.model_copy(update={"rolled_back": True}))
     return Done(ok=report.ok, detail=" | ".join(s.detail for s in report.steps if not s.ok), report=report)

@@ -57,6 +57,10 @@ class Step:
     # How the machine is observed after the step: as the step last read it (`Done.observed`), else read anew; or
     # not at all (the step leaves its stage as it was).
     observe_after: Literal["read", "none"] = "read"
+    # The step's own first read covers what its guards look at (the item, the VM and its rolled-back tag), and it
+    # leaves alone a machine it finds elsewhere: a machine whose observation went stale while it waited for its
+    # lane is not read again before it (at 890 machines, 0.7 of them waited for hardening: three reads each).
+    reads_first: bool = False
 
     def due(self, f: Facts) -> bool:
         allowed = f.journey.only is None or self.name in f.journey.only
@@ -216,6 +220,7 @@ ITINERARY: tuple[Step, ...] = (
         lane=AFTERCARE,
         when=lambda f: f.journey.hardening_policy is not None,
         observe_after="none",
+        reads_first=True,
     ),
     Step(
         "clean-up",
@@ -226,6 +231,7 @@ ITINERARY: tuple[Step, ...] = (
         _anything,
         lane=AFTERCARE,
         when=lambda f: f.journey.cleanup_policy is not None,
+        reads_first=True,
     ),
 )
 STEPS = {step.name: step for step in ITINERARY}

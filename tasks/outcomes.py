@@ -38,6 +38,9 @@ class Done(BaseModel):
     # The machine as the step itself last read it (Azure's answer to its last write, or its check): the check
     # after the step uses it instead of reading the machine again. None: the check reads it.
     observed: MachineState | None = None
+    # The step's own first read found the machine where it takes no step (rolled back meanwhile, say) and it changed
+    # nothing: why. The pass counts as no step taken, as if the machine had been read before it (`Step.reads_first`).
+    left_alone: str | None = None
 
 
 def error_text(exc: BaseException) -> str:

@@ -31,7 +31,7 @@ from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.signoff import SignOff
 from wavelift.tasks.discovery import ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
-from wavelift.tasks.itinerary import ITINERARY, LANES, Step, Waiting, next_step, stopped, threads
+from wavelift.tasks.itinerary import ITINERARY, LANES, STEPS, Step, Waiting, next_step, stopped, threads
 from wavelift.tasks.journey import Facts, Trip
 from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MachineState, Stage, rolled_back
 from wavelift.tasks.outcomes import Done, error_text
@@ -113,14 +113,15 @@ def reconcile_machine(
     `state` stands for the first observation while it is recent (the flow's wave list, or the previous step's
     check): what changes a machine meanwhile is another run, and every action reads the item itself before it
     writes. After the step the machine is read again only where the step may have moved it and did not read it
-    itself (`Step.observe_after`).
+    itself (`Step.observe_after`). A step that reads the machine itself first (`Step.reads_first`) is taken on a
+    stale observation too, and its own read decides (`Done.left_alone`).
     Reads matter: a wave's steps share ARM's read budget with its seeding polls.
     """
     target = trip.target()
     recent = state.observed is not None and datetime.now(UTC) - state.observed < max(
         STALE_AFTER, timedelta(seconds=trip.poll_interval)
     )
-    before = state if recent else observe_machine(target, trip.infra, machine)
+    before = state if recent or STEPS[step].reads_first else observe_machine(target, trip.infra, machine)
     facts = facts_of(trip, machine, before, signoff, taken)
     decision = next_step(facts)
     if not isinstance(decision, Step):
@@ -129,6 +130,11 @@ def reconcile_machine(
     if decision.name != step:
         get_run_logger().info("%s: %s instead of %s (Azure moved on)", machine.display_name, decision.name, step)
     done = _act(decision, trip, machine, facts)
+    if done.left_alone is not None:
+        get_run_logger().info("%s: %s left it alone: %s", machine.display_name, decision.name, done.left_alone)
+        return Reconciled(
+            machine=machine.display_name, step=None, waiting_for=done.left_alone, state=done.observed or before
+        )
     after = _observed_after(decision, done, target, trip, machine, before)
     if done.ok and not decision.reached(after):
         done = done.model_copy(update={"ok": False, "detail": f"{done.detail}; but Azure shows it {after.stage}"})

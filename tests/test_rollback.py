@@ -1,19 +1,28 @@
 """Roll back as a real action: after a cutover, the named machine's Azure VM is stopped and tagged and its
 source server powered on again — a dry run first, never twice, only inside the window — and every later
-run reads the machine as rolled back."""
+run reads the machine as rolled back, even one that read it before the roll back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from prefect import flow
 
 from tests.conftest import Emulated, StartEmulator
+from tests.test_harden import _policy
 from tests.test_lifecycle import _events, _replicated_plan, _window
 from wavelift.blocks.onprem import HttpSourcePower
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.cutover import CutoverRequest, cutover
 from wavelift.flows.migrate_wave import MigrateWaveRequest, migrate_wave
 from wavelift.flows.rollback import RollbackRequest, rollback_cutover
+from wavelift.tasks.discovery import resolve_infrastructure
+from wavelift.tasks.journey import Goal, Journey, Trip
 from wavelift.tasks.lifecycle import ROLLED_BACK_TAG, Stage, observe, target_vms
+from wavelift.tasks.reconcile import Journeyed, drive
+from wavelift.tasks.vault_status import VaultStatusBoard
 
 
 def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, prefect_server: None) -> None:
@@ -68,3 +77,60 @@ def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, p
     with pytest.raises(LookupError, match="no machine"):
         rollback_cutover(request.model_copy(update={"machines": ["not-in-the-wave"]}))
     assert len(_events(emu, "source_powered_on")) == 1
+
+
+def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening(
+    start_emulator: StartEmulator, prefect_server: None
+) -> None:
+    """Hardening is not preceded by a new read of a machine whose reading went stale while it waited for its lane:
+    its own first read of the VM decides, so a VM rolled back meanwhile keeps no NSG and no encryption, and the
+    others are hardened without their migration items being read again."""
+    emu, machines = _replicated_plan(start_emulator, "rb-b", 3, seed=72)
+    migrate_wave(MigrateWaveRequest(plan_name="rb-b", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
+    _policy(emu).save("rb-b-policy", overwrite=True)
+    plan = WavePlanBlock.load("rb-b").plan
+    wave, infra = plan.waves[0], resolve_infrastructure(plan.target_block)
+    board = VaultStatusBoard.for_vault(emu.target, infra.vault_id, 0).refresh()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    read_then = {
+        name: state.model_copy(update={"observed": an_hour_ago})
+        for name, state in observe(wave.machines, board, target_vms(emu.target)).items()
+    }
+    assert {s.stage for s in read_then.values()} == {Stage.MIGRATED}
+    HttpSourcePower(url=f"{emu.connection['onprem_url']}/machines", ca_bundle=emu.connection["ca_cert"]).save(
+        "rb-b-power", overwrite=True
+    )
+    rejected = machines[0]
+    rollback_cutover(
+        RollbackRequest(
+            plan_name="rb-b",
+            wave="wave-1",
+            machines=[rejected],
+            reason="application owner rejected the cutover",
+            requested_by="olivia",
+            source_power="wavelift-http-source-power/rb-b-power",
+            execute=True,
+        )
+    )
+    emu.admin.reset_stats()
+
+    @flow
+    def harden_on_an_old_reading() -> Journeyed:
+        journey = Journey(goal=Goal.CLEANED_UP, only=frozenset({"harden"}), hardening_policy="rb-b-policy")
+        return drive(Trip(plan, wave, infra, 0.3, journey), wave.machines, read_then, {})
+
+    journeyed = harden_on_an_old_reading()
+    source = {m.display_name: m.source_name for m in wave.machines}
+    assert sorted(p.machine for p in journeyed.reports("harden")) == sorted(machines[1:])
+    assert all(p.done.ok for p in journeyed.reports("harden"))
+    assert journeyed.states[source[rejected]].stage == Stage.ROLLED_BACK
+    assert "rolled back" in journeyed.held[source[rejected]][1]
+    rg = emu.connection["target_resource_group"]
+    vm = emu.target.compute_client().virtual_machines.get(rg, rejected)
+    nic = emu.target.network_client().network_interfaces.get(
+        rg, vm.network_profile.network_interfaces[0].id.split("/")[-1]
+    )
+    assert nic.network_security_group is None
+    with pytest.raises(ResourceNotFoundError):
+        emu.target.compute_client().virtual_machine_extensions.get(rg, rejected, "AzureDiskEncryption")
+    assert not [kind for kind in emu.admin.stats()["requests"] if "replicationMigrationItems" in kind]
