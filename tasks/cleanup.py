@@ -250,4 +250,6 @@ def cleanup_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
     completed = any(a.step == "complete-migration" and a.outcome == "done" for a in report.actions)
     item = None if completed else facts.state.item
     seen = facts.state.model_copy(update={"item": item, "observed": datetime.now(UTC)}) if report.migrated else None
+    if not report.migrated and not report.actions:  # rolled back or not migrated after all: read again, as before it
+        return Done(ok=True, detail=report.detail, left_alone=report.detail)
     return Done(ok=not report.error, detail=report.error or report.detail, report=report, observed=seen)

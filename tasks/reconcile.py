@@ -132,9 +132,8 @@ def reconcile_machine(
     done = _act(decision, trip, machine, facts)
     if done.left_alone is not None:
         get_run_logger().info("%s: %s left it alone: %s", machine.display_name, decision.name, done.left_alone)
-        return Reconciled(
-            machine=machine.display_name, step=None, waiting_for=done.left_alone, state=done.observed or before
-        )
+        after = done.observed or observe_machine(target, trip.infra, machine)
+        return Reconciled(machine=machine.display_name, step=None, waiting_for=done.left_alone, state=after)
     after = _observed_after(decision, done, target, trip, machine, before)
     if done.ok and not decision.reached(after):
         done = done.model_copy(update={"ok": False, "detail": f"{done.detail}; but Azure shows it {after.stage}"})

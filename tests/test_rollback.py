@@ -13,6 +13,7 @@ from prefect import flow
 from tests.conftest import Emulated, StartEmulator
 from tests.test_harden import _policy
 from tests.test_lifecycle import _events, _replicated_plan, _window
+from wavelift.blocks.cleanup import CleanupPolicy
 from wavelift.blocks.onprem import HttpSourcePower
 from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.cutover import CutoverRequest, cutover
@@ -79,12 +80,12 @@ def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, p
     assert len(_events(emu, "source_powered_on")) == 1
 
 
-def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening(
+def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening_and_clean_up(
     start_emulator: StartEmulator, prefect_server: None
 ) -> None:
-    """Hardening is not preceded by a new read of a machine whose reading went stale while it waited for its lane:
-    its own first read of the VM decides, so a VM rolled back meanwhile keeps no NSG and no encryption, and the
-    others are hardened without their migration items being read again."""
+    """Hardening and clean-up are not preceded by a new read of a machine whose reading went stale while it waited
+    for its lane: their own first reads decide, so a VM rolled back meanwhile keeps no NSG and no encryption and its
+    replication stays, and the others are hardened without their migration items being read again."""
     emu, machines = _replicated_plan(start_emulator, "rb-b", 3, seed=72)
     migrate_wave(MigrateWaveRequest(plan_name="rb-b", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
     _policy(emu).save("rb-b-policy", overwrite=True)
@@ -115,11 +116,12 @@ def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening(
     emu.admin.reset_stats()
 
     @flow
-    def harden_on_an_old_reading() -> Journeyed:
-        journey = Journey(goal=Goal.CLEANED_UP, only=frozenset({"harden"}), hardening_policy="rb-b-policy")
+    def on_an_old_reading(journey: Journey) -> Journeyed:
         return drive(Trip(plan, wave, infra, 0.3, journey), wave.machines, read_then, {})
 
-    journeyed = harden_on_an_old_reading()
+    journeyed = on_an_old_reading(
+        Journey(goal=Goal.CLEANED_UP, only=frozenset({"harden"}), hardening_policy="rb-b-policy")
+    )
     source = {m.display_name: m.source_name for m in wave.machines}
     assert sorted(p.machine for p in journeyed.reports("harden")) == sorted(machines[1:])
     assert all(p.done.ok for p in journeyed.reports("harden"))
@@ -134,3 +136,12 @@ def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening(
     with pytest.raises(ResourceNotFoundError):
         emu.target.compute_client().virtual_machine_extensions.get(rg, rejected, "AzureDiskEncryption")
     assert not [kind for kind in emu.admin.stats()["requests"] if "replicationMigrationItems" in kind]
+
+    CleanupPolicy(hardening_policy="rb-b-policy", grace_period_hours=0).save("rb-b-cleanup", overwrite=True)
+    cleaned = on_an_old_reading(
+        Journey(goal=Goal.CLEANED_UP, only=frozenset({"clean-up"}), cleanup_policy="rb-b-cleanup", execute_cleanup=True)
+    )
+    assert rejected not in [p.machine for p in cleaned.reports("clean-up")]
+    assert "rolled back" in cleaned.held[source[rejected]][1]
+    assert cleaned.states[source[rejected]].stage == Stage.ROLLED_BACK
+    assert source[rejected] in {i["name"] for i in emu.admin.state()["migration_items"]}
