@@ -8,6 +8,7 @@ own region ("Back up an Azure VM using Azure Backup via REST API", Microsoft Lea
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -17,11 +18,12 @@ VM_FILTER = "backupManagementType eq 'AzureIaasVM'"
 FABRIC = "Azure"
 
 
-def _protectable_name(backup: Any, vault: str, rg: str, vm_id: str) -> str | None:
-    for item in backup.backup_protectable_items.list(vault, rg, filter=VM_FILTER):
-        if (item.properties.get("virtualMachineId") or "").lower() == vm_id.lower():
-            return item.name
-    return None
+def _protectable_names(backup: Any, vault: str, rg: str) -> dict[str, str]:
+    """The vault's protectable VMs: the name protection uses, by VM resource id (lower case)."""
+    return {
+        (item.properties.get("virtualMachineId") or "").lower(): item.name
+        for item in backup.backup_protectable_items.list(vault, rg, filter=VM_FILTER)
+    }
 
 
 def _refresh(backup: Any, vault: str, rg: str, wait: float, deadline: float) -> None:
@@ -35,12 +37,44 @@ def _refresh(backup: Any, vault: str, rg: str, wait: float, deadline: float) -> 
         time.sleep(wait)
 
 
+class ProtectableVms:
+    """The VMs a vault can protect, as a run last listed them, for all of the run's machines.
+
+    Azure CLI's `az backup protection enable-for-vm` lists the vault's protectable items for every VM it
+    protects, and discovers when the VM is not among them; a run hardening a wave lists them once and again
+    only for a VM not in its last list (at 890 VMs, listing for each VM made hardening read 400 items a
+    machine). A VM's protectable name does not change while it exists, so a name from an earlier list stands;
+    protection itself is checked on the protected item first.
+    """
+
+    def __init__(self, target: AzureMigrationTarget, vault: str, timeout: float = 1800) -> None:
+        self._target, self._vault, self._timeout = target, vault, timeout
+        self._names: dict[str, str] = {}
+        self._lock = threading.Lock()  # one list or discovery at a time; the VMs it finds serve the others
+
+    def name(self, vm_id: str) -> str | None:
+        """The vault's name for the VM (`iaasvmcontainerv2;<rg>;<vm>`), listing and then discovering when it is
+        not known yet; None when the vault cannot see it (another region, or the VM is gone)."""
+        key = vm_id.lower()
+        if key in self._names:
+            return self._names[key]
+        with self._lock:
+            if key not in self._names:
+                self._list()
+            if key not in self._names:
+                backup = self._target.backup_client()
+                deadline = time.monotonic() + self._timeout
+                _refresh(
+                    backup, self._vault, self._target.resource_group, max(self._target.polling_interval, 0.01), deadline
+                )
+                self._list()
+        return self._names.get(key)
+
+    def _list(self) -> None:
+        backup = self._target.backup_client()
+        self._names.update(_protectable_names(backup, self._vault, self._target.resource_group))
+
+
 def protectable_vm(target: AzureMigrationTarget, vault: str, vm_id: str, timeout: float = 1800) -> str | None:
-    """The vault's name for the VM (`iaasvmcontainerv2;<rg>;<vm>`), discovering it first when needed; None when
-    the vault cannot see it (another region, or the VM is gone)."""
-    backup, rg = target.backup_client(), target.resource_group
-    name = _protectable_name(backup, vault, rg, vm_id)
-    if name is None:
-        _refresh(backup, vault, rg, max(target.polling_interval, 0.01), time.monotonic() + timeout)
-        name = _protectable_name(backup, vault, rg, vm_id)
-    return name
+    """One VM's protectable name, listed (and discovered) for it alone (`ProtectableVms.name`)."""
+    return ProtectableVms(target, vault, timeout).name(vm_id)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from wavelift.blocks.azure import AzureMigrationTarget
 from wavelift.blocks.hardening import HardeningPolicy
 from wavelift.blocks.loading import load_for_run
-from wavelift.tasks.backup_discovery import protectable_vm
+from wavelift.tasks.backup_discovery import ProtectableVms
 from wavelift.tasks.backup_policy import desired_policy, policy_differences, read_policy, write_policy
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.host_encryption import ADE_PUBLISHER, host_encryption_problem
@@ -420,9 +420,11 @@ def ensure_backup(
     policy: HardeningPolicy,
     zone: str,
     run_policy: Callable[[], BackupPolicyInAzure] | None = None,
+    protectable: ProtectableVms | None = None,
 ) -> StepResult:
     """The VM protected by the daily vault backup policy (as the run read it once, `run_policy`, else read now),
-    and a first backup triggered."""
+    and a first backup triggered; the vault's protectable VMs as the run listed them (`protectable`), else listed
+    now."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.recoveryservicesbackup import models as bm
 
@@ -438,7 +440,8 @@ def ensure_backup(
         vm_id = (
             f"{target.target_resource_group_id}/providers/Microsoft.Compute/virtualMachines/{machine.target_vm_name}"
         )
-        discovered = protectable_vm(target, vault, vm_id)  # the vault protects only what it has discovered
+        # The vault protects only what it has discovered.
+        discovered = (protectable or ProtectableVms(target, vault)).name(vm_id)
         if discovered is None:
             return StepResult(
                 step="backup",
@@ -504,10 +507,11 @@ def harden_machine(
     zone: str,
     dr: DrInfrastructure | None,
     backup_policy: Callable[[], BackupPolicyInAzure] | None = None,
+    protectable: ProtectableVms | None = None,
 ) -> HardeningReport:
-    """Apply every hardening step to one migrated VM, in order; each step is skipped when already in place. `dr`
-    and `backup_policy` are the run's, prepared once for all its machines (the policy when the backup step comes:
-    a vault that cannot be read leaves the NSG and the encryption in place)."""
+    """Apply every hardening step to one migrated VM, in order; each step is skipped when already in place. `dr`,
+    `backup_policy` and `protectable` are the run's, prepared once for all its machines (the policy when the backup
+    step comes: a vault that cannot be read leaves the NSG and the encryption in place)."""
     from wavelift.tasks.disaster_recovery import ensure_dr, run_dr_drill
 
     target, policy = load_for_run(AzureMigrationTarget, target_block), load_for_run(HardeningPolicy, policy_block)
@@ -520,7 +524,7 @@ def harden_machine(
         return HardeningReport(machine=machine.display_name, steps=[], rolled_back=vm.tags[ROLLED_BACK_TAG])
     nsg_step = ensure_nsg(target, machine, policy, nsg, vm)
     encryption, vm = ensure_encryption(target, machine, policy, vm)
-    steps = [nsg_step, encryption, ensure_backup(target, machine, policy, zone, backup_policy)]
+    steps = [nsg_step, encryption, ensure_backup(target, machine, policy, zone, backup_policy, protectable)]
     if dr is not None:
         steps.append(ensure_dr(target, machine, dr, vm))
         if policy.dr_drill and policy.dr_drill_network_id and steps[-1].ok:
@@ -549,6 +553,7 @@ def harden_step(trip: Trip, machine: MachinePlan, facts: Facts) -> Done:
         zone,
         dr,
         lambda: trip.once("backup policy", lambda: ensure_backup_policy(trip.target(), policy, zone)),
+        trip.once("protectable", lambda: ProtectableVms(trip.target(), backup_vault(trip.target(), policy))),
     )
     if report.rolled_back is not None:
         why = f"its cutover was rolled back ({report.rolled_back})"

@@ -14,7 +14,7 @@ from tests.conftest import Emulated
 from tests.test_arm_behaviour import _raw
 from tests.test_compute_network import _ade, _vm
 from tests.test_spec_examples import BACKUP, SITE_RECOVERY, example_body, shape_differences
-from wavelift.tasks.backup_discovery import VM_FILTER, protectable_vm
+from wavelift.tasks.backup_discovery import VM_FILTER, ProtectableVms, protectable_vm
 from wavelift.tasks.disk_encryption_keys import replicated_disk_keys
 
 
@@ -96,6 +96,25 @@ def test_a_vault_discovers_only_the_vms_of_its_region(emu: Emulated) -> None:
     ).result()
     assert protectable_vm(emu.target, "vault-ne", vm.id) is None
     assert protectable_vm(emu.target, emu.vault, vm.id) is not None
+
+
+def test_a_run_lists_the_protectable_vms_once_for_all_its_vms(emu: Emulated) -> None:
+    """Azure CLI lists the vault's protectable items for each VM it protects; a run hardening a wave lists them
+    for its first VM, discovers once, and lists again only for a VM its last list did not have."""
+    vms = [_vm(emu, f"web-{n:02d}") for n in range(4)]
+    emu.admin.reset_stats()
+    run = ProtectableVms(emu.target, emu.vault)
+    names = [run.name(vm.id) for vm in vms]
+    target_rg = emu.connection["target_resource_group"]
+    assert names == [f"iaasvmcontainerv2;{target_rg};web-{n:02d}".lower() for n in range(4)]
+    requests = emu.admin.stats()["requests"]
+    lists = sum(n for kind, n in requests.items() if "backupProtectableItems" in kind)
+    refreshes = sum(n for kind, n in requests.items() if "refreshContainers" in kind)
+    assert (lists, refreshes) == (2, 1)  # before and after the one discovery
+
+    late = _vm(emu, "web-04")  # migrated after the run listed
+    assert run.name(late.id) == f"iaasvmcontainerv2;{target_rg};web-04".lower()
+    assert run.name(vms[0].id) == names[0]
 
 
 def test_protection_refuses_an_unknown_vm_or_policy(emu: Emulated) -> None:
