@@ -23,7 +23,8 @@ from wavelift.tasks.limits import ensure_concurrency_limit
 
 LEDGER_LOCK = "wavelift-sign-off-ledger"
 # A writer waits this long for more decisions before it saves: a wave's tests end one by one, and each save
-# rewrites the whole ledger (at 185 machines it was a third of Prefect's database per machine, in row versions).
+# rewrites a page (when it rewrote the whole ledger, at 185 machines its row versions were a third of Prefect's
+# database per machine).
 GROUP_SECONDS = 2.0
 # Decisions per page: a save rewrites at most this many (about 35 KB); reading a 1,000-machine ledger loads ten.
 PAGE_RECORDS = 100
@@ -120,14 +121,14 @@ class SignOffLedgerPage(Block, _Page):
     _full: ClassVar[dict[str, list[SignOff]]] = {}  # a full page is never written again: read once per process
 
     @classmethod
-    def read(cls, name: str) -> SignOffLedgerPage:
+    def read(cls, name: str, plan: str, wave: str) -> SignOffLedgerPage:
         """The page, or an empty one if the ledger named it but a save stopped before it was written."""
         if name in cls._full:
-            return cls(records=list(cls._full[name]))
+            return cls(plan=plan, wave=wave, records=list(cls._full[name]))
         try:
             page = cls.load(name)
         except ValueError:
-            return cls()
+            return cls(plan=plan, wave=wave)
         if len(page.records) >= PAGE_RECORDS:
             cls._full[name] = list(page.records)
         return page
@@ -167,10 +168,10 @@ class SignOffLedger(Block, _Page):
     @classmethod
     def for_wave(cls, plan: str, wave: str) -> SignOffLedger:
         """Every decision of the wave's ledger, its pages' included, or an empty ledger if nobody signed
-        anything off yet."""
+        anything off yet. For reading: `append` writes."""
         ledger = cls._first_page(plan, wave)
         for name in ledger.pages:
-            ledger.records.extend(SignOffLedgerPage.read(name).records)
+            ledger.records.extend(SignOffLedgerPage.read(name, plan, wave).records)
         return ledger
 
     @classmethod
@@ -199,7 +200,9 @@ class SignOffLedger(Block, _Page):
         with concurrency(LEDGER_LOCK, occupy=1, strict=True, lease_duration=60):
             ledger = cls._first_page(plan, wave)
             last_name = ledger.pages[-1] if ledger.pages else cls.block_name(plan, wave)
-            last: SignOffLedger | SignOffLedgerPage = SignOffLedgerPage.read(last_name) if ledger.pages else ledger
+            last: SignOffLedger | SignOffLedgerPage = ledger
+            if ledger.pages:
+                last = SignOffLedgerPage.read(last_name, plan, wave)
             rest = last.take(records)
             if len(rest) < len(records):
                 last.save(last_name, overwrite=True)

@@ -69,7 +69,8 @@ def test_a_page_named_but_never_saved_reads_empty_and_is_filled_next(prefect_ser
     assert len(SignOffLedger.for_wave("ledger-c", "wave-1").records) == len(full)
 
     SignOffLedger.append("ledger-c", "wave-1", [_decision(1, "rejected")])
-    assert SignOffLedgerPage.load("signoff-page-interrupted").records == [_decision(1, "rejected")]
+    page = SignOffLedgerPage.load("signoff-page-interrupted")
+    assert (page.plan, page.wave, page.records) == ("ledger-c", "wave-1", [_decision(1, "rejected")])
     assert SignOffLedger.for_wave("ledger-c", "wave-1").latest("item-1").decision == "rejected"
 
 
