@@ -235,6 +235,7 @@ ITINERARY: tuple[Step, ...] = (
     ),
 )
 STEPS = {step.name: step for step in ITINERARY}
+RANK = {step.name: place for place, step in enumerate(ITINERARY)}  # how far along the itinerary a step is
 
 
 def stopped(f: Facts) -> str | None:

@@ -195,3 +195,31 @@ def test_every_stage_and_goal_has_a_decision(stage_item: str, goal: Goal) -> Non
     if isinstance(decision, Step | Waiting):
         step = decision if isinstance(decision, Step) else decision.step
         assert step.goal <= goal
+
+
+def test_a_full_lane_lets_in_the_machine_furthest_along_then_the_earliest() -> None:
+    """When a place frees in a lane, a cutover goes before a test (machines finish rather than pile up half-way),
+    machines at the same step go in the order they came, and no lane holds more machines than its places."""
+    from wavelift.tasks.itinerary import LANES, OPERATIONS, STEPS
+    from wavelift.tasks.reconcile import Lanes
+
+    lanes = Lanes()
+    machines = {
+        n: _machine(source_name=f"item-{n}", machine_id=f"{SITE}/item-{n}", display_name=f"web-{n:02d}")
+        for n in range(LANES[OPERATIONS] + 4)
+    }
+    for n in range(LANES[OPERATIONS] + 2):
+        lanes.add(machines[n], STEPS["test"])
+    started = lanes.start()
+    assert [m.display_name for m, _ in started] == [f"web-{n:02d}" for n in range(LANES[OPERATIONS])]
+    lanes.add(machines[LANES[OPERATIONS] + 2], STEPS["cutover"])
+    lanes.add(machines[LANES[OPERATIONS] + 3], STEPS["replicate"])  # another lane: starts at once
+    assert [(m.display_name, s.name) for m, s in lanes.start()] == [(f"web-{LANES[OPERATIONS] + 3:02d}", "replicate")]
+
+    lanes.done(STEPS["test"])
+    lanes.done(STEPS["test"])
+    assert [(m.display_name, s.name) for m, s in lanes.start()] == [
+        (f"web-{LANES[OPERATIONS] + 2:02d}", "cutover"),
+        (f"web-{LANES[OPERATIONS]:02d}", "test"),
+    ]
+    assert len(lanes) == 1 and lanes.start() == []
