@@ -90,7 +90,7 @@ def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening_
     migrate_wave(MigrateWaveRequest(plan_name="rb-b", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
     _policy(emu).save("rb-b-policy", overwrite=True)
     plan = WavePlanBlock.load("rb-b").plan
-    wave, infra = plan.waves[0], resolve_infrastructure(plan.target_block)
+    wave, infra = plan.waves[0], resolve_infrastructure.fn(plan.target_block)
     board = VaultStatusBoard.for_vault(emu.target, infra.vault_id, 0).refresh()
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     read_then = {
