@@ -231,8 +231,9 @@ class LeaseKeeper:
     (until then for Prefect's shortest, so that a kill leaves it for a minute at most).
 
     A lease Prefect no longer knows (it ended while Prefect was out of reach, or another run released it) is
-    dropped with a warning: the machine goes on, since stopping a seeding replication would not give the slot
-    back to anyone. Losing Prefect for a while only delays renewals (tried again every few seconds)."""
+    dropped with a warning (one its holder gave back while this thread renewed it, quietly): the machine goes on,
+    since stopping a seeding replication would not give the slot back to anyone. Losing Prefect for a while only
+    delays renewals (tried again every few seconds)."""
 
     _instance: ClassVar[LeaseKeeper | None] = None
     _instance_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -293,13 +294,13 @@ class LeaseKeeper:
         with self._lock:
             due = {lease: held for lease, held in self._leases.items() if held.due <= now}
         for lease_id, held in due.items():
+            recorded = held.recorded
             try:
-                recorded = held.recorded or held.slot is None or self._record(lease_id, held)
+                recorded = recorded or held.slot is None or self._record(lease_id, held)
                 prefect().renew_concurrency_lease(lease_id, held.duration if recorded else FIRST_LEASE_SECONDS)
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (404, 410):
-                    logger.warning("Lease %s ended before it was renewed; its slot is free again", lease_id)
-                    self.drop(lease_id)
+                    self._ended(lease_id, held, wrote_record=recorded and not held.recorded)
                     continue
                 if exc.response.status_code < 500:
                     raise
@@ -310,6 +311,18 @@ class LeaseKeeper:
                 continue
             term = held.duration if recorded else FIRST_LEASE_SECONDS
             self._update(lease_id, due=time.monotonic() + term * RENEW_FRACTION, recorded=recorded)
+
+    def _ended(self, lease_id: UUID, held: Held, wrote_record: bool) -> None:
+        """A lease Prefect no longer knows. Usually its holder released it while this thread renewed it (a machine
+        that seeded within seconds): nothing to say, but a record this thread wrote meanwhile would outlive the
+        lease, so it goes. Still held here, it ended while Prefect was out of reach: the slot is free again."""
+        if self.drop(lease_id) is not None:
+            logger.warning("Lease %s ended before it was renewed; its slot is free again", lease_id)
+        if wrote_record and held.slot is not None:
+            try:
+                delete_record(held.slot.record_name(held.limit))
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:  # the next release_finished removes it
+                logger.warning("%s: the record of an ended lease stays for now (%s)", held.slot.machine, exc)
 
     def _record(self, lease_id: UUID, held: Held) -> bool:
         """Write the machine's record of the lease; False (and the lease kept short) if Prefect did not take it."""

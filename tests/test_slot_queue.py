@@ -5,9 +5,11 @@ is the machine's, not the run's: a run killed while its machines seed leaves not
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import ExitStack
+from uuid import UUID
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
+from wavelift.tasks import slot_leases
 from wavelift.tasks.limits import SlotQueue, ensure_concurrency_limit
 from wavelift.tasks.slot_leases import RECORD_AFTER, RECORD_TAG, MachineSlot, Recorded, release_finished
 from wavelift.tasks.transient import prefect_unreachable
@@ -136,3 +139,29 @@ def test_slots_of_machines_that_finished_seeding_are_released_whoever_took_them(
 def test_a_variable_tagged_as_a_record_but_holding_something_else_is_ignored(prefect_server: None) -> None:
     Variable.set("not-a-lease-record", {"hello": "world"}, tags=[RECORD_TAG], overwrite=True)
     assert "not-a-lease-record" not in Recorded.of("wavelift-test-stray", fresh=True)
+
+
+def test_a_lease_released_while_the_keeper_records_it_leaves_no_record_and_no_warning(
+    prefect_server: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A machine that seeds within seconds gives its slot back while the keeper's thread is recording the lease:
+    the keeper's renewal then meets a lease Prefect no longer knows. That is no lapse to warn about, and the record
+    the keeper wrote meanwhile must not outlive the lease (it would count a slot nobody holds)."""
+    limit = "wavelift-test-quick-seed"
+    ensure_concurrency_limit(limit, 3)
+    lease_id = slot_leases.lease_slot(limit)
+    keeper = slot_leases.LeaseKeeper()
+    keeper.keep(lease_id, limit, 60, _machine("vm-1"))
+    write = slot_leases.write_record
+
+    def released_meanwhile(limit: str, slot: MachineSlot, lease: UUID) -> None:
+        keeper.drop(lease)  # the holder's `finally`, as the keeper's thread records the lease
+        slot_leases.release(lease)
+        write(limit, slot, lease)
+
+    monkeypatch.setattr(slot_leases, "write_record", released_meanwhile)
+    keeper._update(lease_id, due=0.0)
+    with caplog.at_level(logging.WARNING, logger="wavelift.limits"):
+        keeper._renew_due()
+    assert _active_slots(limit) == 0 and not _recorded(limit, "vm-1")
+    assert not [r for r in caplog.records if "ended before it was renewed" in r.getMessage()]
