@@ -26,22 +26,28 @@ from wavelift.tasks.reconcile import Journeyed, drive
 from wavelift.tasks.vault_status import VaultStatusBoard
 
 
+def _rejection(emu: Emulated, plan: str, machine: str) -> RollbackRequest:
+    """The application owner's roll back of one machine of the plan's wave (a dry run), with the site's power
+    adapter saved as `<plan>-power`."""
+    HttpSourcePower(url=f"{emu.connection['onprem_url']}/machines", ca_bundle=emu.connection["ca_cert"]).save(
+        f"{plan}-power", overwrite=True
+    )
+    return RollbackRequest(
+        plan_name=plan,
+        wave="wave-1",
+        machines=[machine],
+        reason="application owner rejected the cutover",
+        requested_by="olivia",
+        source_power=f"wavelift-http-source-power/{plan}-power",
+    )
+
+
 def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, prefect_server: None) -> None:
     emu: Emulated
     emu, machines = _replicated_plan(start_emulator, "rb-a", 3, seed=71)
     migrate_wave(MigrateWaveRequest(plan_name="rb-a", wave="wave-1", poll_interval=0.3, pre_approved_by="hank"))
-    HttpSourcePower(url=f"{emu.connection['onprem_url']}/machines", ca_bundle=emu.connection["ca_cert"]).save(
-        "rb-power", overwrite=True
-    )
     rejected, kept = machines[0], machines[1]
-    request = RollbackRequest(
-        plan_name="rb-a",
-        wave="wave-1",
-        machines=[rejected],
-        reason="application owner rejected the cutover",
-        requested_by="olivia",
-        source_power="wavelift-http-source-power/rb-power",
-    )
+    request = _rejection(emu, "rb-a", rejected)
     history = emu.admin.history()
 
     [dry] = rollback_cutover(request)
@@ -98,21 +104,8 @@ def test_a_machine_rolled_back_after_the_run_read_it_is_left_alone_by_hardening_
         for name, state in observe(wave.machines, board, target_vms(emu.target)).items()
     }
     assert {s.stage for s in read_then.values()} == {Stage.MIGRATED}
-    HttpSourcePower(url=f"{emu.connection['onprem_url']}/machines", ca_bundle=emu.connection["ca_cert"]).save(
-        "rb-b-power", overwrite=True
-    )
     rejected = machines[0]
-    rollback_cutover(
-        RollbackRequest(
-            plan_name="rb-b",
-            wave="wave-1",
-            machines=[rejected],
-            reason="application owner rejected the cutover",
-            requested_by="olivia",
-            source_power="wavelift-http-source-power/rb-b-power",
-            execute=True,
-        )
-    )
+    rollback_cutover(_rejection(emu, "rb-b", rejected).model_copy(update={"execute": True}))
     emu.admin.reset_stats()
 
     @flow
