@@ -42,9 +42,9 @@ class ProtectableVms:
 
     Azure CLI's `az backup protection enable-for-vm` lists the vault's protectable items for every VM it
     protects, and discovers when the VM is not among them; a run hardening a wave lists them once and again
-    only for a VM not in its last list (at 890 VMs, listing for each VM made hardening read 400 items a
-    machine). A VM's protectable name does not change while it exists, so a name from an earlier list stands;
-    protection itself is checked on the protected item first.
+    only for a VM not in its last list (the list holds every unprotected VM the vault discovered: listing it for
+    each VM of an 890-VM wave read several hundred items a machine). A VM's protectable name does not change while
+    it exists, so a name from an earlier list stands; protection itself is checked on the protected item first.
     """
 
     def __init__(self, target: AzureMigrationTarget, vault: str, timeout: float = 1800) -> None:
