@@ -186,7 +186,7 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
                 figures[name] = {key: (after[key] - before[key]) / ready for key in after}
                 figures[name]["wall"] *= ready  # the phase's wall time, not per machine
                 before, kinds_before, kinds = after, kinds, Counter(admin.stats()["requests"])
-                requests[name] = ", ".join(f"{k} {n / ready:.1f}" for k, n in (kinds - kinds_before).most_common(5))
+                requests[name] = ", ".join(f"{k} {n / ready:.1f}" for k, n in (kinds - kinds_before).most_common(12))
             done = admin.state()
             events, tables = busiest(ready)
             server_mb = peak_rss_mb(server.processes[0].pid)

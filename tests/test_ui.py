@@ -165,8 +165,11 @@ def _run_the_first_wave(server: LocalPrefect, page, workbook: str) -> None:
     form.type("Path", workbook)
     form.type("Plan Name", "first")
     form.pick("Target Block", "ui")
-    form.type("Start", "00:00")  # open all day, so that the cutover runs now
-    form.type("End", "23:59")
+    # Open from an hour ago for thirteen hours (London's time, the form's zone), so that the cutover runs now and
+    # every machine's predicted cutover ends inside it: a window of 00:00-23:59 held the largest machine at 23:28.
+    opened = datetime.now(ZoneInfo("Europe/London")) - timedelta(hours=1)
+    form.type("Start", f"{opened:%H}:00")
+    form.type("End", f"{opened + timedelta(hours=13):%H}:00")
     assert form.submit()["name"] == "import-plan-first"
     page.goto(f"{server.ui_url}/blocks")
     page.get_by_text("first", exact=True).first.click()
