@@ -26,7 +26,7 @@ LEDGER_LOCK = "wavelift-sign-off-ledger"
 # rewrites a page (when it rewrote the whole ledger, at 185 machines its row versions were a third of Prefect's
 # database per machine).
 GROUP_SECONDS = 2.0
-# Decisions per page: a save rewrites at most this many (about 35 KB); reading a 1,000-machine ledger loads ten.
+# Decisions per page: a save rewrites at most this many (about 30 KB); reading a 1,000-machine ledger loads ten.
 PAGE_RECORDS = 100
 
 
