@@ -78,6 +78,10 @@ def test_vm_create_read_power_and_delete(emu: Emulated) -> None:
     assert _power(compute.virtual_machines.get(rg, "web-01", expand="instanceView")) == "PowerState/running"
     assert [v.name for v in compute.virtual_machines.list(rg)] == ["web-01"]
     assert [v.name for v in compute.virtual_machines.list_all()] == ["web-01"]
+    assert compute.virtual_machines.get(rg, "web-01", expand="resiliencyView").instance_view is None
+    with pytest.raises(HttpResponseError) as refused:  # the Compute spec's InstanceViewTypes are the only values
+        compute.virtual_machines.get(rg, "web-01", expand="instanceViews")
+    assert refused.value.error.code == "InvalidParameter"
     nic = network.network_interfaces.get(rg, "web-01-nic")
     assert nic.virtual_machine.id.lower() == vm.id.lower()
     with pytest.raises(HttpResponseError) as excinfo:

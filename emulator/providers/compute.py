@@ -116,7 +116,7 @@ class Compute:
 
     def get_vm(self, call: Call) -> Reply:
         expand = call.query.get("$expand", "")
-        if expand and expand.lower() not in ("instanceview", "userdata", "resiliencypolicy"):
+        if expand and expand.lower() not in ("instanceview", "userdata", "resiliencyview"):  # InstanceViewTypes
             raise bad_request("InvalidParameter", f"The value '{expand}' of $expand is not valid.")
         return Reply(200, self.render(self.world.store.require(call.path.item_id), expand.lower() == "instanceview"))
 
