@@ -18,11 +18,10 @@ from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
 from wavelift.tasks.as_built import (
     AsBuiltRecord,
-    artifact_key,
-    artifact_link,
     file_name,
     index_key,
     machine_markdown,
+    wave_document,
     wave_markdown,
 )
 from wavelift.tasks.board import refresh_board
@@ -57,27 +56,21 @@ class AsBuiltDocs(BaseModel):
 def publish_as_built(
     plan_name: str, wave: str, docs_block: str | None, records: list[AsBuiltRecord], execute: bool
 ) -> AsBuiltDocs:
-    """Write one page per machine and the wave's index to the docs target (and commit them), and
-    publish each page as an artifact; a dry run writes nothing."""
+    """Write one page per machine and the wave's index to the docs target (and commit them), and publish the
+    wave's as-built document (the index and every record) as an artifact; a dry run writes nothing."""
     if not execute:
         return AsBuiltDocs(written=[], commit=None)
-    for record in records:
-        create_markdown_artifact(
-            key=artifact_key(record),
-            markdown=machine_markdown(record),
-            description=f"As-built record of {record.machine}.",
-        )
     if records:
         create_markdown_artifact(
             key=index_key(plan_name, wave),
-            markdown=wave_markdown(plan_name, wave, records, artifact_link),
-            description=f"As-built index of {plan_name}/{wave}: each machine links to its record.",
+            markdown=wave_document(plan_name, wave, records),
+            description=f"As-built document of {plan_name}/{wave}: the index, then each machine's record.",
         )
     if not docs_block:
         return AsBuiltDocs(written=[], commit=None)
     docs = DocsTarget.load(docs_block)
     pages = {f"{plan_name}/{wave}/{file_name(r)}": machine_markdown(r) for r in records} | {
-        f"{plan_name}/{wave}/README.md": wave_markdown(plan_name, wave, records)
+        f"{plan_name}/{wave}/README.md": wave_markdown(plan_name, wave, records, file_name)
     }
     written = [path for path, text in pages.items() if docs.write(path, text)]
     commit = (

@@ -142,13 +142,12 @@ def test_cleanup_wave_removes_only_what_its_gates_allow(start_emulator, prefect_
         and _git(docs_repo, "status", "--porcelain") == ""
     )
 
-    artifact_index = asyncio.run(_latest_artifact("as-built-clean-a-wave-1")).data  # one place reaches every record
+    document = asyncio.run(_latest_artifact("as-built-clean-a-wave-1")).data  # one place holds every record
     for name in machines[1:]:
         record = late[name].record
-        assert (
-            record is not None and f"| [{name}](/artifacts/key/as-built-{name}) | {record.old_ip} |" in artifact_index
-        )
-        assert f"# {name} — as built" in asyncio.run(_latest_artifact(f"as-built-{name}")).data
+        assert record is not None and f"| {name} | {record.old_ip} | {record.new_ip} |" in document
+        section = document.split(f"## {name} — as built", 1)[1].split("\n## ", 1)[0]
+        assert f"| New private IP | {record.new_ip} |" in section and f"{name}-nsg" in section
 
     plan = WavePlanBlock.load("clean-a").plan.waves[0].machines
     source = {m.display_name: f"wavelift.machine.{m.source_name}" for m in plan}
