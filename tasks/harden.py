@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 MANAGEMENT_PORT = {"Windows": 3389, "Linux": 22}
 MANAGEMENT_RULE = {"Windows": "allow-rdp", "Linux": "allow-ssh"}
 ADE_EXTENSION = {"Windows": ("AzureDiskEncryption", "2.2"), "Linux": ("AzureDiskEncryptionForLinux", "1.1")}
+ADE_NAME = "AzureDiskEncryption"  # the extension's name on the VM, for either OS's type
 INTERNET = {"*", "0.0.0.0/0", "internet", "any"}
 
 
@@ -300,8 +301,8 @@ def ensure_disk_encryption(
     target: AzureMigrationTarget, machine: MachinePlan, policy: HardeningPolicy, vm: Any
 ) -> tuple[StepResult, Any]:
     """Azure Disk Encryption through the VM extension Microsoft documents for the VM's OS; the VM is read back
-    (with its disks' encryption state) when the extension was written."""
-    from azure.core.exceptions import ResourceNotFoundError
+    (with its disks' encryption state) when the extension was written. Whether it is there already, the VM's read
+    says: it lists its extensions in `resources` (what `Get-AzVM` shows as Extensions)."""
     from azure.mgmt.compute import models as cm
 
     if not (policy.key_vault_url and policy.key_vault_resource_id):
@@ -315,12 +316,9 @@ def ensure_disk_encryption(
     rg = target.target_resource_group
     ext_type, version = ADE_EXTENSION[machine.os_type]
     changed = False
-    try:
-        existing = compute.virtual_machine_extensions.get(rg, machine.target_vm_name, "AzureDiskEncryption")
-        done = existing.properties.provisioning_state == "Succeeded" and existing.properties.type == ext_type
-    except ResourceNotFoundError:
-        done = False
-    if not done:
+    suffix = f"/extensions/{ADE_NAME}".lower()  # ARM's names are case-insensitive
+    ade = next((e.properties for e in vm.resources or [] if (e.id or "").lower().endswith(suffix)), None)
+    if not (ade and ade.provisioning_state == "Succeeded" and ade.type == ext_type):
         settings = {
             "EncryptionOperation": "EnableEncryption",
             "KeyVaultURL": policy.key_vault_url,
@@ -337,9 +335,7 @@ def ensure_disk_encryption(
                 settings=settings,
             ),
         )
-        compute.virtual_machine_extensions.begin_create_or_update(
-            rg, machine.target_vm_name, "AzureDiskEncryption", body
-        ).result()
+        compute.virtual_machine_extensions.begin_create_or_update(rg, machine.target_vm_name, ADE_NAME, body).result()
         changed = True
         vm = compute.virtual_machines.get(rg, machine.target_vm_name, expand="instanceView")
     disks = vm.instance_view.disks or []

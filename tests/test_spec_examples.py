@@ -222,6 +222,34 @@ def test_a_vm_answers_like_microsofts_example(emu: Emulated) -> None:
     assert differences == [], "\n".join(differences)
 
 
+def test_a_vm_lists_its_extensions_like_microsofts_example(emu: Emulated) -> None:
+    """A VM's read lists its extensions, whole, in `resources` (hardening reads Azure Disk Encryption's there)."""
+    from azure.mgmt.compute import models as cm
+
+    from tests.test_compute_network import _vm
+
+    vm = _vm(emu, "ex-03")
+    script = cm.VirtualMachineExtensionProperties(
+        publisher="Microsoft.Compute",
+        type="CustomScriptExtension",
+        type_handler_version="1.9",
+        auto_upgrade_minor_version=True,
+        settings={},
+    )
+    emu.target.compute_client().virtual_machine_extensions.begin_create_or_update(
+        emu.connection["target_resource_group"],
+        "ex-03",
+        "CustomScriptExtension-DSC",
+        cm.VirtualMachineExtension(location="westeurope", tags={"displayName": "DSC"}, properties=script),
+    ).result()
+    answer = _raw(emu, "GET", vm.id, params={"api-version": "2026-04-01"})
+    assert answer.status_code == 200, answer.text
+    example = example_body(COMPUTE, "VirtualMachine_Get")
+    differences = shape_differences(example, answer.json(), optional=VM_FEATURES - {"resources"})
+    assert differences == [], "\n".join(differences)
+    assert [e["properties"]["provisioningState"] for e in answer.json()["resources"]] == ["Succeeded"]
+
+
 KEY_VAULT = "specification/keyvault/resource-manager/Microsoft.KeyVault/stable/2024-11-01/examples"
 RECOVERY_SERVICES = (
     "specification/recoveryservices/resource-manager/Microsoft.RecoveryServices/stable/2025-02-01/examples"

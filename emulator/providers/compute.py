@@ -65,7 +65,8 @@ class Compute:
     # -- reads ----------------------------------------------------------------------------------
     def render(self, vm: dict, expand: bool = False) -> dict:
         out = copy.deepcopy(vm)
-        out["resources"] = [{"id": e["id"]} for e in self.world.store.children(vm["id"], "extensions")]
+        # its extensions, whole, as Microsoft's example VirtualMachine_Get.json shows them (`Get-AzVM`'s Extensions)
+        out["resources"] = copy.deepcopy(self.world.store.children(vm["id"], "extensions"))
         if expand:
             out["properties"]["instanceView"] = self.instance_view(vm)
         return out
