@@ -128,6 +128,32 @@ class Meters:
         }
 
 
+def fixed_workload_ms() -> float:
+    """CPU milliseconds of the same work in every run (parsing JSON and validating it with pydantic, what most of
+    the flows' time in the SDKs is): this machine's speed now, to compare runs by. On this 2-core VM the same code
+    measured 15 % more CPU a machine in one run than in another an hour earlier."""
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        id: str
+        name: str
+        properties: dict
+
+    disks = [{"id": f"disk-{d}", "sizeGB": 100 * d} for d in range(4)]
+    page = json.dumps(
+        {
+            "value": [
+                {"id": f"/items/{i}", "name": f"m{i}", "properties": {"progress": i, "disks": disks}}
+                for i in range(200)
+            ]
+        }
+    )
+    started = time.process_time()
+    for _ in range(500):
+        [Item.model_validate(v) for v in json.loads(page)["value"]]
+    return (time.process_time() - started) * 1000
+
+
 def phases(plan: str, blocks: str, poll: float) -> dict[str, Callable[[], object]]:
     """The flows of the lifecycle, in order, as an operator runs them."""
     from wavelift.flows.cleanup import CleanupRequest, cleanup_wave
@@ -164,6 +190,7 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     from wavelift.emulator.admin import EmulatorAdmin
     from wavelift.tasks.plan_models import MaintenanceWindow
 
+    workload_before = fixed_workload_ms()
     speed = statistics.median(alone_seconds(machines, "flat").values()) / TARGET_MEDIAN_REAL_SECONDS
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-lifecycle-{machines}-"))
     opened = datetime.now(UTC) - timedelta(hours=1)
@@ -197,6 +224,10 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     print(f"\nN = {ready} ready machines (of {machines}), emulator x{speed:.0f}; cleaned up at the end: {cleaned}")
     flow_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak memory: flow process {flow_mb:.0f} MB, Prefect server {server_mb:.0f} MB")
+    print(
+        f"  this machine's speed: a fixed workload took {workload_before:.0f} ms of CPU before the phases and "
+        f"{fixed_workload_ms():.0f} ms after (compare runs by it)"
+    )
     print(f"  events per machine by kind: {events}")
     print(f"  database KB per machine by table (indexes included): {tables}")
     for name, busiest_kinds in requests.items():
