@@ -130,8 +130,9 @@ class Meters:
 
 def fixed_workload_ms() -> float:
     """CPU milliseconds of the same work in every run (parsing JSON and validating it with pydantic, what most of
-    the flows' time in the SDKs is): this machine's speed now, to compare runs by. On this 2-core VM the same code
-    measured 15 % more CPU a machine in one run than in another an hour earlier."""
+    the flows' time in the SDKs is): this machine's speed now, to compare runs by. On this 2-core VM, code that
+    differed by one ARM request a machine measured 15 % more CPU a machine in one run than in another an hour
+    earlier."""
     from pydantic import BaseModel
 
     class Item(BaseModel):
