@@ -274,8 +274,8 @@ class AzureMigrationTarget(Block):
 
         The environment's proxy and CA bundle settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) are read once,
         for the client's host, by requests' own `merge_environment_settings`: left to itself, requests reads them
-        again for every request, scanning the whole environment twice (a tenth of a small GET's CPU here, more
-        in a container with hundreds of variables)."""
+        again for every request, scanning the whole environment twice and looking for a ~/.netrc (a tenth of a small
+        GET's CPU here, more in a container with hundreds of variables)."""
         import requests
         from azure.core.pipeline.transport import RequestsTransport
         from urllib3 import Retry
@@ -287,6 +287,7 @@ class AzureMigrationTarget(Block):
             session.mount(scheme, adapter)
         environment = session.merge_environment_settings(url, {}, None, self.ca_bundle, None)
         session.proxies = environment["proxies"]
+        session.trust_env = False  # azure-core sets this only on sessions it makes (`use_env_settings`), not on ours
         return RequestsTransport(
             session=session, session_owner=True, use_env_settings=False, connection_verify=environment["verify"]
         )

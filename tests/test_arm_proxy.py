@@ -62,8 +62,15 @@ def test_arm_calls_go_through_the_environments_proxy(
     assert [v.name for v in proxied.vaults.list_by_resource_group(emu.rg)] == [emu.vault]
     assert connects and set(connects) == {endpoint}
 
+    built_before = emu.target.model_copy(update={"polling_interval": 4.0}).recovery_services_client()
+    assert [v.name for v in built_before.vaults.list_by_resource_group(emu.rg)] == [emu.vault]  # its token, direct
     connects.clear()
-    monkeypatch.setenv("HTTPS_PROXY", url)
+    monkeypatch.setenv("HTTPS_PROXY", url)  # set after the client was built: its requests do not read it
+    assert [v.name for v in built_before.vaults.list_by_resource_group(emu.rg)] == [emu.vault]
+    assert connects == []
+
+    connects.clear()
+
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     direct = emu.target.model_copy(update={"polling_interval": 3.0}).recovery_services_client()
     assert [v.name for v in direct.vaults.list_by_resource_group(emu.rg)] == [emu.vault]
