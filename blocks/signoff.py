@@ -8,12 +8,13 @@ the whole ledger at each save made its row versions a third of the database per 
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from prefect.blocks.core import Block
 from prefect.concurrency.sync import concurrency
@@ -88,6 +89,21 @@ class _GroupCommit:
                 raise
 
 
+class _SchemaOnce:
+    """A block class whose JSON schema is built once per process. Prefect's `Block.save` builds it about two dozen
+    times a save (once for each field it checks for secrets, again for the block schema and its checksum), half of
+    a ledger save's CPU; a class's schema never changes. Each caller gets its own copy: Prefect edits what it gets."""
+
+    _schemas: ClassVar[dict[tuple, dict[str, Any]]] = {}
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        key = (cls, args, tuple(sorted(kwargs.items())))
+        if key not in _SchemaOnce._schemas:
+            _SchemaOnce._schemas[key] = super().model_json_schema(*args, **kwargs)  # type: ignore[misc]
+        return copy.deepcopy(_SchemaOnce._schemas[key])
+
+
 class _Page:
     """What a page does, for the ledger and its later pages alike."""
 
@@ -100,7 +116,7 @@ class _Page:
         return records[room:]
 
 
-class SignOffLedgerPage(Block, _Page):
+class SignOffLedgerPage(_SchemaOnce, Block, _Page):
     """Decisions of a wave's sign-off ledger after its first page, oldest first; the ledger block names its
     pages in order.
 
@@ -136,7 +152,7 @@ class SignOffLedgerPage(Block, _Page):
         return page
 
 
-class SignOffLedger(Block, _Page):
+class SignOffLedger(_SchemaOnce, Block, _Page):
     """Every sign-off decision of one wave, oldest first; the latest decision per machine counts.
 
     The block holds the first `PAGE_RECORDS` decisions and the names of the pages with the later ones

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from prefect.blocks.core import Block
 
 from wavelift.blocks import signoff
 from wavelift.blocks.signoff import SignOff, SignOffLedger, SignOffLedgerPage, _GroupCommit
@@ -123,3 +124,14 @@ def test_a_failed_write_leaves_its_decisions_to_the_next_writer() -> None:
         commit.append([_decision(1)], write)
     commit.append([_decision(2)], write)
     assert written == ["item-1", "item-2"]
+
+
+@pytest.mark.parametrize("block", [SignOffLedger, SignOffLedgerPage])
+@pytest.mark.parametrize("by_alias", [True, False])
+def test_a_ledgers_schema_is_built_once_as_prefect_builds_it(block: type[Block], by_alias: bool) -> None:
+    """Prefect registers and checksums a block's schema on every save: the one built once per process must be what
+    Prefect builds itself, and a caller that edits its copy (Prefect does) must not change the next caller's."""
+    built_now = Block.model_json_schema.__func__(block, by_alias=by_alias)  # type: ignore[attr-defined]
+    assert block.model_json_schema(by_alias=by_alias) == built_now
+    block.model_json_schema(by_alias=by_alias)["properties"].clear()
+    assert block.model_json_schema(by_alias=by_alias) == built_now
