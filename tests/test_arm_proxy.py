@@ -69,8 +69,6 @@ def test_arm_calls_go_through_the_environments_proxy(
     assert [v.name for v in built_before.vaults.list_by_resource_group(emu.rg)] == [emu.vault]
     assert connects == []
 
-    connects.clear()
-
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     direct = emu.target.model_copy(update={"polling_interval": 3.0}).recovery_services_client()
     assert [v.name for v in direct.vaults.list_by_resource_group(emu.rg)] == [emu.vault]
