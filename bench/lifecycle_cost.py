@@ -130,9 +130,10 @@ class Meters:
 
 def fixed_workload_ms() -> float:
     """CPU milliseconds of the same work in every run (parsing JSON and validating it with pydantic, what most of
-    the flows' time in the SDKs is): this machine's speed now, to compare runs by. On this 2-core VM, code that
-    differed by one ARM request a machine measured 15 % more CPU a machine in one run than in another an hour
-    earlier."""
+    the flows' time in the SDKs is): this machine's single-thread speed while the bench is idle. On this 2-core VM,
+    code that differed by one ARM request a machine measured 15 % more CPU a machine in one run than in another an
+    hour earlier, yet on 2026-12-06 this workload stayed within 253–294 ms while hardening's CPU moved 55–74 ms over
+    seven runs: it does not follow the slowdown of the busy machine, so compare code by interleaved runs instead."""
     from pydantic import BaseModel
 
     class Item(BaseModel):
@@ -227,7 +228,7 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     print(f"  peak memory: flow process {flow_mb:.0f} MB, Prefect server {server_mb:.0f} MB")
     print(
         f"  this machine's speed: a fixed workload took {workload_before:.0f} ms of CPU before the phases and "
-        f"{fixed_workload_ms():.0f} ms after (compare runs by it)"
+        f"{fixed_workload_ms():.0f} ms after (idle; it does not show how loaded the machine was)"
     )
     print(f"  events per machine by kind: {events}")
     print(f"  database KB per machine by table (indexes included): {tables}")

@@ -128,7 +128,7 @@ def test_a_failed_write_leaves_its_decisions_to_the_next_writer() -> None:
 
 @pytest.mark.parametrize("block", [SignOffLedger, SignOffLedgerPage])
 @pytest.mark.parametrize("by_alias", [True, False])
-def test_a_ledgers_schema_is_built_once_as_prefect_builds_it(block: type[Block], by_alias: bool) -> None:
+def test_a_ledgers_schema_is_prefects_own_and_each_caller_gets_a_copy(block: type[Block], by_alias: bool) -> None:
     """Prefect registers and checksums a block's schema on every save: the one built once per process must be what
     Prefect builds itself, and a caller that edits its copy (Prefect does) must not change the next caller's."""
     built_now = Block.model_json_schema.__func__(block, by_alias=by_alias)  # type: ignore[attr-defined]
