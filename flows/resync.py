@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field
 
@@ -11,8 +11,10 @@ from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import WaveName
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.discovery import resolve_infrastructure
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 from wavelift.tasks.resync import ResyncReport, resync_machine
+
+PARALLEL_RESYNCS = 20  # machines read (and resynced) at once
 
 
 class ResyncRequest(BaseModel):
@@ -41,11 +43,14 @@ def resync_wave(request: ResyncRequest) -> list[ResyncReport]:
         raise ValueError(f"not machines of wave {wave.name}: {', '.join(sorted(unknown))}")
     named = {name.lower() for name in request.machines}
     infra = resolve_infrastructure(plan.target_block)
-    futures = [
-        (m, resync_machine.submit(plan.target_block, infra, m, m.display_name.lower() in named, request.execute))
-        for m in wave.machines
-    ]
-    reports = gather(futures, lambda m, error: ResyncReport(machine=m.display_name, outcome="failed", detail=error))
+    reports = each_machine(
+        wave.machines,
+        lambda m: resync_machine(plan.target_block, infra, m, m.display_name.lower() in named, request.execute),
+        lambda m, error: ResyncReport(machine=m.display_name, outcome="failed", detail=error),
+        PARALLEL_RESYNCS,
+    )
+    for r in reports:  # the run's history, a line a machine
+        get_run_logger().info("%s: %s: %s", r.machine, r.outcome, r.detail)
     acted = sum(r.outcome in ("resynced", "would resync") for r in reports)
     create_table_artifact(
         key=f"resync-{plan.name}-{wave.name}",

@@ -20,8 +20,12 @@ from wavelift.blocks.plan import WavePlanBlock
 from wavelift.flows.parameters import PersonName, WaveName
 from wavelift.tasks.board import refresh_board
 from wavelift.tasks.discovery import discover_machines, onprem_identities, resolve_infrastructure
-from wavelift.tasks.outcomes import finish, gather
+from wavelift.tasks.outcomes import each_machine, finish
 from wavelift.tasks.rollback import RollbackResult, roll_back_machine, rollback_note
+
+# Machines rolled back at once: the window is closing and the service is down; ARM's write budget, which the
+# clients keep to (`blocks.arm_budget`), paces them beyond that.
+PARALLEL_ROLLBACKS = 50
 
 
 class RollbackRequest(BaseModel):
@@ -73,21 +77,18 @@ def rollback_cutover(request: RollbackRequest) -> list[RollbackResult]:
     infra = resolve_infrastructure(plan.target_block)
     identities = onprem_identities(machines, discover_machines(plan.target_block))
     note = rollback_note(request.requested_by, request.reason, now)
-    futures = [
-        (
-            m,
-            roll_back_machine.submit(
-                plan.target_block, infra, m, identities[m.source_name], request.source_power, note, request.execute
-            ),
-        )
-        for m in machines
-    ]
-    results = gather(
-        futures,
+    results = each_machine(
+        machines,
+        lambda m: roll_back_machine(
+            plan.target_block, infra, m, identities[m.source_name], request.source_power, note, request.execute
+        ),
         lambda m, error: RollbackResult(
             machine=m.display_name, outcome="refused", actions=[], replication="", detail=f"roll back failed: {error}"
         ),
+        PARALLEL_ROLLBACKS,
     )
+    for r in results:  # the run's history, a line a machine
+        get_run_logger().info("%s: %s: %s", r.machine, r.outcome, "; ".join(r.actions) or r.detail)
     mode = "" if request.execute else "DRY RUN — nothing was changed. "
     create_table_artifact(
         key=f"rollback-{request.plan_name}-{request.wave}",

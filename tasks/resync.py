@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Literal
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from prefect import task
 from pydantic import BaseModel
 
 from wavelift.blocks.azure import AzureMigrationTarget
@@ -18,7 +17,7 @@ from wavelift.tasks.lifecycle import MIGRATED
 from wavelift.tasks.outcomes import error_text
 from wavelift.tasks.plan_models import MachinePlan
 from wavelift.tasks.sources import adapter_for
-from wavelift.tasks.transient import is_transient, retry_transient
+from wavelift.tasks.transient import is_transient
 from wavelift.tasks.vault_status import ItemStatus, item_status
 
 RESYNC = "StartResync"
@@ -38,12 +37,6 @@ def needs_resync(status: ItemStatus) -> bool:
     return status.resync_required or status.migration_state == FAILED_MIGRATION
 
 
-@task(
-    task_run_name="resync-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def resync_machine(
     target_block: str, infra: ReplicationInfrastructure, machine: MachinePlan, named: bool, execute: bool
 ) -> ResyncReport:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from prefect import task
 from prefect.blocks.core import Block
 from pydantic import BaseModel
 
@@ -28,7 +27,6 @@ from wavelift.tasks.discovery import OnPremIdentity, ReplicationInfrastructure
 from wavelift.tasks.events import machine_event
 from wavelift.tasks.lifecycle import CUTOVER_FAILED, MIGRATED, MIGRATING, ROLLED_BACK_TAG, rolled_back
 from wavelift.tasks.plan_models import MachinePlan
-from wavelift.tasks.transient import retry_transient
 from wavelift.tasks.vault_status import read_item
 from wavelift.tasks.vm_checks import find_vm
 
@@ -49,12 +47,6 @@ def _refused(machine: MachinePlan, why: str) -> RollbackResult:
     return RollbackResult(machine=machine.display_name, outcome="refused", actions=[], replication="", detail=why)
 
 
-@task(
-    task_run_name="roll-back-{machine.display_name}",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    retry_condition_fn=retry_transient,
-)
 def roll_back_machine(
     target_block: str,
     infra: ReplicationInfrastructure,
@@ -71,7 +63,7 @@ def roll_back_machine(
     status, vm = read_item(target, infra, machine), find_vm(target, machine.target_vm_name)
     if status is not None and status.migration_state in MIGRATING:
         return _refused(machine, "a migration is under way: wait for it to end, then roll back")
-    power = Block.load(power_block)  # any site's SourcePower subclass, named "<block-type-slug>/<block-name>"
+    power = load_for_run(Block, power_block)  # any site's SourcePower subclass, named "<block-type-slug>/<block-name>"
     if not isinstance(power, SourcePower):
         return _refused(machine, f"{power_block} is not a SourcePower block")
     source_on = power.power_state(identity.server) == "ON"

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from prefect import flow
+from prefect import flow, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from tests.conftest import Emulated, StartEmulator
 from tests.test_harden import _policy
@@ -30,6 +32,13 @@ from wavelift.tasks.vault_status import VaultStatusBoard
 def _untimed(actions: list[str]) -> list[str]:
     """The actions without the roll-back tag's minute (a dry run and the run after it may fall either side of one)."""
     return [re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", "<when>", action) for action in actions]
+
+
+def _machine_task_runs(flow_run_id: UUID) -> list[str]:
+    """The names of the run's task runs that are one machine's (discovery's are the run's)."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return [r.name for r in runs if r.name.startswith("roll-back-")]
 
 
 def _rejection(emu: Emulated, plan: str, machine: str) -> RollbackRequest:
@@ -60,7 +69,9 @@ def test_a_rejected_cutover_is_rolled_back_once(start_emulator: StartEmulator, p
     assert dry.outcome == "would-roll-back" and len(dry.actions) == 3 and emu.admin.history() == history
     assert dry.replication.startswith("kept (Migration")
 
-    [done] = rollback_cutover(request.model_copy(update={"execute": True}))
+    run = rollback_cutover(request.model_copy(update={"execute": True}), return_state=True)
+    [done] = run.result()
+    assert _machine_task_runs(run.state_details.flow_run_id) == []  # a step in the flow's threads, not a task run
     assert done.outcome == "rolled-back" and _untimed(done.actions) == _untimed(dry.actions)  # a minute may pass
     assert [e["machine"] for e in _events(emu, "source_powered_on")] == [rejected]
     vm = emu.target.compute_client().virtual_machines.get(emu.connection["target_resource_group"], rejected)
