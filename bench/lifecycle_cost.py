@@ -5,11 +5,12 @@ flat estate, a Prefect server on a fresh PostgreSQL database, saves the emulator
 window is open, then runs the flows an operator would, one after the other, each in this process:
 replicate-wave; migrate-wave up to the test and its sign-off (pre-approved, as a rehearsal); migrate-wave
 with the cutover (and smoke test); harden-wave; cleanup-wave (executed, no grace period). For each phase it
-prints, per ready machine: the flow process's CPU, the Prefect server's CPU (its process and children), the
-emulator's CPU, what Prefect's database grew by, the events, task runs and log lines it gained, the ARM
-requests the phase made, and its wall time; then the whole lifecycle's totals, and the peak memory of the flow
-process and of the Prefect server. Each phase's run observes the machines first (what a re-run after a crash
-does too), so its figures include that. It asserts nothing.
+prints, per ready machine: the flow process's CPU, how fast the machine was meanwhile (`SpeedProbe`), the
+Prefect server's CPU (its process and children), the emulator's CPU, what Prefect's database grew by, the
+events, task runs and log lines it gained, the ARM requests the phase made, and its wall time; then the whole
+lifecycle's totals, and the peak memory of the flow process and of the Prefect server. Each phase's run
+observes the machines first (what a re-run after a crash does too), so its figures include that. It asserts
+nothing.
 
     cd bench && ../.venv/bin/python lifecycle_cost.py [N ...] 2>/dev/null    (default: 200 1000; stderr has the logs)
 """
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +43,8 @@ POLL_EMULATED_SECONDS = 300.0
 DATABASE = "wavelift_bench_lifecycle"
 APPROVER = "bench/lifecycle_cost.py (rehearsal)"
 TICKS = os.sysconf("SC_CLK_TCK")
+PROBE_SECONDS = 1.0
+PROBE_ROUNDS = 10  # about 10 ms of CPU a sample
 
 
 def cpu_seconds(pid: int) -> float:
@@ -128,12 +132,11 @@ class Meters:
         }
 
 
-def fixed_workload_ms() -> float:
+def fixed_workload_ms(rounds: int) -> float:
     """CPU milliseconds of the same work in every run (parsing JSON and validating it with pydantic, what most of
-    the flows' time in the SDKs is): this machine's single-thread speed while the bench is idle. On this 2-core VM,
-    code that differed by one ARM request a machine measured 15 % more CPU a machine in one run than in another an
-    hour earlier, yet on 2026-12-06 this workload stayed within 253–294 ms while hardening's CPU moved 55–74 ms over
-    seven runs: it does not follow the slowdown of the busy machine, so compare code by interleaved runs instead."""
+    the flows' time in the SDKs is), the speed probe's sample. Run once before the phases, as this bench did until
+    2026-12-06, it did not tell runs apart (253–294 ms while hardening's CPU moved 55–74 ms a machine over seven
+    runs): the machine's speed moves within the run, so the probe samples it throughout."""
     from pydantic import BaseModel
 
     class Item(BaseModel):
@@ -151,9 +154,49 @@ def fixed_workload_ms() -> float:
         }
     )
     started = time.thread_time()  # this thread's: the process's other threads may still be flushing logs and events
-    for _ in range(500):
+    for _ in range(rounds):
         [Item.model_validate(v) for v in json.loads(page)["value"]]
     return (time.thread_time() - started) * 1000
+
+
+def probe_forever() -> None:
+    """The speed probe's process: a small sample of the fixed workload every `PROBE_SECONDS`, a line each with the
+    monotonic time it ended (the same clock in every process) and its CPU milliseconds."""
+    while True:
+        ms = fixed_workload_ms(PROBE_ROUNDS)
+        print(f"{time.monotonic():.3f} {ms:.3f}", flush=True)
+        time.sleep(PROBE_SECONDS)
+
+
+class SpeedProbe:
+    """How fast this machine was while each phase ran, measured beside it: a process of its own running the same
+    small workload every second (1–2 % of a core). This 2-core VM's speed moves under the bench: on an idle machine,
+    two probes' 5-second means of the same work went from 6.9 to 10.9 ms of CPU within half a minute, alike; beside
+    the bench's servers the sample took 17–19 ms where it took 9–10 alone; and on 2026-12-06 the phases took twice
+    the CPU in one session as in the one before, the Prefect server's too, for the same work. Each phase's CPU is
+    printed beside the probe's median, so runs are compared where it is alike; it is not a divisor, since how
+    closely the flows' CPU follows it is not known."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._process = subprocess.Popen([sys.executable, __file__, "--probe"], stdout=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            at, ms = line.split()
+            self.samples.append((float(at), float(ms)))
+
+    def median_ms(self, start: float, end: float) -> float:
+        """The probe's median CPU milliseconds between two monotonic times (NaN without a sample)."""
+        inside = [ms for at, ms in list(self.samples) if start <= at <= end]
+        return statistics.median(inside) if inside else float("nan")
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
 
 
 def phases(plan: str, blocks: str, poll: float) -> dict[str, Callable[[], object]]:
@@ -192,12 +235,12 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     from wavelift.emulator.admin import EmulatorAdmin
     from wavelift.tasks.plan_models import MaintenanceWindow
 
-    workload_before = fixed_workload_ms()
     speed = statistics.median(alone_seconds(machines, "flat").values()) / TARGET_MEDIAN_REAL_SECONDS
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-lifecycle-{machines}-"))
     opened = datetime.now(UTC) - timedelta(hours=1)
     window = MaintenanceWindow(timezone="UTC", start=clock(opened.hour), end=clock((opened.hour + 8) % 24))
     emulator = _emulator(machines, speed, state_dir)
+    probe = SpeedProbe()
     requests: dict[str, str] = {}
     try:
         with postgres_prefect(database=DATABASE) as server:
@@ -214,12 +257,14 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
                 after = meters.read()
                 figures[name] = {key: (after[key] - before[key]) / ready for key in after}
                 figures[name]["wall"] *= ready  # the phase's wall time, not per machine
+                figures[name]["probe"] = probe.median_ms(before["wall"], after["wall"])
                 before, kinds_before, kinds = after, kinds, Counter(admin.stats()["requests"])
                 requests[name] = ", ".join(f"{k} {n / ready:.1f}" for k, n in (kinds - kinds_before).most_common(12))
             done = admin.state()
             events, tables = busiest(ready)
             server_mb = peak_rss_mb(server.processes[0].pid)
     finally:
+        probe.close()
         emulator.send_signal(signal.SIGTERM)
         emulator.wait(timeout=60)
     cleaned = sum(1 for m in done["machines"] if not m["migration_item"] and not m["backup_jobs"])
@@ -227,8 +272,8 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     flow_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak memory: flow process {flow_mb:.0f} MB, Prefect server {server_mb:.0f} MB")
     print(
-        f"  this machine's speed: a fixed workload took {workload_before:.0f} ms of CPU before the phases and "
-        f"{fixed_workload_ms():.0f} ms after (idle; it does not show how loaded the machine was)"
+        "  this machine's speed: 'probe ms' is the CPU the speed probe's fixed sample took during the phase (median); "
+        "compare runs' CPU only where it is alike"
     )
     print(f"  events per machine by kind: {events}")
     print(f"  database KB per machine by table (indexes included): {tables}")
@@ -239,6 +284,7 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
 
 COLUMNS = (  # key, heading, scale, format
     ("flow_cpu", "flow CPU ms", 1000, "{:>12.0f}"),
+    ("probe", "probe ms", 1, "{:>9.1f}"),
     ("server_cpu", "server CPU ms", 1000, "{:>14.0f}"),
     ("emulator_cpu", "emulator ms", 1000, "{:>12.0f}"),
     ("bytes", "DB KB", 1 / 1024, "{:>7.1f}"),
@@ -256,11 +302,14 @@ def report(figures: dict[str, dict[str, float]]) -> None:
         f"  {'phase (per machine)':<22}" + "".join(f"{heading:>{len(fmt.format(0))}}" for _, heading, _, fmt in COLUMNS)
     )
     total = {key: sum(row[key] for row in figures.values()) for key, *_ in COLUMNS}
+    total["probe"] = sum(row["probe"] * row["wall"] for row in figures.values()) / total["wall"]  # by wall time
     for name, row in [*figures.items(), ("whole lifecycle", total)]:
         print(f"  {name:<22}" + "".join(fmt.format(row[key] * scale) for key, _, scale, fmt in COLUMNS))
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        probe_forever()
     sizes = [int(a) for a in sys.argv[1:]] or [200, 1000]
     if len(sizes) == 1:
         report(run(sizes[0])[1])
