@@ -1,9 +1,9 @@
 """One failure policy for every flow: a machine that fails becomes a failed row, the wave goes on.
 
 A task that raises for one machine used to end the whole run (and its report) when the flow called
-`.result()`; replicate-wave raised at its end and aborted migrate-wave. Now every flow gathers its
-machines' results with `gather`, turns a raised error into that phase's failed row (keeping Azure's
-error code and message), always publishes its report, and ends in a state whose name and message say
+`.result()`; replicate-wave raised at its end and aborted migrate-wave. Now every flow runs its machines
+with `each_machine` (or `tasks.reconcile.drive`), turns a raised error into that phase's failed row (keeping
+Azure's error code and message), always publishes its report, and ends in a state whose name and message say
 how many machines failed (`finish`), visible in the runs list and to `prefect deployment run --watch`.
 """
 
@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError
 from prefect import get_run_logger
-from prefect.futures import PrefectFuture
 from prefect.states import Completed
 from pydantic import BaseModel
 
@@ -79,10 +78,8 @@ def each_machine(
     return gather(futures, failed)
 
 
-def gather(
-    futures: Sequence[tuple[MachinePlan, PrefectFuture[R] | Future[R]]], failed: Callable[[MachinePlan, str], R]
-) -> list[R]:
-    """Each machine's result, in order; a machine whose task raised gets `failed(machine, error)` instead."""
+def gather(futures: Sequence[tuple[MachinePlan, Future[R]]], failed: Callable[[MachinePlan, str], R]) -> list[R]:
+    """Each machine's result, in order; a machine whose step raised gets `failed(machine, error)` instead."""
     results: list[R] = []
     for machine, future in futures:
         try:
