@@ -171,11 +171,11 @@ def probe_forever() -> None:
 class SpeedProbe:
     """How fast this machine was while each phase ran, measured beside it: a process of its own running the same
     small workload every second (1–2 % of a core). This 2-core VM's speed moves under the bench: on an idle machine,
-    two probes' 5-second means of the same work went from 6.9 to 10.9 ms of CPU within half a minute, alike; beside
-    the bench's servers the sample took 17–19 ms where it took 9–10 alone; and on 2026-12-06 the phases took twice
-    the CPU in one session as in the one before, the Prefect server's too, for the same work. Each phase's CPU is
-    printed beside the probe's median, so runs are compared where it is alike; it is not a divisor, since how
-    closely the flows' CPU follows it is not known."""
+    two probes' 5-second means of the same work went from 6.9 to 10.9 ms of CPU within half a minute, alike;
+    beside the bench's servers the sample mostly took 15–19 ms where it took 9–10 alone; and on 2026-12-06 the
+    phases took twice the CPU in one session as in the one before, the Prefect server's too, for the same work.
+    Each phase's CPU is printed beside the probe's median, so runs are compared where it is alike; it is not a
+    divisor, since how closely the flows' CPU follows it is not known."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []
