@@ -74,7 +74,8 @@ class DiskDatastore(Block, ABC):
 
 
 class SourcePower(Block, ABC):
-    """A source server's power, as the hypervisor that runs it reports and changes it."""
+    """A source server's power, as the hypervisor that runs it reports and changes it. A roll back loads the block
+    once and calls it from several threads at once (one a machine): a subclass keeps no per-call state on itself."""
 
     @abstractmethod
     def power_state(self, server: str) -> str:
