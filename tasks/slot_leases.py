@@ -39,6 +39,8 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from pydantic import BaseModel, ValidationError
 
+from wavelift.tasks.prompt_writes import retry_soon_after_503
+
 _clients: dict[str, SyncPrefectClient] = {}
 _clients_lock = threading.Lock()
 RECORD_PREFIX = "wavelift-slot-"
@@ -54,11 +56,11 @@ logger = logging.getLogger("wavelift.limits")
 def prefect() -> SyncPrefectClient:
     """This process's client of the Prefect API the settings point at, for slot traffic: opened once and shared
     by every thread (a client per request built a new TLS context each, a sixth of the flow's CPU at 1,000
-    machines)."""
+    machines). A write SQLite refused is sent again within a fraction of a second (`tasks.prompt_writes`)."""
     url = str(PREFECT_API_URL.value())
     with _clients_lock:
         if url not in _clients:
-            client = get_client(sync_client=True)
+            client = get_client(sync_client=True, httpx_settings={"event_hooks": {"response": [retry_soon_after_503]}})
             client.__enter__()  # open for the life of the process
             _clients[url] = client
         return _clients[url]

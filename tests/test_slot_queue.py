@@ -13,12 +13,14 @@ from uuid import UUID
 
 import httpx
 import pytest
+from prefect.client.base import PrefectHttpxSyncClient
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from wavelift.tasks import slot_leases
 from wavelift.tasks.limits import SlotQueue, ensure_concurrency_limit
+from wavelift.tasks.prompt_writes import PROMPT_PAUSE, PROMPT_TRIES, retry_soon_after_503
 from wavelift.tasks.slot_leases import RECORD_AFTER, RECORD_TAG, MachineSlot, Recorded, release_finished
 from wavelift.tasks.transient import prefect_unreachable
 
@@ -82,6 +84,35 @@ def test_only_an_unreachable_prefect_is_waited_for() -> None:
     assert prefect_unreachable(httpx.ConnectError("connection refused"))
     assert prefect_unreachable(answered(503))
     assert not prefect_unreachable(answered(422))  # the request itself is wrong
+
+
+
+def test_a_write_sqlite_refused_is_sent_again_soon_and_a_lasting_refusal_gets_prefects_back_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prefect's own client (its retries, waits and headers) in front of a stand-in for a server whose SQLite refuses
+    the lease four times (a refusal cannot be brought about on a real server at will); the waits are recorded."""
+    answers = iter([503, 503, 503, 503, 200])
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(next(answers), json={"exception_message": "Service Unavailable"})
+
+    waits: list[float] = []
+    monkeypatch.setattr("prefect.client.base.time.sleep", waits.append)
+    client = PrefectHttpxSyncClient(
+        base_url="http://127.0.0.1:1/api",
+        transport=httpx.MockTransport(server),
+        event_hooks={"response": [retry_soon_after_503]},
+    )
+    with client:
+        response = client.post("/v2/concurrency_limits/increment-with-lease", json={"names": ["limit"], "slots": 1})
+
+    assert response.status_code == 200 and len(sent) == 5
+    assert len(waits) == 4
+    assert all(PROMPT_PAUSE[0] <= wait <= 2 * PROMPT_PAUSE[1] for wait in waits[:PROMPT_TRIES])  # jitter adds some
+    assert waits[PROMPT_TRIES] >= 8  # the fourth refusal: Prefect's own back-off (2 ** 4 s, jittered)
 
 
 def _active_slots(name: str) -> int:
