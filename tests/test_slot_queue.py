@@ -86,7 +86,6 @@ def test_only_an_unreachable_prefect_is_waited_for() -> None:
     assert not prefect_unreachable(answered(422))  # the request itself is wrong
 
 
-
 def test_a_write_sqlite_refused_is_sent_again_soon_and_a_lasting_refusal_gets_prefects_back_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
