@@ -1,9 +1,9 @@
 """A case-insensitive store of ARM resources by id, with ordered child listing.
 
-Every request reads the store, and many renders list children (a VM's extensions, an NSG's rules) or every
-resource of a type (the NICs that hold an NSG): those reads go through indexes kept on each write, so a request
-costs the same at 185 machines as at 1,000. Scanning every resource instead made the emulator's CPU per hardened
-machine grow from 33 to 88 ms between those sizes and slowed the flows beside it on the same cores.
+Every request reads the store, and many answers list children (a VM's extensions, an NSG's rules) or the
+resources of a type (the NICs that hold an NSG): those reads go through indexes kept on each write instead of a
+scan of every resource, which made the emulator's CPU per hardened machine grow from 33 ms at 185 machines to 88
+at 1,000 (about 15,000 resources, 1.2 ms a scan) on the cores the flows it serves run on.
 """
 
 from __future__ import annotations
