@@ -110,7 +110,7 @@ def test_a_write_sqlite_refused_is_sent_again_soon_and_a_lasting_refusal_gets_pr
 
     assert response.status_code == 200 and len(sent) == 5
     assert len(waits) == 4
-    assert all(PROMPT_PAUSE[0] <= wait <= 2 * PROMPT_PAUSE[1] for wait in waits[:PROMPT_TRIES])  # jitter adds some
+    assert all(wait <= 2 * PROMPT_PAUSE[1] for wait in waits[:PROMPT_TRIES])  # Prefect's jitter adds up to a fifth
     assert waits[PROMPT_TRIES] >= 8  # the fourth refusal: Prefect's own back-off (2 ** 4 s, jittered)
 
 
