@@ -55,3 +55,31 @@ def test_the_hook_counts_arm_requests_only() -> None:
     budget.request_hook(request("GET", "https://management.azure.com/subscriptions/s1/resourceGroups/rg?x=1"))
     budget.request_hook(request("POST", "https://login.microsoftonline.com/tenant/oauth2/v2.0/token"))
     assert set(budget._buckets) == {("s1", "read")}
+
+
+def test_callers_over_the_budget_are_let_through_a_group_at_a_time() -> None:
+    """Twenty-five requests asked for at once by as many threads, with a burst of five and five tokens a quarter
+    second: after the burst they go five at a time (back to back, where the CPU is warm), on the quarter seconds,
+    never sooner than the rate allows."""
+    now = 0.0
+    bucket = TokenBucket(burst=5, per_second=20, clock=lambda: now, sleep=lambda _: None, group=5)
+    wakes = [now + bucket.take() for _ in range(25)]
+    assert wakes == [0.0] * 5 + [0.25] * 5 + [0.5] * 5 + [0.75] * 5 + [1.0] * 5
+    assert all(i <= 5 + 20 * t for i, t in enumerate(wakes, start=1))  # burst + rate x time, at every request
+
+
+def test_a_lone_caller_keeps_the_average_rate_in_groups() -> None:
+    """One thread asking again as soon as it gets an answer: the first request of a group waits for its refill, the
+    other four pass at once, and a hundred requests over the burst take five seconds at twenty a second, as
+    without groups."""
+    clock = _Clock()
+    bucket = TokenBucket(burst=5, per_second=20, clock=clock, sleep=clock.sleep, group=5)
+    waits = [bucket.take() for _ in range(105)]
+    assert sum(1 for w in waits if w) == 20  # one wait a group
+    assert abs(clock.now - 100 / 20) < 1e-9
+
+
+def test_budgets_group_about_a_quarter_second_of_tokens() -> None:
+    budget = ArmBudget(share=0.8)
+    assert (budget.bucket("s", "read").group, budget.bucket("s", "write").group) == (5, 2)
+    assert ArmBudget(share=0.1).bucket("s", "write").group == 1  # a token each second: no group to wait for
