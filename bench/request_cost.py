@@ -97,7 +97,14 @@ def _machine(target: AzureMigrationTarget) -> dict[str, tuple[Callable[..., Any]
             location=location,
             hardware_profile=cm.HardwareProfile(vm_size="Standard_D2s_v3"),
             storage_profile=cm.StorageProfile(
-                os_disk=cm.OSDisk(create_option="Attach", os_type="Linux", name="bench-vm-os")
+                os_disk=cm.OSDisk(
+                    create_option="Attach",
+                    os_type="Linux",
+                    name="bench-vm-os",
+                    managed_disk=cm.ManagedDiskParameters(
+                        id=f"{nic.id.split('/providers/')[0]}/providers/Microsoft.Compute/disks/bench-vm-os"
+                    ),
+                )
             ),
             network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(id=nic.id)]),
         ),

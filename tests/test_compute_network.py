@@ -39,7 +39,7 @@ def _vm(emu: Emulated, name: str, os_type: str = "Linux", size: str = "Standard_
                     create_option="Attach",
                     os_type=os_type,
                     name=f"{name}-os",
-                    managed_disk=cm.ManagedDiskParameters(id=f"/x/disks/{name}-os"),
+                    managed_disk=cm.ManagedDiskParameters(id=_disk_id(nic, f"{name}-os")),
                 )
             ),
             network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(id=nic.id)]),
@@ -50,6 +50,11 @@ def _vm(emu: Emulated, name: str, os_type: str = "Linux", size: str = "Standard_
         .virtual_machines.begin_create_or_update(emu.connection["target_resource_group"], name, body)
         .result()
     )
+
+
+def _disk_id(nic: nm.NetworkInterface, name: str) -> str:
+    """A managed disk's id in the NIC's resource group (the emulator keeps no disk resources)."""
+    return f"{nic.id.split('/providers/')[0]}/providers/Microsoft.Compute/disks/{name}"
 
 
 def _ade(ext_type: str, settings: dict, version: str = "1.1") -> cm.VirtualMachineExtension:
@@ -92,6 +97,47 @@ def test_vm_create_read_power_and_delete(emu: Emulated) -> None:
         compute.virtual_machines.get(rg, "web-01")
     network.network_interfaces.begin_delete(rg, "web-01-nic").result()
     assert list(network.network_interfaces.list(rg)) == []
+
+
+@pytest.mark.parametrize(
+    ("os_disk", "data_disk", "code"),
+    [
+        ({"create_option": "Attach", "os_type": "Linux"}, None, "InvalidParameter"),  # attaches no disk
+        ({"create_option": "FromImage"}, None, "InvalidParameter"),  # no imageReference
+        ({"create_option": "Empty"}, None, "InvalidParameter"),  # an OS disk is Attach or FromImage
+        ({"create_option": "Attach", "managed_disk": "/x/disks/web-os"}, None, "LinkedInvalidPropertyId"),
+        ({"create_option": "Attach", "managed_disk": "nic"}, None, "InvalidParameter"),  # not a managed disk's id
+        ({"create_option": "Attach", "managed_disk": "disk"}, {"create_option": "Attach"}, "InvalidParameter"),
+    ],
+)
+def test_a_vm_must_name_the_disks_it_attaches(emu: Emulated, os_disk: dict, data_disk: dict | None, code: str) -> None:
+    """A VM made from a specialized disk (what a migration makes) names each disk it attaches by a managed disk's
+    id; the emulator refuses what Azure refuses, and makes nothing."""
+    rg = emu.connection["target_resource_group"]
+    nic = _nic(emu, "web-nic")
+    ids = {"disk": _disk_id(nic, "web-os"), "nic": nic.id}
+    managed = os_disk.get("managed_disk")
+    storage = cm.StorageProfile(
+        os_disk=cm.OSDisk(
+            name="web-os",
+            create_option=os_disk["create_option"],
+            os_type=os_disk.get("os_type"),
+            managed_disk=cm.ManagedDiskParameters(id=ids.get(managed, managed)) if managed else None,
+        ),
+        data_disks=[cm.DataDisk(lun=0, create_option=data_disk["create_option"])] if data_disk else None,
+    )
+    body = cm.VirtualMachine(
+        location="westeurope",
+        hardware_profile=cm.HardwareProfile(vm_size="Standard_D2s_v3"),
+        storage_profile=storage,
+        network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(id=nic.id)]),
+    )
+    compute = emu.target.compute_client()
+    with pytest.raises(HttpResponseError) as refused:
+        compute.virtual_machines.begin_create_or_update(rg, "web", body).result()
+    assert (refused.value.status_code, refused.value.error.code) == (400, code), refused.value.message
+    assert list(compute.virtual_machines.list(rg)) == []
+    assert emu.target.network_client().network_interfaces.get(rg, "web-nic").virtual_machine is None
 
 
 def test_private_ips_are_allocated_from_the_subnet_without_reuse(emu: Emulated) -> None:

@@ -142,6 +142,7 @@ class Compute:
         fail_unless(
             "storageProfile" in props, 400, "InvalidParameter", "The value of parameter storageProfile is required."
         )
+        _check_disks(props["storageProfile"] or {})
         nic_ids = [n.get("id", "") for n in (props.get("networkProfile") or {}).get("networkInterfaces", [])]
         fail_unless(
             bool(nic_ids),
@@ -440,6 +441,60 @@ class Compute:
                 "message": f"VM has reported a failure when processing extension '{call.path.names[-1]}': "
                 f"{props['type']} is not supported on a {os_type} VM; use {ADE_TYPE[os_type]}.",
             }
+
+
+DISK_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/disks/[^/]+$", re.I)
+
+
+def _check_disks(storage: dict) -> None:
+    """A disk the VM attaches must name it. The Compute spec's `DiskCreateOptionTypes`: `Attach` is "used when you
+    are using a specialized disk to create the virtual machine", `FromImage` "when you are using an image" (and then
+    `imageReference`); an OS disk is one or the other. Microsoft's "Create a VM by attaching a managed disk as OS
+    disk" sample attaches the disk by its id (`az vm create --attach-os-disk`, `Set-AzVMOSDisk -ManagedDiskId
+    -CreateOption Attach`); a VHD (`vhd.uri`) is the unmanaged alternative. The messages follow Azure's own
+    ("Required parameter 'dataDisk.createOption' is missing (null).", Azure/azure-sdk-for-go#369) and ARM's for an
+    id that is not a resource id (`LinkedInvalidPropertyId`; Learn's "Troubleshooting shared image galleries in Azure"
+    quotes it, and for an id of another type "The source id: <resourceID> must be a managed disk or snapshot.")."""
+    os_disk = storage.get("osDisk")
+    if os_disk is None:
+        fail_unless(bool(storage.get("imageReference")), 400, "InvalidParameter", _missing("storageProfile.osDisk"))
+        return
+    option = str(os_disk.get("createOption") or "")
+    fail_unless(
+        option.lower() in ("attach", "fromimage"),
+        400,
+        "InvalidParameter",
+        f"The value '{option}' of parameter 'osDisk.createOption' is not allowed: an OS disk is Attach or FromImage.",
+    )
+    if option.lower() == "fromimage":
+        fail_unless(bool(storage.get("imageReference")), 400, "InvalidParameter", _missing("imageReference"))
+    disks = [("osDisk", os_disk)] if option.lower() == "attach" else []
+    disks += [(f"dataDisks[{n}]", d) for n, d in enumerate(storage.get("dataDisks") or []) if _attached(d)]
+    for path, disk in disks:
+        disk_id, vhd = reference(disk, "managedDisk"), (disk.get("vhd") or {}).get("uri")
+        fail_unless(bool(disk_id or vhd), 400, "InvalidParameter", _missing(f"{path}.managedDisk.id"))
+        if disk_id and not disk_id.lower().startswith("/subscriptions/"):
+            raise ArmError(
+                400,
+                "LinkedInvalidPropertyId",
+                f"Property id '{disk_id}' at path 'properties.storageProfile.{path}.managedDisk.id' is invalid. "
+                "Expect fully qualified resource Id that start with '/subscriptions/{subscriptionId}' or "
+                "'/providers/{resourceProviderNamespace}/'.",
+            )
+        fail_unless(
+            not disk_id or DISK_ID.match(disk_id) is not None,
+            400,
+            "InvalidParameter",
+            f"The id: {disk_id} at {path}.managedDisk.id must be a managed disk.",
+        )
+
+
+def _attached(disk: dict) -> bool:
+    return str(disk.get("createOption") or "").lower() == "attach"
+
+
+def _missing(parameter: str) -> str:
+    return f"Required parameter '{parameter}' is missing (null)."
 
 
 def _azure_defaults(props: dict) -> None:
