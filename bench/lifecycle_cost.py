@@ -220,7 +220,8 @@ def phases(plan: str, blocks: str, poll: float) -> dict[str, Callable[[], object
     }
 
 
-def _emulator(machines: int, speed: float, state_dir: Path) -> subprocess.Popen:
+def start_emulator(machines: int, speed: float, state_dir: Path) -> subprocess.Popen:
+    """`wavelift emulator` on the flat estate, in a process of its own, writing its files to `state_dir`."""
     args = ["emulator", "--machines", str(machines), "--seed", str(SEED), "--speed", f"{speed:.3f}"]
     return subprocess.Popen(
         [str(Path(sys.executable).with_name("wavelift")), *args, "--state-dir", str(state_dir), "--disks", "flat"],
@@ -239,7 +240,7 @@ def run(machines: int) -> tuple[int, dict[str, dict[str, float]]]:
     state_dir = Path(tempfile.mkdtemp(prefix=f"wavelift-lifecycle-{machines}-"))
     opened = datetime.now(UTC) - timedelta(hours=1)
     window = MaintenanceWindow(timezone="UTC", start=clock(opened.hour), end=clock((opened.hour + 8) % 24))
-    emulator = _emulator(machines, speed, state_dir)
+    emulator = start_emulator(machines, speed, state_dir)
     probe = SpeedProbe()
     requests: dict[str, str] = {}
     try:
