@@ -100,19 +100,21 @@ def test_vm_create_read_power_and_delete(emu: Emulated) -> None:
 
 
 @pytest.mark.parametrize(
-    ("os_disk", "data_disk", "code"),
+    ("os_disk", "data_disk_attached", "code", "field"),
     [
-        ({"create_option": "Attach", "os_type": "Linux"}, None, "InvalidParameter"),  # attaches no disk
-        ({"create_option": "FromImage"}, None, "InvalidParameter"),  # no imageReference
-        ({"create_option": "Empty"}, None, "InvalidParameter"),  # an OS disk is Attach or FromImage
-        ({"create_option": "Attach", "managed_disk": "/x/disks/web-os"}, None, "LinkedInvalidPropertyId"),
-        ({"create_option": "Attach", "managed_disk": "nic"}, None, "InvalidParameter"),  # not a managed disk's id
-        ({"create_option": "Attach", "managed_disk": "disk"}, {"create_option": "Attach"}, "InvalidParameter"),
+        ({"create_option": "Attach"}, False, "InvalidParameter", "osDisk.managedDisk.id"),  # attaches no disk
+        ({"create_option": "FromImage"}, False, "InvalidParameter", "imageReference"),
+        ({"create_option": "Empty"}, False, "InvalidParameter", "osDisk.createOption"),  # Attach or FromImage
+        ({"create_option": "Attach", "managed_disk": "/x/disks/w"}, False, "LinkedInvalidPropertyId", "osDisk.managed"),
+        ({"create_option": "Attach", "managed_disk": "nic"}, False, "InvalidParameter", "osDisk.managedDisk.id"),
+        ({"create_option": "Attach", "managed_disk": "disk"}, True, "InvalidParameter", "dataDisks[0].managedDisk.id"),
     ],
 )
-def test_a_vm_must_name_the_disks_it_attaches(emu: Emulated, os_disk: dict, data_disk: dict | None, code: str) -> None:
+def test_a_vm_must_name_the_disks_it_attaches(
+    emu: Emulated, os_disk: dict, data_disk_attached: bool, code: str, field: str
+) -> None:
     """A VM made from a specialized disk (what a migration makes) names each disk it attaches by a managed disk's
-    id; the emulator refuses what Azure refuses, and makes nothing."""
+    id; the emulator refuses what Azure refuses, names the property at fault, and makes nothing."""
     rg = emu.connection["target_resource_group"]
     nic = _nic(emu, "web-nic")
     ids = {"disk": _disk_id(nic, "web-os"), "nic": nic.id}
@@ -121,10 +123,10 @@ def test_a_vm_must_name_the_disks_it_attaches(emu: Emulated, os_disk: dict, data
         os_disk=cm.OSDisk(
             name="web-os",
             create_option=os_disk["create_option"],
-            os_type=os_disk.get("os_type"),
+            os_type="Linux",
             managed_disk=cm.ManagedDiskParameters(id=ids.get(managed, managed)) if managed else None,
         ),
-        data_disks=[cm.DataDisk(lun=0, create_option=data_disk["create_option"])] if data_disk else None,
+        data_disks=[cm.DataDisk(lun=0, create_option="Attach")] if data_disk_attached else None,
     )
     body = cm.VirtualMachine(
         location="westeurope",
@@ -136,6 +138,7 @@ def test_a_vm_must_name_the_disks_it_attaches(emu: Emulated, os_disk: dict, data
     with pytest.raises(HttpResponseError) as refused:
         compute.virtual_machines.begin_create_or_update(rg, "web", body).result()
     assert (refused.value.status_code, refused.value.error.code) == (400, code), refused.value.message
+    assert field in refused.value.error.message
     assert list(compute.virtual_machines.list(rg)) == []
     assert emu.target.network_client().network_interfaces.get(rg, "web-nic").virtual_machine is None
 
