@@ -37,8 +37,9 @@ class TokenBucket:
     Tokens come in groups because a request made after the process sat idle costs more CPU than one made right
     after another: `bench/request_cost.py` measured an SDK read at 1.25 to 1.5 times the CPU when made 50 ms after
     the last one (a read budget of 20 a second spaces requests so), and reads made five at a time at the same
-    average rate at 0.7 (one thread) to 0.8 (ten threads) times the CPU of reads spaced evenly. The rate ARM sees is
-    the same; a request waits at most one refill's time longer, and only when the process is over its budget."""
+    average rate at 0.7 (one thread) to 0.8 (ten threads) times the CPU of reads spaced evenly. That was on a slow
+    hour of the machine; on a fast one the two cost about the same (0.94 and 1.08). The rate ARM sees is the same;
+    a request waits at most one refill's time longer, and only when the process is over its budget."""
 
     def __init__(
         self,
